@@ -1,0 +1,422 @@
+//! The `gsomia` binary as a user runs it: output snapshots, exit codes, bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use expect_test::{Expect, expect};
+
+const M: &str = "examples/model-case";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `gsomia` from the workspace root; returns "exit N" then stdout then stderr.
+fn run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gsomia"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let mut s = format!("exit {}\n", out.status.code().unwrap());
+    s += &String::from_utf8(out.stdout).unwrap();
+    s += &String::from_utf8(out.stderr).unwrap();
+    s
+}
+
+fn check(args: &[&str], expect: Expect) {
+    expect.assert_eq(&run(args));
+}
+
+/// A copy of the model-case world in a fresh folder, with `edit` applied to one of its files.
+fn world_copy(name: &str, file: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gsomia-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["schemes", "agreements", "items", "users"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(root().join(M).join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
+    dir
+}
+
+#[test]
+fn agreement_state_follows_the_2019_crisis() {
+    let file = format!("{M}/agreements/kor-jpn-gsomia.json");
+    check(
+        &["agreement", "state", &file, "--at", "2019-09-01"],
+        expect![[r#"
+            exit 0
+            {
+              "agreement": "kor-jpn-gsomia",
+              "at": "2019-09-01",
+              "state": "notice_given",
+              "in_force": true,
+              "entered_into_force": "2016-11-23",
+              "term_ends": "2019-11-22",
+              "terminates_on": "2019-11-23"
+            }
+        "#]],
+    );
+    check(
+        &["agreement", "state", &file, "--at", "2016-11-22"],
+        expect![[r#"
+            exit 0
+            {
+              "agreement": "kor-jpn-gsomia",
+              "at": "2016-11-22",
+              "state": "pending",
+              "in_force": false,
+              "entered_into_force": null,
+              "term_ends": null,
+              "terminates_on": null
+            }
+        "#]],
+    );
+}
+
+#[test]
+fn agreement_notice_what_if_and_its_refusal() {
+    let file = format!("{M}/agreements/kor-jpn-gsomia.json");
+    check(
+        &[
+            "agreement",
+            "notice",
+            &file,
+            "--by",
+            "JPN",
+            "--on",
+            "2024-09-01",
+        ],
+        expect![[r#"
+            exit 0
+            {
+              "agreement": "kor-jpn-gsomia",
+              "at": "2024-09-01",
+              "state": "notice_given",
+              "in_force": true,
+              "entered_into_force": "2016-11-23",
+              "term_ends": "2024-11-22",
+              "terminates_on": "2025-11-23"
+            }
+        "#]],
+    );
+    check(
+        &[
+            "agreement",
+            "notice",
+            &file,
+            "--by",
+            "JPN",
+            "--on",
+            "2019-10-01",
+        ],
+        expect![[r#"
+            exit 2
+            error: examples/model-case/agreements/kor-jpn-gsomia.json: a notice by JPN on 2019-10-01: a notice by KOR of 2019-08-23 already stands (A7)
+        "#]],
+    );
+}
+
+#[test]
+fn agreement_timeline_tells_the_2016_to_2023_story() {
+    check(
+        &[
+            "agreement",
+            "timeline",
+            &format!("{M}/agreements/kor-jpn-gsomia.json"),
+            "--until",
+            "2024-01-01",
+        ],
+        expect![[r#"
+            exit 0
+            kor-jpn-gsomia: Agreement between the Government of Japan and the Government of the Republic of Korea on the Protection of Classified Military Information
+            Parties JPN, KOR. First term 1 year, renewed by 1 year; 90 days' notice of termination.
+
+            2016-11-23  JPN signs.
+                        → pending
+            2016-11-23  KOR signs: the agreement enters into force (A1).
+                        → in force; term ends 2017-11-22
+            2017-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → in force; term ends 2018-11-22
+            2018-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → in force; term ends 2019-11-22
+            2019-08-23  KOR gives notice of termination, in time for the term ending 2019-11-22 (deadline 2019-08-24) (A3).
+                        → notice given; term ends 2019-11-22; terminates on 2019-11-23
+            2019-11-22  KOR suspends its notice; the agreement stays in force (A5).
+                        → notice suspended; term ends 2019-11-22
+            2019-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → notice suspended; term ends 2020-11-22
+            2020-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → notice suspended; term ends 2021-11-22
+            2021-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → notice suspended; term ends 2022-11-22
+            2022-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → notice suspended; term ends 2023-11-22
+            2023-03-21  KOR withdraws its notice (A5).
+                        → in force; term ends 2023-11-22
+            2023-11-23  The term ends; the agreement renews for 1 year (A2).
+                        → in force; term ends 2024-11-22
+        "#]],
+    );
+}
+
+#[test]
+fn check_release_allows_and_denies_with_exit_codes() {
+    let item = format!("{M}/items/kor-missile-report.json");
+    check(
+        &[
+            "check",
+            "release",
+            "--world",
+            M,
+            "--item",
+            &item,
+            "--to",
+            "JPN",
+            "--at",
+            "2019-07-25",
+        ],
+        expect![[r#"
+            exit 0
+            {
+              "decision": "allow",
+              "agreement": "kor-jpn-gsomia",
+              "marking": {
+                "party": "JPN",
+                "level": "GOKUHI",
+                "originator": "KOR"
+              }
+            }
+        "#]],
+    );
+    check(
+        &[
+            "check",
+            "release",
+            "--world",
+            M,
+            "--item",
+            &item,
+            "--to",
+            "JPN",
+            "--at",
+            "2015-06-01",
+        ],
+        expect![[r#"
+            exit 1
+            {
+              "decision": "deny",
+              "rule": "R1",
+              "message": "`kor-jpn-gsomia` is not in force on 2015-06-01: it is pending: not every party has signed; KOR and JPN still share `tisa` through its hub USA"
+            }
+        "#]],
+    );
+}
+
+#[test]
+fn check_read_allows_and_denies_with_exit_codes() {
+    let item = format!("{M}/items/kor-missile-report.json");
+    check(
+        &[
+            "check",
+            "read",
+            "--world",
+            M,
+            "--item",
+            &item,
+            "--user",
+            &format!("{M}/users/jpn-analyst.json"),
+            "--at",
+            "2024-01-01",
+        ],
+        expect![[r#"
+            exit 0
+            {
+              "decision": "allow"
+            }
+        "#]],
+    );
+    let dir = world_copy("read", "users/jpn-analyst.json", |t| {
+        t.replace("\"GOKUHI\"", "\"HI\"")
+    });
+    let user = dir.join("users/jpn-analyst.json");
+    let out = run(&[
+        "check",
+        "read",
+        "--world",
+        M,
+        "--item",
+        &item,
+        "--user",
+        user.to_str().unwrap(),
+        "--at",
+        "2024-01-01",
+    ]);
+    assert!(out.starts_with("exit 1\n"), "{out}");
+    assert!(out.contains(r#""rule": "P1""#), "{out}");
+}
+
+#[test]
+fn bad_input_names_the_file_and_the_place_and_exits_2() {
+    let item = format!("{M}/items/kor-missile-report.json");
+    let cases = [
+        (
+            "bad-json",
+            "agreements/tisa.json",
+            Box::new(|t: String| t.replace("\"hub\"", "hub")) as Box<dyn FnOnce(String) -> String>,
+        ),
+        (
+            "unknown-level",
+            "agreements/tisa.json",
+            Box::new(|t: String| t.replace("[\"HI\"]", "[\"HII\"]")),
+        ),
+        (
+            "duplicate-level",
+            "schemes/KOR.json",
+            Box::new(|t: String| t.replace("\"id\": \"I\"", "\"id\": \"II\"")),
+        ),
+        (
+            "out-of-order",
+            "agreements/kor-jpn-gsomia.json",
+            Box::new(|t: String| t.replace("2023-03-21", "2019-01-01")),
+        ),
+        (
+            "bad-date",
+            "agreements/kor-jpn-gsomia.json",
+            Box::new(|t: String| t.replace("2019-11-22", "2019-11-31")),
+        ),
+        (
+            "row-party",
+            "agreements/usa-jpn-gsomia.json",
+            Box::new(|t: String| {
+                t.replace(
+                    "\"JPN\": [\"KIMITSU\"]",
+                    "\"JPN\": [\"KIMITSU\"], \"KOR\": [\"I\"]",
+                )
+            }),
+        ),
+        (
+            "unknown-party",
+            "agreements/usa-jpn-gsomia.json",
+            Box::new(|t: String| t.replace("USA", "GBR")),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, file, edit) in cases {
+        let dir = world_copy(name, file, edit);
+        let text = run(&[
+            "check",
+            "release",
+            "--world",
+            dir.to_str().unwrap(),
+            "--item",
+            &item,
+            "--to",
+            "JPN",
+            "--at",
+            "2019-07-25",
+        ]);
+        out += &text.replace(dir.to_str().unwrap(), "WORLD");
+    }
+    out += &run(&[
+        "check",
+        "release",
+        "--world",
+        M,
+        "--item",
+        &item,
+        "--to",
+        "jpn",
+        "--at",
+        "2019-07-25",
+    ]);
+    out += &run(&[
+        "check",
+        "release",
+        "--world",
+        M,
+        "--item",
+        &item,
+        "--to",
+        "CHN",
+        "--at",
+        "2019-07-25",
+    ]);
+    out += &run(&[
+        "check",
+        "release",
+        "--world",
+        M,
+        "--item",
+        "no/such/item.json",
+        "--to",
+        "JPN",
+        "--at",
+        "2019-07-25",
+    ]);
+    out += &run(&[
+        "agreement",
+        "state",
+        &format!("{M}/agreements/tisa.json"),
+        "--at",
+        "2019-13-01",
+    ]);
+    expect![[r#"
+        exit 2
+        error: WORLD/agreements/tisa.json: (file): key must be a string at line 5 column 3
+        exit 2
+        error: WORLD/agreements/tisa.json: equivalence[1].levels.JPN[0]: unknown level `HII` in the scheme of JPN
+        exit 2
+        error: WORLD/schemes/KOR.json: levels[2].id: duplicate level id `II`
+        exit 2
+        error: WORLD/agreements/kor-jpn-gsomia.json: events[4] (withdraw by KOR on 2019-01-01): dated before the event before it (2019-11-22): events are append-only, in date order (A7)
+        exit 2
+        error: WORLD/agreements/kor-jpn-gsomia.json: events[3].on: `2019-11-31` is not a date (YYYY-MM-DD, from 1000-01-01 to 8999-12-31) at line 20 column 58
+        exit 2
+        error: WORLD/agreements/usa-jpn-gsomia.json: equivalence[0].levels.KOR: KOR is not a party to this agreement
+        exit 2
+        error: WORLD/agreements/usa-jpn-gsomia.json: parties[1]: unknown party `GBR`
+        exit 2
+        error: invalid value 'jpn' for '--to <PARTY>': `jpn` is not a party code (2 to 15 upper-case letters or digits, starting with a letter)
+
+        For more information, try '--help'.
+        exit 2
+        error: --to: unknown party `CHN`
+        exit 2
+        error: no/such/item.json: can not read: No such file or directory (os error 2)
+        exit 2
+        error: invalid value '2019-13-01' for '--at <DATE>': `2019-13-01` is not a date (YYYY-MM-DD, from 1000-01-01 to 8999-12-31)
+
+        For more information, try '--help'.
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    for cmd in [
+        &["agreement", "state"][..],
+        &["agreement", "notice"],
+        &["agreement", "timeline"],
+        &["check", "release"],
+        &["check", "read"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = run(&args);
+        assert!(out.starts_with("exit 0\n"), "{out}");
+        assert!(out.contains("Example"), "{cmd:?}: {out}");
+        assert!(
+            out.contains("gsomia ") && out.contains("examples/model-case"),
+            "{cmd:?}: {out}"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Access to what is held: who may read an item (SPEC §6, P1–P3).
+//!
+//! A user reads an item at their own party. An item from another party is read at the level
+//! that party marks it with (M2): the holder's marking where the item carries one, otherwise the
+//! level the agreement between originator and reader gives, whatever that agreement's state
+//! today (P3: protection survives termination).
+
+use crate::consent::Grantee;
+use crate::date::Date;
+use crate::decision::{Decision, Rule};
+use crate::item::Item;
+use crate::label::Marking;
+use crate::scheme::LevelId;
+use crate::user::{User, UserKind};
+use crate::world::World;
+
+/// An allowed read, with the marking the item is read under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The reader's party's marking of the item.
+    pub marking: Marking,
+}
+
+/// May `user` read `item` on `day`? M2 (marking at the reader's party), P1, P2.
+pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Access> {
+    let label = item.label();
+    let party = user.party;
+    let level: &LevelId = if let Some(m) = item.marking() {
+        if m.party != party {
+            let msg = format!(
+                "this copy is held by {}; a user of {party} reads only {party}'s copies",
+                m.party
+            );
+            return Decision::deny(Rule::M2, msg);
+        }
+        &m.level
+    } else if label.originator == party {
+        &label.level
+    } else {
+        let remark = world
+            .agreements_between(label.originator, party)
+            .find_map(|a| {
+                a.equivalence()
+                    .remark(label.originator, label.level.as_str(), party)
+            });
+        match remark {
+            Some(level) => level,
+            None => {
+                let msg = format!(
+                    "no agreement between {} and {party} has an equivalent for `{}`: {party} \
+                     can not hold the item",
+                    label.originator, label.level
+                );
+                return Decision::deny(Rule::M2, msg);
+            }
+        }
+    };
+    // P1: clearance rank at least the item's rank, and a duty covering its purpose or a topic.
+    let scheme = world.scheme(party);
+    let rank = |l: &str| scheme.and_then(|s| s.rank(l));
+    match (rank(user.clearance.as_str()), rank(level.as_str())) {
+        (Some(have), Some(need)) if have >= need => {}
+        (have, need) => {
+            let msg = format!(
+                "{}'s clearance `{}` (rank {}) is below the item's level `{level}` (rank {})",
+                user.id,
+                user.clearance,
+                have.map_or("?".into(), |r| r.to_string()),
+                need.map_or("?".into(), |r| r.to_string()),
+            );
+            return Decision::deny(Rule::P1, msg);
+        }
+    }
+    let need_to_know = user
+        .duties
+        .iter()
+        .any(|d| *d == label.purpose || label.topics.contains(d));
+    if !need_to_know {
+        let topics: Vec<_> = label.topics.iter().map(|t| t.as_str()).collect();
+        let msg = format!(
+            "none of {}'s duties covers the item's purpose `{}` or its topics ({}): clearance \
+             alone is not enough",
+            user.id,
+            label.purpose,
+            topics.join(", ")
+        );
+        return Decision::deny(Rule::P1, msg);
+    }
+    // P2: another party's information goes to contractors only with that party's consent.
+    if user.kind == UserKind::Contractor {
+        for originator in label.originators().filter(|o| *o != party) {
+            let consented = world.consents_for(item.id()).any(|c| {
+                c.covers(
+                    originator,
+                    item.id(),
+                    party,
+                    Grantee::Contractors,
+                    &label.purpose,
+                    day,
+                )
+            });
+            if !consented {
+                let msg = format!(
+                    "{} is a contractor and {originator} has not consented to release `{}` to \
+                     {party}'s contractors",
+                    user.id,
+                    item.id()
+                );
+                return Decision::deny(Rule::P2, msg);
+            }
+        }
+    }
+    Decision::Allow(Access {
+        marking: Marking {
+            party,
+            level: level.clone(),
+            originator: label.originator,
+        },
+    })
+}

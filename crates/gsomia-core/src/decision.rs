@@ -1,0 +1,117 @@
+//! Decisions: allow, or deny naming the SPEC rule that failed.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A rule of SPEC.md, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[allow(missing_docs)] // Each variant is the rule of SPEC.md with that id.
+pub enum Rule {
+    A1,
+    A2,
+    A3,
+    A4,
+    A5,
+    A6,
+    A7,
+    A8,
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    M1,
+    M2,
+    M3,
+    M4,
+    P1,
+    P2,
+    P3,
+    P4,
+    P5,
+    P6,
+    P7,
+}
+
+impl Rule {
+    /// The rule id as SPEC.md writes it (`R4`).
+    pub fn id(self) -> &'static str {
+        use Rule::*;
+        match self {
+            A1 => "A1",
+            A2 => "A2",
+            A3 => "A3",
+            A4 => "A4",
+            A5 => "A5",
+            A6 => "A6",
+            A7 => "A7",
+            A8 => "A8",
+            R1 => "R1",
+            R2 => "R2",
+            R3 => "R3",
+            R4 => "R4",
+            R5 => "R5",
+            R6 => "R6",
+            R7 => "R7",
+            R8 => "R8",
+            M1 => "M1",
+            M2 => "M2",
+            M3 => "M3",
+            M4 => "M4",
+            P1 => "P1",
+            P2 => "P2",
+            P3 => "P3",
+            P4 => "P4",
+            P5 => "P5",
+            P6 => "P6",
+            P7 => "P7",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A refusal: the first rule that failed and why, for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule.
+    pub rule: Rule,
+    /// What failed, naming the parties, levels and agreements involved.
+    pub message: String,
+}
+
+/// The answer to "may this happen?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<T> {
+    /// Allowed, with what the allowance carries (agreement, marking).
+    Allow(T),
+    /// Refused.
+    Deny(Refusal),
+}
+
+impl<T> Decision<T> {
+    /// Whether it is an allow.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+
+    /// The refusal, if it is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Decision::Allow(_) => None,
+            Decision::Deny(r) => Some(r),
+        }
+    }
+
+    pub(crate) fn deny(rule: Rule, message: String) -> Self {
+        Decision::Deny(Refusal { rule, message })
+    }
+}

@@ -1,0 +1,289 @@
+//! Items: one version of one STIX 2.1 object with its label, as a holder keeps it.
+//!
+//! An item file holds `label` and `object` and, at a recipient, the holder's `marking` and the
+//! `custody` chain. The originator's `binding` signature (base64) travels with it and is checked
+//! by `gsomia-crypto`. [`Item::new`] checks the structure; the world checks that the parties and
+//! levels it names exist ([`crate::World::check_item`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::input::{Invalid, Problem};
+use crate::label::{Hop, Label, Marking, Source, Tag, Timestamp};
+use crate::party::PartyCode;
+use crate::scheme::{LevelId, Scheme};
+
+/// An item file as written (see `model-case/items/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemFile {
+    /// The originator's label.
+    pub label: Label,
+    /// The STIX 2.1 object.
+    pub object: Value,
+    /// The holder's marking, where the holder is not the originator (M2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marking: Option<Marking>,
+    /// The custody chain, oldest hop first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custody: Vec<Hop>,
+    /// The originator's binding signature, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+}
+
+/// A checked item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    file: ItemFile,
+    id: String,
+}
+
+impl Item {
+    /// Checks an item: the object is a STIX 2.1 object with `type`, `id` (`type--UUID`) and
+    /// `spec_version` `2.1`; a marking names the label's originator and another holder; the
+    /// label has at least one topic.
+    pub fn new(file: ItemFile) -> Result<Item, Invalid> {
+        let id = check_stix(&file.object)?;
+        if file.label.topics.is_empty() {
+            return Err(Invalid::at("label.topics", Problem::EmptyList));
+        }
+        if let Some(m) = &file.marking {
+            if m.originator != file.label.originator {
+                let msg = format!(
+                    "the marking names {} as originator, the label {}",
+                    m.originator, file.label.originator
+                );
+                return Err(Invalid::at(
+                    "marking.originator",
+                    Problem::Inconsistent(msg),
+                ));
+            }
+            if m.party == file.label.originator {
+                let msg = "the originator holds its item under its own label, not a marking";
+                return Err(Invalid::at(
+                    "marking.party",
+                    Problem::Inconsistent(msg.into()),
+                ));
+            }
+        }
+        Ok(Item { file, id })
+    }
+
+    /// Parses and checks an item from JSON text.
+    pub fn from_json(text: &str) -> Result<Item, Invalid> {
+        Item::new(crate::input::parse(text)?)
+    }
+
+    /// The STIX id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The STIX `modified` timestamp, which with the id names the version.
+    pub fn modified(&self) -> Option<&str> {
+        self.file.object.get("modified").and_then(Value::as_str)
+    }
+
+    /// The originator's label.
+    pub fn label(&self) -> &Label {
+        &self.file.label
+    }
+
+    /// The STIX object.
+    pub fn object(&self) -> &Value {
+        &self.file.object
+    }
+
+    /// The holder's marking, if the holder is not the originator.
+    pub fn marking(&self) -> Option<&Marking> {
+        self.file.marking.as_ref()
+    }
+
+    /// The custody chain.
+    pub fn custody(&self) -> &[Hop] {
+        &self.file.custody
+    }
+
+    /// The party that holds this copy.
+    pub fn holder(&self) -> PartyCode {
+        self.file
+            .marking
+            .as_ref()
+            .map_or(self.file.label.originator, |m| m.party)
+    }
+
+    /// The level of this copy in the holder's scheme.
+    pub fn holder_level(&self) -> &LevelId {
+        self.file
+            .marking
+            .as_ref()
+            .map_or(&self.file.label.level, |m| &m.level)
+    }
+
+    /// The item as a file.
+    pub fn file(&self) -> &ItemFile {
+        &self.file
+    }
+}
+
+/// Checks the STIX common properties an item needs, returning the id.
+fn check_stix(object: &Value) -> Result<String, Invalid> {
+    let bad = |place: &str, msg: String| Err(Invalid::at(place, Problem::Stix(msg)));
+    let Some(obj) = object.as_object() else {
+        return bad("object", "a STIX object must be a JSON object".into());
+    };
+    let text = |key: &str| obj.get(key).and_then(Value::as_str);
+    let Some(ty) = text("type") else {
+        return bad("object.type", "a STIX object needs a string `type`".into());
+    };
+    let type_ok = (3..=250).contains(&ty.len())
+        && ty
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !ty.starts_with('-')
+        && !ty.ends_with('-');
+    if !type_ok {
+        return bad("object.type", format!("`{ty}` is not a STIX type name"));
+    }
+    match text("spec_version") {
+        Some("2.1") => {}
+        Some(v) => return bad("object.spec_version", format!("`{v}` is not STIX `2.1`")),
+        None => {
+            return bad(
+                "object.spec_version",
+                "a STIX 2.1 object needs `spec_version`".into(),
+            );
+        }
+    }
+    let Some(id) = text("id") else {
+        return bad("object.id", "a STIX object needs a string `id`".into());
+    };
+    let uuid_ok = id
+        .strip_prefix(ty)
+        .and_then(|rest| rest.strip_prefix("--"))
+        .is_some_and(is_uuid);
+    if !uuid_ok {
+        return bad(
+            "object.id",
+            format!("`{id}` is not `{ty}--` followed by a UUID"),
+        );
+    }
+    Ok(id.to_owned())
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Why a derived label could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeriveError {
+    /// No sources were given.
+    #[error("a derived item needs at least one source")]
+    NoSources,
+    /// A source is held by another party than the one deriving.
+    #[error("source `{item}` is held by {holder}, not by {deriver}")]
+    NotHeld {
+        /// The source.
+        item: String,
+        /// Who holds it.
+        holder: PartyCode,
+        /// Who derives.
+        deriver: PartyCode,
+    },
+    /// A source's level is not in the deriver's scheme.
+    #[error("source `{item}` has level `{level}`, which is not in the deriver's scheme")]
+    UnknownLevel {
+        /// The source.
+        item: String,
+        /// Its level.
+        level: LevelId,
+    },
+}
+
+/// The label of an item derived from `sources` (copies, translations, extracts) by the holder
+/// whose scheme is `scheme` (P4): the highest level of the sources (the first among equal
+/// ranks), the union of their topics and caveats, the most restrictive releasability, and every
+/// other originator of the sources in `derived_from`, so that their consent is still needed for
+/// any release to a third party (R4). The deriver is the new label's originator; a derived item
+/// carries no evaluation grade of its own.
+pub fn derive(
+    scheme: &Scheme,
+    sources: &[&Item],
+    purpose: Tag,
+    created: Timestamp,
+) -> Result<Label, DeriveError> {
+    let deriver = scheme.party();
+    let first = sources.first().ok_or(DeriveError::NoSources)?;
+    let mut level: Option<(u16, LevelId)> = None;
+    let mut label = Label {
+        originator: deriver,
+        level: first.holder_level().clone(),
+        topics: Vec::new(),
+        purpose,
+        releasable_to: None,
+        caveats: Vec::new(),
+        grading: None,
+        created,
+        derived_from: Vec::new(),
+    };
+    for s in sources {
+        if s.holder() != deriver {
+            return Err(DeriveError::NotHeld {
+                item: s.id().to_owned(),
+                holder: s.holder(),
+                deriver,
+            });
+        }
+        let held = s.holder_level();
+        let rank = scheme
+            .rank(held.as_str())
+            .ok_or(DeriveError::UnknownLevel {
+                item: s.id().to_owned(),
+                level: held.clone(),
+            })?;
+        if level.as_ref().is_none_or(|(r, _)| rank > *r) {
+            level = Some((rank, held.clone()));
+        }
+        let l = s.label();
+        push_new(&mut label.topics, &l.topics);
+        push_new(&mut label.caveats, &l.caveats);
+        if let Some(to) = &l.releasable_to {
+            label.releasable_to = Some(match label.releasable_to.take() {
+                None => to.clone(),
+                Some(before) => before.into_iter().filter(|p| to.contains(p)).collect(),
+            });
+        }
+        let mut own = vec![];
+        if l.originator != deriver {
+            own.push(Source {
+                originator: l.originator,
+                item: s.id().to_owned(),
+            });
+        }
+        let inherited = l
+            .derived_from
+            .iter()
+            .filter(|src| src.originator != deriver);
+        own.extend(inherited.cloned());
+        push_new(&mut label.derived_from, &own);
+    }
+    if let Some((_, l)) = level {
+        label.level = l;
+    }
+    Ok(label)
+}
+
+fn push_new<T: PartialEq + Clone>(into: &mut Vec<T>, from: &[T]) {
+    for x in from {
+        if !into.contains(x) {
+            into.push(x.clone());
+        }
+    }
+}

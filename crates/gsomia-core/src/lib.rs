@@ -1,0 +1,35 @@
+//! gsomia-core: the treaty as code.
+//!
+//! Schemes, agreements and their lifecycle, equivalence, labels, consents, and the two
+//! questions everything else asks: may this item be released to that party ([`release`]), and
+//! may this person read it ([`read`])? Pure functions: no I/O, no clock, no randomness. The
+//! caller passes the day and loads the world.
+
+pub mod access;
+pub mod agreement;
+pub mod consent;
+pub mod date;
+pub mod decision;
+pub mod equivalence;
+pub mod input;
+pub mod item;
+pub mod label;
+pub mod party;
+pub mod release;
+pub mod scheme;
+pub mod user;
+pub mod world;
+
+pub use access::{Access, read};
+pub use agreement::{Agreement, AgreementFile, AgreementId, Event, EventKind, State, Status};
+pub use consent::{Consent, Grantee};
+pub use date::Date;
+pub use decision::{Decision, Refusal, Rule};
+pub use input::{Invalid, Place, Problem};
+pub use item::{Item, ItemFile, derive};
+pub use label::{Caveat, Grading, Hop, Label, Marking, Tag, Timestamp};
+pub use party::PartyCode;
+pub use release::{Release, release};
+pub use scheme::{LevelId, Scheme};
+pub use user::{Role, User, UserKind};
+pub use world::{World, WorldError};

@@ -1,0 +1,137 @@
+//! Reading what is held: M2 marking at the reader's party, P1 (clearance and need-to-know),
+//! P2 (contractors), P3 (protection survives termination).
+
+use gsomia_core::{Consent, Decision, Item, Rule, User, World, read};
+
+use crate::fixtures::*;
+
+fn decide(world: &World, item: &Item, user: &User, on: &str) -> String {
+    match read(world, item, user, day(on)) {
+        Decision::Allow(a) => format!(
+            "allow {}:{}({})",
+            a.marking.party, a.marking.level, a.marking.originator
+        ),
+        Decision::Deny(r) => format!("deny {}: {}", r.rule, r.message),
+    }
+}
+
+#[test]
+fn p1_allow_a_cleared_official_with_the_duty() {
+    let sato = analyst(|_| {});
+    assert_eq!(
+        decide(&world(), &missile_report(), &sato, "2019-07-25"),
+        "allow JPN:GOKUHI(KOR)"
+    );
+}
+
+#[test]
+fn p1_deny_clearance_below_the_local_level() {
+    let low = analyst(|u| u["clearance"] = "HI".into());
+    assert_eq!(
+        decide(&world(), &missile_report(), &low, "2019-07-25"),
+        "deny P1: sato's clearance `HI` (rank 1) is below the item's level `GOKUHI` (rank 2)"
+    );
+    // Equal rank through the other level of the cell is enough.
+    let tokutei = analyst(|u| u["clearance"] = "TOKUTEI_HIMITSU".into());
+    assert!(read(&world(), &missile_report(), &tokutei, day("2019-07-25")).is_allow());
+}
+
+#[test]
+fn p1_deny_without_need_to_know_whatever_the_clearance_or_role() {
+    let chief = analyst(|u| {
+        u["clearance"] = "KIMITSU".into();
+        u["roles"] = serde_json::json!(["authority", "security_officer", "admin"]);
+        u["duties"] = serde_json::json!(["logistics"]);
+    });
+    assert_eq!(
+        decide(&world(), &missile_report(), &chief, "2019-07-25"),
+        "deny P1: none of sato's duties covers the item's purpose `missile-warning` or its \
+         topics (dprk-missile): clearance alone is not enough"
+    );
+    let by_topic = analyst(|u| u["duties"] = serde_json::json!(["dprk-missile"]));
+    assert!(read(&world(), &missile_report(), &by_topic, day("2019-07-25")).is_allow());
+}
+
+#[test]
+fn p2_contractors_need_the_originators_consent() {
+    let contractor = analyst(|u| u["kind"] = "contractor".into());
+    assert_eq!(
+        decide(&world(), &missile_report(), &contractor, "2019-07-25"),
+        "deny P2: sato is a contractor and KOR has not consented to release \
+         `report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b` to JPN's contractors"
+    );
+    let consent = Consent::from_json(
+        r#"{"id": "c", "originator": "KOR", "item": "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b",
+            "holder": "JPN", "to": "contractors", "purpose": "missile-warning",
+            "given": "2019-07-25", "until": "2019-12-31"}"#,
+    )
+    .unwrap();
+    let w = world_with(agreement(KOR_JPN), vec![consent]);
+    assert!(read(&w, &missile_report(), &contractor, day("2019-07-25")).is_allow());
+    assert_eq!(
+        read(&w, &missile_report(), &contractor, day("2020-01-01"))
+            .refusal()
+            .unwrap()
+            .rule,
+        Rule::P2
+    );
+    // A party's own contractors read its own items without consent.
+    let kor_contractor = analyst(|u| {
+        u["party"] = "KOR".into();
+        u["clearance"] = "II".into();
+        u["kind"] = "contractor".into();
+    });
+    assert!(
+        read(
+            &world(),
+            &missile_report(),
+            &kor_contractor,
+            day("2019-07-25")
+        )
+        .is_allow()
+    );
+}
+
+#[test]
+fn p3_received_items_stay_readable_by_cleared_officials_after_termination() {
+    let w = counterfactual();
+    let held = held_by("JPN", "GOKUHI");
+    let sato = analyst(|_| {});
+    assert_eq!(
+        decide(&w, &held, &sato, "2024-01-01"),
+        "allow JPN:GOKUHI(KOR)"
+    );
+    // And still protected: no clearance, no read.
+    let low = analyst(|u| u["clearance"] = "HI".into());
+    assert_eq!(
+        read(&w, &held, &low, day("2024-01-01"))
+            .refusal()
+            .unwrap()
+            .rule,
+        Rule::P1
+    );
+    // Without a marking, the item is marked under the terminated agreement all the same.
+    assert_eq!(
+        decide(&w, &missile_report(), &sato, "2024-01-01"),
+        "allow JPN:GOKUHI(KOR)"
+    );
+}
+
+#[test]
+fn m2_deny_an_item_no_agreement_lets_the_readers_party_hold() {
+    let top_secret = report(|v| v["label"]["level"] = "I".into());
+    let chief = analyst(|u| u["clearance"] = "KIMITSU".into());
+    assert_eq!(
+        decide(&world(), &top_secret, &chief, "2019-07-25"),
+        "deny M2: no agreement between KOR and JPN has an equivalent for `I`: JPN can not hold \
+         the item"
+    );
+    let usa_copy = held_by("USA", "SECRET");
+    assert_eq!(
+        read(&world(), &usa_copy, &analyst(|_| {}), day("2019-07-25"))
+            .refusal()
+            .unwrap()
+            .rule,
+        Rule::M2
+    );
+}

@@ -1,0 +1,276 @@
+//! Release to another party, R1–R5, each allowed and refused, on the model case (SPEC §9).
+
+use gsomia_core::{Decision, Item, Rule, World, release};
+
+use crate::fixtures::*;
+
+/// "allow AGREEMENT PARTY:LEVEL(ORIGINATOR)" or "deny RULE: message".
+fn decide(world: &World, item: &Item, to: &str, on: &str) -> String {
+    match release(world, item, to.parse().unwrap(), day(on)) {
+        Decision::Allow(r) => format!(
+            "allow {} {}:{}({})",
+            r.agreement.id(),
+            r.marking.party,
+            r.marking.level,
+            r.marking.originator
+        ),
+        Decision::Deny(r) => format!("deny {}: {}", r.rule, r.message),
+    }
+}
+
+fn rule(world: &World, item: &Item, to: &str, on: &str) -> Option<Rule> {
+    release(world, item, to.parse().unwrap(), day(on))
+        .refusal()
+        .map(|r| r.rule)
+}
+
+#[test]
+fn r1_allow_under_the_gsomia_in_force_and_mark_with_the_first_level_of_the_cell() {
+    assert_eq!(
+        decide(&world(), &missile_report(), "JPN", "2019-07-25"),
+        "allow kor-jpn-gsomia JPN:GOKUHI(KOR)"
+    );
+}
+
+#[test]
+fn r1_allow_while_notice_given_and_while_suspended() {
+    let w = world();
+    for d in ["2019-08-23", "2019-11-22", "2020-06-01", "2023-03-21"] {
+        assert!(
+            release(&w, &missile_report(), "JPN".parse().unwrap(), day(d)).is_allow(),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn r1_deny_before_entry_into_force_names_the_hub_route() {
+    assert_eq!(
+        decide(&world(), &missile_report(), "JPN", "2016-01-01"),
+        "deny R1: `kor-jpn-gsomia` is not in force on 2016-01-01: it is pending: not every \
+         party has signed; KOR and JPN still share `tisa` through its hub USA"
+    );
+}
+
+#[test]
+fn r1_deny_from_2019_11_23_in_the_counterfactual() {
+    let w = counterfactual();
+    assert!(
+        release(
+            &w,
+            &missile_report(),
+            "JPN".parse().unwrap(),
+            day("2019-11-22")
+        )
+        .is_allow()
+    );
+    assert_eq!(
+        decide(&w, &missile_report(), "JPN", "2019-11-23"),
+        "deny R1: `kor-jpn-gsomia` is not in force on 2019-11-23: it terminated on 2019-11-23; \
+         KOR and JPN still share `tisa` through its hub USA"
+    );
+}
+
+#[test]
+fn r1_deny_direct_release_between_members_of_a_hub_arrangement() {
+    // Only TISA links KOR and JPN: drop the bilateral GSOMIA.
+    let w = World::new(
+        schemes(),
+        vec![agreement(TISA), agreement(USA_JPN), agreement(USA_KOR)],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&w, &missile_report(), "JPN", "2019-12-01"),
+        "deny R1: KOR and JPN share `tisa` only through its hub USA: release to USA, which may \
+         pass the item on to JPN with KOR's consent (R4)"
+    );
+}
+
+#[test]
+fn r1_deny_with_no_agreement_and_to_oneself() {
+    let w = World::new(schemes(), vec![agreement(USA_JPN)], vec![]).unwrap();
+    assert_eq!(
+        decide(&w, &missile_report(), "JPN", "2019-12-01"),
+        "deny R1: no agreement names both KOR and JPN"
+    );
+    assert_eq!(
+        rule(&world(), &missile_report(), "KOR", "2019-12-01"),
+        Some(Rule::R1)
+    );
+}
+
+#[test]
+fn r2_deny_a_level_without_a_row_never_rounded() {
+    let top_secret = report(|v| v["label"]["level"] = "I".into());
+    // The Japan–ROK table has no TOP SECRET row; TISA has none either.
+    assert_eq!(
+        decide(&world(), &top_secret, "JPN", "2019-07-25"),
+        "deny R2: `kor-jpn-gsomia` has no equivalent for KOR level `I`: a level without a row \
+         is not exchanged, never rounded"
+    );
+    // The US–ROK table has one.
+    assert_eq!(
+        decide(&world(), &top_secret, "USA", "2019-07-25"),
+        "allow usa-kor-gsomia USA:TOP_SECRET(KOR)"
+    );
+}
+
+#[test]
+fn r2_allow_the_second_level_of_a_cell_and_mark_with_the_first() {
+    let jpn_item = report(|v| {
+        v["label"]["originator"] = "JPN".into();
+        v["label"]["level"] = "TOKUTEI_HIMITSU".into();
+        v["label"]["releasable_to"] = serde_json::json!(["KOR"]);
+    });
+    assert_eq!(
+        decide(&world(), &jpn_item, "KOR", "2019-07-25"),
+        "allow kor-jpn-gsomia KOR:II(JPN)"
+    );
+}
+
+#[test]
+fn r3_allow_in_scope_and_deny_out_of_scope_through_the_hub() {
+    let w = World::new(schemes(), vec![agreement(TISA)], vec![]).unwrap();
+    assert_eq!(
+        decide(&w, &missile_report(), "USA", "2019-07-25"),
+        "allow tisa USA:SECRET(KOR)"
+    );
+    let cyber = report(|v| v["label"]["topics"] = serde_json::json!(["dprk-missile", "cyber"]));
+    assert_eq!(
+        decide(&w, &cyber, "USA", "2019-07-25"),
+        "deny R3: topic `cyber` is outside the scope of `tisa` (dprk-nuclear, dprk-missile)"
+    );
+}
+
+#[test]
+fn r4_the_hub_passes_an_item_on_only_with_the_originators_consent() {
+    let held = held_by("USA", "SECRET");
+    let w = World::new(schemes(), vec![agreement(TISA)], vec![]).unwrap();
+    assert_eq!(
+        decide(&w, &held, "JPN", "2019-12-01"),
+        "deny R4: USA is not the originator and holds no consent from KOR to release \
+         `report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b` to JPN for `missile-warning` on \
+         2019-12-01 (third-party rule)"
+    );
+    let consent = consent("USA", "JPN", "2019-11-30", "2020-11-30");
+    let w = World::new(schemes(), vec![agreement(TISA)], vec![consent]).unwrap();
+    assert_eq!(
+        decide(&w, &held, "JPN", "2019-12-01"),
+        "allow tisa JPN:GOKUHI(KOR)"
+    );
+    // Expired, not yet given, for another recipient: refused.
+    assert_eq!(rule(&w, &held, "JPN", "2020-12-01"), Some(Rule::R4));
+    assert_eq!(rule(&w, &held, "JPN", "2019-11-29"), Some(Rule::R4));
+}
+
+#[test]
+fn r4_counterfactual_dprk_missile_items_still_reach_jpn_through_usa() {
+    let consent = consent("USA", "JPN", "2019-11-23", "2020-11-22");
+    let w = world_with(kor_jpn_without_suspension(), vec![consent]);
+    // KOR → USA under the bilateral US–ROK GSOMIA; USA → JPN with KOR's consent. The US–Japan
+    // GSOMIA comes before the hub arrangement (SPEC §4).
+    assert_eq!(
+        decide(&w, &missile_report(), "USA", "2019-12-01"),
+        "allow usa-kor-gsomia USA:SECRET(KOR)"
+    );
+    let held = held_by("USA", "SECRET");
+    assert_eq!(
+        decide(&w, &held, "JPN", "2019-12-01"),
+        "allow usa-jpn-gsomia JPN:GOKUHI(KOR)"
+    );
+    // Without the consent, the closest agreement refuses under R4.
+    assert_eq!(
+        rule(&counterfactual(), &held, "JPN", "2019-12-01"),
+        Some(Rule::R4)
+    );
+}
+
+#[test]
+fn r4_returning_an_item_to_its_originator_needs_no_consent() {
+    let held = held_by("USA", "SECRET");
+    assert_eq!(
+        decide(&world(), &held, "KOR", "2019-12-01"),
+        "allow usa-kor-gsomia KOR:II(KOR)"
+    );
+}
+
+#[test]
+fn r4_a_derived_item_needs_the_consent_of_every_originator_of_its_sources() {
+    let usa = gsomia_core::Scheme::from_json(SCHEMES[2]).unwrap();
+    let held = held_by("USA", "SECRET");
+    let label = gsomia_core::derive(
+        &usa,
+        &[&held],
+        "missile-warning".parse().unwrap(),
+        "2019-12-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let mut file = held.file().clone();
+    file.label = label;
+    file.marking = None;
+    let derived = Item::new(file).unwrap();
+    assert_eq!(
+        rule(
+            &World::new(schemes(), vec![agreement(USA_JPN)], vec![]).unwrap(),
+            &derived,
+            "JPN",
+            "2019-12-01"
+        ),
+        Some(Rule::R4)
+    );
+    let w = World::new(
+        schemes(),
+        vec![agreement(USA_JPN)],
+        vec![consent("USA", "JPN", "2019-01-01", "2020-01-01")],
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&w, &derived, "JPN", "2019-12-01"),
+        "allow usa-jpn-gsomia JPN:GOKUHI(USA)"
+    );
+}
+
+#[test]
+fn r5_deny_noforn_and_outside_releasable_to() {
+    let noforn = report(|v| v["label"]["caveats"] = serde_json::json!(["NOFORN"]));
+    assert_eq!(
+        decide(&world(), &noforn, "USA", "2019-07-25"),
+        "deny R5: the item is NOFORN: releasable to no foreign party"
+    );
+    let only_usa = report(|v| v["label"]["releasable_to"] = serde_json::json!(["USA"]));
+    assert_eq!(
+        decide(&world(), &only_usa, "JPN", "2019-07-25"),
+        "deny R5: the item is releasable only to USA, not to JPN"
+    );
+    assert!(
+        release(
+            &world(),
+            &only_usa,
+            "USA".parse().unwrap(),
+            day("2019-07-25")
+        )
+        .is_allow()
+    );
+    let free = report(|v| {
+        v["label"].as_object_mut().unwrap().remove("releasable_to");
+        v["label"]["caveats"] = serde_json::json!(["ORCON", "REL TO JPN, KOR, USA"]);
+    });
+    assert!(release(&world(), &free, "JPN".parse().unwrap(), day("2019-07-25")).is_allow());
+}
+
+#[test]
+fn the_refusal_names_the_agreement_that_came_closest() {
+    // KOR's TOP SECRET item to JPN in the counterfactual after termination: the GSOMIA fails R1,
+    // TISA fails R1 (hub route). Both pass nothing; the bilateral is reported.
+    let top_secret = report(|v| v["label"]["level"] = "I".into());
+    assert_eq!(
+        rule(&counterfactual(), &top_secret, "JPN", "2020-01-01"),
+        Some(Rule::R1)
+    );
+    // USA's copy to JPN: the US–Japan GSOMIA passes R1–R3 and fails R4; TISA too. R4 is reported.
+    assert_eq!(
+        rule(&world(), &held_by("USA", "SECRET"), "JPN", "2020-01-01"),
+        Some(Rule::R4)
+    );
+}

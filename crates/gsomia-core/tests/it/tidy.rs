@@ -1,0 +1,38 @@
+//! Architecture invariants, checked on the sources (as rust-analyzer's `tidy` tests do).
+
+use std::path::Path;
+
+const PURE: [&str; 2] = ["gsomia-core", "gsomia-crypto"];
+
+fn crate_dir(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+/// The pure crates depend on no runtime, web framework, database or HTTP client.
+#[test]
+fn pure_crates_have_no_io_dependencies() {
+    for name in PURE {
+        let manifest = std::fs::read_to_string(crate_dir(name).join("Cargo.toml")).unwrap();
+        let deps = manifest.split("[dependencies]").nth(1).unwrap();
+        let deps = deps.split("\n[").next().unwrap();
+        for banned in ["tokio", "axum", "hyper", "rusqlite", "sqlx", "postgres", "reqwest", "rand", "getrandom"] {
+            let found = deps.lines().any(|l| l.trim_start().starts_with(banned));
+            assert!(!found, "{name} depends on {banned}: its code must stay free of I/O and randomness");
+        }
+    }
+}
+
+/// Nor do their sources reach for the file system, the network or the clock.
+#[test]
+fn pure_crates_read_no_clock_files_or_network() {
+    for name in PURE {
+        let src = crate_dir(name).join("src");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for banned in ["std::fs", "std::net", "SystemTime", "Instant::now", "now_utc", "thread_rng", "OsRng"] {
+                assert!(!text.contains(banned), "{} uses {banned}", path.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! gsomia-crypto's tests: the binding (SPEC §2, R6).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
+
+use ed25519_dalek::SigningKey;
+use gsomia_core::Item;
+use gsomia_crypto::{Binding, BindingError, sign_binding, verify_binding};
+use proptest::prelude::*;
+
+const REPORT: &str = include_str!("../../../../examples/model-case/items/kor-missile-report.json");
+
+fn kor_key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// The model-case item with a binding signed by `key`.
+fn signed(key: &SigningKey) -> serde_json::Value {
+    let item = Item::from_json(REPORT).unwrap();
+    let binding = sign_binding(key, item.label(), item.object()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(REPORT).unwrap();
+    v["binding"] = binding.to_base64().into();
+    v
+}
+
+fn verify(v: &serde_json::Value, key: &SigningKey) -> Result<(), BindingError> {
+    let item = Item::from_json(&v.to_string()).unwrap();
+    verify_binding(&key.verifying_key(), &item).map(|_| ())
+}
+
+#[test]
+fn r6_a_binding_verifies_with_the_originators_key() {
+    let key = kor_key();
+    assert_eq!(verify(&signed(&key), &key), Ok(()));
+}
+
+#[test]
+fn r6_the_binding_ignores_json_formatting_and_key_order() {
+    let key = kor_key();
+    let v = signed(&key);
+    // Re-serialised with other whitespace and, through a Value round trip, other key order.
+    let pretty = serde_json::to_string_pretty(&v).unwrap();
+    let item = Item::from_json(&pretty).unwrap();
+    assert!(verify_binding(&key.verifying_key(), &item).is_ok());
+}
+
+#[test]
+fn r6_tampering_with_one_byte_of_label_or_object_breaks_the_binding() {
+    let key = kor_key();
+    let tampered = [
+        ("label.level", serde_json::json!("III")),
+        (
+            "label.releasable_to",
+            serde_json::json!(["JPN", "USA", "CHN"]),
+        ),
+        ("label.grading", serde_json::json!("B3")),
+        (
+            "object.name",
+            serde_json::json!("Two short-range ballistic missiles launched near Wonsam"),
+        ),
+        ("object.description", serde_json::json!("")),
+    ];
+    for (path, value) in tampered {
+        let mut v = signed(&key);
+        let (outer, inner) = path.split_once('.').unwrap();
+        v[outer][inner] = value;
+        assert_eq!(verify(&v, &key), Err(BindingError::Mismatch), "{path}");
+    }
+    // Every single byte of the object's name, one at a time.
+    let name = signed(&key)["object"]["name"].as_str().unwrap().to_owned();
+    for i in 0..name.len() {
+        let mut bytes = name.clone().into_bytes();
+        bytes[i] ^= 0x01;
+        let Ok(changed) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let mut v = signed(&key);
+        v["object"]["name"] = changed.into();
+        assert_eq!(verify(&v, &key), Err(BindingError::Mismatch), "byte {i}");
+    }
+}
+
+#[test]
+fn r6_another_key_a_missing_or_malformed_binding_is_refused() {
+    let key = kor_key();
+    let v = signed(&key);
+    let other = SigningKey::from_bytes(&[8u8; 32]);
+    assert_eq!(verify(&v, &other), Err(BindingError::Mismatch));
+    let item = Item::from_json(REPORT).unwrap();
+    assert_eq!(
+        verify_binding(&key.verifying_key(), &item).map(|_| ()),
+        Err(BindingError::Missing)
+    );
+    let mut bad = v.clone();
+    bad["binding"] = "not base64!".into();
+    assert!(matches!(
+        verify(&bad, &key),
+        Err(BindingError::Malformed(_))
+    ));
+    let mut short = v.clone();
+    short["binding"] = "AAAA".into();
+    assert_eq!(
+        verify(&short, &key),
+        Err(BindingError::Malformed("3 bytes, not 64".into()))
+    );
+    assert_eq!(
+        BindingError::Mismatch.to_string(),
+        "the binding does not verify: the label or the object was changed, or the originator did not sign it (R6)"
+    );
+}
+
+#[test]
+fn the_signed_message_is_the_context_then_canonical_json() {
+    let item = Item::from_json(REPORT).unwrap();
+    let msg = gsomia_crypto::binding::message(item.label(), item.object()).unwrap();
+    let text = String::from_utf8(msg).unwrap();
+    assert!(
+        text.starts_with(
+            "gsomia-binding-v1\n{\"label\":{\"caveats\":[],\"created\":\"2019-07-25T00:30:00Z\","
+        ),
+        "{text}"
+    );
+    let hash_at = text.find("\"object_sha256\":\"").unwrap();
+    assert_eq!(text[hash_at + 17..].len(), 64 + 2);
+    // A binding round-trips through base64.
+    let b = sign_binding(&kor_key(), item.label(), item.object()).unwrap();
+    assert_eq!(Binding::from_base64(&b.to_base64()).unwrap(), b);
+}
+
+#[test]
+fn rfc8785_canonicalisation_of_numbers_and_strings() {
+    // Examples from RFC 8785 §3.2.2 and Appendix B.
+    let v: serde_json::Value = serde_json::from_str(r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/", "literals": [null, true, false]}"#).unwrap();
+    let out = String::from_utf8(gsomia_crypto::canonical::to_vec(&v)).unwrap();
+    assert_eq!(
+        out,
+        r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+    );
+}
+
+#[test]
+fn rfc8785_sorts_names_by_utf16_code_units() {
+    // RFC 8785 §3.2.3's example: U+FB33 sorts after U+1F600 in UTF-16, before it in UTF-8.
+    let v: serde_json::Value = serde_json::from_str(
+        r#"{"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control", "\u00f6": "Latin Small Letter O With Diaeresis"}"#,
+    )
+    .unwrap();
+    let out = String::from_utf8(gsomia_crypto::canonical::to_vec(&v)).unwrap();
+    let values: Vec<&str> = out
+        .split("\":\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "Carriage Return",
+            "One",
+            "Control",
+            "Latin Small Letter O With Diaeresis",
+            "Euro Sign",
+            "Emoji: Grinning Face",
+            "Hebrew Letter Dalet With Dagesh"
+        ]
+    );
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let text = prop_oneof![
+        "[a-z_]{0,8}",
+        any::<String>(),
+        "[\\u{0}-\\u{1f}\"\\\\/\\u{7f}\\u{e000}-\\u{ffff}\\u{10000}-\\u{10ffff}]{0,4}",
+    ];
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        (-1_000_000i64..1_000_000).prop_map(|n| serde_json::Value::from(n as f64 / 1000.0)),
+        text.clone().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(text.clone(), inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The hand-written canonicaliser agrees with the `serde_jcs` crate on random JSON.
+    #[test]
+    fn rfc8785_canonical_json_matches_serde_jcs(v in json_value()) {
+        let ours = gsomia_crypto::canonical::to_vec(&v);
+        let reference = serde_jcs::to_vec(&v).unwrap();
+        prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(reference).unwrap());
+    }
+}
