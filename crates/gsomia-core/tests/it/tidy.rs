@@ -15,9 +15,22 @@ fn pure_crates_have_no_io_dependencies() {
         let manifest = std::fs::read_to_string(crate_dir(name).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dependencies]").nth(1).unwrap();
         let deps = deps.split("\n[").next().unwrap();
-        for banned in ["tokio", "axum", "hyper", "rusqlite", "sqlx", "postgres", "reqwest", "rand", "getrandom"] {
+        for banned in [
+            "tokio",
+            "axum",
+            "hyper",
+            "rusqlite",
+            "sqlx",
+            "postgres",
+            "reqwest",
+            "rand",
+            "getrandom",
+        ] {
             let found = deps.lines().any(|l| l.trim_start().starts_with(banned));
-            assert!(!found, "{name} depends on {banned}: its code must stay free of I/O and randomness");
+            assert!(
+                !found,
+                "{name} depends on {banned}: its code must stay free of I/O and randomness"
+            );
         }
     }
 }
@@ -30,7 +43,15 @@ fn pure_crates_read_no_clock_files_or_network() {
         for entry in std::fs::read_dir(&src).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            for banned in ["std::fs", "std::net", "SystemTime", "Instant::now", "now_utc", "thread_rng", "OsRng"] {
+            for banned in [
+                "std::fs",
+                "std::net",
+                "SystemTime",
+                "Instant::now",
+                "now_utc",
+                "thread_rng",
+                "OsRng",
+            ] {
                 assert!(!text.contains(banned), "{} uses {banned}", path.display());
             }
         }
