@@ -30,6 +30,6 @@ pub use item::{Item, ItemFile, derive};
 pub use label::{Caveat, Grading, Hop, Label, Marking, Tag, Timestamp};
 pub use party::PartyCode;
 pub use release::{Release, release};
-pub use scheme::{LevelId, Scheme};
+pub use scheme::{LevelId, Scheme, SchemeFile};
 pub use user::{Role, User, UserKind};
 pub use world::{World, WorldError};

@@ -95,7 +95,7 @@ pub struct Level {
 }
 
 /// A scheme file as written (see `model-case/schemes/`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemeFile {
     /// The party whose scheme this is.

@@ -2,11 +2,16 @@
 //!
 //! - [`binding`]: the originator's Ed25519 signature that binds a label to its content.
 //! - [`canonical`]: RFC 8785 canonical JSON, which everything signed as JSON is signed over.
+//! - [`keys`]: a node's keys and the hash under which bearer tokens are stored.
+//! - [`seal`]: content at rest under per-item keys wrapped by a master key (P5).
 //!
 //! Randomness is the caller's: keys are made from seeds the caller draws.
 
 pub mod binding;
 pub mod canonical;
+pub mod keys;
+pub mod seal;
 
-pub use binding::{Binding, BindingError, Verified, sign_binding, verify_binding};
+pub use binding::{Binding, BindingError, Verified, hex, sign_binding, verify_binding};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use keys::{NodeKeys, PublicKeys, token_hash};

@@ -1,0 +1,132 @@
+//! gsomia-store: where a node keeps what it holds. The [`Store`] trait speaks in gsomia's own
+//! types; [`sqlite::SqliteStore`] implements it (a PostgreSQL implementation is to come behind
+//! the same trait). This is the only crate that contains SQL.
+//!
+//! Writes go as [`Batch`]es, each with the audit entries that record it, so a change and its
+//! audit entry commit together or not at all (P7). One writer thread commits many batches in
+//! one transaction (group commit), so durable writes are not bound by one fsync each.
+
+pub mod audit;
+pub mod record;
+pub mod sqlite;
+
+pub use audit::{AuditDraft, AuditEntry, verify_chain};
+pub use record::{Counts, PartyRecord, StoredItem, UserRecord};
+pub use sqlite::SqliteStore;
+
+use gsomia_core::AgreementFile;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write conflicts with what is stored (a duplicate item version, user id or token).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A write names something that is not stored.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// Stored data does not parse: the database was changed outside gsomia.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The writer thread has stopped.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// One change to the store.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Set a node setting.
+    SetMeta {
+        /// The setting.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// Add or replace a party's descriptor.
+    PutParty(PartyRecord),
+    /// Add or replace an agreement (the whole file, history included).
+    PutAgreement(Box<AgreementFile>),
+    /// Add a user.
+    AddUser(UserRecord),
+    /// Disable a user: their token stops working.
+    DisableUser(String),
+    /// Add an item version.
+    PutItem(Box<StoredItem>),
+    /// Destroy an item version's key and content (P5), keeping its label and a certificate.
+    DestroyItem {
+        /// STIX id.
+        id: String,
+        /// Version.
+        modified: String,
+        /// When.
+        at: String,
+    },
+    /// Queue a message for a peer (the federation issue delivers it).
+    Enqueue {
+        /// The peer.
+        peer: String,
+        /// What kind of message.
+        kind: String,
+        /// The message.
+        payload: serde_json::Value,
+        /// When it was queued.
+        at: String,
+    },
+}
+
+/// A set of writes and the audit entries that record them, committed together.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The changes.
+    pub writes: Vec<Write>,
+    /// The audit entries, appended in order.
+    pub audit: Vec<AuditDraft>,
+}
+
+/// What a committed batch was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The sequence numbers of its audit entries.
+    pub audit: Vec<u64>,
+    /// The sequence numbers of the items it added.
+    pub items: Vec<i64>,
+}
+
+/// A callback for the result of a batch.
+pub type Done = Box<dyn FnOnce(Result<Committed, StoreError>) + Send>;
+
+/// Where a node keeps its state.
+pub trait Store: Send + Sync + 'static {
+    /// Submits a batch; `done` runs on the writer once it is durably committed or refused.
+    fn submit(&self, batch: Batch, done: Done);
+
+    /// Submits a batch and waits for it.
+    fn write(&self, batch: Batch) -> Result<Committed, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(batch, Box::new(move |r| drop(tx.send(r))));
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// A node setting.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Every party's descriptor.
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError>;
+    /// Every agreement.
+    fn agreements(&self) -> Result<Vec<AgreementFile>, StoreError>;
+    /// Every user.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// The enabled user whose token has this hash.
+    fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The newest version of an item, or the version `modified`.
+    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError>;
+    /// Items in the order they were added, after sequence number `after`.
+    fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError>;
+    /// Audit entries after sequence number `after`.
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Row counts and the audit head, to show that nothing changed.
+    fn counts(&self) -> Result<Counts, StoreError>;
+}

@@ -1,0 +1,82 @@
+//! What the store keeps, in gsomia's types.
+
+use gsomia_core::{Hop, Label, Marking, PartyCode, SchemeFile, User};
+use gsomia_crypto::PublicKeys;
+use serde::{Deserialize, Serialize};
+
+/// A party's descriptor: who it is, its scheme, its public keys, where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRecord {
+    /// The party code.
+    pub code: PartyCode,
+    /// Its name.
+    pub name: String,
+    /// Its classification scheme.
+    pub scheme: SchemeFile,
+    /// Its public keys.
+    pub keys: PublicKeys,
+    /// Its federation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// A user and the hash of their token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Whether the user is disabled.
+    pub disabled: bool,
+}
+
+/// One item version as stored: the label in clear for decisions and queries, the content
+/// sealed (P5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    /// Order of addition, the cursor of listings (0 before it is stored).
+    pub seq: i64,
+    /// STIX id.
+    pub id: String,
+    /// STIX `modified` (or `created` for objects without it).
+    pub modified: String,
+    /// STIX type.
+    pub stix_type: String,
+    /// The originator's label.
+    pub label: Label,
+    /// This node's marking, when another party originated it.
+    pub marking: Option<Marking>,
+    /// The custody chain.
+    pub custody: Vec<Hop>,
+    /// The originator's binding, base64.
+    pub binding: String,
+    /// The item key, wrapped; `None` once destroyed.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// The sealed content; `None` once destroyed.
+    pub content: Option<Vec<u8>>,
+    /// When it was added (RFC 3339).
+    pub added: String,
+    /// When it was destroyed, if it was.
+    pub destroyed: Option<String>,
+}
+
+/// Row counts and the audit head.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Parties.
+    pub parties: u64,
+    /// Agreements.
+    pub agreements: u64,
+    /// Users.
+    pub users: u64,
+    /// Item versions.
+    pub items: u64,
+    /// Outbox messages.
+    pub outbox: u64,
+    /// Audit entries.
+    pub audit: u64,
+    /// The hash of the last audit entry.
+    pub audit_head: String,
+}

@@ -1,0 +1,573 @@
+//! The SQLite store: one file in WAL mode, one writer thread that commits batches in groups,
+//! readers on their own connections in parallel.
+//!
+//! Durability: `synchronous = FULL`, so a batch whose callback has run is on disk and survives
+//! a crash of the process or the machine. Group commit: the writer takes every batch waiting
+//! (up to [`GROUP`]) into one transaction, each batch under its own savepoint so that one refused
+//! batch does not undo the others, then commits once.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use gsomia_core::{AgreementFile, User};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+
+use crate::audit::{AuditEntry, GENESIS};
+use crate::{
+    Batch, Committed, Counts, Done, PartyRecord, Store, StoreError, StoredItem, UserRecord, Write,
+};
+
+/// The most batches committed in one transaction.
+pub const GROUP: usize = 512;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE parties (code TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE agreements (id TEXT PRIMARY KEY, file TEXT NOT NULL);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE items (
+    seq INTEGER PRIMARY KEY,
+    stix_id TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    label TEXT NOT NULL,
+    marking TEXT,
+    custody TEXT NOT NULL,
+    binding TEXT NOT NULL,
+    wrapped_key BLOB,
+    content BLOB,
+    added TEXT NOT NULL,
+    destroyed TEXT,
+    UNIQUE (stix_id, modified)
+);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created TEXT NOT NULL,
+    delivered TEXT
+);
+CREATE INDEX outbox_pending ON outbox (peer, seq) WHERE delivered IS NULL;
+CREATE TABLE audit (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, hash TEXT NOT NULL);
+"#];
+
+type Job = (Batch, Done);
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    // INVARIANT: gsomia's records serialise to JSON without error (no maps with non-string keys).
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(db)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open(&path)?;
+        migrate(&mut conn)?;
+        let head: (u64, String) = conn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?
+            .unwrap_or((0, GENESIS.to_owned()));
+        let (tx, rx) = channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("gsomia-store-writer".into())
+            .spawn(move || run_writer(conn, rx, head))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore {
+            path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Stops accepting writes, waits for the writer to commit what it has, and checkpoints the
+    /// WAL into the database file.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(handle) = w.take()
+        {
+            let _ = handle.join();
+        }
+    }
+
+    /// Runs `f` on a reader connection from the pool.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 16
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {version}, newer than this gsomia ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: (u64, String)) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let before = head.clone();
+        let results = commit_group(&mut conn, &group, &mut head);
+        match results {
+            Ok(results) => {
+                for ((_, done), r) in group.into_iter().zip(results) {
+                    done(r);
+                }
+            }
+            Err(e) => {
+                // The transaction failed as a whole (disk full, I/O error): nothing is stored.
+                head = before;
+                let msg = e.to_string();
+                for (_, done) in group {
+                    done(Err(StoreError::Database(msg.clone())));
+                }
+            }
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+fn commit_group(
+    conn: &mut Connection,
+    group: &[Job],
+    head: &mut (u64, String),
+) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
+    let tx = conn.transaction().map_err(db)?;
+    let mut results = Vec::with_capacity(group.len());
+    for (batch, _) in group {
+        let saved = head.clone();
+        tx.execute_batch("SAVEPOINT batch").map_err(db)?;
+        match apply(&tx, batch, head) {
+            Ok(c) => {
+                tx.execute_batch("RELEASE batch").map_err(db)?;
+                results.push(Ok(c));
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
+                    .map_err(db)?;
+                *head = saved;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(results)
+}
+
+fn apply(
+    tx: &Transaction,
+    batch: &Batch,
+    head: &mut (u64, String),
+) -> Result<Committed, StoreError> {
+    let mut committed = Committed::default();
+    for w in &batch.writes {
+        match w {
+            Write::SetMeta { key, value } => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )
+                .map_err(db)?;
+            }
+            Write::PutParty(p) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO parties (code, record) VALUES (?1, ?2)",
+                    params![p.code.as_str(), json(p)],
+                )
+                .map_err(db)?;
+            }
+            Write::PutAgreement(a) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO agreements (id, file) VALUES (?1, ?2)",
+                    params![a.id.as_str(), json(a)],
+                )
+                .map_err(db)?;
+            }
+            Write::AddUser(u) => {
+                tx.execute(
+                    "INSERT INTO users (id, user, token_hash, disabled) VALUES (?1, ?2, ?3, ?4)",
+                    params![u.user.id, json(&u.user), u.token_hash, u.disabled],
+                )
+                .map_err(db)?;
+            }
+            Write::DisableUser(id) => {
+                let n = tx
+                    .execute("UPDATE users SET disabled = 1 WHERE id = ?1", params![id])
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("user `{id}`")));
+                }
+            }
+            Write::PutItem(i) => {
+                tx.execute(
+                    "INSERT INTO items (stix_id, modified, stix_type, label, marking, custody, binding,
+                                        wrapped_key, content, added, destroyed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        i.id,
+                        i.modified,
+                        i.stix_type,
+                        json(&i.label),
+                        i.marking.as_ref().map(json),
+                        json(&i.custody),
+                        i.binding,
+                        i.wrapped_key,
+                        i.content,
+                        i.added,
+                        i.destroyed
+                    ],
+                )
+                .map_err(|e| match db(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("item `{}` version `{}` is already stored", i.id, i.modified))
+                    }
+                    other => other,
+                })?;
+                committed.items.push(tx.last_insert_rowid());
+            }
+            Write::DestroyItem { id, modified, at } => {
+                let n = tx
+                    .execute(
+                        "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = ?3
+                         WHERE stix_id = ?1 AND modified = ?2 AND destroyed IS NULL",
+                        params![id, modified, at],
+                    )
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "item `{id}` version `{modified}`"
+                    )));
+                }
+            }
+            Write::Enqueue {
+                peer,
+                kind,
+                payload,
+                at,
+            } => {
+                tx.execute(
+                    "INSERT INTO outbox (peer, kind, payload, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![peer, kind, payload.to_string(), at],
+                )
+                .map_err(db)?;
+            }
+        }
+    }
+    for draft in &batch.audit {
+        let entry = AuditEntry::chain(head.0 + 1, &head.1, draft);
+        tx.execute(
+            "INSERT INTO audit (seq, body, hash) VALUES (?1, ?2, ?3)",
+            params![entry.seq as i64, entry.body, entry.hash],
+        )
+        .map_err(db)?;
+        committed.audit.push(entry.seq);
+        *head = (entry.seq, entry.hash);
+    }
+    Ok(committed)
+}
+
+const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
+                            wrapped_key, content, added, destroyed";
+
+/// An item row before its JSON columns are parsed.
+struct RawItem {
+    seq: i64,
+    id: String,
+    modified: String,
+    stix_type: String,
+    label: String,
+    marking: Option<String>,
+    custody: String,
+    binding: String,
+    wrapped_key: Option<Vec<u8>>,
+    content: Option<Vec<u8>>,
+    added: String,
+    destroyed: Option<String>,
+}
+
+fn item_row(r: &rusqlite::Row) -> rusqlite::Result<RawItem> {
+    Ok(RawItem {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        modified: r.get(2)?,
+        stix_type: r.get(3)?,
+        label: r.get(4)?,
+        marking: r.get(5)?,
+        custody: r.get(6)?,
+        binding: r.get(7)?,
+        wrapped_key: r.get(8)?,
+        content: r.get(9)?,
+        added: r.get(10)?,
+        destroyed: r.get(11)?,
+    })
+}
+
+fn finish_item(raw: RawItem) -> Result<StoredItem, StoreError> {
+    Ok(StoredItem {
+        seq: raw.seq,
+        id: raw.id,
+        modified: raw.modified,
+        stix_type: raw.stix_type,
+        label: parse(&raw.label)?,
+        marking: raw.marking.as_deref().map(parse).transpose()?,
+        custody: parse(&raw.custody)?,
+        binding: raw.binding,
+        wrapped_key: raw.wrapped_key,
+        content: raw.content,
+        added: raw.added,
+        destroyed: raw.destroyed,
+    })
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, batch: Batch, done: Done) {
+        let sender = self.jobs.lock().ok().and_then(|j| j.clone());
+        match sender {
+            Some(tx) => {
+                if let Err(err) = tx.send((batch, done)) {
+                    let (_, done) = err.0;
+                    done(Err(StoreError::Closed));
+                }
+            }
+            None => done(Err(StoreError::Closed)),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+    }
+
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT record FROM parties ORDER BY code")
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.map(|r| parse(&r.map_err(db)?)).collect()
+        })
+    }
+
+    fn agreements(&self) -> Result<Vec<AgreementFile>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT file FROM agreements ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.map(|r| parse(&r.map_err(db)?)).collect()
+        })
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT user, token_hash, disabled FROM users ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?;
+            rows.map(|r| {
+                let (user, token_hash, disabled) = r.map_err(db)?;
+                Ok(UserRecord {
+                    user: parse::<User>(&user)?,
+                    token_hash,
+                    disabled,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|c| {
+            let row: Option<String> = c
+                .prepare_cached("SELECT user FROM users WHERE token_hash = ?1 AND disabled = 0")
+                .map_err(db)?
+                .query_row([token_hash], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            row.map(|u| {
+                Ok(UserRecord {
+                    user: parse(&u)?,
+                    token_hash: token_hash.to_owned(),
+                    disabled: false,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
+        self.read(|c| {
+            let row = match modified {
+                Some(m) => c
+                    .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = ?1 AND modified = ?2"))
+                    .map_err(db)?
+                    .query_row(params![id, m], item_row)
+                    .optional(),
+                None => c
+                    .prepare_cached(&format!(
+                        "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = ?1 ORDER BY modified DESC LIMIT 1"
+                    ))
+                    .map_err(db)?
+                    .query_row(params![id], item_row)
+                    .optional(),
+            }
+            .map_err(db)?;
+            row.map(finish_item).transpose()
+        })
+    }
+
+    fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], item_row)
+                .map_err(db)?;
+            rows.map(|r| finish_item(r.map_err(db)?)).collect()
+        })
+    }
+
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, body, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![after as i64, limit as i64], |r| {
+                    Ok(AuditEntry {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        body: r.get(1)?,
+                        hash: r.get(2)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
+    fn counts(&self) -> Result<Counts, StoreError> {
+        self.read(|c| {
+            let count = |table: &str| -> Result<u64, StoreError> {
+                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+                .map_err(db)
+            };
+            let audit_head = c
+                .query_row(
+                    "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?
+                .unwrap_or_else(|| GENESIS.to_owned());
+            Ok(Counts {
+                parties: count("parties")?,
+                agreements: count("agreements")?,
+                users: count("users")?,
+                items: count("items")?,
+                outbox: count("outbox")?,
+                audit: count("audit")?,
+                audit_head,
+            })
+        })
+    }
+}
