@@ -3,6 +3,7 @@
 //! Exit codes (as ripgrep's): 0 allowed or printed, 1 denied, 2 bad input, with a message on
 //! stderr that names the file, the place in it and what is wrong.
 
+mod admin;
 mod offline;
 
 use std::process::ExitCode;
@@ -25,6 +26,26 @@ enum Command {
     /// Ask whether an item may be released to a party, or read by a person.
     #[command(subcommand)]
     Check(offline::CheckCommand),
+    /// Create a node: configuration, keys (mode 0600) and database, in a new data directory.
+    ///
+    /// Example:
+    ///   gsomia init --data kor --party KOR --scheme examples/model-case/schemes/KOR.json
+    #[command(verbatim_doc_comment)]
+    Init(admin::InitArgs),
+    /// Run a node's HTTP API until SIGINT or SIGTERM.
+    ///
+    /// Example: gsomia serve --data kor
+    Serve {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: std::path::PathBuf,
+    },
+    /// Manage a node's users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Export this node's descriptor, or import a partner's.
+    #[command(subcommand)]
+    Party(admin::PartyCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +53,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agreement(c) => offline::agreement(c),
         Command::Check(c) => offline::check(c),
+        Command::Init(a) => admin::init(a),
+        Command::Serve { data } => admin::serve(&data),
+        Command::User(c) => admin::user(c),
+        Command::Party(c) => admin::party(c),
     };
     match result {
         Ok(code) => code,

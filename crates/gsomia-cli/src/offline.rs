@@ -64,6 +64,20 @@ pub enum AgreementCommand {
         #[arg(long, value_name = "DATE")]
         until: Option<Date>,
     },
+    /// Import an agreement file into a node (replacing one with the same id).
+    ///
+    /// The parties it names must be known to the node (`gsomia party import`).
+    ///
+    /// Example:
+    ///   gsomia agreement import --data kor examples/model-case/agreements/kor-jpn-gsomia.json
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The agreement file.
+        file: PathBuf,
+    },
 }
 
 /// `gsomia check …`
@@ -150,6 +164,9 @@ pub fn agreement(command: AgreementCommand) -> Result<ExitCode> {
         AgreementCommand::Timeline { file, until } => {
             let a = load(&file, Agreement::from_json)?;
             print!("{}", timeline(&a, until.unwrap_or_else(today)));
+        }
+        AgreementCommand::Import { data, file } => {
+            return crate::admin::import_agreement(&data, &file);
         }
     }
     Ok(ExitCode::SUCCESS)

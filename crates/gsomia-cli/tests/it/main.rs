@@ -420,3 +420,128 @@ fn every_command_explains_itself_with_an_example() {
         );
     }
 }
+
+#[test]
+fn init_user_party_and_agreement_import_from_the_shell() {
+    let dir = std::env::temp_dir().join(format!("gsomia-cli-{}-node", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let kor = dir.join("kor");
+    let jpn = dir.join("jpn");
+    let (k, j) = (kor.to_str().unwrap(), jpn.to_str().unwrap());
+    let out = run(&[
+        "init",
+        "--data",
+        k,
+        "--party",
+        "KOR",
+        "--scheme",
+        &format!("{M}/schemes/KOR.json"),
+    ]);
+    assert!(
+        out.starts_with("exit 0\n") && out.contains("\"code\": \"KOR\""),
+        "{out}"
+    );
+    let out = run(&[
+        "init",
+        "--data",
+        k,
+        "--party",
+        "KOR",
+        "--scheme",
+        &format!("{M}/schemes/KOR.json"),
+    ]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("refusing to overwrite"),
+        "{out}"
+    );
+    run(&[
+        "init",
+        "--data",
+        j,
+        "--party",
+        "JPN",
+        "--scheme",
+        &format!("{M}/schemes/JPN.json"),
+    ]);
+    let descriptor = run(&["party", "export", "--data", j]);
+    let file = dir.join("jpn.json");
+    std::fs::write(&file, descriptor.strip_prefix("exit 0\n").unwrap()).unwrap();
+    let agreement = format!("{M}/agreements/kor-jpn-gsomia.json");
+    // The agreement names JPN, whose descriptor is not yet imported: refused.
+    let out = run(&["agreement", "import", "--data", k, &agreement]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("import the descriptors"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["party", "import", "--data", k, file.to_str().unwrap()]),
+        "exit 0\n"
+    );
+    assert_eq!(
+        run(&["agreement", "import", "--data", k, &agreement]),
+        "exit 0\n"
+    );
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        k,
+        "--id",
+        "kim",
+        "--roles",
+        "analyst",
+        "--clearance",
+        "II",
+        "--duties",
+        "missile-warning",
+    ]);
+    assert!(out.starts_with("exit 0\ngsomia_"), "{out}");
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        k,
+        "--id",
+        "lee",
+        "--roles",
+        "analyst",
+        "--clearance",
+        "GOKUHI",
+        "--duties",
+        "x",
+    ]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("unknown level `GOKUHI`"),
+        "{out}"
+    );
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        k,
+        "--id",
+        "lee",
+        "--roles",
+        "spy",
+        "--clearance",
+        "II",
+        "--duties",
+        "x",
+    ]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("`spy` is not a role"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["user", "list", "--data", k]),
+        "exit 0\nkim\tII\tanalyst\tofficial\n"
+    );
+    assert_eq!(
+        run(&["user", "disable", "--data", k, "--id", "kim"]),
+        "exit 0\n"
+    );
+    assert_eq!(
+        run(&["user", "list", "--data", k]),
+        "exit 0\nkim\tII\tanalyst\tofficial\tdisabled\n"
+    );
+}

@@ -57,3 +57,36 @@ fn pure_crates_read_no_clock_files_or_network() {
         }
     }
 }
+
+/// Only the store crate contains SQL; only the node crate knows HTTP.
+#[test]
+fn sql_only_in_the_store_and_http_only_in_the_node() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut files = vec![dir.join("Cargo.toml")];
+        if let Ok(src) = std::fs::read_dir(dir.join("src")) {
+            files.extend(src.map(|e| e.unwrap().path()));
+        }
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if name != "gsomia-store" {
+                for sql in ["rusqlite", "CREATE TABLE", "SELECT ", "INSERT INTO"] {
+                    assert!(
+                        !text.contains(sql),
+                        "{} contains `{sql}`: SQL belongs in gsomia-store",
+                        path.display()
+                    );
+                }
+            }
+            if name != "gsomia-node" {
+                assert!(
+                    !text.contains("axum"),
+                    "{} uses axum: HTTP belongs in gsomia-node",
+                    path.display()
+                );
+            }
+        }
+    }
+}

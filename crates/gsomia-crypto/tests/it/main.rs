@@ -202,3 +202,74 @@ proptest! {
         prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(reference).unwrap());
     }
 }
+
+#[test]
+fn p5_sealed_content_opens_only_with_its_master_key_and_item() {
+    use gsomia_crypto::seal::{SealError, SealRandom, open, seal};
+    let master = [1u8; 32];
+    let random = SealRandom {
+        item_key: [2; 32],
+        content_nonce: [3; 12],
+        wrap_nonce: [4; 12],
+    };
+    let sealed = seal(&master, &random, b"report--1@v1", b"the content");
+    assert!(!sealed.content.windows(11).any(|w| w == b"the content"));
+    assert_eq!(
+        open(
+            &master,
+            b"report--1@v1",
+            &sealed.wrapped_key,
+            &sealed.content
+        )
+        .unwrap(),
+        b"the content"
+    );
+    assert_eq!(
+        open(
+            &[9; 32],
+            b"report--1@v1",
+            &sealed.wrapped_key,
+            &sealed.content
+        ),
+        Err(SealError::Open)
+    );
+    assert_eq!(
+        open(
+            &master,
+            b"report--2@v1",
+            &sealed.wrapped_key,
+            &sealed.content
+        ),
+        Err(SealError::Open)
+    );
+    let mut flipped = sealed.content.clone();
+    flipped[20] ^= 1;
+    assert_eq!(
+        open(&master, b"report--1@v1", &sealed.wrapped_key, &flipped),
+        Err(SealError::Open)
+    );
+    assert_eq!(
+        open(&master, b"report--1@v1", &[], &sealed.content),
+        Err(SealError::Open)
+    );
+}
+
+#[test]
+fn node_keys_publish_their_public_half_and_tokens_are_stored_as_hashes() {
+    let keys = gsomia_crypto::NodeKeys::from_seeds([1; 32], [2; 32], [3; 32]);
+    let public = keys.public();
+    public.check().unwrap();
+    assert_eq!(
+        public.verifying_key().unwrap(),
+        keys.signing.verifying_key()
+    );
+    let bad = gsomia_crypto::PublicKeys {
+        signing: "AAAA".into(),
+        encryption: public.encryption.clone(),
+    };
+    assert!(bad.check().is_err());
+    let h = gsomia_crypto::token_hash("secret-token");
+    assert_eq!(h.len(), 64);
+    assert!(!h.contains("secret"));
+    assert_eq!(h, gsomia_crypto::token_hash("secret-token"));
+}

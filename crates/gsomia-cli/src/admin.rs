@@ -1,0 +1,275 @@
+//! The node commands: `init`, `serve`, and administration on a data directory from the shell
+//! (`user`, `party`, `agreement import`). Each administrative change is audited as `admin`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use gsomia_core::{AgreementFile, LevelId, PartyCode, Role, Scheme, Tag, User, UserKind};
+use gsomia_node::node::system_clock;
+use gsomia_node::{InitOptions, Node};
+use gsomia_store::{PartyRecord, Store};
+
+/// Arguments of `gsomia init`.
+#[derive(Args)]
+pub struct InitArgs {
+    /// The data directory to create.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// This node's party.
+    #[arg(long, value_name = "CODE")]
+    party: PartyCode,
+    /// The party's classification scheme (JSON, as in examples/model-case/schemes/).
+    #[arg(long, value_name = "FILE")]
+    scheme: PathBuf,
+    /// The party's name (the scheme's if absent).
+    #[arg(long)]
+    name: Option<String>,
+    /// The address the API listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7443")]
+    listen: String,
+    /// The URL partners reach this node at.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+}
+
+/// `gsomia user …`
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user and print their bearer token, once; only its hash is stored.
+    ///
+    /// Example:
+    ///   gsomia user add --data kor --id kim --roles analyst --clearance II \
+    ///     --duties missile-warning,dprk-missile
+    #[command(verbatim_doc_comment)]
+    Add(UserAddArgs),
+    /// List the users (never their tokens).
+    List {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Disable a user: their token stops working at once.
+    Disable {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The user's id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Official,
+    Contractor,
+}
+
+/// Arguments of `gsomia user add`.
+#[derive(Args)]
+pub struct UserAddArgs {
+    /// The data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The user's id.
+    #[arg(long)]
+    id: String,
+    /// Roles: analyst, security_officer, authority, admin.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_role)]
+    roles: Vec<Role>,
+    /// Clearance: a level of this node's scheme.
+    #[arg(long, value_name = "LEVEL")]
+    clearance: LevelId,
+    /// Duties: the purposes and topics of the user's official work.
+    #[arg(long, value_delimiter = ',', required = true)]
+    duties: Vec<Tag>,
+    /// Official or contractor.
+    #[arg(long, value_enum, default_value = "official")]
+    kind: Kind,
+    /// The user's name.
+    #[arg(long, default_value = "")]
+    name: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("`{s}` is not a role (analyst, security_officer, authority, admin)"))
+}
+
+/// `gsomia party …`
+#[derive(Subcommand)]
+pub enum PartyCommand {
+    /// Print this node's descriptor (code, name, scheme, public keys, endpoint) as JSON.
+    ///
+    /// Example: gsomia party export --data kor > kor.json
+    Export {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Import another party's descriptor, as its node exported it.
+    ///
+    /// Example: gsomia party import --data kor jpn.json
+    Import {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The descriptor file.
+        file: PathBuf,
+    },
+}
+
+fn open(data: &Path) -> Result<Arc<Node>> {
+    Node::open(data, system_clock()).map_err(|e| anyhow!("{}: {e}", data.display()))
+}
+
+fn now_text() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn init(args: InitArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scheme)
+        .with_context(|| format!("{}: can not read", args.scheme.display()))?;
+    let scheme = Scheme::from_json(&text).map_err(|e| anyhow!("{}: {e}", args.scheme.display()))?;
+    let opts = InitOptions {
+        party: args.party,
+        scheme,
+        name: args.name,
+        listen: args.listen,
+        endpoint: args.endpoint,
+    };
+    let descriptor =
+        gsomia_node::init(&args.data, opts, &now_text()).map_err(|e| anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&descriptor)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve(data: &Path) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let node = open(data)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&node.config.listen)
+            .await
+            .with_context(|| format!("can not listen on {}", node.config.listen))?;
+        tracing::info!(party = %node.party(), addr = %listener.local_addr()?, "gsomia node listening");
+        gsomia_node::serve(node, listener, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub fn user(command: UserCommand) -> Result<ExitCode> {
+    match command {
+        UserCommand::Add(a) => {
+            let node = open(&a.data)?;
+            let user = User {
+                id: a.id,
+                name: a.name,
+                party: node.party(),
+                roles: a.roles,
+                clearance: a.clearance,
+                duties: a.duties,
+                kind: match a.kind {
+                    Kind::Official => UserKind::Official,
+                    Kind::Contractor => UserKind::Contractor,
+                },
+            };
+            let token = node.add_user(user).map_err(|e| anyhow!("{e}"))?;
+            node.close();
+            println!("{token}");
+        }
+        UserCommand::List { data } => {
+            let node = open(&data)?;
+            for u in node.store().users()? {
+                let roles: Vec<String> = u
+                    .user
+                    .roles
+                    .iter()
+                    .filter_map(|r| serde_json::to_value(r).ok())
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    u.user.id,
+                    u.user.clearance,
+                    roles.join(","),
+                    if u.user.kind == UserKind::Contractor {
+                        "contractor"
+                    } else {
+                        "official"
+                    },
+                    if u.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+        UserCommand::Disable { data, id } => {
+            let node = open(&data)?;
+            node.disable_user(&id).map_err(|e| anyhow!("{e}"))?;
+            node.close();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn party(command: PartyCommand) -> Result<ExitCode> {
+    match command {
+        PartyCommand::Export { data } => {
+            let node = open(&data)?;
+            let d = node.descriptor().map_err(|e| anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        }
+        PartyCommand::Import { data, file } => {
+            let node = open(&data)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("{}: can not read", file.display()))?;
+            let record: PartyRecord =
+                serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            node.import_party(record)
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            node.close();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import_agreement(data: &Path, file: &Path) -> Result<ExitCode> {
+    let node = open(data)?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: can not read", file.display()))?;
+    let parsed: AgreementFile =
+        gsomia_core::input::parse(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    node.import_agreement(parsed)
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    node.close();
+    Ok(ExitCode::SUCCESS)
+}

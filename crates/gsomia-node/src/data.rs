@@ -1,0 +1,181 @@
+//! A node's data directory:
+//!
+//! ```text
+//! DIR/gsomia.toml        the configuration (commented)
+//! DIR/keys/signing.key   Ed25519 seed        (0600)
+//! DIR/keys/encryption.key X25519 secret      (0600)
+//! DIR/keys/master.key    wraps item keys     (0600)
+//! DIR/gsomia.db          SQLite (WAL)
+//! ```
+//!
+//! Keys are 32 random bytes each, written base64 in files created with mode 0600 before any
+//! byte is written, so no other user ever sees them.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gsomia_core::{PartyCode, Scheme};
+use gsomia_crypto::NodeKeys;
+use gsomia_store::{AuditDraft, Batch, PartyRecord, SqliteStore, Store, Write};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// The configuration file, `gsomia.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's party.
+    pub party: PartyCode,
+    /// The address to listen on.
+    pub listen: String,
+    /// The URL partners reach this node at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The largest request body accepted, in bytes (413 above it).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    1 << 20
+}
+
+/// What `gsomia init` is given.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The party.
+    pub party: PartyCode,
+    /// Its scheme.
+    pub scheme: Scheme,
+    /// Its name; the scheme's name if absent.
+    pub name: Option<String>,
+    /// The listen address.
+    pub listen: String,
+    /// The federation endpoint.
+    pub endpoint: Option<String>,
+}
+
+/// Paths inside a data directory.
+pub fn config_path(dir: &Path) -> PathBuf {
+    dir.join("gsomia.toml")
+}
+
+/// The database file.
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("gsomia.db")
+}
+
+fn key_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("keys").join(format!("{name}.key"))
+}
+
+/// 32 bytes from the operating system's generator.
+pub fn random32() -> Result<[u8; 32], NodeError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| NodeError::Io(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+/// Creates a node in `dir`; refuses to touch an existing one. Returns its descriptor.
+pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, NodeError> {
+    if opts.scheme.party() != opts.party {
+        return Err(NodeError::Input(format!(
+            "the scheme is {}'s, not {}'s",
+            opts.scheme.party(),
+            opts.party
+        )));
+    }
+    if config_path(dir).exists() || db_path(dir).exists() || dir.join("keys").exists() {
+        return Err(NodeError::Input(format!(
+            "{} already holds a node: refusing to overwrite it",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir.join("keys")).map_err(|e| io(dir, e))?;
+    let seeds = [random32()?, random32()?, random32()?];
+    for (name, seed) in ["signing", "encryption", "master"].iter().zip(&seeds) {
+        write_secret(&key_path(dir, name), &STANDARD.encode(seed))?;
+    }
+    let keys = NodeKeys::from_seeds(seeds[0], seeds[1], seeds[2]);
+    let config = Config {
+        party: opts.party,
+        listen: opts.listen,
+        endpoint: opts.endpoint.clone(),
+        max_body_bytes: default_max_body(),
+    };
+    let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
+    let text = format!(
+        "# gsomia node configuration.\n\
+         # party: this node's party code. listen: the address the API listens on.\n\
+         # endpoint: the URL partners reach this node at. max_body_bytes: larger requests get 413.\n\
+         {toml}"
+    );
+    std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;
+    let descriptor = PartyRecord {
+        code: opts.party,
+        name: opts.name.unwrap_or_else(|| opts.scheme.name().to_owned()),
+        scheme: opts.scheme.file().clone(),
+        keys: keys.public(),
+        endpoint: opts.endpoint,
+    };
+    let store = SqliteStore::open(db_path(dir)).map_err(NodeError::Store)?;
+    store
+        .write(Batch {
+            writes: vec![
+                Write::SetMeta {
+                    key: "party".into(),
+                    value: opts.party.to_string(),
+                },
+                Write::PutParty(descriptor.clone()),
+            ],
+            audit: vec![AuditDraft {
+                at: now.to_owned(),
+                actor: "admin".into(),
+                action: "node.init".into(),
+                subject: opts.party.to_string(),
+                decision: "record".into(),
+                rule: None,
+                detail: serde_json::json!({ "signing_key": descriptor.keys.signing }),
+            }],
+        })
+        .map_err(NodeError::Store)?;
+    Ok(descriptor)
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(|e| io(path, e))?;
+    f.write_all(text.as_bytes()).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+fn io(path: &Path, e: std::io::Error) -> NodeError {
+    NodeError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Reads the configuration and keys of the node in `dir`.
+pub fn load(dir: &Path) -> Result<(Config, NodeKeys), NodeError> {
+    let path = config_path(dir);
+    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+    let config: Config =
+        toml::from_str(&text).map_err(|e| NodeError::Input(format!("{}: {e}", path.display())))?;
+    let read = |name: &str| -> Result<[u8; 32], NodeError> {
+        let p = key_path(dir, name);
+        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                NodeError::Input(format!("{}: not a 32-byte key in base64", p.display()))
+            })
+    };
+    let keys = NodeKeys::from_seeds(read("signing")?, read("encryption")?, read("master")?);
+    Ok((config, keys))
+}

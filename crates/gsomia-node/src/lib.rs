@@ -1,0 +1,27 @@
+//! gsomia-node: a party's node. [`data`] lays out and opens a node's data directory (config,
+//! keys, database); [`Node`] holds its state; [`api::app`] is the HTTP API (axum) and
+//! [`serve`] runs it. The treaty rules come from `gsomia-core`; this crate adds who is asking
+//! (bearer tokens), what is stored, and the audit entry of every decision (P7).
+
+pub mod api;
+pub mod data;
+pub mod error;
+pub mod node;
+
+pub use data::{Config, InitOptions, init};
+pub use node::{Clock, Node};
+
+/// Runs the API on `listener` until `shutdown` resolves, then finishes the requests in flight
+/// and closes the store.
+pub async fn serve(
+    node: std::sync::Arc<Node>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = api::app(node.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    node.close();
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! A running node's state: configuration, keys, store, the world it decides in, and the clock.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gsomia_core::{Agreement, AgreementFile, Date, PartyCode, Scheme, User, World, WorldError};
+use gsomia_crypto::NodeKeys;
+use gsomia_store::{
+    AuditDraft, Batch, Committed, PartyRecord, SqliteStore, Store, UserRecord, Write,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::data::{self, Config};
+use crate::error::{ApiError, NodeError};
+
+/// The node's clock, injected so that tests and the demo can set the day.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+/// A node.
+pub struct Node {
+    /// Its configuration.
+    pub config: Config,
+    keys: NodeKeys,
+    store: Arc<SqliteStore>,
+    world: RwLock<Arc<World>>,
+    clock: Clock,
+}
+
+impl Node {
+    /// Opens the node in `dir`.
+    pub fn open(dir: &Path, clock: Clock) -> Result<Arc<Node>, NodeError> {
+        let (config, keys) = data::load(dir)?;
+        let store = Arc::new(SqliteStore::open(data::db_path(dir))?);
+        let stored = store.meta("party")?;
+        if stored.as_deref() != Some(config.party.as_str()) {
+            return Err(NodeError::Input(format!(
+                "{}: the database belongs to {:?}, the configuration to {}",
+                dir.display(),
+                stored,
+                config.party
+            )));
+        }
+        let world = build_world(store.parties()?, store.agreements()?)?;
+        Ok(Arc::new(Node {
+            config,
+            keys,
+            store,
+            world: RwLock::new(Arc::new(world)),
+            clock,
+        }))
+    }
+
+    /// This node's party.
+    pub fn party(&self) -> PartyCode {
+        self.config.party
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &NodeKeys {
+        &self.keys
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// The current world (schemes, agreements).
+    pub fn world(&self) -> Arc<World> {
+        // A poisoned lock still holds a consistent world: it is only ever replaced whole.
+        match self.world.read() {
+            Ok(w) => w.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// Now, as RFC 3339.
+    pub fn now_text(&self) -> String {
+        self.now().format(&Rfc3339).unwrap_or_default()
+    }
+
+    /// Today, the day decisions are taken on.
+    pub fn today(&self) -> Date {
+        let now = self.now();
+        Date::new(now.year(), now.month() as u8, now.day()).unwrap_or_else(|| {
+            // INVARIANT: clocks are set between years 1000 and 8999.
+            "2000-01-01".parse().unwrap_or_else(|_| unreachable!())
+        })
+    }
+
+    /// This node's descriptor.
+    pub fn descriptor(&self) -> Result<PartyRecord, NodeError> {
+        self.store
+            .parties()?
+            .into_iter()
+            .find(|p| p.code == self.party())
+            .ok_or_else(|| NodeError::Input("the node's own descriptor is missing".into()))
+    }
+
+    /// Commits a batch without blocking the runtime.
+    pub async fn write(&self, batch: Batch) -> Result<Committed, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store
+            .submit(batch, Box::new(move |r| drop(tx.send(r))));
+        match rx.await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
+        }
+    }
+
+    /// Replaces the world after parties or agreements changed.
+    pub fn reload_world(&self) -> Result<(), NodeError> {
+        let world = build_world(self.store.parties()?, self.store.agreements()?)?;
+        match self.world.write() {
+            Ok(mut w) => *w = Arc::new(world),
+            Err(p) => *p.into_inner() = Arc::new(world),
+        }
+        Ok(())
+    }
+
+    /// An audit entry by the shell's administrator.
+    fn admin_entry(&self, action: &str, subject: &str, detail: serde_json::Value) -> AuditDraft {
+        AuditDraft {
+            at: self.now_text(),
+            actor: "admin".into(),
+            action: action.into(),
+            subject: subject.into(),
+            decision: "record".into(),
+            rule: None,
+            detail,
+        }
+    }
+
+    /// Adds a user; returns their token, which is shown once and stored only as a hash.
+    pub fn add_user(&self, user: User) -> Result<String, NodeError> {
+        if user.party != self.party() {
+            return Err(NodeError::Input(format!(
+                "a user of this node belongs to {}, not {}",
+                self.party(),
+                user.party
+            )));
+        }
+        self.world()
+            .check_user(&user)
+            .map_err(|e| NodeError::Input(format!("{}: {}", e.place, e.problem)))?;
+        let token = format!("gsomia_{}", URL_SAFE_NO_PAD.encode(data::random32()?));
+        let detail = serde_json::json!({ "roles": user.roles, "clearance": user.clearance, "kind": user.kind });
+        let entry = self.admin_entry("user.add", &user.id, detail);
+        let record = UserRecord {
+            token_hash: gsomia_crypto::token_hash(&token),
+            user,
+            disabled: false,
+        };
+        self.store.write(Batch {
+            writes: vec![Write::AddUser(record)],
+            audit: vec![entry],
+        })?;
+        Ok(token)
+    }
+
+    /// Disables a user.
+    pub fn disable_user(&self, id: &str) -> Result<(), NodeError> {
+        let entry = self.admin_entry("user.disable", id, serde_json::json!({}));
+        self.store.write(Batch {
+            writes: vec![Write::DisableUser(id.into())],
+            audit: vec![entry],
+        })?;
+        Ok(())
+    }
+
+    /// Imports (or updates) another party's descriptor.
+    pub fn import_party(&self, record: PartyRecord) -> Result<(), NodeError> {
+        if record.code == self.party() {
+            return Err(NodeError::Input(
+                "that is this node's own descriptor".into(),
+            ));
+        }
+        record
+            .keys
+            .check()
+            .map_err(|e| NodeError::Input(e.to_string()))?;
+        let scheme = Scheme::new(record.scheme.clone())
+            .map_err(|e| NodeError::Input(format!("scheme: {e}")))?;
+        if scheme.party() != record.code {
+            return Err(NodeError::Input(format!(
+                "the scheme is {}'s, not {}'s",
+                scheme.party(),
+                record.code
+            )));
+        }
+        let entry = self.admin_entry(
+            "party.import",
+            record.code.as_str(),
+            serde_json::json!({ "signing_key": record.keys.signing }),
+        );
+        self.store.write(Batch {
+            writes: vec![Write::PutParty(record)],
+            audit: vec![entry],
+        })?;
+        self.reload_world()
+    }
+
+    /// Imports (or replaces) an agreement, checked against the parties this node knows.
+    pub fn import_agreement(&self, file: AgreementFile) -> Result<(), NodeError> {
+        let agreement =
+            Agreement::new(file.clone()).map_err(|e| NodeError::Input(e.to_string()))?;
+        if !agreement.names(self.party()) {
+            return Err(NodeError::Input(format!(
+                "the agreement does not name this node's party {}",
+                self.party()
+            )));
+        }
+        let mut agreements = self.store.agreements()?;
+        agreements.retain(|a| a.id != file.id);
+        agreements.push(file.clone());
+        build_world(self.store.parties()?, agreements)?;
+        let entry = self.admin_entry(
+            "agreement.import",
+            file.id.as_str(),
+            serde_json::json!({ "events": file.events.len() }),
+        );
+        self.store.write(Batch {
+            writes: vec![Write::PutAgreement(Box::new(file))],
+            audit: vec![entry],
+        })?;
+        self.reload_world()
+    }
+
+    /// Stops the writer after it commits what it has.
+    pub fn close(&self) {
+        self.store.close();
+    }
+}
+
+/// The world from stored descriptors and agreements.
+pub fn build_world(
+    parties: Vec<PartyRecord>,
+    agreements: Vec<AgreementFile>,
+) -> Result<World, NodeError> {
+    let schemes = parties
+        .iter()
+        .map(|p| {
+            Scheme::new(p.scheme.clone())
+                .map_err(|e| NodeError::Input(format!("party {}: {e}", p.code)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let compiled = agreements
+        .iter()
+        .map(|a| {
+            Agreement::new(a.clone())
+                .map_err(|e| NodeError::Input(format!("agreement `{}`: {e}", a.id)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    World::new(schemes, compiled, vec![]).map_err(|e| {
+        NodeError::Input(match e {
+            WorldError::Agreement { index, invalid } => format!(
+                "agreement `{}`: {invalid} (import the descriptors of its parties first)",
+                agreements[index].id
+            ),
+            WorldError::Scheme { index, invalid } => {
+                format!("party {}: {invalid}", parties[index].code)
+            }
+            WorldError::Consent { invalid, .. } => format!("consent: {invalid}"),
+        })
+    })
+}

@@ -1,0 +1,652 @@
+//! gsomia-node's tests: the HTTP API through the router (no socket) on real SQLite files, and
+//! one real server on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use gsomia_core::{Scheme, User};
+use gsomia_node::{Clock, InitOptions, Node};
+use gsomia_store::{Counts, Store};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+const M: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/model-case");
+const REPORT_ID: &str = "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b";
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{M}/{path}")).unwrap()
+}
+
+/// A settable clock.
+fn clock(day: &str) -> (Clock, Arc<Mutex<OffsetDateTime>>) {
+    let date = time::Date::parse(
+        day,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    let now = Arc::new(Mutex::new(date.midnight().assume_utc()));
+    let c = now.clone();
+    (Arc::new(move || *c.lock().unwrap()), now)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gsomia-node-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn init(dir: &Path, party: &str) {
+    let scheme = Scheme::from_json(&read(&format!("schemes/{party}.json"))).unwrap();
+    let opts = InitOptions {
+        party: party.parse().unwrap(),
+        scheme,
+        name: None,
+        listen: "127.0.0.1:0".into(),
+        endpoint: None,
+    };
+    gsomia_node::init(dir, opts, "2019-01-01T00:00:00Z").unwrap();
+}
+
+struct Fixture {
+    node: Arc<Node>,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+/// A KOR node that knows JPN and USA and the three agreements naming KOR, with users.
+fn kor_node(name: &str, day: &str) -> Fixture {
+    let root = temp_dir(name);
+    for p in ["KOR", "JPN", "USA"] {
+        init(&root.join(p), p);
+    }
+    let (clock, _) = clock(day);
+    let node = Node::open(&root.join("KOR"), clock).unwrap();
+    for p in ["JPN", "USA"] {
+        let other = Node::open(&root.join(p), gsomia_node::node::system_clock()).unwrap();
+        node.import_party(other.descriptor().unwrap()).unwrap();
+        other.close();
+    }
+    for a in ["kor-jpn-gsomia", "tisa", "usa-kor-gsomia"] {
+        node.import_agreement(
+            serde_json::from_str(&read(&format!("agreements/{a}.json"))).unwrap(),
+        )
+        .unwrap();
+    }
+    let mut tokens = std::collections::HashMap::new();
+    let users = [
+        (
+            "kim",
+            json!(["analyst"]),
+            "II",
+            json!(["missile-warning"]),
+            "official",
+        ),
+        (
+            "park",
+            json!(["security_officer"]),
+            "I",
+            json!(["missile-warning"]),
+            "official",
+        ),
+        (
+            "choi",
+            json!(["analyst"]),
+            "III",
+            json!(["missile-warning"]),
+            "official",
+        ),
+        (
+            "jung",
+            json!(["analyst", "authority", "admin"]),
+            "I",
+            json!(["logistics"]),
+            "official",
+        ),
+        (
+            "kang",
+            json!(["authority"]),
+            "I",
+            json!(["dprk-missile"]),
+            "contractor",
+        ),
+    ];
+    for (id, roles, clearance, duties, kind) in users {
+        let u: User = serde_json::from_value(json!({"id": id, "party": "KOR", "roles": roles, "clearance": clearance, "duties": duties, "kind": kind})).unwrap();
+        tokens.insert(id, node.add_user(u).unwrap());
+    }
+    Fixture { node, tokens }
+}
+
+/// Sends a request through the router; returns status and JSON body.
+async fn call(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    user: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(u) = user {
+        req = req.header(
+            "authorization",
+            format!(
+                "Bearer {}",
+                f.tokens.get(u).map(String::as_str).unwrap_or(u)
+            ),
+        );
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn report() -> Value {
+    let v: Value = serde_json::from_str(&read("items/kor-missile-report.json")).unwrap();
+    json!({"label": v["label"], "object": v["object"]})
+}
+
+async fn publish(f: &Fixture) {
+    let (s, body) = call(
+        f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(report().to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}
+
+fn counts(f: &Fixture) -> Counts {
+    f.node.store().counts().unwrap()
+}
+
+/// (what, user, body, release target?, status, error code)
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<String>,
+    Option<&'a str>,
+    StatusCode,
+    &'a str,
+);
+
+#[tokio::test]
+async fn bad_input_gets_the_documented_status_and_changes_nothing() {
+    let f = kor_node("bad-input", "2019-07-25");
+    publish(&f).await;
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut v = report();
+        v["object"]["id"] = "report--00000000-0000-4000-8000-000000000001".into();
+        edit(&mut v);
+        v.to_string()
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            Some("kim"),
+            Some("{\"label\":".into()),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "wrong type",
+            Some("kim"),
+            Some(with(&|v| v["label"]["topics"] = json!("dprk-missile"))),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "missing field",
+            Some("kim"),
+            Some(with(&|v| {
+                v["label"].as_object_mut().unwrap().remove("purpose");
+            })),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "unknown level",
+            Some("kim"),
+            Some(with(&|v| v["label"]["level"] = "IV".into())),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "unknown party",
+            Some("kim"),
+            Some(with(&|v| v["label"]["releasable_to"] = json!(["prk"]))),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "foreign originator",
+            Some("kim"),
+            Some(with(&|v| v["label"]["originator"] = "JPN".into())),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "STIX without id",
+            Some("kim"),
+            Some(with(&|v| {
+                v["object"].as_object_mut().unwrap().remove("id");
+            })),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "STIX without spec_version",
+            Some("kim"),
+            Some(with(&|v| {
+                v["object"].as_object_mut().unwrap().remove("spec_version");
+            })),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "oversized",
+            Some("kim"),
+            Some(with(&|v| {
+                v["object"]["description"] = "x".repeat(2 << 20).into()
+            })),
+            None,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "missing token",
+            None,
+            Some(with(&|_| {})),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
+        (
+            "wrong token",
+            Some("gsomia_forged"),
+            Some(with(&|_| {})),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
+        (
+            "duplicate version",
+            Some("kim"),
+            Some(report().to_string()),
+            None,
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "unknown recipient",
+            Some("park"),
+            Some(json!({"to": "CHN"}).to_string()),
+            Some("release"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "bad recipient code",
+            Some("park"),
+            Some(json!({"to": "jpn"}).to_string()),
+            Some("release"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+    ];
+    for (what, user, body, target, status, code) in cases {
+        let before = counts(&f);
+        let uri = match target {
+            Some(_) => format!("/api/v1/items/{REPORT_ID}/release"),
+            None => "/api/v1/items".to_owned(),
+        };
+        let (s, b) = call(&f, "POST", &uri, user, body).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{what}: {b}"
+        );
+        assert!(
+            !b["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
+        assert_eq!(counts(&f), before, "{what}: the store changed");
+    }
+    // Wrong content type: 415, nothing changed.
+    let before = counts(&f);
+    let req = Request::post("/api/v1/items")
+        .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+        .header("content-type", "text/plain")
+        .body(Body::from(report().to_string()))
+        .unwrap();
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(counts(&f), before);
+}
+
+#[tokio::test]
+async fn p1_p2_default_deny_through_the_api_and_every_decision_is_audited() {
+    let f = kor_node("read", "2019-07-25");
+    publish(&f).await;
+    let uri = format!("/api/v1/items/{REPORT_ID}");
+    // (user, expected status, expected rule)
+    let table = [
+        ("kim", StatusCode::OK, None),               // II, duty: allowed
+        ("park", StatusCode::OK, None),              // I, duty: allowed
+        ("choi", StatusCode::FORBIDDEN, Some("P1")), // III < II
+        ("jung", StatusCode::FORBIDDEN, Some("P1")), // cleared, every role, no duty
+        ("kang", StatusCode::OK, None),              // own party's contractor, duty by topic
+    ];
+    for (user, status, rule) in table {
+        let before = counts(&f).audit;
+        let (s, b) = call(&f, "GET", &uri, Some(user), None).await;
+        assert_eq!(s, status, "{user}: {b}");
+        assert_eq!(b["error"]["rule"].as_str(), rule, "{user}: {b}");
+        if s == StatusCode::OK {
+            assert_eq!(
+                b["object"]["name"],
+                "Two short-range ballistic missiles launched near Wonsan"
+            );
+            assert_eq!(b["marking"]["level"], "II");
+        }
+        let audit = f.node.store().audit_after(before, 10).unwrap();
+        assert_eq!(audit.len(), 1, "{user}: one audit entry per decision");
+        let (_, entry) = audit[0].parse().unwrap();
+        assert_eq!(
+            (entry.actor.as_str(), entry.action.as_str()),
+            (user, "item.read")
+        );
+        assert_eq!(
+            entry.decision,
+            if rule.is_some() { "deny" } else { "allow" }
+        );
+        assert_eq!(entry.rule.as_deref(), rule);
+    }
+    // Listing shows only what the caller may read.
+    let (_, b) = call(&f, "GET", "/api/v1/items", Some("choi"), None).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 0);
+    let (_, b) = call(
+        &f,
+        "GET",
+        "/api/v1/items?topic=dprk-missile",
+        Some("kim"),
+        None,
+    )
+    .await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 1);
+    let (_, b) = call(&f, "GET", "/api/v1/items?type=indicator", Some("kim"), None).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 0);
+    let audit = f.node.store().audit_after(0, 10_000).unwrap();
+    assert_eq!(gsomia_store::verify_chain(&audit), Ok(audit.len() as u64));
+}
+
+#[tokio::test]
+async fn p1_nobody_classifies_above_their_own_clearance() {
+    let f = kor_node("classify", "2019-07-25");
+    let mut top = report();
+    top["label"]["level"] = "I".into();
+    let before = counts(&f);
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(top.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("P1")),
+        "{b}"
+    );
+    let after = counts(&f);
+    assert_eq!((after.items, after.audit), (before.items, before.audit + 1));
+}
+
+#[tokio::test]
+async fn r1_r7_release_goes_to_the_outbox_only_when_allowed_and_released_by_an_officer() {
+    let f = kor_node("release", "2019-07-25");
+    publish(&f).await;
+    let uri = format!("/api/v1/items/{REPORT_ID}/release");
+    let to = |p: &str| Some(json!({ "to": p }).to_string());
+    // An analyst can not release (R7, no duty to share).
+    let (s, b) = call(&f, "POST", &uri, Some("kim"), to("JPN")).await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R7")),
+        "{b}"
+    );
+    assert_eq!(counts(&f).outbox, 0);
+    // A security officer can, under the GSOMIA, marked GOKUHI at Japan.
+    let (s, b) = call(&f, "POST", &uri, Some("park"), to("JPN")).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(
+        (b["agreement"].as_str(), b["marking"]["level"].as_str()),
+        (Some("kor-jpn-gsomia"), Some("GOKUHI"))
+    );
+    assert_eq!(counts(&f).outbox, 1);
+    // NOFORN items go nowhere (R5).
+    let mut noforn = report();
+    noforn["object"]["id"] = "report--00000000-0000-4000-8000-000000000002".into();
+    noforn["label"]["caveats"] = json!(["NOFORN"]);
+    assert_eq!(
+        call(
+            &f,
+            "POST",
+            "/api/v1/items",
+            Some("kim"),
+            Some(noforn.to_string())
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items/report--00000000-0000-4000-8000-000000000002/release",
+        Some("park"),
+        to("JPN"),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R5")),
+        "{b}"
+    );
+    assert_eq!(counts(&f).outbox, 1);
+}
+
+#[tokio::test]
+async fn r1_before_the_gsomia_release_to_japan_is_refused() {
+    let f = kor_node("release-2015", "2015-06-01");
+    publish(&f).await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some("park"),
+        Some(json!({"to": "JPN"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R1")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("through its hub USA"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn a7_agreement_events_by_the_authority_and_contradictions_refused() {
+    let f = kor_node("events", "2024-09-01");
+    let uri = "/api/v1/agreements/kor-jpn-gsomia/events";
+    let (s, b) = call(
+        &f,
+        "POST",
+        uri,
+        Some("kim"),
+        Some(json!({"type": "notice"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = call(
+        &f,
+        "POST",
+        uri,
+        Some("jung"),
+        Some(json!({"type": "notice"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        (
+            b["status"]["state"].as_str(),
+            b["status"]["terminates_on"].as_str()
+        ),
+        (Some("notice_given"), Some("2025-11-23"))
+    );
+    let before = counts(&f);
+    let (s, b) = call(
+        &f,
+        "POST",
+        uri,
+        Some("jung"),
+        Some(json!({"type": "notice"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::CONFLICT, Some("A7")),
+        "{b}"
+    );
+    assert_eq!(counts(&f).agreements, before.agreements);
+    let (_, b) = call(
+        &f,
+        "GET",
+        "/api/v1/agreements/kor-jpn-gsomia?at=2025-11-23",
+        Some("kim"),
+        None,
+    )
+    .await;
+    assert_eq!(b["status"]["state"], "terminated");
+    // The event waits in the outbox for Japan.
+    assert_eq!(before.outbox, 1);
+}
+
+#[tokio::test]
+async fn audit_is_for_officers_and_pages() {
+    let f = kor_node("audit", "2019-07-25");
+    publish(&f).await;
+    let (s, _) = call(&f, "GET", "/api/v1/audit", Some("kim"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = call(&f, "GET", "/api/v1/audit?limit=2", Some("park"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["entries"].as_array().unwrap().len(), 2);
+    let (_, b2) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/audit?after={}", b["next"]),
+        Some("park"),
+        None,
+    )
+    .await;
+    assert!(b2["entries"][0]["seq"].as_u64().unwrap() == 3);
+    let (s, b) = call(&f, "GET", "/api/v1/audit?limit=many", Some("park"), None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+}
+
+#[tokio::test]
+async fn init_refuses_to_overwrite_and_keys_are_private() {
+    let dir = temp_dir("init");
+    init(&dir, "KOR");
+    for k in ["signing", "encryption", "master"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join(format!("keys/{k}.key")))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{k}");
+    }
+    let scheme = Scheme::from_json(&read("schemes/KOR.json")).unwrap();
+    let opts = InitOptions {
+        party: "KOR".parse().unwrap(),
+        scheme,
+        name: None,
+        listen: "x".into(),
+        endpoint: None,
+    };
+    let err = gsomia_node::init(&dir, opts, "2019-01-01T00:00:00Z").unwrap_err();
+    assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+}
+
+#[tokio::test]
+async fn a_real_server_answers_on_loopback_and_stops_gracefully() {
+    let f = kor_node("serve", "2019-07-25");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gsomia_node::serve(f.node.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("ok"), "{out}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        f.node.store().write(Default::default()),
+        Err(gsomia_store::StoreError::Closed)
+    ));
+}
