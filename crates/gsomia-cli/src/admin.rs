@@ -151,6 +151,7 @@ pub fn init(args: InitArgs) -> Result<ExitCode> {
 
 pub fn serve(data: &Path) -> Result<ExitCode> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

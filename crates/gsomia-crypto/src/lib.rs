@@ -4,6 +4,7 @@
 //! - [`canonical`]: RFC 8785 canonical JSON, which everything signed as JSON is signed over.
 //! - [`keys`]: a node's keys and the hash under which bearer tokens are stored.
 //! - [`seal`]: content at rest under per-item keys wrapped by a master key (P5).
+//! - [`statement`]: signed statements (destruction certificates, receipts, events).
 //!
 //! Randomness is the caller's: keys are made from seeds the caller draws.
 
@@ -11,6 +12,7 @@ pub mod binding;
 pub mod canonical;
 pub mod keys;
 pub mod seal;
+pub mod statement;
 
 pub use binding::{Binding, BindingError, Verified, hex, sign_binding, verify_binding};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

@@ -11,7 +11,7 @@ pub mod record;
 pub mod sqlite;
 
 pub use audit::{AuditDraft, AuditEntry, verify_chain};
-pub use record::{Counts, PartyRecord, StoredItem, UserRecord};
+pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::SqliteStore;
 
 use gsomia_core::AgreementFile;
@@ -65,6 +65,10 @@ pub enum Write {
         /// When.
         at: String,
     },
+    /// Add a standing release rule (R7).
+    AddReleaseRule(ReleaseRule),
+    /// Record an incident report or its follow-up (P6).
+    AddIncident(Incident),
     /// Queue a message for a peer (the federation issue delivers it).
     Enqueue {
         /// The peer.
@@ -94,6 +98,8 @@ pub struct Committed {
     pub audit: Vec<u64>,
     /// The sequence numbers of the items it added.
     pub items: Vec<i64>,
+    /// The ids of the release rules and incidents it added.
+    pub ids: Vec<i64>,
 }
 
 /// A callback for the result of a batch.
@@ -127,6 +133,10 @@ pub trait Store: Send + Sync + 'static {
     fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError>;
     /// Audit entries after sequence number `after`.
     fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The standing release rules.
+    fn release_rules(&self) -> Result<Vec<ReleaseRule>, StoreError>;
+    /// The incident reports, oldest first.
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
 }

@@ -1,6 +1,6 @@
 //! What the store keeps, in gsomia's types.
 
-use gsomia_core::{Hop, Label, Marking, PartyCode, SchemeFile, User};
+use gsomia_core::{Hop, Label, LevelId, Marking, PartyCode, SchemeFile, Tag, User};
 use gsomia_crypto::PublicKeys;
 use serde::{Deserialize, Serialize};
 
@@ -79,4 +79,47 @@ pub struct Counts {
     pub audit: u64,
     /// The hash of the last audit entry.
     pub audit_head: String,
+}
+
+/// A standing release rule (R7): items of this node's own origin on these topics, up to this
+/// level, are released to the party when they are published, if R1–R6 allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRule {
+    /// Its id (0 before it is stored).
+    #[serde(default)]
+    pub id: i64,
+    /// The recipient.
+    pub to: PartyCode,
+    /// The item must have at least one of these topics.
+    pub topics: Vec<Tag>,
+    /// The highest level (of this node's scheme) it covers.
+    pub max_level: LevelId,
+    /// The authority or security officer who made it.
+    #[serde(default)]
+    pub created_by: String,
+    /// When.
+    #[serde(default)]
+    pub created: String,
+}
+
+/// An incident report (P6): loss, compromise or possible compromise of an item, or the
+/// follow-up with the investigation's result and corrective measures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Its id (0 before it is stored).
+    #[serde(default)]
+    pub id: i64,
+    /// The item's STIX id.
+    pub item: String,
+    /// `loss`, `compromise`, `possible_compromise`, or `result` for a follow-up.
+    pub kind: String,
+    /// What happened, or the result and measures.
+    pub description: String,
+    /// Who reported it.
+    pub reported_by: String,
+    /// When.
+    pub at: String,
+    /// The report a follow-up follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<i64>,
 }

@@ -16,14 +16,16 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::audit::{AuditEntry, GENESIS};
 use crate::{
-    Batch, Committed, Counts, Done, PartyRecord, Store, StoreError, StoredItem, UserRecord, Write,
+    Batch, Committed, Counts, Done, Incident, PartyRecord, ReleaseRule, Store, StoreError,
+    StoredItem, UserRecord, Write,
 };
 
 /// The most batches committed in one transaction.
 pub const GROUP: usize = 512;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE parties (code TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE agreements (id TEXT PRIMARY KEY, file TEXT NOT NULL);
@@ -58,7 +60,17 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (peer, seq) WHERE delivered IS NULL;
 CREATE TABLE audit (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, hash TEXT NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE release_rules (id INTEGER PRIMARY KEY, rule TEXT NOT NULL);
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    item TEXT NOT NULL,
+    report TEXT NOT NULL,
+    follows INTEGER REFERENCES incidents (id)
+);
+"#,
+];
 
 type Job = (Batch, Done);
 
@@ -325,6 +337,27 @@ fn apply(
                     )));
                 }
             }
+            Write::AddReleaseRule(rule) => {
+                tx.execute(
+                    "INSERT INTO release_rules (rule) VALUES (?1)",
+                    params![json(rule)],
+                )
+                .map_err(db)?;
+                committed.ids.push(tx.last_insert_rowid());
+            }
+            Write::AddIncident(incident) => {
+                tx.execute(
+                    "INSERT INTO incidents (item, report, follows) VALUES (?1, ?2, ?3)",
+                    params![incident.item, json(incident), incident.follows],
+                )
+                .map_err(|e| match db(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::NotFound(format!("incident {:?}", incident.follows))
+                    }
+                    other => other,
+                })?;
+                committed.ids.push(tx.last_insert_rowid());
+            }
             Write::Enqueue {
                 peer,
                 kind,
@@ -538,6 +571,44 @@ impl Store for SqliteStore {
                 })
                 .map_err(db)?;
             rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
+    fn release_rules(&self) -> Result<Vec<ReleaseRule>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id, rule FROM release_rules ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db)?;
+            rows.map(|r| {
+                let (id, text) = r.map_err(db)?;
+                Ok(ReleaseRule {
+                    id,
+                    ..parse(&text)?
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id, report FROM incidents ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db)?;
+            rows.map(|r| {
+                let (id, text) = r.map_err(db)?;
+                Ok(Incident {
+                    id,
+                    ..parse(&text)?
+                })
+            })
+            .collect()
         })
     }
 

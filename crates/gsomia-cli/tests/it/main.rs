@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
 
+mod crash;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -273,3 +273,27 @@ fn node_keys_publish_their_public_half_and_tokens_are_stored_as_hashes() {
     assert!(!h.contains("secret"));
     assert_eq!(h, gsomia_crypto::token_hash("secret-token"));
 }
+
+#[test]
+fn signed_statements_verify_only_as_their_own_kind_and_content() {
+    use gsomia_crypto::statement::{sign, verify};
+    let key = kor_key();
+    let st = serde_json::json!({"item": "report--1", "destroyed": "2020-01-01T00:00:00Z"});
+    let sig = sign(&key, "destruction", &st);
+    assert!(verify(&key.verifying_key(), "destruction", &st, &sig));
+    assert!(!verify(&key.verifying_key(), "receipt", &st, &sig));
+    let other = serde_json::json!({"item": "report--2", "destroyed": "2020-01-01T00:00:00Z"});
+    assert!(!verify(&key.verifying_key(), "destruction", &other, &sig));
+    assert!(!verify(
+        &SigningKey::from_bytes(&[8; 32]).verifying_key(),
+        "destruction",
+        &st,
+        &sig
+    ));
+    assert!(!verify(
+        &key.verifying_key(),
+        "destruction",
+        &st,
+        "not base64"
+    ));
+}

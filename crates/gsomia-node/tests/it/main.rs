@@ -650,3 +650,407 @@ async fn a_real_server_answers_on_loopback_and_stops_gracefully() {
         Err(gsomia_store::StoreError::Closed)
     ));
 }
+
+/// A JPN node that holds Korea's report as received under the GSOMIA (what federation will
+/// deliver), with Japanese users.
+fn jpn_node(name: &str, day: &str) -> Fixture {
+    let root = temp_dir(name);
+    for p in ["KOR", "JPN", "USA"] {
+        init(&root.join(p), p);
+    }
+    let (clock, _) = clock(day);
+    let node = Node::open(&root.join("JPN"), clock).unwrap();
+    let kor = Node::open(&root.join("KOR"), gsomia_node::node::system_clock()).unwrap();
+    node.import_party(kor.descriptor().unwrap()).unwrap();
+    let usa = Node::open(&root.join("USA"), gsomia_node::node::system_clock()).unwrap();
+    node.import_party(usa.descriptor().unwrap()).unwrap();
+    usa.close();
+    for a in ["kor-jpn-gsomia", "tisa", "usa-jpn-gsomia"] {
+        node.import_agreement(
+            serde_json::from_str(&read(&format!("agreements/{a}.json"))).unwrap(),
+        )
+        .unwrap();
+    }
+    // Korea's report, bound by Korea's key, sealed under Japan's master key.
+    let r = report();
+    let label: gsomia_core::Label = serde_json::from_value(r["label"].clone()).unwrap();
+    let binding = gsomia_crypto::sign_binding(&kor.keys().signing, &label, &r["object"]).unwrap();
+    kor.close();
+    let version = "2019-07-25T00:30:00.000Z";
+    let random = gsomia_crypto::seal::SealRandom {
+        item_key: [5; 32],
+        content_nonce: [6; 12],
+        wrap_nonce: [7; 12],
+    };
+    let content = gsomia_crypto::canonical::to_vec(&r["object"]);
+    let sealed = gsomia_crypto::seal::seal(
+        &node.keys().master,
+        &random,
+        format!("{REPORT_ID}\n{version}").as_bytes(),
+        &content,
+    );
+    let stored = gsomia_store::StoredItem {
+        seq: 0,
+        id: REPORT_ID.into(),
+        modified: version.into(),
+        stix_type: "report".into(),
+        label,
+        marking: Some(serde_json::from_value(json!({"party": "JPN", "level": "GOKUHI", "originator": "KOR"})).unwrap()),
+        custody: vec![serde_json::from_value(json!({"from": "KOR", "to": "JPN", "agreement": "kor-jpn-gsomia", "level": "GOKUHI", "at": "2019-07-25T01:00:00Z"})).unwrap()],
+        binding: binding.to_base64(),
+        wrapped_key: Some(sealed.wrapped_key),
+        content: Some(sealed.content),
+        added: "2019-07-25T01:00:00Z".into(),
+        destroyed: None,
+    };
+    node.store()
+        .write(gsomia_store::Batch {
+            writes: vec![gsomia_store::Write::PutItem(Box::new(stored))],
+            audit: vec![],
+        })
+        .unwrap();
+    let mut tokens = std::collections::HashMap::new();
+    let users = [
+        ("sato", json!(["analyst"]), "GOKUHI", "official"),
+        ("suzuki", json!(["security_officer"]), "KIMITSU", "official"),
+        ("tanaka", json!(["analyst"]), "KIMITSU", "contractor"),
+    ];
+    for (id, roles, clearance, kind) in users {
+        let u: User = serde_json::from_value(json!({"id": id, "party": "JPN", "roles": roles, "clearance": clearance, "duties": ["missile-warning"], "kind": kind})).unwrap();
+        tokens.insert(id, node.add_user(u).unwrap());
+    }
+    Fixture { node, tokens }
+}
+
+#[tokio::test]
+async fn p2_received_items_are_read_by_officials_not_contractors() {
+    let f = jpn_node("received", "2024-01-01");
+    let uri = format!("/api/v1/items/{REPORT_ID}");
+    let (s, b) = call(&f, "GET", &uri, Some("sato"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (
+            b["marking"]["level"].as_str(),
+            b["label"]["originator"].as_str()
+        ),
+        (Some("GOKUHI"), Some("KOR"))
+    );
+    let (s, b) = call(&f, "GET", &uri, Some("tanaka"), None).await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("P2")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn r4_r6_onward_release_needs_the_originators_consent_and_a_sound_binding() {
+    let f = jpn_node("onward", "2019-08-01");
+    let (s, b) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some("suzuki"),
+        Some(json!({"to": "USA"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R4")),
+        "{b}"
+    );
+    // A stored label changed behind the node's back no longer matches Korea's binding (R6).
+    let mut tampered = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    tampered.label.releasable_to = None;
+    tampered.modified = "2019-07-26T00:00:00.000Z".into();
+    let aad = format!("{REPORT_ID}\n{}", tampered.modified);
+    let random = gsomia_crypto::seal::SealRandom {
+        item_key: [5; 32],
+        content_nonce: [8; 12],
+        wrap_nonce: [9; 12],
+    };
+    let sealed = gsomia_crypto::seal::seal(
+        &f.node.keys().master,
+        &random,
+        aad.as_bytes(),
+        &gsomia_crypto::canonical::to_vec(&report()["object"]),
+    );
+    tampered.wrapped_key = Some(sealed.wrapped_key);
+    tampered.content = Some(sealed.content);
+    f.node
+        .store()
+        .write(gsomia_store::Batch {
+            writes: vec![gsomia_store::Write::PutItem(Box::new(tampered))],
+            audit: vec![],
+        })
+        .unwrap();
+    let (s, b) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some("suzuki"),
+        Some(json!({"to": "KOR"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R6")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn p4_a_derived_item_keeps_the_highest_level_and_every_originator() {
+    let f = jpn_node("derive", "2019-08-01");
+    let body = json!({
+        "sources": [{"id": REPORT_ID}],
+        "purpose": "missile-warning",
+        "object": {"type": "note", "spec_version": "2.1", "id": "note--00000000-0000-4000-8000-000000000009",
+                   "created": "2019-08-01T00:00:00.000Z", "modified": "2019-08-01T00:00:00.000Z",
+                   "content": "要約: 2発の短距離弾道ミサイル", "object_refs": [REPORT_ID]},
+    });
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items/derive",
+        Some("tanaka"),
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("P2")),
+        "a contractor can not read the source: {b}"
+    );
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items/derive",
+        Some("sato"),
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["label"]["originator"], "JPN");
+    assert_eq!(b["label"]["level"], "GOKUHI");
+    assert_eq!(
+        b["label"]["derived_from"],
+        json!([{"originator": "KOR", "item": REPORT_ID}])
+    );
+    // Releasing the extract to the US still needs Korea's consent (R4).
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items/note--00000000-0000-4000-8000-000000000009/release",
+        Some("suzuki"),
+        Some(json!({"to": "USA"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R4")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn p5_destruction_shreds_the_key_certifies_and_reports_to_the_originator() {
+    let f = jpn_node("destroy", "2020-01-01");
+    let uri = format!("/api/v1/items/{REPORT_ID}/destroy");
+    let (s, _) = call(
+        &f,
+        "POST",
+        &uri,
+        Some("sato"),
+        Some(json!({"reason": "no longer needed"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let before = counts(&f);
+    let (s, b) = call(
+        &f,
+        "POST",
+        &uri,
+        Some("suzuki"),
+        Some(json!({"reason": "no longer needed"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["reported_to_originator"], true,
+        "the Japan–ROK GSOMIA asks for destruction reports"
+    );
+    let key = f.node.keys().signing.verifying_key();
+    assert!(gsomia_crypto::statement::verify(
+        &key,
+        "destruction",
+        &b["certificate"],
+        b["signature"].as_str().unwrap()
+    ));
+    assert_eq!(counts(&f).outbox, before.outbox + 1);
+    let stored = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    assert_eq!((stored.wrapped_key, stored.content), (None, None));
+    let (s, b) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some("sato"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::GONE, Some("P5")),
+        "{b}"
+    );
+    let (s, _) = call(&f, "POST", &uri, Some("suzuki"), Some("{}".into())).await;
+    assert_eq!(s, StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn p6_incidents_reach_the_originator_and_the_result_follows() {
+    let f = jpn_node("incident", "2020-01-01");
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/incidents",
+        Some("sato"),
+        Some(json!({"item": REPORT_ID, "kind": "stolen", "description": "x"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, b) = call(&f, "POST", "/api/v1/incidents", Some("sato"), Some(json!({"item": "report--00000000-0000-4000-8000-00000000dead", "kind": "loss", "description": "x"}).to_string())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let before = counts(&f).outbox;
+    let (s, b) = call(&f, "POST", "/api/v1/incidents", Some("sato"), Some(json!({"item": REPORT_ID, "kind": "possible_compromise", "description": "laptop left on a train"}).to_string())).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["reported_to"], json!(["KOR"]));
+    let id = b["incident"]["id"].as_i64().unwrap();
+    assert_eq!(counts(&f).outbox, before + 1);
+    let result =
+        json!({"result": "recovered unopened", "measures": "encrypted laptops only"}).to_string();
+    let (s, _) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/incidents/{id}/result"),
+        Some("sato"),
+        Some(result.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/incidents/{id}/result"),
+        Some("suzuki"),
+        Some(result),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["incident"]["follows"], id);
+    let (_, b) = call(&f, "GET", "/api/v1/incidents", Some("suzuki"), None).await;
+    assert_eq!(b["incidents"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn r7_a_standing_release_rule_releases_what_it_covers_on_publication() {
+    let f = kor_node("standing", "2019-07-25");
+    let rule = json!({"to": "JPN", "topics": ["dprk-missile"], "max_level": "II"}).to_string();
+    let (s, _) = call(
+        &f,
+        "POST",
+        "/api/v1/release-rules",
+        Some("kim"),
+        Some(rule.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/release-rules",
+        Some("park"),
+        Some(rule),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(report().to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["released"][0]["agreement"], "kor-jpn-gsomia");
+    assert_eq!(counts(&f).outbox, 1);
+    let audit = f.node.store().audit_after(0, 1000).unwrap();
+    let (_, last) = audit.last().unwrap().parse().unwrap();
+    assert_eq!(
+        (
+            last.actor.as_str(),
+            last.action.as_str(),
+            last.decision.as_str()
+        ),
+        ("park", "item.release", "allow")
+    );
+    // An item on another topic is not covered.
+    let mut other = report();
+    other["object"]["id"] = "report--00000000-0000-4000-8000-000000000003".into();
+    other["label"]["topics"] = json!(["dprk-nuclear"]);
+    let (_, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(other.to_string()),
+    )
+    .await;
+    assert_eq!(b["released"], json!([]));
+    assert_eq!(counts(&f).outbox, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_clients_publishing_and_reading_at_once_lose_nothing() {
+    let f = Arc::new(kor_node("concurrent", "2019-07-25"));
+    let tasks: Vec<_> = (0..16)
+        .map(|c| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                for k in 0..40 {
+                    let mut r = report();
+                    let id = format!("report--00000000-0000-4000-8000-{:012}", c * 1000 + k);
+                    r["object"]["id"] = id.clone().into();
+                    let (s, b) = call(
+                        &f,
+                        "POST",
+                        "/api/v1/items",
+                        Some("kim"),
+                        Some(r.to_string()),
+                    )
+                    .await;
+                    assert_eq!(s, StatusCode::CREATED, "{b}");
+                    let (s, b) = call(
+                        &f,
+                        "GET",
+                        &format!("/api/v1/items/{id}"),
+                        Some("park"),
+                        None,
+                    )
+                    .await;
+                    assert_eq!(s, StatusCode::OK, "{b}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let c = counts(&f);
+    assert_eq!(c.items, 640);
+    let audit = f.node.store().audit_after(0, 100_000).unwrap();
+    assert_eq!(gsomia_store::verify_chain(&audit), Ok(audit.len() as u64));
+    let (_, b) = call(&f, "GET", "/api/v1/items?limit=1000", Some("park"), None).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 640);
+}

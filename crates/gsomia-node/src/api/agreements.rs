@@ -1,0 +1,143 @@
+//! Node descriptor, parties and agreements (A1–A8).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gsomia_core::{Agreement, Date, EventKind, Role, Rule};
+use gsomia_store::{Batch, Store, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Body, Caller, Params, entry, has_role, internal, refuse};
+use crate::error::ApiError;
+
+pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(node.descriptor().map_err(internal)?)))
+}
+
+pub(super) async fn parties(
+    State(node): State<AppState>,
+    _: Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "parties": node.store().parties()? })))
+}
+
+/// The state of an agreement on a day, as `gsomia agreement state` prints it.
+pub(super) fn status(a: &Agreement, at: Date) -> Value {
+    let s = a.state_at(at);
+    json!({
+        "at": at, "state": s.state, "in_force": s.state.in_force(),
+        "entered_into_force": s.entered_into_force, "term_ends": s.term_ends, "terminates_on": s.terminates_on,
+    })
+}
+
+pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
+    let world = node.world();
+    let today = node.today();
+    let list: Vec<Value> = world
+        .agreements()
+        .iter()
+        .map(|a| json!({ "id": a.id(), "title": a.title(), "parties": a.parties(), "status": status(a, today) }))
+        .collect();
+    Ok(Json(json!({ "agreements": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AtQuery {
+    at: Option<Date>,
+}
+
+pub(super) async fn get(
+    State(node): State<AppState>,
+    _: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<AtQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let world = node.world();
+    let a = world
+        .agreement(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
+    let at = q.at.unwrap_or_else(|| node.today());
+    Ok(Json(
+        json!({ "agreement": a.file(), "status": status(a, at) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventRequest {
+    #[serde(rename = "type")]
+    kind: EventKind,
+    on: Option<Date>,
+    note: Option<String>,
+}
+
+/// This party's event on an agreement, by its authority; refused per A7. The event is queued
+/// for every other party.
+pub(super) async fn event(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<EventRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "agreement.event";
+    let world = node.world();
+    let a = world
+        .agreement(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
+    if !has_role(&user, &[Role::Authority]) {
+        let e = ApiError::forbidden(
+            "A7",
+            "only a user with the `authority` role makes agreement events",
+        );
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    let on = req.on.unwrap_or_else(|| node.today());
+    let event = gsomia_core::Event {
+        kind: req.kind,
+        by: node.party(),
+        on,
+        note: req.note,
+    };
+    let updated = match a.with_event(event.clone()) {
+        Ok(u) => u,
+        Err(invalid) => {
+            let e = ApiError {
+                status: StatusCode::CONFLICT,
+                code: "contradiction",
+                message: invalid.problem.to_string(),
+                rule: Some("A7"),
+            };
+            return Err(refuse(&node, &user, action, &id, e).await);
+        }
+    };
+    let mut writes = vec![Write::PutAgreement(Box::new(updated.file().clone()))];
+    for p in updated.parties().iter().filter(|p| **p != node.party()) {
+        writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "agreement_event".into(),
+            payload: json!({ "agreement": id, "event": event }),
+            at: node.now_text(),
+        });
+    }
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        &id,
+        "allow",
+        Some(Rule::A7),
+        json!({ "event": event }),
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    node.reload_world().map_err(internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "event": event, "status": status(&updated, node.today()) })),
+    ))
+}

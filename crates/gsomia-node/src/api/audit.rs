@@ -1,0 +1,47 @@
+//! The audit log (P7), for security officers, authorities and administrators.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use gsomia_core::Role;
+use gsomia_store::Store;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Caller, Params, has_role};
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn list(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Params(q): Params<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !has_role(
+        &user,
+        &[Role::SecurityOfficer, Role::Authority, Role::Admin],
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the audit log is for security officers, authorities and administrators",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = node.store().audit_after(q.after.unwrap_or(0), limit)?;
+    let next = entries.last().map(|e| e.seq);
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let body = serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null);
+            json!({ "seq": e.seq, "hash": e.hash, "entry": body })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": list, "next": next })))
+}

@@ -1,0 +1,179 @@
+//! Incidents (P6): loss, compromise or possible compromise of an item is reported at once to
+//! its originator and to every party in its custody chain; the investigation's result follows
+//! as a second report linked to the first. Any user of the node may report (everyone holds the
+//! duty); results come from an authority or security officer.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gsomia_core::{PartyCode, Role, Rule};
+use gsomia_store::{Batch, Incident, Store, StoredItem, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Body, Caller, entry, has_role, refuse};
+use crate::error::ApiError;
+use crate::node::Node;
+
+const KINDS: [&str; 3] = ["loss", "compromise", "possible_compromise"];
+
+/// The parties a report about `item` goes to: its originator and every hop of its custody
+/// chain, this node excepted.
+fn recipients(node: &Node, item: &StoredItem) -> Vec<PartyCode> {
+    let mut to = BTreeSet::new();
+    to.insert(item.label.originator);
+    for hop in &item.custody {
+        to.insert(hop.from);
+        to.insert(hop.to);
+    }
+    to.remove(&node.party());
+    to.into_iter().collect()
+}
+
+fn writes(node: &Node, incident: &Incident, to: &[PartyCode]) -> Vec<Write> {
+    let mut writes = vec![Write::AddIncident(incident.clone())];
+    for p in to {
+        writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "incident".into(),
+            payload: json!({ "incident": incident, "holder": node.party() }),
+            at: node.now_text(),
+        });
+    }
+    writes
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReportRequest {
+    item: String,
+    kind: String,
+    description: String,
+}
+
+/// Reports an incident.
+pub(super) async fn report(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<ReportRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !KINDS.contains(&req.kind.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "kind: `{}` is not one of {}",
+            req.kind,
+            KINDS.join(", ")
+        )));
+    }
+    let Some(item) = node.store().item(&req.item, None)? else {
+        return Err(ApiError::not_found(format!("no item `{}`", req.item)));
+    };
+    let incident = Incident {
+        id: 0,
+        item: req.item.clone(),
+        kind: req.kind,
+        description: req.description,
+        reported_by: user.id.clone(),
+        at: node.now_text(),
+        follows: None,
+    };
+    let to = recipients(&node, &item);
+    let draft = entry(
+        &node,
+        &user.id,
+        "incident.report",
+        &req.item,
+        "allow",
+        Some(Rule::P6),
+        json!({ "kind": incident.kind, "reported_to": to }),
+    );
+    let committed = node
+        .write(Batch {
+            writes: writes(&node, &incident, &to),
+            audit: vec![draft],
+        })
+        .await?;
+    let id = committed.ids.first().copied().unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "incident": Incident { id, ..incident }, "reported_to": to })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResultRequest {
+    result: String,
+    measures: String,
+}
+
+/// Reports the investigation's result and the corrective measures, linked to the first report.
+pub(super) async fn result(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<i64>,
+    Body(req): Body<ResultRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let first = node
+        .store()
+        .incidents()?
+        .into_iter()
+        .find(|i| i.id == id && i.follows.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("no incident report {id}")))?;
+    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
+        let e = ApiError::forbidden(
+            "P6",
+            "only an authority or a security officer reports an investigation's result",
+        );
+        return Err(refuse(&node, &user, "incident.result", &first.item, e).await);
+    }
+    let Some(item) = node.store().item(&first.item, None)? else {
+        return Err(ApiError::not_found(format!("no item `{}`", first.item)));
+    };
+    let follow_up = Incident {
+        id: 0,
+        item: first.item.clone(),
+        kind: "result".into(),
+        description: format!("result: {}\nmeasures: {}", req.result, req.measures),
+        reported_by: user.id.clone(),
+        at: node.now_text(),
+        follows: Some(id),
+    };
+    let to = recipients(&node, &item);
+    let draft = entry(
+        &node,
+        &user.id,
+        "incident.result",
+        &first.item,
+        "allow",
+        Some(Rule::P6),
+        json!({ "follows": id, "reported_to": to }),
+    );
+    let committed = node
+        .write(Batch {
+            writes: writes(&node, &follow_up, &to),
+            audit: vec![draft],
+        })
+        .await?;
+    let new_id = committed.ids.first().copied().unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "incident": Incident { id: new_id, ..follow_up }, "reported_to": to })),
+    ))
+}
+
+/// Every report, for authorities and security officers.
+pub(super) async fn list(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, ApiError> {
+    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "incident reports are for authorities and security officers",
+        ));
+    }
+    Ok(Json(json!({ "incidents": node.store().incidents()? })))
+}

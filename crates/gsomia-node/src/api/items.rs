@@ -1,0 +1,719 @@
+//! Items: publish, derive (P4), list and read (P1, P2), release (R1–R7), destroy (P5), and the
+//! standing release rules (R7).
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gsomia_core::{Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Role, Tag, World};
+use gsomia_crypto::seal::{SealRandom, open, seal};
+use gsomia_store::{Batch, ReleaseRule, Store, StoredItem, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Body, Caller, Params, entry, has_role, internal, refuse};
+use crate::data::random32;
+use crate::error::ApiError;
+use crate::node::Node;
+
+const PUBLISHERS: &[Role] = &[Role::Analyst, Role::SecurityOfficer, Role::Authority];
+const OFFICERS: &[Role] = &[Role::Authority, Role::SecurityOfficer];
+
+fn version_of(object: &Value) -> String {
+    ["modified", "created"]
+        .iter()
+        .find_map(|k| object.get(*k).and_then(Value::as_str))
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn aad(id: &str, modified: &str) -> Vec<u8> {
+    format!("{id}\n{modified}").into_bytes()
+}
+
+fn invalid(e: gsomia_core::Invalid) -> ApiError {
+    ApiError::unprocessable(format!("{}: {}", e.place, e.problem))
+}
+
+/// Signs the binding of a new item of this node's and seals its content.
+fn sign_and_seal(node: &Node, item: &Item) -> Result<StoredItem, ApiError> {
+    let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let modified = version_of(item.object());
+    let nonces = random32().map_err(internal)?;
+    let mut random = SealRandom {
+        item_key: random32().map_err(internal)?,
+        content_nonce: [0; 12],
+        wrap_nonce: [0; 12],
+    };
+    random.content_nonce.copy_from_slice(&nonces[..12]);
+    random.wrap_nonce.copy_from_slice(&nonces[12..24]);
+    let content = gsomia_crypto::canonical::to_vec(item.object());
+    let sealed = seal(
+        &node.keys().master,
+        &random,
+        &aad(item.id(), &modified),
+        &content,
+    );
+    Ok(StoredItem {
+        seq: 0,
+        id: item.id().to_owned(),
+        modified,
+        stix_type: item.object()["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        label: item.label().clone(),
+        marking: None,
+        custody: vec![],
+        binding: binding.to_base64(),
+        wrapped_key: Some(sealed.wrapped_key),
+        content: Some(sealed.content),
+        added: node.now_text(),
+        destroyed: None,
+    })
+}
+
+/// Opens a stored item (content decrypted), or `None` if it was destroyed.
+fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+    let (Some(key), Some(content)) = (&s.wrapped_key, &s.content) else {
+        return Ok(None);
+    };
+    let plain =
+        open(&node.keys().master, &aad(&s.id, &s.modified), key, content).map_err(internal)?;
+    let object: Value = serde_json::from_slice(&plain).map_err(internal)?;
+    let file = ItemFile {
+        label: s.label.clone(),
+        object,
+        marking: s.marking.clone(),
+        custody: s.custody.clone(),
+        binding: Some(s.binding.clone()),
+    };
+    Item::new(file).map(Some).map_err(internal)
+}
+
+fn item_json(s: &StoredItem, item: &Item, marking: &Marking) -> Value {
+    json!({
+        "id": s.id, "version": s.modified, "seq": s.seq, "added": s.added,
+        "label": s.label, "marking": marking, "custody": s.custody, "binding": s.binding,
+        "object": item.object(),
+    })
+}
+
+fn rank(world: &World, party: PartyCode, level: &str) -> u16 {
+    world.scheme(party).and_then(|s| s.rank(level)).unwrap_or(0)
+}
+
+/// R6 (the originator's binding verifies) and R1–R5 for a release of `item` to `to`: the
+/// agreement and marking, or the refusal.
+fn decide_release(
+    node: &Node,
+    world: &World,
+    item: &Item,
+    to: PartyCode,
+) -> Result<(String, Marking), ApiError> {
+    let key = node
+        .store()
+        .parties()?
+        .into_iter()
+        .find(|p| p.code == item.label().originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    let checked = match key {
+        Some(k) => gsomia_crypto::verify_binding(&k, item)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => Err(format!(
+            "the public key of originator {} is unknown",
+            item.label().originator
+        )),
+    };
+    checked.map_err(|m| ApiError::forbidden("R6", m))?;
+    match gsomia_core::release(world, item, to, node.today()) {
+        Decision::Allow(r) => Ok((r.agreement.id().to_string(), r.marking)),
+        Decision::Deny(r) => Err(ApiError::refused(&r)),
+    }
+}
+
+fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) -> Write {
+    Write::Enqueue {
+        peer: marking.party.to_string(),
+        kind: "item".into(),
+        payload: json!({ "id": s.id, "version": s.modified, "agreement": agreement, "marking": marking }),
+        at: node.now_text(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishRequest {
+    label: Label,
+    object: Value,
+}
+
+/// Publishes an item of this node's: the label's originator is this party, the level at most
+/// the publisher's clearance. Standing release rules that cover it release it in the same
+/// commit (R7).
+pub(super) async fn publish(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<PublishRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "item.publish";
+    if req.label.originator != node.party() {
+        return Err(ApiError::unprocessable(format!(
+            "label.originator: this node publishes as {}, not {}",
+            node.party(),
+            req.label.originator
+        )));
+    }
+    let file = ItemFile {
+        label: req.label,
+        object: req.object,
+        marking: None,
+        custody: vec![],
+        binding: None,
+    };
+    let item = Item::new(file).map_err(invalid)?;
+    let world = node.world();
+    world.check_item(&item).map_err(invalid)?;
+    if !has_role(&user, PUBLISHERS) {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "publishing needs the analyst, security_officer or authority role",
+        );
+        return Err(refuse(&node, &user, action, item.id(), e).await);
+    }
+    let party = node.party();
+    if rank(&world, party, user.clearance.as_str())
+        < rank(&world, party, item.label().level.as_str())
+    {
+        let e = ApiError::forbidden(
+            "P1",
+            format!(
+                "{}'s clearance `{}` is below `{}`: nobody classifies above their own clearance",
+                user.id,
+                user.clearance,
+                item.label().level
+            ),
+        );
+        return Err(refuse(&node, &user, action, item.id(), e).await);
+    }
+    let stored = sign_and_seal(&node, &item)?;
+    let mut item = item;
+    // The stored binding, so that R6 holds for the standing rules below.
+    let mut file = item.file().clone();
+    file.binding = Some(stored.binding.clone());
+    item = Item::new(file).map_err(internal)?;
+    let detail = json!({ "version": stored.modified, "level": item.label().level });
+    let mut audit = vec![entry(
+        &node,
+        &user.id,
+        action,
+        item.id(),
+        "allow",
+        None,
+        detail,
+    )];
+    let mut writes = vec![];
+    let mut released = vec![];
+    for rule in node.store().release_rules()? {
+        let covered = item.label().topics.iter().any(|t| rule.topics.contains(t))
+            && rank(&world, party, item.label().level.as_str())
+                <= rank(&world, party, rule.max_level.as_str());
+        if !covered {
+            continue;
+        }
+        match decide_release(&node, &world, &item, rule.to) {
+            Ok((agreement, marking)) => {
+                writes.push(outbox_item(&node, &stored, &agreement, &marking));
+                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
+                audit.push(entry(
+                    &node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    "allow",
+                    None,
+                    detail,
+                ));
+                released.push(
+                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
+                );
+            }
+            Err(e) => {
+                let detail =
+                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
+                let rule_id = e.rule.and_then(super::rule_by_id);
+                audit.push(entry(
+                    &node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    "deny",
+                    rule_id,
+                    detail,
+                ));
+            }
+        }
+    }
+    let binding = stored.binding.clone();
+    let modified = stored.modified.clone();
+    writes.insert(0, Write::PutItem(Box::new(stored)));
+    let committed = node.write(Batch { writes, audit }).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": item.id(), "version": modified, "seq": committed.items.first(),
+            "binding": binding, "released": released,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Source {
+    id: String,
+    version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeriveRequest {
+    sources: Vec<Source>,
+    object: Value,
+    purpose: Tag,
+}
+
+/// Derives a new item (a copy, translation or extract) from items the caller may read (P4): it
+/// takes the highest level, every caveat and every originator of its sources.
+pub(super) async fn derive(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<DeriveRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "item.derive";
+    if req.sources.is_empty() {
+        return Err(ApiError::unprocessable(
+            "sources: a derived item needs at least one source",
+        ));
+    }
+    let subject = req
+        .object
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned();
+    if !has_role(&user, PUBLISHERS) {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "deriving needs the analyst, security_officer or authority role",
+        );
+        return Err(refuse(&node, &user, action, &subject, e).await);
+    }
+    let world = node.world();
+    let mut sources = Vec::new();
+    for s in &req.sources {
+        let Some(stored) = node.store().item(&s.id, s.version.as_deref())? else {
+            return Err(ApiError::not_found(format!("no item `{}`", s.id)));
+        };
+        let Some(item) = unseal(&node, &stored)? else {
+            let e = ApiError::forbidden("P5", format!("source `{}` was destroyed", s.id));
+            return Err(refuse(&node, &user, action, &subject, e).await);
+        };
+        if let Decision::Deny(r) = gsomia_core::read(&world, &item, &user, node.today()) {
+            return Err(refuse(&node, &user, action, &subject, ApiError::refused(&r)).await);
+        }
+        sources.push(item);
+    }
+    let scheme = world
+        .scheme(node.party())
+        .ok_or_else(|| internal("the node's own scheme is missing"))?;
+    let created = node.now_text().parse().map_err(internal)?;
+    let refs: Vec<&Item> = sources.iter().collect();
+    let label = gsomia_core::derive(scheme, &refs, req.purpose, created)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let file = ItemFile {
+        label,
+        object: req.object,
+        marking: None,
+        custody: vec![],
+        binding: None,
+    };
+    let item = Item::new(file).map_err(invalid)?;
+    if sources.iter().any(|s| s.id() == item.id()) {
+        return Err(ApiError::unprocessable(
+            "object.id: a derived item needs an id of its own",
+        ));
+    }
+    let stored = sign_and_seal(&node, &item)?;
+    let ids: Vec<&str> = sources.iter().map(Item::id).collect();
+    let detail = json!({ "version": stored.modified, "level": item.label().level, "sources": ids });
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        item.id(),
+        "allow",
+        Some(gsomia_core::Rule::P4),
+        detail,
+    );
+    let label = item.label().clone();
+    let modified = stored.modified.clone();
+    node.write(Batch {
+        writes: vec![Write::PutItem(Box::new(stored))],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": item.id(), "version": modified, "label": label })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ItemQuery {
+    version: Option<String>,
+}
+
+/// One item, if the caller may read it (P1, P2); audited either way.
+pub(super) async fn get(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Params(q): Params<ItemQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let action = "item.read";
+    let Some(stored) = node.store().item(&id, q.version.as_deref())? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    let Some(item) = unseal(&node, &stored)? else {
+        let e = ApiError {
+            status: StatusCode::GONE,
+            code: "destroyed",
+            message: format!(
+                "item `{id}` was destroyed on {}",
+                stored.destroyed.unwrap_or_default()
+            ),
+            rule: Some("P5"),
+        };
+        return Err(refuse(&node, &user, action, &id, e).await);
+    };
+    match gsomia_core::read(&node.world(), &item, &user, node.today()) {
+        Decision::Allow(access) => {
+            let draft = entry(
+                &node,
+                &user.id,
+                action,
+                &id,
+                "allow",
+                None,
+                json!({ "version": stored.modified }),
+            );
+            node.write(Batch {
+                writes: vec![],
+                audit: vec![draft],
+            })
+            .await?;
+            Ok(Json(item_json(&stored, &item, &access.marking)))
+        }
+        Decision::Deny(r) => Err(refuse(&node, &user, action, &id, ApiError::refused(&r)).await),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+    #[serde(rename = "type")]
+    stix_type: Option<String>,
+    topic: Option<String>,
+    originator: Option<String>,
+}
+
+/// What the caller may read, in the order it was added; `next` is the cursor for the next page.
+/// Items the caller may not read are left out, not refused (default deny).
+pub(super) async fn list(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let world = node.world();
+    let today = node.today();
+    let mut cursor = q.after.unwrap_or(0);
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    // At most ten pages of rows are scanned per request; `next` lets the caller go on.
+    let mut scanned = 0;
+    'scan: while scanned < limit * 10 {
+        let rows = node.store().items_after(cursor, limit)?;
+        if rows.is_empty() {
+            break;
+        }
+        for s in rows {
+            cursor = s.seq;
+            scanned += 1;
+            let wanted = q.stix_type.as_ref().is_none_or(|t| *t == s.stix_type)
+                && q.topic
+                    .as_ref()
+                    .is_none_or(|t| s.label.topics.iter().any(|x| x.as_str() == t))
+                && q.originator
+                    .as_ref()
+                    .is_none_or(|o| s.label.originator.as_str() == o);
+            if !wanted {
+                continue;
+            }
+            let Some(item) = unseal(&node, &s)? else {
+                continue;
+            };
+            if let Decision::Allow(access) = gsomia_core::read(&world, &item, &user, today) {
+                ids.push(json!([s.id, s.modified]));
+                out.push(item_json(&s, &item, &access.marking));
+                if out.len() == limit {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    let draft = entry(
+        &node,
+        &user.id,
+        "item.list",
+        "items",
+        "allow",
+        None,
+        json!({ "returned": ids }),
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(Json(json!({ "items": out, "next": cursor })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReleaseRequest {
+    to: PartyCode,
+}
+
+/// Releases an item to a party: an authority or security officer (R7), a binding that verifies
+/// (R6), R1–R5 today; then the durable outbox.
+pub(super) async fn release(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<ReleaseRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "item.release";
+    let world = node.world();
+    if world.scheme(req.to).is_none() {
+        return Err(ApiError::unprocessable(format!(
+            "to: unknown party `{}`",
+            req.to
+        )));
+    }
+    let Some(stored) = node.store().item(&id, None)? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    if !has_role(&user, OFFICERS) {
+        let e = ApiError::forbidden(
+            "R7",
+            format!(
+                "{} may not release: only an authority or a security officer releases (no duty to share)",
+                user.id
+            ),
+        );
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    let Some(item) = unseal(&node, &stored)? else {
+        let e = ApiError::forbidden("R6", format!("item `{id}` was destroyed"));
+        return Err(refuse(&node, &user, action, &id, e).await);
+    };
+    match decide_release(&node, &world, &item, req.to) {
+        Ok((agreement, marking)) => {
+            let detail = json!({ "to": req.to, "agreement": agreement, "marking": marking });
+            let draft = entry(&node, &user.id, action, &id, "allow", None, detail);
+            let writes = vec![outbox_item(&node, &stored, &agreement, &marking)];
+            node.write(Batch {
+                writes,
+                audit: vec![draft],
+            })
+            .await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "decision": "allow", "agreement": agreement, "marking": marking })),
+            ))
+        }
+        Err(e) => Err(refuse(&node, &user, action, &id, e).await),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DestroyRequest {
+    version: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Destroys an item version (P5): its key and content are deleted (crypto-shredding), a signed
+/// destruction certificate is kept in the audit log and, where the agreement it came under says
+/// so, sent to the originator.
+pub(super) async fn destroy(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<DestroyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let action = "item.destroy";
+    let Some(stored) = node.store().item(&id, req.version.as_deref())? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    if !has_role(&user, OFFICERS) {
+        let e = ApiError::forbidden(
+            "P5",
+            "only an authority or a security officer destroys items",
+        );
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    if stored.destroyed.is_some() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "destroyed",
+            format!("item `{id}` is already destroyed"),
+        ));
+    }
+    let at = node.now_text();
+    let certificate = json!({
+        "item": id, "version": stored.modified, "originator": stored.label.originator,
+        "holder": node.party(), "destroyed": at, "by": user.id, "reason": req.reason,
+    });
+    let signature =
+        gsomia_crypto::statement::sign(&node.keys().signing, "destruction", &certificate);
+    let mut writes = vec![Write::DestroyItem {
+        id: id.clone(),
+        modified: stored.modified.clone(),
+        at,
+    }];
+    let world = node.world();
+    let report = stored.label.originator != node.party()
+        && stored
+            .custody
+            .last()
+            .and_then(|hop| world.agreement(hop.agreement.as_str()))
+            .is_some_and(|a| a.terms().report_destruction);
+    if report {
+        writes.push(Write::Enqueue {
+            peer: stored.label.originator.to_string(),
+            kind: "destruction".into(),
+            payload: json!({ "certificate": certificate, "signature": signature }),
+            at: node.now_text(),
+        });
+    }
+    let detail = json!({ "certificate": certificate, "signature": signature, "reported": report });
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        &id,
+        "allow",
+        Some(gsomia_core::Rule::P5),
+        detail,
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(Json(
+        json!({ "certificate": certificate, "signature": signature, "reported_to_originator": report }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RuleRequest {
+    to: PartyCode,
+    topics: Vec<Tag>,
+    max_level: LevelId,
+}
+
+/// Adds a standing release rule (R7), by an authority or security officer.
+pub(super) async fn add_rule(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<RuleRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "release_rule.add";
+    let world = node.world();
+    if world.scheme(req.to).is_none() || req.to == node.party() {
+        return Err(ApiError::unprocessable(format!(
+            "to: `{}` is not a partner of this node",
+            req.to
+        )));
+    }
+    if req.topics.is_empty() {
+        return Err(ApiError::unprocessable(
+            "topics: a standing rule names at least one topic",
+        ));
+    }
+    if world
+        .scheme(node.party())
+        .and_then(|s| s.level(req.max_level.as_str()))
+        .is_none()
+    {
+        return Err(ApiError::unprocessable(format!(
+            "max_level: unknown level `{}` in the scheme of {}",
+            req.max_level,
+            node.party()
+        )));
+    }
+    if !has_role(&user, OFFICERS) {
+        let e = ApiError::forbidden(
+            "R7",
+            "only an authority or a security officer makes standing release rules",
+        );
+        return Err(refuse(&node, &user, action, req.to.as_str(), e).await);
+    }
+    let topics: BTreeSet<Tag> = req.topics.into_iter().collect();
+    let rule = ReleaseRule {
+        id: 0,
+        to: req.to,
+        topics: topics.into_iter().collect(),
+        max_level: req.max_level,
+        created_by: user.id.clone(),
+        created: node.now_text(),
+    };
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        req.to.as_str(),
+        "allow",
+        Some(gsomia_core::Rule::R7),
+        json!({ "rule": rule }),
+    );
+    let committed = node
+        .write(Batch {
+            writes: vec![Write::AddReleaseRule(rule.clone())],
+            audit: vec![draft],
+        })
+        .await?;
+    let id = committed.ids.first().copied().unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(json!(ReleaseRule { id, ..rule }))))
+}
+
+/// The standing release rules.
+pub(super) async fn rules(
+    State(node): State<AppState>,
+    _: Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "rules": node.store().release_rules()? })))
+}

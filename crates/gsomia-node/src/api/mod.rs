@@ -1,0 +1,207 @@
+//! The HTTP API, `/api/v1`: JSON in and out, bearer tokens, one error shape
+//! (`{"error": {"code", "message", "rule"?}}`). Every decision a handler takes, allowed or
+//! refused, is written to the audit log with the change it allows, in one batch (P7). Requests
+//! refused before any decision (malformed JSON, wrong types, oversized bodies, unknown tokens)
+//! change nothing and are not audited.
+
+mod agreements;
+mod audit;
+mod incidents;
+mod items;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gsomia_core::{Role, Rule, User};
+use gsomia_store::{AuditDraft, Batch, Store};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::node::Node;
+
+type AppState = Arc<Node>;
+
+/// The router, without a socket: tests call it directly.
+pub fn app(node: Arc<Node>) -> Router {
+    let limit = node.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/node", get(agreements::descriptor))
+        .route("/api/v1/parties", get(agreements::parties))
+        .route("/api/v1/agreements", get(agreements::list))
+        .route("/api/v1/agreements/{id}", get(agreements::get))
+        .route("/api/v1/agreements/{id}/events", post(agreements::event))
+        .route("/api/v1/items", post(items::publish).get(items::list))
+        .route("/api/v1/items/derive", post(items::derive))
+        .route("/api/v1/items/{id}", get(items::get))
+        .route("/api/v1/items/{id}/release", post(items::release))
+        .route("/api/v1/items/{id}/destroy", post(items::destroy))
+        .route(
+            "/api/v1/release-rules",
+            post(items::add_rule).get(items::rules),
+        )
+        .route(
+            "/api/v1/incidents",
+            post(incidents::report).get(incidents::list),
+        )
+        .route("/api/v1/incidents/{id}/result", post(incidents::result))
+        .route("/api/v1/audit", get(audit::list))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(node)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extractors.
+
+/// A JSON body whose rejections answer in the API's error shape: 415 without a JSON content
+/// type, 400 for malformed JSON, 422 for the wrong shape (naming the field), 413 over the limit.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON, sent with `Content-Type: application/json`",
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.body_text())
+                }
+                JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the body is larger than this node accepts (max_body_bytes)",
+                ),
+                other => ApiError::bad_request(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// Query parameters, with rejections in the API's error shape (400).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e: QueryRejection| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// The authenticated caller: `Authorization: Bearer <token>`, an enabled user of this node.
+pub struct Caller(pub User);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
+        let unauthenticated =
+            |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthenticated("missing `Authorization: Bearer <token>`"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+        match node
+            .store()
+            .user_by_token(&gsomia_crypto::token_hash(token.trim()))?
+        {
+            Some(record) => Ok(Caller(record.user)),
+            None => {
+                tracing::info!("refused an unknown or disabled token");
+                Err(unauthenticated("unknown or disabled token"))
+            }
+        }
+    }
+}
+
+fn has_role(user: &User, roles: &[Role]) -> bool {
+    user.roles.iter().any(|r| roles.contains(r))
+}
+
+fn entry(
+    node: &Node,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    decision: &str,
+    rule: Option<Rule>,
+    detail: Value,
+) -> AuditDraft {
+    AuditDraft {
+        at: node.now_text(),
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        decision: decision.into(),
+        rule: rule.map(|r| r.id().to_owned()),
+        detail,
+    }
+}
+
+/// Records a refusal and answers it.
+async fn refuse(
+    node: &Node,
+    user: &User,
+    action: &str,
+    subject: &str,
+    error: ApiError,
+) -> ApiError {
+    let rule = error.rule.and_then(rule_by_id);
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        subject,
+        "deny",
+        rule,
+        json!({ "message": error.message }),
+    );
+    match node
+        .write(Batch {
+            writes: vec![],
+            audit: vec![draft],
+        })
+        .await
+    {
+        Ok(_) => error,
+        Err(e) => e,
+    }
+}
+
+/// A failure of the node's own (an unreadable descriptor): logged, answered with nothing.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+fn rule_by_id(id: &str) -> Option<Rule> {
+    use Rule::*;
+    [A7, R1, R2, R3, R4, R5, R6, R7, M2, P1, P2, P4, P5, P6]
+        .into_iter()
+        .find(|r| r.id() == id)
+}
