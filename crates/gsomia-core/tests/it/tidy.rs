@@ -39,9 +39,9 @@ fn pure_crates_have_no_io_dependencies() {
 #[test]
 fn pure_crates_read_no_clock_files_or_network() {
     for name in PURE {
-        let src = crate_dir(name).join("src");
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
+        let mut files = vec![];
+        rust_files(&crate_dir(name).join("src"), &mut files);
+        for path in files {
             let text = std::fs::read_to_string(&path).unwrap();
             for banned in [
                 "std::fs",
@@ -66,9 +66,7 @@ fn sql_only_in_the_store_and_http_only_in_the_node() {
         let dir = entry.unwrap().path();
         let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
         let mut files = vec![dir.join("Cargo.toml")];
-        if let Ok(src) = std::fs::read_dir(dir.join("src")) {
-            files.extend(src.map(|e| e.unwrap().path()));
-        }
+        rust_files(&dir.join("src"), &mut files);
         for path in files {
             let text = std::fs::read_to_string(&path).unwrap();
             if name != "gsomia-store" {
@@ -87,6 +85,21 @@ fn sql_only_in_the_store_and_http_only_in_the_node() {
                     path.display()
                 );
             }
+        }
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else {
+            out.push(path);
         }
     }
 }
