@@ -108,3 +108,23 @@ impl IntoResponse for ApiError {
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }
+
+/// The error body every endpoint answers with, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `bad_json`, `invalid`, `unauthenticated`, `forbidden`, `refused`,
+    /// `not_found`, `conflict`, `contradiction`, `destroyed`, `too_large`,
+    /// `unsupported_media_type`, `internal`.
+    pub code: String,
+    /// For a person: names the problem.
+    pub message: String,
+    /// For a refusal, the SPEC rule id (`R4`, `P1`, …).
+    pub rule: Option<String>,
+}

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gsomia_core::{Agreement, AgreementFile, Date, PartyCode, Scheme, User, World, WorldError};
 use gsomia_crypto::NodeKeys;
 use gsomia_store::{
-    AuditDraft, Batch, Committed, PartyRecord, SqliteStore, Store, UserRecord, Write,
+    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, UserRecord, Write,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,6 +31,8 @@ pub struct Node {
     keys: NodeKeys,
     store: Arc<SqliteStore>,
     world: RwLock<Arc<World>>,
+    /// The standing release rules, read on every publication (R7).
+    rules: RwLock<Arc<Vec<ReleaseRule>>>,
     clock: Clock,
 }
 
@@ -49,11 +51,13 @@ impl Node {
             )));
         }
         let world = build_world(store.parties()?, store.agreements()?)?;
+        let rules = RwLock::new(Arc::new(store.release_rules()?));
         Ok(Arc::new(Node {
             config,
             keys,
             store,
             world: RwLock::new(Arc::new(world)),
+            rules,
             clock,
         }))
     }
@@ -80,6 +84,24 @@ impl Node {
             Ok(w) => w.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// The standing release rules.
+    pub fn release_rules(&self) -> Arc<Vec<ReleaseRule>> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the standing release rules after one was added.
+    pub fn reload_release_rules(&self) -> Result<(), NodeError> {
+        let rules = Arc::new(self.store.release_rules()?);
+        match self.rules.write() {
+            Ok(mut r) => *r = rules,
+            Err(p) => *p.into_inner() = rules,
+        }
+        Ok(())
     }
 
     /// Now.

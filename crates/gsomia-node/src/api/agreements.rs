@@ -9,12 +9,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, Params, entry, has_role, internal, refuse};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
+#[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(node.descriptor().map_err(internal)?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/parties", tag = "node", security(("bearer" = [])), responses((status = 200, description = "The parties this node knows", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn parties(
     State(node): State<AppState>,
     _: Caller,
@@ -31,6 +33,7 @@ pub(super) fn status(a: &Agreement, at: Date) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])), responses((status = 200, description = "Agreements with their state today", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     let world = node.world();
     let today = node.today();
@@ -42,12 +45,15 @@ pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json
     Ok(Json(json!({ "agreements": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AtQuery {
+    #[param(value_type = Option<String>)]
     at: Option<Date>,
 }
 
+#[utoipa::path(get, path = "/api/v1/agreements/{id}", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id"), AtQuery), responses((status = 200, description = "The agreement and its state on `at` (A8)", body = Object), (status = 404, description = "No such agreement", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn get(
     State(node): State<AppState>,
     _: Caller,
@@ -64,15 +70,18 @@ pub(super) async fn get(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventRequest {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     kind: EventKind,
+    #[schema(value_type = Option<String>)]
     on: Option<Date>,
     note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/agreements/{id}/events", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id")), request_body = EventRequest, responses((status = 201, description = "Recorded and queued for the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody), (status = 409, description = "Contradicts the history (A7)", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// This party's event on an agreement, by its authority; refused per A7. The event is queued
 /// for every other party.
 pub(super) async fn event(

@@ -9,15 +9,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Caller, Params, has_role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
     after: Option<u64>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, description = "Hash-chained audit entries and the cursor `next` (P7)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(
     State(node): State<AppState>,
     Caller(user): Caller,

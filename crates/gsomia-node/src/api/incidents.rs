@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, entry, has_role, refuse};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
 
 const KINDS: [&str; 3] = ["loss", "compromise", "possible_compromise"];
@@ -45,7 +45,7 @@ fn writes(node: &Node, incident: &Incident, to: &[PartyCode]) -> Vec<Write> {
     writes
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportRequest {
     item: String,
@@ -53,6 +53,7 @@ pub(super) struct ReportRequest {
     description: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = ReportRequest, responses((status = 201, description = "Recorded and queued for the originator and the custody chain (P6)", body = Object), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown kind", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Reports an incident.
 pub(super) async fn report(
     State(node): State<AppState>,
@@ -101,13 +102,14 @@ pub(super) async fn report(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ResultRequest {
     result: String,
     measures: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/result", tag = "incidents", security(("bearer" = [])), params(("id" = i64, Path, description = "The first report")), request_body = ResultRequest, responses((status = 201, description = "The follow-up, linked to the first report (P6)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such report", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Reports the investigation's result and the corrective measures, linked to the first report.
 pub(super) async fn result(
     State(node): State<AppState>,
@@ -163,6 +165,7 @@ pub(super) async fn result(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), responses((status = 200, description = "Every report", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Every report, for authorities and security officers.
 pub(super) async fn list(
     State(node): State<AppState>,

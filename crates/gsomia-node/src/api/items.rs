@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, Params, entry, has_role, internal, refuse};
 use crate::data::random32;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
 
 const PUBLISHERS: &[Role] = &[Role::Analyst, Role::SecurityOfficer, Role::Authority];
@@ -144,13 +144,16 @@ fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PublishRequest {
+    #[schema(value_type = Object)]
     label: Label,
+    #[schema(value_type = Object)]
     object: Value,
 }
 
+#[utoipa::path(post, path = "/api/v1/items", tag = "items", security(("bearer" = [])), request_body = PublishRequest, responses((status = 201, description = "Stored, bound and sealed; standing rules applied (R7)", body = Object), (status = 403, description = "Above the publisher's clearance (P1) or no publishing role", body = ErrorBody), (status = 409, description = "That version is already stored", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Wrong types, unknown level or party, not a STIX 2.1 object, another originator", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Publishes an item of this node's: the label's originator is this party, the level at most
 /// the publisher's clearance. Standing release rules that cover it release it in the same
 /// commit (R7).
@@ -201,11 +204,6 @@ pub(super) async fn publish(
         return Err(refuse(&node, &user, action, item.id(), e).await);
     }
     let stored = sign_and_seal(&node, &item)?;
-    let mut item = item;
-    // The stored binding, so that R6 holds for the standing rules below.
-    let mut file = item.file().clone();
-    file.binding = Some(stored.binding.clone());
-    item = Item::new(file).map_err(internal)?;
     let detail = json!({ "version": stored.modified, "level": item.label().level });
     let mut audit = vec![entry(
         &node,
@@ -218,43 +216,50 @@ pub(super) async fn publish(
     )];
     let mut writes = vec![];
     let mut released = vec![];
-    for rule in node.store().release_rules()? {
-        let covered = item.label().topics.iter().any(|t| rule.topics.contains(t))
-            && rank(&world, party, item.label().level.as_str())
-                <= rank(&world, party, rule.max_level.as_str());
-        if !covered {
-            continue;
-        }
-        match decide_release(&node, &world, &item, rule.to) {
-            Ok((agreement, marking)) => {
-                writes.push(outbox_item(&node, &stored, &agreement, &marking));
-                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
-                audit.push(entry(
-                    &node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    "allow",
-                    None,
-                    detail,
-                ));
-                released.push(
-                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
-                );
+    let rules = node.release_rules();
+    if !rules.is_empty() {
+        // The stored binding, so that R6 holds for the standing rules.
+        let mut file = item.file().clone();
+        file.binding = Some(stored.binding.clone());
+        let bound = Item::new(file).map_err(internal)?;
+        for rule in rules.iter() {
+            let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
+                && rank(&world, party, bound.label().level.as_str())
+                    <= rank(&world, party, rule.max_level.as_str());
+            if !covered {
+                continue;
             }
-            Err(e) => {
-                let detail =
-                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                let rule_id = e.rule.and_then(super::rule_by_id);
-                audit.push(entry(
-                    &node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    "deny",
-                    rule_id,
-                    detail,
-                ));
+            match decide_release(&node, &world, &bound, rule.to) {
+                Ok((agreement, marking)) => {
+                    writes.push(outbox_item(&node, &stored, &agreement, &marking));
+                    let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
+                    audit.push(entry(
+                        &node,
+                        &rule.created_by,
+                        "item.release",
+                        item.id(),
+                        "allow",
+                        None,
+                        detail,
+                    ));
+                    released.push(
+                        json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
+                    );
+                }
+                Err(e) => {
+                    let detail =
+                        json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
+                    let rule_id = e.rule.and_then(super::rule_by_id);
+                    audit.push(entry(
+                        &node,
+                        &rule.created_by,
+                        "item.release",
+                        item.id(),
+                        "deny",
+                        rule_id,
+                        detail,
+                    ));
+                }
             }
         }
     }
@@ -271,21 +276,24 @@ pub(super) async fn publish(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Source {
     id: String,
     version: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeriveRequest {
     sources: Vec<Source>,
+    #[schema(value_type = Object)]
     object: Value,
+    #[schema(value_type = String)]
     purpose: Tag,
 }
 
+#[utoipa::path(post, path = "/api/v1/items/derive", tag = "items", security(("bearer" = [])), request_body = DeriveRequest, responses((status = 201, description = "The derived item and its label (P4)", body = Object), (status = 403, description = "A source the caller may not read", body = ErrorBody), (status = 404, description = "No such source", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Derives a new item (a copy, translation or extract) from items the caller may read (P4): it
 /// takes the highest level, every caveat and every originator of its sources.
 pub(super) async fn derive(
@@ -373,12 +381,14 @@ pub(super) async fn derive(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ItemQuery {
     version: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id"), ItemQuery), responses((status = 200, description = "Content, label, local marking, custody", body = Object), (status = 403, description = "Refused, with the rule (M2, P1, P2)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// One item, if the caller may read it (P1, P2); audited either way.
 pub(super) async fn get(
     State(node): State<AppState>,
@@ -424,8 +434,9 @@ pub(super) async fn get(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     after: Option<i64>,
     limit: Option<usize>,
@@ -435,6 +446,7 @@ pub(super) struct ListQuery {
     originator: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/items", tag = "items", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "What the caller may read, and the cursor `next`", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// What the caller may read, in the order it was added; `next` is the cursor for the next page.
 /// Items the caller may not read are left out, not refused (default deny).
 pub(super) async fn list(
@@ -497,12 +509,14 @@ pub(super) async fn list(
     Ok(Json(json!({ "items": out, "next": cursor })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReleaseRequest {
+    #[schema(value_type = String)]
     to: PartyCode,
 }
 
+#[utoipa::path(post, path = "/api/v1/items/{id}/release", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = ReleaseRequest, responses((status = 202, description = "Allowed and queued in the outbox, with the agreement and the recipient's marking", body = Object), (status = 403, description = "Refused, with the rule (R1-R7)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown party", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Releases an item to a party: an authority or security officer (R7), a binding that verifies
 /// (R6), R1–R5 today; then the durable outbox.
 pub(super) async fn release(
@@ -555,7 +569,7 @@ pub(super) async fn release(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DestroyRequest {
     version: Option<String>,
@@ -563,6 +577,7 @@ pub(super) struct DestroyRequest {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/items/{id}/destroy", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed destruction certificate (P5)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Destroys an item version (P5): its key and content are deleted (crypto-shredding), a signed
 /// destruction certificate is kept in the audit log and, where the agreement it came under says
 /// so, sent to the originator.
@@ -637,14 +652,18 @@ pub(super) async fn destroy(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RuleRequest {
+    #[schema(value_type = String)]
     to: PartyCode,
+    #[schema(value_type = Vec<String>)]
     topics: Vec<Tag>,
+    #[schema(value_type = String)]
     max_level: LevelId,
 }
 
+#[utoipa::path(post, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), request_body = RuleRequest, responses((status = 201, description = "The standing release rule (R7)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 422, description = "Unknown party or level", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Adds a standing release rule (R7), by an authority or security officer.
 pub(super) async fn add_rule(
     State(node): State<AppState>,
@@ -706,14 +725,16 @@ pub(super) async fn add_rule(
             audit: vec![draft],
         })
         .await?;
+    node.reload_release_rules().map_err(internal)?;
     let id = committed.ids.first().copied().unwrap_or_default();
     Ok((StatusCode::CREATED, Json(json!(ReleaseRule { id, ..rule }))))
 }
 
+#[utoipa::path(get, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), responses((status = 200, description = "The standing release rules", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// The standing release rules.
 pub(super) async fn rules(
     State(node): State<AppState>,
     _: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "rules": node.store().release_rules()? })))
+    Ok(Json(json!({ "rules": *node.release_rules() })))
 }

@@ -8,6 +8,7 @@ mod agreements;
 mod audit;
 mod incidents;
 mod items;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .route("/api/v1/incidents/{id}/result", post(incidents::result))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(node)

@@ -74,7 +74,7 @@ fn p7_a_write_and_its_audit_entry_commit_together_and_read_back() {
     assert_eq!(store.items_after(0, 10).unwrap().len(), 1);
     let audit = store.audit_after(0, 10).unwrap();
     assert_eq!(verify_chain(&audit), Ok(1));
-    let (_, parsed) = audit[0].parse().unwrap();
+    let parsed = audit[0].parse().unwrap();
     assert_eq!(parsed, draft("item.publish", &item(1).id));
 }
 
@@ -196,12 +196,12 @@ proptest! {
         let mut prev = gsomia_store::audit::GENESIS.to_owned();
         let mut chain = Vec::new();
         for (i, s) in subjects.iter().enumerate() {
-            let e = AuditEntry::chain(i as u64 + 1, &prev, &draft("x", s));
+            let e = AuditEntry::chain(i as u64 + 1, &prev, draft("x", s).body());
             prev = e.hash.clone();
             chain.push(e);
         }
         prop_assert_eq!(verify_chain(&chain), Ok(subjects.len() as u64));
-        let read_back: Vec<String> = chain.iter().map(|e| e.parse().unwrap().1.subject).collect();
+        let read_back: Vec<String> = chain.iter().map(|e| e.parse().unwrap().subject).collect();
         prop_assert_eq!(&read_back, &subjects);
         let v = victim.index(chain.len());
         let mut tampered = chain.clone();

@@ -1,0 +1,47 @@
+//! The OpenAPI document of the API, generated from the handlers' annotations (utoipa) and
+//! served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{agreements, audit, incidents, items};
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gsomia node API",
+        description = "A gsomia node: agreements, items, releases, incidents and the audit log. \
+                       Refusals are 403 with the SPEC rule id in `error.rule`."
+    ),
+    paths(
+        agreements::descriptor, agreements::parties, agreements::list, agreements::get,
+        agreements::event, items::publish, items::derive, items::list, items::get,
+        items::release, items::destroy, items::add_rule, items::rules, incidents::report,
+        incidents::result, incidents::list, audit::list
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Bearer)
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+            components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// The document.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(spec())
+}

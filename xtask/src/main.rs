@@ -1,0 +1,424 @@
+//! `cargo xtask bench publish|store|memory`: whole-system benchmarks that print a table and the
+//! ratio to a reference measured in the same run. Figures go to BENCHMARKS.md with the command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark that fails should fail loudly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::{Signer, SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["bench", "publish", ..] => publish(
+            flag("--seconds", "20").parse()?,
+            flag("--clients", "16,32,64")
+                .split(',')
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()?,
+        ),
+        ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
+        ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64]\n\
+                 \x20      cargo xtask bench store [--items 200000]\n\
+                 \x20      cargo xtask bench memory [--items 1000000]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds the release binary and returns its path.
+fn gsomia() -> Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "gsomia-cli"])
+        .current_dir(workspace())
+        .status()?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    Ok(workspace().join("target/release/gsomia"))
+}
+
+fn run(bin: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(bin).args(args).output()?;
+    if !out.status.success() {
+        bail!("gsomia {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A fresh KOR node with one analyst; its data directory and the analyst's token.
+fn node(bin: &Path, name: &str) -> Result<(PathBuf, String)> {
+    let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("kor");
+    let scheme = workspace().join("examples/model-case/schemes/KOR.json");
+    let d = data.to_str().context("path")?;
+    run(
+        bin,
+        &[
+            "init",
+            "--data",
+            d,
+            "--party",
+            "KOR",
+            "--scheme",
+            scheme.to_str().context("path")?,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )?;
+    let token = run(
+        bin,
+        &[
+            "user",
+            "add",
+            "--data",
+            d,
+            "--id",
+            "kim",
+            "--roles",
+            "analyst",
+            "--clearance",
+            "II",
+            "--duties",
+            "missile-warning",
+        ],
+    )?;
+    Ok((data, token.trim().to_owned()))
+}
+
+/// Starts `gsomia serve`; the child, its address, and how long it took to log "listening".
+fn serve(bin: &Path, data: &Path) -> Result<(Child, String)> {
+    let mut child = Command::new(bin)
+        .args(["serve", "--data", data.to_str().context("path")?])
+        .env("RUST_LOG", "warn,gsomia=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.split("addr=").nth(1) {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return Ok((child, addr));
+        }
+    }
+    bail!("gsomia serve did not start")
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A publish body of about 1 KiB, with a unique id.
+fn item(n: u64) -> String {
+    let text = std::fs::read_to_string(
+        workspace().join("examples/model-case/items/kor-missile-report.json"),
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut object = v["object"].clone();
+    object["id"] = format!("report--00000000-0000-4000-8000-{n:012}").into();
+    let pad = 1024usize.saturating_sub(object.to_string().len());
+    object["x_gsomia_padding"] = "x".repeat(pad).into();
+    serde_json::json!({ "label": v["label"], "object": object }).to_string()
+}
+
+/// Ed25519 signatures per second on one core, over 1 KiB messages: the reference for publish.
+fn sign_rate() -> f64 {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let msg = vec![0u8; 1024];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            std::hint::black_box(key.sign(std::hint::black_box(&msg)));
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// One client: a keep-alive connection publishing until the deadline. Latencies of the 201s.
+async fn client(
+    addr: String,
+    token: String,
+    first: u64,
+    until: Instant,
+    bodies: Arc<Vec<String>>,
+) -> Result<(Vec<Duration>, u64)> {
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut n = first;
+    while Instant::now() < until {
+        let body = bodies[(n % bodies.len() as u64) as usize]
+            .replace("000000000000\"", &format!("{n:012}\""));
+        let req = hyper::Request::post("/api/v1/items")
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        let t = Instant::now();
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        resp.into_body().collect().await?;
+        if status == hyper::StatusCode::CREATED {
+            latencies.push(t.elapsed());
+        } else {
+            errors += 1;
+        }
+        n += 1;
+    }
+    Ok((latencies, errors))
+}
+
+fn publish(seconds: u64, clients: Vec<u64>) -> Result<()> {
+    let bin = gsomia()?;
+    let (data, token) = node(&bin, "publish")?;
+    let reference = sign_rate();
+    let (mut child, addr) = serve(&bin, &data)?;
+    let bodies = Arc::new(vec![item(0)]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "publish over HTTP on loopback, 1 KiB STIX objects, {seconds} s per row, durable (synchronous = FULL)"
+    );
+    println!("reference: Ed25519 sign, 1 KiB, one core: {reference:.0}/s");
+    println!("| clients | items/s | p50 ms | p99 ms | errors | ratio to reference |");
+    println!("|---|---|---|---|---|---|");
+    for (round, c) in clients.iter().enumerate() {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let results = rt.block_on(async {
+            let tasks: Vec<_> = (0..*c)
+                .map(|i| {
+                    let first = (round as u64 + 1) * 100_000_000 + i * 1_000_000;
+                    tokio::spawn(client(
+                        addr.clone(),
+                        token.clone(),
+                        first,
+                        until,
+                        bodies.clone(),
+                    ))
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.push(t.await?);
+            }
+            anyhow::Ok(all)
+        })?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for r in results {
+            let (l, e) = r?;
+            latencies.extend(l);
+            errors += e;
+        }
+        latencies.sort();
+        let rate = latencies.len() as f64 / elapsed;
+        println!(
+            "| {c} | {rate:.0} | {:.2} | {:.2} | {errors} | {:.2} |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            rate / reference
+        );
+    }
+    println!(
+        "peak RSS of gsomia serve: {:.1} MiB",
+        peak_rss_mib(child.id())
+    );
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// A stored item of about 1 KiB, as publish makes it (sealed content included).
+fn stored(n: u64, label: &gsomia_core::Label, content: &[u8]) -> gsomia_store::StoredItem {
+    gsomia_store::StoredItem {
+        seq: 0,
+        id: format!("report--00000000-0000-4000-8000-{n:012}"),
+        modified: "2019-07-25T00:30:00.000Z".into(),
+        stix_type: "report".into(),
+        label: label.clone(),
+        marking: None,
+        custody: vec![],
+        binding: "A".repeat(88),
+        wrapped_key: Some(vec![1; 60]),
+        content: Some(content.to_vec()),
+        added: "2019-07-25T00:30:00Z".into(),
+        destroyed: None,
+    }
+}
+
+fn draft(id: &str) -> gsomia_store::AuditDraft {
+    gsomia_store::AuditDraft {
+        at: "2019-07-25T00:30:00Z".into(),
+        actor: "kim".into(),
+        action: "item.publish".into(),
+        subject: id.into(),
+        decision: "allow".into(),
+        rule: None,
+        detail: serde_json::json!({ "version": "2019-07-25T00:30:00.000Z", "level": "II" }),
+    }
+}
+
+/// Fills a store with `items` items from 8 threads; items per second.
+fn fill(store: &Arc<gsomia_store::SqliteStore>, first: u64, items: u64) -> f64 {
+    use gsomia_store::{Batch, Store, Write};
+    let body: serde_json::Value = serde_json::from_str(&item(0)).unwrap();
+    let label: gsomia_core::Label = serde_json::from_value(body["label"].clone()).unwrap();
+    let content = Arc::new(vec![0u8; 1024 + 28]);
+    let label = Arc::new(label);
+    let threads = 8;
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (store, label, content) = (store.clone(), label.clone(), content.clone());
+            std::thread::spawn(move || {
+                // Keep up to 64 batches in flight per thread, as concurrent requests would.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let mut in_flight = 0;
+                for n in (first + t..first + items).step_by(threads as usize) {
+                    let s = stored(n, &label, &content);
+                    let batch = Batch {
+                        audit: vec![draft(&s.id)],
+                        writes: vec![Write::PutItem(Box::new(s))],
+                    };
+                    let tx = tx.clone();
+                    store.submit(batch, Box::new(move |r| tx.send(r.is_ok()).unwrap()));
+                    in_flight += 1;
+                    if in_flight == 64 {
+                        assert!(rx.recv().unwrap());
+                        in_flight -= 1;
+                    }
+                }
+                for _ in 0..in_flight {
+                    assert!(rx.recv().unwrap());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    items as f64 / start.elapsed().as_secs_f64()
+}
+
+fn store(items: u64) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-store", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let store = Arc::new(gsomia_store::SqliteStore::open(dir.join("gsomia.db"))?);
+    let rate = fill(&store, 0, items);
+    println!(
+        "store alone, in process: {items} items (1 KiB sealed content + audit entry each), 8 threads, durable group commit"
+    );
+    println!("| items | items/s | target |\n|---|---|---|\n| {items} | {rate:.0} | 50,000 |");
+    Ok(())
+}
+
+fn memory(items: u64) -> Result<()> {
+    let bin = gsomia()?;
+    let (data, token) = node(&bin, "memory")?;
+    {
+        let store = Arc::new(gsomia_store::SqliteStore::open(data.join("gsomia.db"))?);
+        let rate = fill(&store, 0, items);
+        println!("filled {items} items at {rate:.0}/s");
+        store.close();
+    }
+    let started = Instant::now();
+    let (mut child, addr) = serve(&bin, &data)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let first = rt.block_on(async {
+        loop {
+            if let Ok(stream) = tokio::net::TcpStream::connect(&addr).await {
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                let req = hyper::Request::get("/healthz")
+                    .header("host", "localhost")
+                    .body(Full::new(Bytes::new()))?;
+                if sender.send_request(req).await?.status() == hyper::StatusCode::OK {
+                    return anyhow::Ok(started.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })?;
+    // Some work on the full database: publishes and a page of the listing.
+    let bodies = Arc::new(vec![item(0)]);
+    let until = Instant::now() + Duration::from_secs(5);
+    let done = rt.block_on(client(addr.clone(), token, 900_000_000_000, until, bodies))?;
+    println!(
+        "startup to first answered request on {items} items: {:.1} ms (target 100 ms)",
+        first.as_secs_f64() * 1000.0
+    );
+    println!(
+        "publishes on the full database (1 client, 5 s): {} ok, {} errors",
+        done.0.len(),
+        done.1
+    );
+    println!(
+        "peak RSS of gsomia serve: {:.1} MiB (target 100 MB)",
+        peak_rss_mib(child.id())
+    );
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
