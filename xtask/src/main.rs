@@ -148,6 +148,21 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) a process has used, from /proc (clock ticks of 1/100 s).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A publish body of about 1 KiB, with a unique id.
 fn item(n: u64) -> String {
     let text = std::fs::read_to_string(
@@ -236,11 +251,15 @@ fn publish(seconds: u64, clients: Vec<u64>) -> Result<()> {
         "publish over HTTP on loopback, 1 KiB STIX objects, {seconds} s per row, durable (synchronous = FULL)"
     );
     println!("reference: Ed25519 sign, 1 KiB, one core: {reference:.0}/s");
-    println!("| clients | items/s | p50 ms | p99 ms | errors | ratio to reference |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| clients | items/s | p50 ms | p99 ms | errors | ratio to reference | server CPU µs/item | load generator CPU |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let server = child.id().to_string();
     for (round, c) in clients.iter().enumerate() {
         let until = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
+        let (server_cpu, own_cpu) = (cpu_seconds(&server), cpu_seconds("self"));
         let results = rt.block_on(async {
             let tasks: Vec<_> = (0..*c)
                 .map(|i| {
@@ -270,11 +289,14 @@ fn publish(seconds: u64, clients: Vec<u64>) -> Result<()> {
         }
         latencies.sort();
         let rate = latencies.len() as f64 / elapsed;
+        let server_us = (cpu_seconds(&server) - server_cpu) / latencies.len().max(1) as f64 * 1e6;
+        let generator = (cpu_seconds("self") - own_cpu) / elapsed;
         println!(
-            "| {c} | {rate:.0} | {:.2} | {:.2} | {errors} | {:.2} |",
+            "| {c} | {rate:.0} | {:.2} | {:.2} | {errors} | {:.2} | {server_us:.0} | {:.0}% of a core |",
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
-            rate / reference
+            rate / reference,
+            generator * 100.0
         );
     }
     println!(

@@ -268,17 +268,23 @@ fn commit_group(
 ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
     let tx = conn.transaction().map_err(db)?;
     let mut results = Vec::with_capacity(group.len());
+    // Prepared once per connection: parsing these per batch cost more than the inserts.
+    let run = |sql: &str| {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(db)
+    };
     for job in group {
         let saved = head.clone();
-        tx.execute_batch("SAVEPOINT batch").map_err(db)?;
+        run("SAVEPOINT batch")?;
         match apply(&tx, job, head) {
             Ok(c) => {
-                tx.execute_batch("RELEASE batch").map_err(db)?;
+                run("RELEASE batch")?;
                 results.push(Ok(c));
             }
             Err(e) => {
-                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
-                    .map_err(db)?;
+                run("ROLLBACK TO batch")?;
+                run("RELEASE batch")?;
                 *head = saved;
                 results.push(Err(e));
             }
