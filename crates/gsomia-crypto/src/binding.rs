@@ -68,6 +68,11 @@ pub enum BindingError {
 pub struct Verified<T>(T);
 
 impl<T> Verified<T> {
+    /// Marks a value as verified; only this crate's checks call it.
+    pub(crate) fn new(value: T) -> Self {
+        Verified(value)
+    }
+
     /// The verified value.
     pub fn into_inner(self) -> T {
         self.0

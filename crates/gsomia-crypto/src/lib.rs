@@ -2,6 +2,7 @@
 //!
 //! - [`binding`]: the originator's Ed25519 signature that binds a label to its content.
 //! - [`canonical`]: RFC 8785 canonical JSON, which everything signed as JSON is signed over.
+//! - [`envelope`]: what nodes send each other: HPKE to the recipient, signed by the sender (R8).
 //! - [`keys`]: a node's keys and the hash under which bearer tokens are stored.
 //! - [`seal`]: content at rest under per-item keys wrapped by a master key (P5).
 //! - [`statement`]: signed statements (destruction certificates, receipts, events).
@@ -10,6 +11,7 @@
 
 pub mod binding;
 pub mod canonical;
+pub mod envelope;
 pub mod keys;
 pub mod seal;
 pub mod statement;

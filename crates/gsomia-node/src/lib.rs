@@ -6,22 +6,27 @@
 pub mod api;
 pub mod data;
 pub mod error;
+pub mod federation;
 pub mod node;
 
 pub use data::{Config, InitOptions, init};
 pub use node::{Clock, Node};
 
-/// Runs the API on `listener` until `shutdown` resolves, then finishes the requests in flight
-/// and closes the store.
+/// Runs the API on `listener`, and the delivery of the outbox to partners, until `shutdown`
+/// resolves; then finishes the requests in flight, stops delivery and closes the store.
 pub async fn serve(
     node: std::sync::Arc<Node>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = api::app(node.clone());
-    axum::serve(listener, app)
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn(federation::run_delivery(node.clone(), stopped));
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    let _ = stop.send(true);
+    let _ = delivery.await;
     node.close();
-    Ok(())
+    served
 }

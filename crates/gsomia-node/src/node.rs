@@ -31,6 +31,8 @@ pub struct Node {
     keys: NodeKeys,
     store: Arc<SqliteStore>,
     world: RwLock<Arc<World>>,
+    /// Woken when a message is queued for a partner.
+    outbox: tokio::sync::Notify,
     /// The standing release rules, read on every publication (R7).
     rules: RwLock<Arc<Vec<ReleaseRule>>>,
     clock: Clock,
@@ -58,6 +60,7 @@ impl Node {
             store,
             world: RwLock::new(Arc::new(world)),
             rules,
+            outbox: tokio::sync::Notify::new(),
             clock,
         }))
     }
@@ -132,15 +135,29 @@ impl Node {
             .ok_or_else(|| NodeError::Input("the node's own descriptor is missing".into()))
     }
 
-    /// Commits a batch without blocking the runtime.
+    /// Resolves when a message was queued for a partner since the last call.
+    pub async fn outbox_queued(&self) {
+        self.outbox.notified().await;
+    }
+
+    /// Commits a batch without blocking the runtime; wakes the delivery task if it queued a
+    /// message for a partner.
     pub async fn write(&self, batch: Batch) -> Result<Committed, ApiError> {
+        let queues = batch
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::Enqueue { .. }));
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store
             .submit(batch, Box::new(move |r| drop(tx.send(r))));
-        match rx.await {
+        let result = match rx.await {
             Ok(r) => r.map_err(ApiError::from),
             Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
+        };
+        if queues && result.is_ok() {
+            self.outbox.notify_one();
         }
+        result
     }
 
     /// Replaces the world after parties or agreements changed.

@@ -69,7 +69,39 @@ pub enum Write {
     AddReleaseRule(ReleaseRule),
     /// Record an incident report or its follow-up (P6).
     AddIncident(Incident),
-    /// Queue a message for a peer (the federation issue delivers it).
+    /// The peer acknowledged every message up to `through` (its signed reply was checked).
+    Delivered {
+        /// The peer.
+        peer: String,
+        /// The last outbox sequence number it acknowledged.
+        through: u64,
+        /// When.
+        at: String,
+    },
+    /// A partner's signed receipt for an item version it received (M3).
+    PutReceipt {
+        /// STIX id.
+        item: String,
+        /// Version.
+        version: String,
+        /// The receiving party.
+        party: String,
+        /// The signed receipt.
+        receipt: serde_json::Value,
+    },
+    /// An envelope from a peer was applied through its message `through`; `reply` is what was
+    /// answered, kept so that a resent envelope gets the same answer (M3).
+    Received {
+        /// The sending peer.
+        peer: String,
+        /// The last message sequence number applied.
+        through: u64,
+        /// The envelope id.
+        envelope: String,
+        /// The signed reply.
+        reply: serde_json::Value,
+    },
+    /// Queue a message for a peer; the delivery worker sends it.
     Enqueue {
         /// The peer.
         peer: String,
@@ -100,6 +132,17 @@ pub struct Committed {
     pub items: Vec<i64>,
     /// The ids of the release rules and incidents it added.
     pub ids: Vec<i64>,
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    /// Its sequence number (in order per peer).
+    pub seq: u64,
+    /// Its kind (`item`, `agreement_event`, `incident`, `destruction`).
+    pub kind: String,
+    /// What it says.
+    pub payload: serde_json::Value,
 }
 
 /// A callback for the result of a batch.
@@ -137,6 +180,16 @@ pub trait Store: Send + Sync + 'static {
     fn release_rules(&self) -> Result<Vec<ReleaseRule>, StoreError>;
     /// The incident reports, oldest first.
     fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
+    /// Undelivered messages for a peer, in order.
+    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// The peers with undelivered messages.
+    fn peers_pending(&self) -> Result<Vec<String>, StoreError>;
+    /// The last message sequence number applied from a peer (0 if none).
+    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError>;
+    /// The reply given to an envelope already applied.
+    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The receipts partners gave for an item's versions.
+    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
 }

@@ -16,8 +16,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::audit::{AuditEntry, GENESIS};
 use crate::{
-    Batch, Committed, Counts, Done, Incident, PartyRecord, ReleaseRule, Store, StoreError,
-    StoredItem, UserRecord, Write,
+    Batch, Committed, Counts, Done, Incident, OutboxMessage, PartyRecord, ReleaseRule, Store,
+    StoreError, StoredItem, UserRecord, Write,
 };
 
 /// The most batches committed in one transaction.
@@ -68,6 +68,22 @@ CREATE TABLE incidents (
     item TEXT NOT NULL,
     report TEXT NOT NULL,
     follows INTEGER REFERENCES incidents (id)
+);
+"#,
+    r#"
+CREATE TABLE receipts (
+    item TEXT NOT NULL,
+    version TEXT NOT NULL,
+    party TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (item, version, party)
+);
+CREATE TABLE inbox (peer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE replies (
+    peer TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    PRIMARY KEY (peer, envelope)
 );
 "#,
 ];
@@ -389,6 +405,40 @@ fn apply(tx: &Transaction, job: &Job, head: &mut (u64, String)) -> Result<Commit
                 })?;
                 committed.ids.push(tx.last_insert_rowid());
             }
+            Write::Delivered { peer, through, at } => {
+                tx.prepare_cached(
+                    "UPDATE outbox SET delivered = ?3 WHERE peer = ?1 AND seq <= ?2 AND delivered IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![peer, *through as i64, at]))
+                .map_err(db)?;
+            }
+            Write::PutReceipt {
+                item,
+                version,
+                party,
+                receipt,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO receipts (item, version, party, receipt) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![item, version, party, receipt.to_string()]))
+                .map_err(db)?;
+            }
+            Write::Received {
+                peer,
+                through,
+                envelope,
+                reply,
+            } => {
+                tx.prepare_cached("INSERT OR REPLACE INTO inbox (peer, last_seq) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![peer, *through as i64]))
+                    .map_err(db)?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO replies (peer, envelope, reply) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![peer, envelope, reply.to_string()]))
+                .map_err(db)?;
+            }
             Write::Enqueue {
                 peer,
                 kind,
@@ -637,6 +687,86 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+        })
+    }
+
+    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, kind, payload FROM outbox WHERE peer = ?1 AND delivered IS NULL
+                     ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![peer, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (seq, kind, payload) = r.map_err(db)?;
+                Ok(OutboxMessage {
+                    seq: seq as u64,
+                    kind,
+                    payload: parse(&payload)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn peers_pending(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT DISTINCT peer FROM outbox WHERE delivered IS NULL ORDER BY peer",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
+    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT last_seq FROM inbox WHERE peer = ?1", [peer], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|v| v.unwrap_or(0) as u64)
+            .map_err(db)
+        })
+    }
+
+    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.read(|c| {
+            let text: Option<String> = c
+                .query_row(
+                    "SELECT reply FROM replies WHERE peer = ?1 AND envelope = ?2",
+                    [peer, envelope],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            text.map(|t| parse(&t)).transpose()
+        })
+    }
+
+    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT receipt FROM receipts WHERE item = ?1 ORDER BY version, party",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([item], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            rows.map(|r| parse(&r.map_err(db)?)).collect()
         })
     }
 

@@ -297,3 +297,131 @@ fn signed_statements_verify_only_as_their_own_kind_and_content() {
         "not base64"
     ));
 }
+
+/// A deterministic generator for tests (never for real envelopes).
+struct TestRng(u64);
+
+impl gsomia_crypto::envelope::RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = (self.next_u64() >> 56) as u8;
+        }
+    }
+}
+
+impl gsomia_crypto::envelope::CryptoRng for TestRng {}
+
+#[test]
+fn r8_envelopes_open_only_for_the_addressee_and_only_unaltered() {
+    use gsomia_crypto::envelope::{EnvelopeError, Header, open, seal};
+    let kor = gsomia_crypto::NodeKeys::from_seeds([1; 32], [2; 32], [3; 32]);
+    let jpn = gsomia_crypto::NodeKeys::from_seeds([4; 32], [5; 32], [6; 32]);
+    let usa = gsomia_crypto::NodeKeys::from_seeds([7; 32], [8; 32], [9; 32]);
+    let public = |k: &gsomia_crypto::NodeKeys| -> [u8; 32] {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(k.public().encryption)
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let header = Header {
+        from: "KOR".parse().unwrap(),
+        to: "JPN".parse().unwrap(),
+        id: "KOR-JPN-1-2".into(),
+        seq: (1, 2),
+        sent: "2019-07-25T00:00:00Z".into(),
+    };
+    let env = seal(
+        &kor.signing,
+        &public(&jpn),
+        header.clone(),
+        b"secret payload",
+        &mut TestRng(1),
+    )
+    .unwrap();
+    assert!(!env.ct.contains("secret"));
+    let jpn_secret = [5u8; 32];
+    let opened = open(
+        &env,
+        &kor.signing.verifying_key(),
+        "JPN".parse().unwrap(),
+        &jpn_secret,
+    )
+    .unwrap();
+    assert_eq!(opened.into_inner(), b"secret payload");
+    // Not for the hub: USA can not read it, even with KOR's key to check the signature.
+    assert_eq!(
+        open(
+            &env,
+            &kor.signing.verifying_key(),
+            "USA".parse().unwrap(),
+            &[8; 32]
+        )
+        .map(|v| v.into_inner()),
+        Err(EnvelopeError::NotForUs("JPN".parse().unwrap()))
+    );
+    // Forged: signed by USA, claiming to be KOR.
+    let forged = seal(
+        &usa.signing,
+        &public(&jpn),
+        header.clone(),
+        b"x",
+        &mut TestRng(2),
+    )
+    .unwrap();
+    assert_eq!(
+        open(
+            &forged,
+            &kor.signing.verifying_key(),
+            "JPN".parse().unwrap(),
+            &jpn_secret
+        )
+        .map(|v| v.into_inner()),
+        Err(EnvelopeError::Signature("KOR".parse().unwrap()))
+    );
+    // Altered header or ciphertext: the signature breaks.
+    let mut altered = env.clone();
+    altered.header.seq = (1, 3);
+    assert!(matches!(
+        open(
+            &altered,
+            &kor.signing.verifying_key(),
+            "JPN".parse().unwrap(),
+            &jpn_secret
+        ),
+        Err(EnvelopeError::Signature(_))
+    ));
+    let mut altered = env.clone();
+    altered.ct = altered.ct.replace('A', "B");
+    assert!(
+        open(
+            &altered,
+            &kor.signing.verifying_key(),
+            "JPN".parse().unwrap(),
+            &jpn_secret
+        )
+        .is_err()
+    );
+    // Addressed to JPN but opened with another secret: does not decrypt.
+    assert_eq!(
+        open(
+            &env,
+            &kor.signing.verifying_key(),
+            "JPN".parse().unwrap(),
+            &[8; 32]
+        )
+        .map(|v| v.into_inner()),
+        Err(EnvelopeError::Decrypt)
+    );
+}

@@ -40,7 +40,15 @@ fn invalid(e: gsomia_core::Invalid) -> ApiError {
 fn sign_and_seal(node: &Node, item: &Item) -> Result<StoredItem, ApiError> {
     let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let modified = version_of(item.object());
+    let mut file = item.file().clone();
+    file.binding = Some(binding.to_base64());
+    let bound = Item::new(file).map_err(internal)?;
+    seal_item(node, &bound, &version_of(item.object()))
+}
+
+/// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
+/// and the originator's binding as the item carries them.
+pub(crate) fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
     let nonces = random32().map_err(internal)?;
     let mut random = SealRandom {
         item_key: random32().map_err(internal)?,
@@ -53,21 +61,21 @@ fn sign_and_seal(node: &Node, item: &Item) -> Result<StoredItem, ApiError> {
     let sealed = seal(
         &node.keys().master,
         &random,
-        &aad(item.id(), &modified),
+        &aad(item.id(), version),
         &content,
     );
     Ok(StoredItem {
         seq: 0,
         id: item.id().to_owned(),
-        modified,
+        modified: version.to_owned(),
         stix_type: item.object()["type"]
             .as_str()
             .unwrap_or_default()
             .to_owned(),
         label: item.label().clone(),
-        marking: None,
-        custody: vec![],
-        binding: binding.to_base64(),
+        marking: item.marking().cloned(),
+        custody: item.custody().to_vec(),
+        binding: item.file().binding.clone().unwrap_or_default(),
         wrapped_key: Some(sealed.wrapped_key),
         content: Some(sealed.content),
         added: node.now_text(),
@@ -75,14 +83,21 @@ fn sign_and_seal(node: &Node, item: &Item) -> Result<StoredItem, ApiError> {
     })
 }
 
-/// Opens a stored item (content decrypted), or `None` if it was destroyed.
-fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+/// The decrypted STIX object of a stored item, or `None` if it was destroyed.
+pub(crate) fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>, ApiError> {
     let (Some(key), Some(content)) = (&s.wrapped_key, &s.content) else {
         return Ok(None);
     };
     let plain =
         open(&node.keys().master, &aad(&s.id, &s.modified), key, content).map_err(internal)?;
-    let object: Value = serde_json::from_slice(&plain).map_err(internal)?;
+    serde_json::from_slice(&plain).map(Some).map_err(internal)
+}
+
+/// Opens a stored item (content decrypted), or `None` if it was destroyed.
+fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+    let Some(object) = unseal_object(node, s)? else {
+        return Ok(None);
+    };
     let file = ItemFile {
         label: s.label.clone(),
         object,

@@ -10,6 +10,8 @@ mod incidents;
 mod items;
 mod openapi;
 
+pub(crate) use items::{seal_item, unseal_object};
+
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -54,6 +56,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/incidents/{id}/result", post(incidents::result))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/federation/v1/inbox", post(inbox))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(node)
@@ -189,6 +192,15 @@ async fn refuse(
         Ok(_) => error,
         Err(e) => e,
     }
+}
+
+/// The federation inbox: a partner node's envelope (authenticated by its signature, not a
+/// token). See `crate::federation`.
+async fn inbox(
+    axum::extract::State(node): axum::extract::State<AppState>,
+    Body(envelope): Body<gsomia_crypto::envelope::Envelope>,
+) -> Result<Json<Value>, ApiError> {
+    crate::federation::receive(&node, envelope).await.map(Json)
 }
 
 /// A failure of the node's own (an unreadable descriptor): logged, answered with nothing.

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
 
+mod federation;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 

@@ -1,0 +1,575 @@
+//! Federation (SPEC §7, §5): what crosses between nodes.
+//!
+//! **Sending.** Released items, agreement events, incident reports and destruction certificates
+//! wait in the durable outbox. A delivery task takes each peer's pending messages in order (up
+//! to [`BATCH`] at a time), seals them in one envelope (HPKE to the peer, signed by this node,
+//! R8) and posts it to the peer's `/federation/v1/inbox`. The envelope's id is made from the
+//! sequence numbers it carries, so after a crash the same messages go again under the same id.
+//! Only a signed reply that verifies marks them delivered and stores the receipts (M3); until
+//! then the peer is retried with backoff (100 ms doubling to 30 s).
+//!
+//! **Receiving.** The sender must be a party that an agreement with this node names; anything
+//! else is refused before the envelope is opened. Then the signature, the addressee and the
+//! decryption (M1, R8); a resent envelope is answered with the reply it got the first time, and
+//! messages already applied (by sequence number) are skipped: exactly once in effect, in order
+//! per sender. Each item is checked from this side (its binding, R6; R1–R3 as the release
+//! decision), marked with this party's equivalent level, given its custody hop (M2), sealed,
+//! stored and acknowledged with a signed receipt (M3). Everything is audited.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gsomia_core::{Decision, Item, ItemFile, PartyCode, Rule};
+use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
+use gsomia_store::{AuditDraft, Batch, OutboxMessage, Store, StoredItem, Write};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use crate::api::{seal_item, unseal_object};
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// The most messages in one envelope.
+pub const BATCH: usize = 200;
+
+/// The operating system's generator, for HPKE.
+struct OsRng;
+
+impl RngCore for OsRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        // INVARIANT: the OS generator does not fail on Linux once the system has booted; a
+        // failure here must not produce predictable keys, so it aborts the delivery.
+        if getrandom::fill(dst).is_err() {
+            std::process::abort();
+        }
+    }
+}
+
+impl CryptoRng for OsRng {}
+
+fn decode32(text: &str) -> Option<[u8; 32]> {
+    STANDARD.decode(text).ok()?.try_into().ok()
+}
+
+fn forbidden(code: &'static str, rule: Option<&'static str>, message: String) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code,
+        message,
+        rule,
+    }
+}
+
+fn record(
+    node: &Node,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    decision: &str,
+    rule: Option<Rule>,
+    detail: Value,
+) -> AuditDraft {
+    AuditDraft {
+        at: node.now_text(),
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        decision: decision.into(),
+        rule: rule.map(|r| r.id().to_owned()),
+        detail,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending.
+
+/// The envelope carrying `messages` to `peer`.
+fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Envelope, String> {
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let body = match m.kind.as_str() {
+            "item" => {
+                let p = &m.payload;
+                let (id, version) = (p["id"].as_str().unwrap_or_default(), p["version"].as_str());
+                let stored = node.store().item(id, version).map_err(|e| e.to_string())?;
+                let Some(stored) = stored else {
+                    return Err(format!("outbox item `{id}` is no longer stored"));
+                };
+                let Some(object) = unseal_object(node, &stored).map_err(|e| e.message)? else {
+                    // Destroyed after release: nothing to send; the receiver gets a notice.
+                    out.push(json!({ "seq": m.seq, "kind": "withdrawn", "payload": { "id": id } }));
+                    continue;
+                };
+                json!({
+                    "seq": m.seq, "kind": "item",
+                    "item": {
+                        "label": stored.label, "object": object, "binding": stored.binding,
+                        "marking": stored.marking, "custody": stored.custody,
+                    },
+                })
+            }
+            _ => json!({ "seq": m.seq, "kind": m.kind, "payload": m.payload }),
+        };
+        out.push(body);
+    }
+    let (first, last) = (
+        messages.first().map_or(0, |m| m.seq),
+        messages.last().map_or(0, |m| m.seq),
+    );
+    let header = Header {
+        from: node.party(),
+        to: peer,
+        id: format!("{}-{peer}-{first}-{last}", node.party()),
+        seq: (first, last),
+        sent: node.now_text(),
+    };
+    let key = node
+        .store()
+        .parties()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|p| p.code == peer)
+        .and_then(|p| decode32(&p.keys.encryption))
+        .ok_or_else(|| format!("no encryption key for {peer}"))?;
+    let payload = serde_json::to_vec(&json!({ "messages": out })).map_err(|e| e.to_string())?;
+    envelope::seal(&node.keys().signing, &key, header, &payload, &mut OsRng)
+        .map_err(|e| e.to_string())
+}
+
+/// Posts JSON to `url` (`http://host:port/path`); the status and the body.
+async fn post(url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post(path)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, bytes.to_vec()))
+}
+
+/// Delivers one envelope of `peer`'s pending messages. `Ok(true)` if something was delivered.
+pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
+    let messages = node
+        .store()
+        .outbox_pending(peer, BATCH)
+        .map_err(|e| e.to_string())?;
+    if messages.is_empty() {
+        return Ok(false);
+    }
+    let code: PartyCode = peer
+        .parse()
+        .map_err(|e: gsomia_core::party::BadPartyCode| e.to_string())?;
+    let record_of = node
+        .store()
+        .parties()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|p| p.code == code);
+    let Some(peer_record) = record_of else {
+        return Err(format!("{peer} is not a known party"));
+    };
+    let endpoint = peer_record
+        .endpoint
+        .clone()
+        .ok_or_else(|| format!("{peer} has no endpoint"))?;
+    let env = build(node, code, &messages)?;
+    let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+    let url = format!("{}/federation/v1/inbox", endpoint.trim_end_matches('/'));
+    let (status, reply) = post(&url, body).await?;
+    if status != 200 {
+        return Err(format!(
+            "{peer} answered {status}: {}",
+            String::from_utf8_lossy(&reply)
+        ));
+    }
+    let reply: Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
+    let key = peer_record
+        .keys
+        .verifying_key()
+        .map_err(|e| e.to_string())?;
+    let signature = reply["signature"].as_str().unwrap_or_default();
+    if !gsomia_crypto::statement::verify(&key, "reply", &reply["reply"], signature) {
+        return Err(format!("{peer}'s reply does not verify"));
+    }
+    let body = &reply["reply"];
+    if body["envelope"] != env.header.id.as_str() {
+        return Err(format!("{peer} answered another envelope"));
+    }
+    let through = body["through"].as_u64().unwrap_or(0);
+    let mut writes = vec![];
+    for r in body["receipts"].as_array().into_iter().flatten() {
+        if !gsomia_crypto::statement::verify(
+            &key,
+            "receipt",
+            &r["receipt"],
+            r["signature"].as_str().unwrap_or_default(),
+        ) {
+            return Err(format!("a receipt from {peer} does not verify"));
+        }
+        writes.push(Write::PutReceipt {
+            item: r["receipt"]["item"].as_str().unwrap_or_default().to_owned(),
+            version: r["receipt"]["version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            party: peer.to_owned(),
+            receipt: r.clone(),
+        });
+    }
+    writes.push(Write::Delivered {
+        peer: peer.to_owned(),
+        through,
+        at: node.now_text(),
+    });
+    let detail = json!({ "envelope": env.header.id, "through": through, "receipts": body["receipts"].as_array().map_or(0, Vec::len), "refusals": body["refusals"] });
+    let audit = vec![record(
+        node,
+        "node",
+        "federation.delivered",
+        peer,
+        "record",
+        None,
+        detail,
+    )];
+    node.write(Batch { writes, audit })
+        .await
+        .map_err(|e| e.message)?;
+    Ok(true)
+}
+
+/// Runs delivery until `stop` is set: every peer with pending messages, in turn, with backoff
+/// for peers that fail. Woken when something is queued, and every 500 ms regardless.
+pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut backoff: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let peers = node.store().peers_pending().unwrap_or_default();
+        let mut busy = false;
+        for peer in peers {
+            let now = tokio::time::Instant::now();
+            if backoff.get(&peer).is_some_and(|(until, _)| *until > now) {
+                continue;
+            }
+            match deliver_once(&node, &peer).await {
+                Ok(delivered) => {
+                    backoff.remove(&peer);
+                    busy |= delivered;
+                }
+                Err(e) => {
+                    let wait = backoff
+                        .get(&peer)
+                        .map_or(Duration::from_millis(100), |(_, d)| {
+                            (*d * 2).min(Duration::from_secs(30))
+                        });
+                    tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
+                    backoff.insert(peer, (now + wait, wait));
+                }
+            }
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = node.outbox_queued() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving.
+
+/// The inbox: checks and applies an envelope, returns the signed reply.
+pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
+    let from = env.header.from;
+    let world = node.world();
+    // A sender is a party only if an agreement with this node names it: checked before anything
+    // else is done with the envelope.
+    let named = world
+        .agreements_between(from, node.party())
+        .next()
+        .is_some();
+    let record_of = node.store().parties()?.into_iter().find(|p| p.code == from);
+    let (Some(sender), true) = (record_of, named) else {
+        return Err(forbidden(
+            "unknown_sender",
+            Some("R1"),
+            format!(
+                "{from} is not a party to any agreement with {}",
+                node.party()
+            ),
+        ));
+    };
+    if let Some(reply) = node.store().reply(from.as_str(), &env.header.id)? {
+        return Ok(reply);
+    }
+    let key = sender
+        .keys
+        .verifying_key()
+        .map_err(|e| forbidden("unknown_sender", Some("R1"), e.to_string()))?;
+    let secret = node.keys().encryption.to_bytes();
+    let opened = envelope::open(&env, &key, node.party(), &secret).map_err(|e| {
+        let rule = match e {
+            envelope::EnvelopeError::Signature(_) => "M1",
+            _ => "R8",
+        };
+        forbidden("bad_envelope", Some(rule), e.to_string())
+    })?;
+    let payload: Value = serde_json::from_slice(&opened.into_inner())
+        .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
+    let mark = node.store().inbox_mark(from.as_str())?;
+    let mut through = mark;
+    let mut writes = vec![];
+    let mut audit = vec![];
+    let mut receipts = vec![];
+    let mut refusals = vec![];
+    let mut events_changed = false;
+    for m in payload["messages"].as_array().into_iter().flatten() {
+        let seq = m["seq"].as_u64().unwrap_or(0);
+        if seq <= through {
+            continue; // already applied: exactly once in effect
+        }
+        through = seq;
+        let outcome = match m["kind"].as_str().unwrap_or_default() {
+            "item" => receive_item(node, from, &m["item"], &mut writes, &mut audit),
+            "agreement_event" => {
+                events_changed = true;
+                receive_event(node, from, &m["payload"], &mut writes, &mut audit)
+            }
+            kind => {
+                // Incident reports, destruction certificates, withdrawn notices: recorded.
+                audit.push(record(
+                    node,
+                    from.as_str(),
+                    &format!("{kind}.received"),
+                    from.as_str(),
+                    "record",
+                    None,
+                    m["payload"].clone(),
+                ));
+                Ok(None)
+            }
+        };
+        match outcome {
+            Ok(Some(receipt)) => receipts.push(receipt),
+            Ok(None) => {}
+            Err((rule, message)) => {
+                refusals.push(json!({ "seq": seq, "rule": rule.id(), "message": message }))
+            }
+        }
+    }
+    let body = json!({
+        "envelope": env.header.id, "from": node.party(), "through": through,
+        "receipts": receipts, "refusals": refusals,
+    });
+    let reply = json!({ "reply": body, "signature": gsomia_crypto::statement::sign(&node.keys().signing, "reply", &body) });
+    writes.push(Write::Received {
+        peer: from.to_string(),
+        through,
+        envelope: env.header.id.clone(),
+        reply: reply.clone(),
+    });
+    node.write(Batch { writes, audit }).await?;
+    if events_changed {
+        node.reload_world().map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(reply)
+}
+
+type Outcome = Result<Option<Value>, (Rule, String)>;
+
+/// M1–M3 for one item.
+fn receive_item(
+    node: &Node,
+    from: PartyCode,
+    msg: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let world = node.world();
+    let me = node.party();
+    let file: ItemFile = serde_json::from_value(msg.clone())
+        .map_err(|e| (Rule::M1, format!("malformed item: {e}")))?;
+    let item = Item::new(file).map_err(|e| (Rule::M1, format!("{}: {}", e.place, e.problem)))?;
+    let id = item.id().to_owned();
+    let refuse = |rule: Rule, message: String, audit: &mut Vec<AuditDraft>| {
+        audit.push(record(
+            node,
+            from.as_str(),
+            "item.receive",
+            &id,
+            "deny",
+            Some(rule),
+            json!({ "message": message }),
+        ));
+        Err((rule, message))
+    };
+    if item.holder() != from {
+        return refuse(
+            Rule::M1,
+            format!("{from} sent an item held by {}", item.holder()),
+            audit,
+        );
+    }
+    if let Err(e) = world.check_item(&item) {
+        return refuse(Rule::M1, format!("{}: {}", e.place, e.problem), audit);
+    }
+    // R6: the originator's binding.
+    let originator = item.label().originator;
+    let key = node
+        .store()
+        .parties()
+        .ok()
+        .and_then(|ps| ps.into_iter().find(|p| p.code == originator))
+        .and_then(|p| p.keys.verifying_key().ok());
+    let Some(key) = key else {
+        return refuse(
+            Rule::R6,
+            format!("the key of originator {originator} is unknown"),
+            audit,
+        );
+    };
+    if let Err(e) = gsomia_crypto::verify_binding(&key, &item) {
+        return refuse(Rule::R6, e.to_string(), audit);
+    }
+    // R1–R5 from this side, as the sender's release decision.
+    let (agreement, marking) = match gsomia_core::release(&world, &item, me, node.today()) {
+        Decision::Allow(r) => (r.agreement.id().clone(), r.marking),
+        Decision::Deny(r) => return refuse(r.rule, r.message, audit),
+    };
+    let version = item.modified().unwrap_or("-").to_owned();
+    let received = node.now_text();
+    let already = node
+        .store()
+        .item(&id, Some(&version))
+        .ok()
+        .flatten()
+        .is_some();
+    if !already {
+        let mut custody = item.custody().to_vec();
+        custody.push(gsomia_core::Hop {
+            from,
+            to: me,
+            agreement: agreement.clone(),
+            level: marking.level.clone(),
+            at: received
+                .parse()
+                .map_err(|_| (Rule::M2, "clock".to_owned()))?,
+        });
+        let stored = StoredItem {
+            marking: Some(marking.clone()),
+            custody,
+            ..seal_item(node, &item, &version).map_err(|e| (Rule::M2, e.message))?
+        };
+        writes.push(Write::PutItem(Box::new(stored)));
+        let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
+        audit.push(record(
+            node,
+            from.as_str(),
+            "item.receive",
+            &id,
+            "allow",
+            Some(Rule::M2),
+            detail,
+        ));
+    }
+    let receipt = json!({ "item": id, "version": version, "party": me, "marking": marking, "agreement": agreement, "received": received });
+    let signature = gsomia_crypto::statement::sign(&node.keys().signing, "receipt", &receipt);
+    Ok(Some(json!({ "receipt": receipt, "signature": signature })))
+}
+
+/// A partner's own agreement event (A7).
+fn receive_event(
+    node: &Node,
+    from: PartyCode,
+    payload: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let id = payload["agreement"].as_str().unwrap_or_default().to_owned();
+    let event: gsomia_core::Event = serde_json::from_value(payload["event"].clone())
+        .map_err(|e| (Rule::A7, format!("malformed event: {e}")))?;
+    let world = node.world();
+    let outcome = if event.by != from {
+        Err(format!("{from} sent an event made by {}", event.by))
+    } else {
+        match world.agreement(&id) {
+            None => Err(format!("no agreement `{id}` here")),
+            Some(a) => a
+                .with_event(event.clone())
+                .map_err(|e| e.problem.to_string()),
+        }
+    };
+    match outcome {
+        Ok(updated) => {
+            writes.push(Write::PutAgreement(Box::new(updated.file().clone())));
+            audit.push(record(
+                node,
+                from.as_str(),
+                "agreement.event.received",
+                &id,
+                "allow",
+                Some(Rule::A7),
+                json!({ "event": event }),
+            ));
+            Ok(None)
+        }
+        Err(message) => {
+            audit.push(record(
+                node,
+                from.as_str(),
+                "agreement.event.received",
+                &id,
+                "deny",
+                Some(Rule::A7),
+                json!({ "message": message }),
+            ));
+            Err((Rule::A7, message))
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Two real nodes on 127.0.0.1 in one process: release, delivery, marking, receipts; forged,
+//! replayed and unknown envelopes; a peer that is down catches up, in order, exactly once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gsomia_core::User;
+use gsomia_node::Node;
+use gsomia_store::{Counts, PartyRecord, Store};
+use serde_json::{Value, json};
+
+use super::{REPORT_ID, clock, init, read, report, temp_dir};
+
+struct Running {
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(node: Arc<Node>, addr: &str) -> Running {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(gsomia_node::serve(node, listener, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+async fn halt(r: Running) {
+    r.stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), r.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// Waits (bounded) until `check` holds.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn descriptor(node: &Node, addr: &str) -> PartyRecord {
+    PartyRecord {
+        endpoint: Some(format!("http://{addr}")),
+        ..node.descriptor().unwrap()
+    }
+}
+
+fn counts(node: &Node) -> Counts {
+    node.store().counts().unwrap()
+}
+
+async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn user(node: &Node, id: &str, roles: Value, clearance: &str) -> String {
+    let party = node.party();
+    let u: User = serde_json::from_value(json!({"id": id, "party": party, "roles": roles, "clearance": clearance, "duties": ["missile-warning"]})).unwrap();
+    node.add_user(u).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelopes_are_refused() {
+    let root = temp_dir("federation");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    init(&root.join("USA"), "USA");
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let usa = Node::open(&root.join("USA"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    kor.import_party(descriptor(&jpn, &j.addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    jpn.import_party(usa.descriptor().unwrap()).unwrap();
+    let gsomia = serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    kor.import_agreement(
+        serde_json::from_value::<Value>(gsomia)
+            .map(|v| serde_json::from_value(v).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    jpn.import_agreement(serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap())
+        .unwrap();
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    let sato = user(&jpn, "sato", json!(["analyst"]), "GOKUHI");
+
+    // KOR publishes and releases; the delivery task takes it to JPN.
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(report().to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some(&kim),
+        Some(json!({"to": "JPN"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+
+    until("the item at JPN", || {
+        jpn.store().item(REPORT_ID, None).unwrap().is_some()
+    })
+    .await;
+    until("the receipt at KOR", || {
+        !kor.store().receipts(REPORT_ID).unwrap().is_empty()
+    })
+    .await;
+
+    // M2: Japan's marking, Korea as originator, the label unchanged, one custody hop.
+    let held = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    let marking = held.marking.clone().unwrap();
+    assert_eq!(
+        (
+            marking.party.as_str(),
+            marking.level.as_str(),
+            marking.originator.as_str()
+        ),
+        ("JPN", "GOKUHI", "KOR")
+    );
+    assert_eq!(
+        held.label,
+        kor.store().item(REPORT_ID, None).unwrap().unwrap().label
+    );
+    assert_eq!(held.custody.len(), 1);
+    assert_eq!(
+        (
+            held.custody[0].from.as_str(),
+            held.custody[0].to.as_str(),
+            held.custody[0].agreement.as_str()
+        ),
+        ("KOR", "JPN", "kor-jpn-gsomia")
+    );
+    // M3: a receipt signed by JPN, naming the item, version and marking.
+    let receipt = &kor.store().receipts(REPORT_ID).unwrap()[0];
+    assert!(gsomia_crypto::statement::verify(
+        &jpn.keys().signing.verifying_key(),
+        "receipt",
+        &receipt["receipt"],
+        receipt["signature"].as_str().unwrap()
+    ));
+    assert_eq!(receipt["receipt"]["marking"]["level"], "GOKUHI");
+    // A cleared Japanese official reads it; the content crossed intact.
+    let (s, b) = http(
+        &j.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["object"]["name"],
+        "Two short-range ballistic missiles launched near Wonsan"
+    );
+
+    // Forged: an envelope claiming to be from KOR, signed with USA's key.
+    let before = counts(&jpn);
+    let jpn_key: [u8; 32] = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(jpn.descriptor().unwrap().keys.encryption)
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let header = |id: &str, seq: u64| gsomia_crypto::envelope::Header {
+        from: "KOR".parse().unwrap(),
+        to: "JPN".parse().unwrap(),
+        id: id.into(),
+        seq: (seq, seq),
+        sent: "2019-07-25T00:00:00Z".into(),
+    };
+    let mut r2 = report();
+    r2["object"]["id"] = "report--00000000-0000-4000-8000-000000000777".into();
+    let label: gsomia_core::Label = serde_json::from_value(r2["label"].clone()).unwrap();
+    let binding = gsomia_crypto::sign_binding(&kor.keys().signing, &label, &r2["object"])
+        .unwrap()
+        .to_base64();
+    let payload = json!({"messages": [{"seq": 1_000_000, "kind": "item", "item": {"label": r2["label"], "object": r2["object"], "binding": binding}}]}).to_string();
+    let mut rng = OsRngForTest;
+    let forged = gsomia_crypto::envelope::seal(
+        &usa.keys().signing,
+        &jpn_key,
+        header("forged", 1_000_000),
+        payload.as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&forged).unwrap()),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M1")), "{b}");
+    assert_eq!(counts(&jpn), before);
+    // Unknown sender: USA has no agreement with JPN in JPN's world.
+    let mut from_usa = gsomia_crypto::envelope::seal(
+        &usa.keys().signing,
+        &jpn_key,
+        header("usa", 1),
+        payload.as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+    from_usa.header.from = "USA".parse().unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&from_usa).unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("unknown_sender")),
+        "{b}"
+    );
+    assert_eq!(counts(&jpn), before);
+    // A genuine envelope applied once; the same envelope again gets the same reply, nothing more.
+    let genuine = gsomia_crypto::envelope::seal(
+        &kor.keys().signing,
+        &jpn_key,
+        header("replay", 1_000_000),
+        payload.as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+    let (s, first) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&genuine).unwrap()),
+    )
+    .await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["reply"]["receipts"].as_array().unwrap().len(), 1);
+    let after = counts(&jpn);
+    assert_eq!(after.items, before.items + 1);
+    let (s, again) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&genuine).unwrap()),
+    )
+    .await;
+    assert_eq!((s, &again), (200, &first));
+    assert_eq!(counts(&jpn), after);
+    // A tampered binding is refused (R6) and nothing stored.
+    let mut bad = json!({"messages": [{"seq": 1_000_001, "kind": "item", "item": {"label": r2["label"], "object": r2["object"], "binding": binding}}]});
+    bad["messages"][0]["item"]["object"]["id"] =
+        "report--00000000-0000-4000-8000-000000000778".into();
+    let tampered = gsomia_crypto::envelope::seal(
+        &kor.keys().signing,
+        &jpn_key,
+        header("tampered", 1_000_001),
+        bad.to_string().as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&tampered).unwrap()),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["reply"]["refusals"][0]["rule"], "R6", "{b}");
+    assert_eq!(counts(&jpn).items, after.items);
+    halt(k).await;
+    halt(j).await;
+    usa.close();
+}
+
+/// Test randomness from the OS, through the traits the envelope asks for.
+struct OsRngForTest;
+
+impl gsomia_crypto::envelope::RngCore for OsRngForTest {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        getrandom::fill(dst).unwrap();
+    }
+}
+
+impl gsomia_crypto::envelope::CryptoRng for OsRngForTest {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
+    let root = temp_dir("catch-up");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    let j_addr = j.addr.clone();
+    kor.import_party(descriptor(&jpn, &j_addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    for n in [&kor, &jpn] {
+        n.import_agreement(serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap())
+            .unwrap();
+    }
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    // JPN goes down.
+    halt(j).await;
+    let total = 120;
+    for n in 0..total {
+        let mut r = report();
+        let id = format!("report--00000000-0000-4000-8000-{n:012}");
+        r["object"]["id"] = id.clone().into();
+        assert_eq!(
+            http(
+                &k.addr,
+                "POST",
+                "/api/v1/items",
+                Some(&kim),
+                Some(r.to_string())
+            )
+            .await
+            .0,
+            201
+        );
+        let (s, b) = http(
+            &k.addr,
+            "POST",
+            &format!("/api/v1/items/{id}/release"),
+            Some(&kim),
+            Some(json!({"to": "JPN"}).to_string()),
+        )
+        .await;
+        assert_eq!(s, 202, "{b}");
+    }
+    assert_eq!(
+        kor.store().outbox_pending("JPN", 1000).unwrap().len(),
+        total
+    );
+    // JPN comes back on the same address, from its data directory.
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let j = start(jpn.clone(), &j_addr).await;
+    until("every item at JPN", || {
+        jpn.store().counts().unwrap().items == total as u64
+    })
+    .await;
+    until("the outbox drained", || {
+        kor.store().outbox_pending("JPN", 1000).unwrap().is_empty()
+    })
+    .await;
+    // In order: JPN stored them in the order KOR released them.
+    let held = jpn.store().items_after(0, 1000).unwrap();
+    let ids: Vec<String> = held.iter().map(|i| i.id.clone()).collect();
+    let expected: Vec<String> = (0..total)
+        .map(|n| format!("report--00000000-0000-4000-8000-{n:012}"))
+        .collect();
+    assert_eq!(ids, expected);
+    // Exactly once: one receive entry per item in JPN's audit log.
+    let audit = jpn.store().audit_after(0, 100_000).unwrap();
+    let receives = audit
+        .iter()
+        .filter(|e| e.parse().unwrap().action == "item.receive")
+        .count();
+    assert_eq!(receives, total);
+    halt(k).await;
+    halt(j).await;
+}
