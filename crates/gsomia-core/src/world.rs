@@ -130,6 +130,27 @@ impl World {
         })
     }
 
+    /// This world with more consents (a node adds the verified consents that travel with an
+    /// item before it decides on it, R4).
+    pub fn with_consents(&self, extra: Vec<Consent>) -> World {
+        let mut world = self.clone();
+        for c in extra {
+            let index = world.consents.len();
+            world
+                .consents_by_item
+                .entry(c.item.clone())
+                .or_default()
+                .push(index);
+            world.consents.push(c);
+        }
+        world
+    }
+
+    /// Every consent.
+    pub fn consents(&self) -> &[Consent] {
+        &self.consents
+    }
+
     /// The scheme of `party`.
     pub fn scheme(&self, party: PartyCode) -> Option<&Scheme> {
         self.schemes.get(&party)

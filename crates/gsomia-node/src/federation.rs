@@ -115,12 +115,22 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
                     out.push(json!({ "seq": m.seq, "kind": "withdrawn", "payload": { "id": id } }));
                     continue;
                 };
+                // The originators' consents that let this node release it to `peer` (R4).
+                let consents: Vec<gsomia_core::Consent> = node
+                    .world()
+                    .consents_for(id)
+                    .filter(|c| {
+                        c.holder == node.party() && c.to == gsomia_core::Grantee::Party(peer)
+                    })
+                    .cloned()
+                    .collect();
                 json!({
                     "seq": m.seq, "kind": "item",
                     "item": {
                         "label": stored.label, "object": object, "binding": stored.binding,
                         "marking": stored.marking, "custody": stored.custody,
                     },
+                    "consents": consents,
                 })
             }
             _ => json!({ "seq": m.seq, "kind": m.kind, "payload": m.payload }),
@@ -370,13 +380,31 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         }
         through = seq;
         let outcome = match m["kind"].as_str().unwrap_or_default() {
-            "item" => receive_item(node, from, &m["item"], &mut writes, &mut audit),
+            "item" => {
+                events_changed = true;
+                receive_item(
+                    node,
+                    from,
+                    &m["item"],
+                    &m["consents"],
+                    &mut writes,
+                    &mut audit,
+                )
+            }
             "agreement_event" => {
                 events_changed = true;
                 receive_event(node, from, &m["payload"], &mut writes, &mut audit)
             }
+            "consent_request" => {
+                receive_consent_request(node, from, &m["payload"], &mut writes, &mut audit)
+            }
+            "consent" => {
+                events_changed = true;
+                receive_consent(node, from, &m["payload"], &mut writes, &mut audit)
+            }
             kind => {
-                // Incident reports, destruction certificates, withdrawn notices: recorded.
+                // Incident reports, destruction certificates, refused consents, withdrawn
+                // notices: recorded.
                 audit.push(record(
                     node,
                     from.as_str(),
@@ -428,10 +456,27 @@ fn receive_item(
     node: &Node,
     from: PartyCode,
     msg: &Value,
+    consents: &Value,
     writes: &mut Vec<Write>,
     audit: &mut Vec<AuditDraft>,
 ) -> Outcome {
-    let world = node.world();
+    // Consents that travel with the item count only if their originator's signature verifies
+    // here (R4); they join this side's world for the decision, and are kept.
+    let parties = node
+        .store()
+        .parties()
+        .map_err(|e| (Rule::R4, e.to_string()))?;
+    let carried: Vec<gsomia_core::Consent> = consents
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| serde_json::from_value::<gsomia_core::Consent>(c.clone()).ok())
+        .filter(|c| crate::node::consent_verifies(&parties, c))
+        .collect();
+    for c in &carried {
+        writes.push(Write::PutConsent(c.clone()));
+    }
+    let world = node.world().with_consents(carried);
     let me = node.party();
     let file: ItemFile = serde_json::from_value(msg.clone())
         .map_err(|e| (Rule::M1, format!("malformed item: {e}")))?;
@@ -572,4 +617,88 @@ fn receive_event(
             Err((Rule::A7, message))
         }
     }
+}
+
+/// A partner asks for this party's consent to release one of this party's items onward.
+fn receive_consent_request(
+    node: &Node,
+    from: PartyCode,
+    payload: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let item = payload["item"].as_str().unwrap_or_default().to_owned();
+    let ours = payload["originator"] == node.party().as_str() && payload["holder"] == from.as_str();
+    if !ours {
+        let message = format!(
+            "{from} asked for consent on an item this node did not originate, or for another holder"
+        );
+        audit.push(record(
+            node,
+            from.as_str(),
+            "consent.request.received",
+            &item,
+            "deny",
+            Some(Rule::R4),
+            json!({ "message": message }),
+        ));
+        return Err((Rule::R4, message));
+    }
+    writes.push(Write::AddConsentRequest(payload.clone()));
+    audit.push(record(
+        node,
+        from.as_str(),
+        "consent.request.received",
+        &item,
+        "record",
+        Some(Rule::R4),
+        payload.clone(),
+    ));
+    Ok(None)
+}
+
+/// The originator's signed consent arrives at the holder; kept only if it verifies (R4).
+fn receive_consent(
+    node: &Node,
+    from: PartyCode,
+    payload: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let consent: gsomia_core::Consent = serde_json::from_value(payload["consent"].clone())
+        .map_err(|e| (Rule::R4, format!("malformed consent: {e}")))?;
+    let parties = node
+        .store()
+        .parties()
+        .map_err(|e| (Rule::R4, e.to_string()))?;
+    let sound = consent.originator == from
+        && consent.holder == node.party()
+        && crate::node::consent_verifies(&parties, &consent);
+    if !sound {
+        let message = format!(
+            "consent `{}` from {from} does not verify or is not for this node",
+            consent.id
+        );
+        audit.push(record(
+            node,
+            from.as_str(),
+            "consent.received",
+            &consent.item,
+            "deny",
+            Some(Rule::R4),
+            json!({ "message": message }),
+        ));
+        return Err((Rule::R4, message));
+    }
+    audit.push(record(
+        node,
+        from.as_str(),
+        "consent.received",
+        &consent.item,
+        "allow",
+        Some(Rule::R4),
+        json!({ "consent": consent }),
+    ));
+    writes.push(Write::PutConsent(consent));
+    Ok(None)
 }

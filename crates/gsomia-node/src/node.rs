@@ -52,7 +52,7 @@ impl Node {
                 config.party
             )));
         }
-        let world = build_world(store.parties()?, store.agreements()?)?;
+        let world = build_world(store.parties()?, store.agreements()?, store.consents()?)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         Ok(Arc::new(Node {
             config,
@@ -162,7 +162,11 @@ impl Node {
 
     /// Replaces the world after parties or agreements changed.
     pub fn reload_world(&self) -> Result<(), NodeError> {
-        let world = build_world(self.store.parties()?, self.store.agreements()?)?;
+        let world = build_world(
+            self.store.parties()?,
+            self.store.agreements()?,
+            self.store.consents()?,
+        )?;
         match self.world.write() {
             Ok(mut w) => *w = Arc::new(world),
             Err(p) => *p.into_inner() = Arc::new(world),
@@ -265,7 +269,7 @@ impl Node {
         let mut agreements = self.store.agreements()?;
         agreements.retain(|a| a.id != file.id);
         agreements.push(file.clone());
-        build_world(self.store.parties()?, agreements)?;
+        build_world(self.store.parties()?, agreements, self.store.consents()?)?;
         let entry = self.admin_entry(
             "agreement.import",
             file.id.as_str(),
@@ -288,6 +292,7 @@ impl Node {
 pub fn build_world(
     parties: Vec<PartyRecord>,
     agreements: Vec<AgreementFile>,
+    consents: Vec<gsomia_core::Consent>,
 ) -> Result<World, NodeError> {
     let schemes = parties
         .iter()
@@ -303,7 +308,7 @@ pub fn build_world(
                 .map_err(|e| NodeError::Input(format!("agreement `{}`: {e}", a.id)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    World::new(schemes, compiled, vec![]).map_err(|e| {
+    World::new(schemes, compiled, consents).map_err(|e| {
         NodeError::Input(match e {
             WorldError::Agreement { index, invalid } => format!(
                 "agreement `{}`: {invalid} (import the descriptors of its parties first)",
@@ -315,4 +320,28 @@ pub fn build_world(
             WorldError::Consent { invalid, .. } => format!("consent: {invalid}"),
         })
     })
+}
+
+/// The JSON an originator signs for a consent: the consent without its signature.
+pub fn consent_body(consent: &gsomia_core::Consent) -> serde_json::Value {
+    let unsigned = gsomia_core::Consent {
+        signature: None,
+        ..consent.clone()
+    };
+    serde_json::to_value(unsigned).unwrap_or_default()
+}
+
+/// Whether a consent carries its originator's valid signature (R4: verified by signature, not
+/// trusted because it is stored).
+pub fn consent_verifies(parties: &[PartyRecord], consent: &gsomia_core::Consent) -> bool {
+    let key = parties
+        .iter()
+        .find(|p| p.code == consent.originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    match (key, &consent.signature) {
+        (Some(k), Some(sig)) => {
+            gsomia_crypto::statement::verify(&k, "consent", &consent_body(consent), sig)
+        }
+        _ => false,
+    }
 }

@@ -101,6 +101,17 @@ pub enum Write {
         /// The signed reply.
         reply: serde_json::Value,
     },
+    /// Keep an originator's signed consent (checked before it is written, R4).
+    PutConsent(gsomia_core::Consent),
+    /// Keep a partner's request for this party's consent.
+    AddConsentRequest(serde_json::Value),
+    /// Record the answer to a consent request.
+    AnswerConsentRequest {
+        /// The request.
+        id: i64,
+        /// The answer (the signed consent, or the refusal).
+        answer: serde_json::Value,
+    },
     /// Queue a message for a peer; the delivery worker sends it.
     Enqueue {
         /// The peer.
@@ -143,6 +154,17 @@ pub struct OutboxMessage {
     pub kind: String,
     /// What it says.
     pub payload: serde_json::Value,
+}
+
+/// A partner's request for this party's consent, and the answer once given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentRequest {
+    /// Its id.
+    pub id: i64,
+    /// What was asked.
+    pub request: serde_json::Value,
+    /// The answer, once given.
+    pub answer: Option<serde_json::Value>,
 }
 
 /// A callback for the result of a batch.
@@ -190,6 +212,10 @@ pub trait Store: Send + Sync + 'static {
     fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError>;
     /// The receipts partners gave for an item's versions.
     fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// The consents this node holds (verified when they arrived).
+    fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
+    /// Consent requests from partners.
+    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
 }

@@ -11,13 +11,13 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use gsomia_core::{AgreementFile, User};
+use gsomia_core::{AgreementFile, Consent, User};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::audit::{AuditEntry, GENESIS};
 use crate::{
-    Batch, Committed, Counts, Done, Incident, OutboxMessage, PartyRecord, ReleaseRule, Store,
-    StoreError, StoredItem, UserRecord, Write,
+    Batch, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage, PartyRecord,
+    ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
 };
 
 /// The most batches committed in one transaction.
@@ -79,6 +79,12 @@ CREATE TABLE receipts (
     PRIMARY KEY (item, version, party)
 );
 CREATE TABLE inbox (peer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE consents (id TEXT PRIMARY KEY, consent TEXT NOT NULL);
+CREATE TABLE consent_requests (
+    id INTEGER PRIMARY KEY,
+    request TEXT NOT NULL,
+    answer TEXT
+);
 CREATE TABLE replies (
     peer TEXT NOT NULL,
     envelope TEXT NOT NULL,
@@ -439,6 +445,28 @@ fn apply(tx: &Transaction, job: &Job, head: &mut (u64, String)) -> Result<Commit
                 .and_then(|mut s| s.execute(params![peer, envelope, reply.to_string()]))
                 .map_err(db)?;
             }
+            Write::PutConsent(consent) => {
+                tx.prepare_cached("INSERT OR REPLACE INTO consents (id, consent) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
+                    .map_err(db)?;
+            }
+            Write::AddConsentRequest(request) => {
+                tx.prepare_cached("INSERT INTO consent_requests (request) VALUES (?1)")
+                    .and_then(|mut s| s.execute(params![request.to_string()]))
+                    .map_err(db)?;
+                committed.ids.push(tx.last_insert_rowid());
+            }
+            Write::AnswerConsentRequest { id, answer } => {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE consent_requests SET answer = ?2 WHERE id = ?1 AND answer IS NULL",
+                    )
+                    .and_then(|mut s| s.execute(params![id, answer.to_string()]))
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("open consent request {id}")));
+                }
+            }
             Write::Enqueue {
                 peer,
                 kind,
@@ -767,6 +795,42 @@ impl Store for SqliteStore {
                 .query_map([item], |r| r.get::<_, String>(0))
                 .map_err(db)?;
             rows.map(|r| parse(&r.map_err(db)?)).collect()
+        })
+    }
+
+    fn consents(&self) -> Result<Vec<Consent>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT consent FROM consents ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.map(|r| parse(&r.map_err(db)?)).collect()
+        })
+    }
+
+    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id, request, answer FROM consent_requests ORDER BY id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (id, request, answer) = r.map_err(db)?;
+                Ok(ConsentRequest {
+                    id,
+                    request: parse(&request)?,
+                    answer: answer.as_deref().map(parse).transpose()?,
+                })
+            })
+            .collect()
         })
     }
 

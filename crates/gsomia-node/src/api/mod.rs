@@ -6,6 +6,7 @@
 
 mod agreements;
 mod audit;
+mod consents;
 mod incidents;
 mod items;
 mod openapi;
@@ -54,6 +55,15 @@ pub fn app(node: Arc<Node>) -> Router {
             post(incidents::report).get(incidents::list),
         )
         .route("/api/v1/incidents/{id}/result", post(incidents::result))
+        .route("/api/v1/consents", get(consents::list))
+        .route(
+            "/api/v1/consents/requests",
+            post(consents::ask).get(consents::requests),
+        )
+        .route(
+            "/api/v1/consents/requests/{id}/answer",
+            post(consents::answer),
+        )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/federation/v1/inbox", post(inbox))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agreements, audit, incidents, items};
+use super::{agreements, audit, consents, incidents, items};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -19,7 +19,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         agreements::descriptor, agreements::parties, agreements::list, agreements::get,
         agreements::event, items::publish, items::derive, items::list, items::get,
         items::release, items::destroy, items::add_rule, items::rules, incidents::report,
-        incidents::result, incidents::list, audit::list
+        incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
+        consents::list, audit::list
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer)

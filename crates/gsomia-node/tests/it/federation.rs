@@ -413,3 +413,240 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     halt(k).await;
     halt(j).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a7_an_event_made_at_one_node_reaches_the_other_and_both_compute_the_same_state() {
+    let root = temp_dir("events-federated");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    let kor = Node::open(&root.join("KOR"), clock("2019-08-23").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-08-23").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    kor.import_party(descriptor(&jpn, &j.addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    // Both hold the agreement as signed in 2016, before the 2019 events.
+    let mut file: gsomia_core::AgreementFile =
+        serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    file.events.truncate(2);
+    kor.import_agreement(file.clone()).unwrap();
+    jpn.import_agreement(file).unwrap();
+    let moon = user(&kor, "moon", json!(["authority"]), "I");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/agreements/kor-jpn-gsomia/events",
+        Some(&moon),
+        Some(json!({"type": "notice"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    until("the notice at JPN", || {
+        let w = jpn.world();
+        w.agreement("kor-jpn-gsomia")
+            .is_some_and(|a| a.events().len() == 3)
+    })
+    .await;
+    for d in ["2019-08-23", "2019-11-22", "2019-11-23"] {
+        let day: gsomia_core::Date = d.parse().unwrap();
+        let at_kor = kor
+            .world()
+            .agreement("kor-jpn-gsomia")
+            .unwrap()
+            .state_at(day);
+        let at_jpn = jpn
+            .world()
+            .agreement("kor-jpn-gsomia")
+            .unwrap()
+            .state_at(day);
+        assert_eq!(at_kor, at_jpn, "{d}");
+    }
+    assert_eq!(
+        jpn.world()
+            .agreement("kor-jpn-gsomia")
+            .unwrap()
+            .state_at("2019-11-23".parse().unwrap())
+            .state,
+        gsomia_core::State::Terminated
+    );
+    halt(k).await;
+    halt(j).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r1_r4_tisa_korea_to_japan_only_through_the_us_hub_with_koreas_consent() {
+    let root = temp_dir("tisa");
+    let mut nodes = vec![];
+    let mut running = vec![];
+    for p in ["KOR", "JPN", "USA"] {
+        init(&root.join(p), p);
+        let n = Node::open(&root.join(p), clock("2019-12-01").0).unwrap();
+        running.push(start(n.clone(), "127.0.0.1:0").await);
+        nodes.push(n);
+    }
+    let (kor, jpn, usa) = (nodes[0].clone(), nodes[1].clone(), nodes[2].clone());
+    for (i, n) in nodes.iter().enumerate() {
+        for (k, other) in nodes.iter().enumerate() {
+            if i != k {
+                n.import_party(descriptor(other, &running[k].addr)).unwrap();
+            }
+        }
+        n.import_agreement(serde_json::from_str(&read("agreements/tisa.json")).unwrap())
+            .unwrap();
+    }
+    let (ka, ja, ua) = (
+        running[0].addr.clone(),
+        running[1].addr.clone(),
+        running[2].addr.clone(),
+    );
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    let moon = user(&kor, "moon", json!(["authority"]), "I");
+    let smith = user(&usa, "smith", json!(["security_officer"]), "SECRET");
+    let sato = user(&jpn, "sato", json!(["analyst"]), "GOKUHI");
+    assert_eq!(
+        http(
+            &ka,
+            "POST",
+            "/api/v1/items",
+            Some(&kim),
+            Some(report().to_string())
+        )
+        .await
+        .0,
+        201
+    );
+    let release = |to: &str| Some(json!({ "to": to }).to_string());
+    // Korea and Japan share only through the hub: direct release is refused (R1).
+    let (s, b) = http(
+        &ka,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some(&kim),
+        release("JPN"),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R1")), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only through its hub USA"),
+        "{b}"
+    );
+    // To the hub it goes.
+    let (s, b) = http(
+        &ka,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some(&kim),
+        release("USA"),
+    )
+    .await;
+    assert_eq!(
+        (s, b["agreement"].as_str(), b["marking"]["level"].as_str()),
+        (202, Some("tisa"), Some("SECRET")),
+        "{b}"
+    );
+    until("the item at USA", || {
+        usa.store().item(REPORT_ID, None).unwrap().is_some()
+    })
+    .await;
+    // The hub may not pass it on without Korea's consent (R4).
+    let (s, b) = http(
+        &ua,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some(&smith),
+        release("JPN"),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R4")), "{b}");
+    // It asks; Korea's authority consents.
+    let ask = json!({ "item": REPORT_ID, "to": "JPN", "until": "2020-11-30" }).to_string();
+    assert_eq!(
+        http(
+            &ua,
+            "POST",
+            "/api/v1/consents/requests",
+            Some(&smith),
+            Some(ask)
+        )
+        .await
+        .0,
+        202
+    );
+    until("the request at KOR", || {
+        !kor.store().consent_requests().unwrap().is_empty()
+    })
+    .await;
+    let id = kor.store().consent_requests().unwrap()[0].id;
+    let (s, _) = http(
+        &ka,
+        "POST",
+        &format!("/api/v1/consents/requests/{id}/answer"),
+        Some(&kim),
+        Some(json!({"approve": true}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 403, "an analyst does not consent for Korea");
+    let (s, b) = http(
+        &ka,
+        "POST",
+        &format!("/api/v1/consents/requests/{id}/answer"),
+        Some(&moon),
+        Some(json!({"approve": true}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    until("the consent at USA", || {
+        !usa.store().consents().unwrap().is_empty()
+    })
+    .await;
+    // Now the hub passes it on; Japan marks it with its level and Korea stays originator.
+    let (s, b) = http(
+        &ua,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some(&smith),
+        release("JPN"),
+    )
+    .await;
+    assert_eq!(
+        (s, b["agreement"].as_str(), b["marking"]["level"].as_str()),
+        (202, Some("tisa"), Some("GOKUHI")),
+        "{b}"
+    );
+    until("the item at JPN", || {
+        jpn.store().item(REPORT_ID, None).unwrap().is_some()
+    })
+    .await;
+    let held = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    let m = held.marking.unwrap();
+    assert_eq!(
+        (m.party.as_str(), m.level.as_str(), m.originator.as_str()),
+        ("JPN", "GOKUHI", "KOR")
+    );
+    let chain: Vec<String> = held
+        .custody
+        .iter()
+        .map(|h| format!("{}>{} {} {}", h.from, h.to, h.agreement, h.level))
+        .collect();
+    assert_eq!(chain, ["KOR>USA tisa SECRET", "USA>JPN tisa GOKUHI"]);
+    assert_eq!(
+        jpn.store().consents().unwrap().len(),
+        1,
+        "the consent travelled with the item"
+    );
+    let (s, b) = http(
+        &ja,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    for r in running {
+        halt(r).await;
+    }
+}
