@@ -4,6 +4,7 @@
 //! stderr that names the file, the place in it and what is wrong.
 
 mod admin;
+mod demo;
 mod offline;
 
 use std::process::ExitCode;
@@ -26,6 +27,15 @@ enum Command {
     /// Ask whether an item may be released to a party, or read by a person.
     #[command(subcommand)]
     Check(offline::CheckCommand),
+    /// Play the Japan–ROK GSOMIA (2016–2023) and the trilateral arrangement with three real
+    /// nodes on 127.0.0.1: as it happened, and without the 2019 suspension.
+    ///
+    /// Example: gsomia demo
+    Demo {
+        /// Leave the first branch's three nodes running and print how to reach them.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Create a node: configuration, keys (mode 0600) and database, in a new data directory.
     ///
     /// Example:
@@ -53,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agreement(c) => offline::agreement(c),
         Command::Check(c) => offline::check(c),
+        Command::Demo { keep } => demo::demo(keep),
         Command::Init(a) => admin::init(a),
         Command::Serve { data } => admin::serve(&data),
         Command::User(c) => admin::user(c),

@@ -25,9 +25,6 @@ use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Decision, Item, ItemFile, PartyCode, Rule};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
 use gsomia_store::{AuditDraft, Batch, OutboxMessage, Store, StoredItem, Write};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use crate::api::{seal_item, unseal_object};
@@ -161,38 +158,6 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
         .map_err(|e| e.to_string())
 }
 
-/// Posts JSON to `url` (`http://host:port/path`); the status and the body.
-async fn post(url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = hyper::Request::post(path)
-        .header("host", authority)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, bytes.to_vec()))
-}
-
 /// Delivers one envelope of `peer`'s pending messages. `Ok(true)` if something was delivered.
 pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     let messages = node
@@ -221,7 +186,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     let env = build(node, code, &messages)?;
     let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
     let url = format!("{}/federation/v1/inbox", endpoint.trim_end_matches('/'));
-    let (status, reply) = post(&url, body).await?;
+    let (status, reply) = crate::client::request("POST", &url, None, Some(body)).await?;
     if status != 200 {
         return Err(format!(
             "{peer} answered {status}: {}",

@@ -547,3 +547,31 @@ fn init_user_party_and_agreement_import_from_the_shell() {
         "exit 0\nkim\tII\tanalyst\tofficial\tdisabled\n"
     );
 }
+
+/// The demo runs three real nodes twice and tells the story; its key facts, not only its exit
+/// code, are checked.
+#[test]
+fn the_demo_tells_the_2016_to_2023_story() {
+    let out = run(&["demo"]);
+    assert!(out.starts_with("exit 0\n"), "{out}");
+    let facts = [
+        // As it happened.
+        "2019-07-25  KOR → JPN: allowed under `kor-jpn-gsomia`; JPN will mark it GOKUHI",
+        "2019-07-25  JPN received it: marked GOKUHI with KOR as originator; custody KOR→JPN (kor-jpn-gsomia); signed receipt back at KOR",
+        "2019-08-23  KOR: notice. The GSOMIA is now, at KOR: notice given, terminates on 2019-11-23; at JPN: notice given, terminates on 2019-11-23",
+        "2019-11-22  KOR: suspend. The GSOMIA is now, at KOR: notice suspended; at JPN: notice suspended",
+        "2019-11-28  USA → JPN: refused, R4:",
+        "2019-11-28  JPN received it: marked GOKUHI with KOR as originator; custody KOR→USA (usa-kor-gsomia), USA→JPN (usa-jpn-gsomia); signed receipt back at USA",
+        "2019-12-02  JPN reports a possible compromise of the Wonsan report; the report reaches KOR, the originator (P6)",
+        "2023-03-21  KOR: withdraw. The GSOMIA is now, at KOR: in force; at JPN: in force",
+        // Without the suspension.
+        "2019-11-23  The GSOMIA at KOR: terminated on 2019-11-23; at JPN: terminated on 2019-11-23",
+        "2019-11-23  KOR → JPN: refused, R1: `kor-jpn-gsomia` is not in force on 2019-11-23",
+        "2019-11-23  JPN: Sato (cleared GOKUHI, duty missile-warning) reads it: allowed (GOKUHI)",
+        "2019-11-23  JPN received it: marked GOKUHI with KOR as originator; custody KOR→USA (usa-kor-gsomia), USA→JPN (usa-jpn-gsomia)",
+    ];
+    for f in facts {
+        assert!(out.lines().any(|l| l.starts_with(f)), "missing: {f}\n{out}");
+    }
+    assert!(out.contains("nothing left running"), "{out}");
+}
