@@ -24,7 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Decision, Item, ItemFile, PartyCode, Rule};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
-use gsomia_store::{AuditDraft, Batch, OutboxMessage, Store, StoredItem, Write};
+use gsomia_store::{AuditDraft, Batch, OutboxMessage, PartyRecord, Store, StoredItem, Write};
 use serde_json::{Value, json};
 
 use crate::api::{seal_item, unseal_object};
@@ -332,6 +332,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     let payload: Value = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
     let mark = node.store().inbox_mark(from.as_str())?;
+    let parties = node.store().parties()?;
     let mut through = mark;
     let mut writes = vec![];
     let mut audit = vec![];
@@ -349,7 +350,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
                 events_changed = true;
                 receive_item(
                     node,
-                    from,
+                    (from, &parties),
                     &m["item"],
                     &m["consents"],
                     &mut writes,
@@ -419,7 +420,7 @@ type Outcome = Result<Option<Value>, (Rule, String)>;
 /// M1–M3 for one item.
 fn receive_item(
     node: &Node,
-    from: PartyCode,
+    (from, parties): (PartyCode, &[PartyRecord]),
     msg: &Value,
     consents: &Value,
     writes: &mut Vec<Write>,
@@ -427,21 +428,21 @@ fn receive_item(
 ) -> Outcome {
     // Consents that travel with the item count only if their originator's signature verifies
     // here (R4); they join this side's world for the decision, and are kept.
-    let parties = node
-        .store()
-        .parties()
-        .map_err(|e| (Rule::R4, e.to_string()))?;
     let carried: Vec<gsomia_core::Consent> = consents
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|c| serde_json::from_value::<gsomia_core::Consent>(c.clone()).ok())
-        .filter(|c| crate::node::consent_verifies(&parties, c))
+        .filter(|c| crate::node::consent_verifies(parties, c))
         .collect();
     for c in &carried {
         writes.push(Write::PutConsent(c.clone()));
     }
-    let world = node.world().with_consents(carried);
+    let world = if carried.is_empty() {
+        node.world()
+    } else {
+        std::sync::Arc::new(node.world().with_consents(carried))
+    };
     let me = node.party();
     let file: ItemFile = serde_json::from_value(msg.clone())
         .map_err(|e| (Rule::M1, format!("malformed item: {e}")))?;
@@ -471,11 +472,9 @@ fn receive_item(
     }
     // R6: the originator's binding.
     let originator = item.label().originator;
-    let key = node
-        .store()
-        .parties()
-        .ok()
-        .and_then(|ps| ps.into_iter().find(|p| p.code == originator))
+    let key = parties
+        .iter()
+        .find(|p| p.code == originator)
         .and_then(|p| p.keys.verifying_key().ok());
     let Some(key) = key else {
         return refuse(
