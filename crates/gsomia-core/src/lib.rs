@@ -15,6 +15,7 @@ pub mod input;
 pub mod item;
 pub mod label;
 pub mod party;
+pub mod reclassification;
 pub mod release;
 pub mod scheme;
 pub mod user;

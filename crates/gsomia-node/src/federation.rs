@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use crate::api::{seal_item, unseal_object};
 use crate::error::ApiError;
 use crate::node::Node;
+use crate::node::entry;
 
 /// The most messages in one envelope.
 pub const BATCH: usize = 200;
@@ -69,26 +70,6 @@ fn forbidden(code: &'static str, rule: Option<&'static str>, message: String) ->
         code,
         message,
         rule,
-    }
-}
-
-fn record(
-    node: &Node,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    decision: &str,
-    rule: Option<Rule>,
-    detail: Value,
-) -> AuditDraft {
-    AuditDraft {
-        at: node.now_text(),
-        actor: actor.into(),
-        action: action.into(),
-        subject: subject.into(),
-        decision: decision.into(),
-        rule: rule.map(|r| r.id().to_owned()),
-        detail,
     }
 }
 
@@ -233,7 +214,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         at: node.now_text(),
     });
     let detail = json!({ "envelope": env.header.id, "through": through, "receipts": body["receipts"].as_array().map_or(0, Vec::len), "refusals": body["refusals"] });
-    let audit = vec![record(
+    let audit = vec![entry(
         node,
         "node",
         "federation.delivered",
@@ -361,6 +342,13 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
                 events_changed = true;
                 receive_event(node, from, &m["payload"], &mut writes, &mut audit)
             }
+            "reclassification" => receive_reclassification(
+                node,
+                (from, &parties),
+                &m["payload"],
+                &mut writes,
+                &mut audit,
+            ),
             "consent_request" => {
                 receive_consent_request(node, from, &m["payload"], &mut writes, &mut audit)
             }
@@ -371,7 +359,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             kind => {
                 // Incident reports, destruction certificates, refused consents, withdrawn
                 // notices: recorded.
-                audit.push(record(
+                audit.push(entry(
                     node,
                     from.as_str(),
                     &format!("{kind}.received"),
@@ -449,7 +437,7 @@ fn receive_item(
     let item = Item::new(file).map_err(|e| (Rule::M1, format!("{}: {}", e.place, e.problem)))?;
     let id = item.id().to_owned();
     let refuse = |rule: Rule, message: String, audit: &mut Vec<AuditDraft>| {
-        audit.push(record(
+        audit.push(entry(
             node,
             from.as_str(),
             "item.receive",
@@ -517,7 +505,7 @@ fn receive_item(
         };
         writes.push(Write::PutItem(Box::new(stored)));
         let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
-        audit.push(record(
+        audit.push(entry(
             node,
             from.as_str(),
             "item.receive",
@@ -557,7 +545,7 @@ fn receive_event(
     match outcome {
         Ok(updated) => {
             writes.push(Write::PutAgreement(Box::new(updated.file().clone())));
-            audit.push(record(
+            audit.push(entry(
                 node,
                 from.as_str(),
                 "agreement.event.received",
@@ -569,7 +557,7 @@ fn receive_event(
             Ok(None)
         }
         Err(message) => {
-            audit.push(record(
+            audit.push(entry(
                 node,
                 from.as_str(),
                 "agreement.event.received",
@@ -597,7 +585,7 @@ fn receive_consent_request(
         let message = format!(
             "{from} asked for consent on an item this node did not originate, or for another holder"
         );
-        audit.push(record(
+        audit.push(entry(
             node,
             from.as_str(),
             "consent.request.received",
@@ -609,7 +597,7 @@ fn receive_consent_request(
         return Err((Rule::R4, message));
     }
     writes.push(Write::AddConsentRequest(payload.clone()));
-    audit.push(record(
+    audit.push(entry(
         node,
         from.as_str(),
         "consent.request.received",
@@ -643,7 +631,7 @@ fn receive_consent(
             "consent `{}` from {from} does not verify or is not for this node",
             consent.id
         );
-        audit.push(record(
+        audit.push(entry(
             node,
             from.as_str(),
             "consent.received",
@@ -654,7 +642,7 @@ fn receive_consent(
         ));
         return Err((Rule::R4, message));
     }
-    audit.push(record(
+    audit.push(entry(
         node,
         from.as_str(),
         "consent.received",
@@ -664,5 +652,121 @@ fn receive_consent(
         json!({ "consent": consent }),
     ));
     writes.push(Write::PutConsent(consent));
+    Ok(None)
+}
+
+/// The parties this node released an item to: those whose receipts it holds.
+pub fn released_to(node: &Node, id: &str) -> Result<Vec<String>, gsomia_store::StoreError> {
+    let mut parties: Vec<String> = node
+        .store()
+        .receipts(id)?
+        .iter()
+        .filter_map(|r| r["receipt"]["party"].as_str().map(str::to_owned))
+        .collect();
+    parties.sort();
+    parties.dedup();
+    Ok(parties)
+}
+
+/// The originator's reclassification (M4), from the originator or passed on by a holder: it
+/// counts only if the originator's binding of the new label verifies over this node's copy. It
+/// is applied along the custody chain and passed on to whoever this node released the item to.
+fn receive_reclassification(
+    node: &Node,
+    (from, parties): (PartyCode, &[PartyRecord]),
+    payload: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let id = payload["id"].as_str().unwrap_or_default().to_owned();
+    let refuse = |message: String, audit: &mut Vec<AuditDraft>| {
+        audit.push(entry(
+            node,
+            from.as_str(),
+            "item.reclassify.received",
+            &id,
+            "deny",
+            Some(Rule::M4),
+            json!({ "message": message }),
+        ));
+        Err((Rule::M4, message))
+    };
+    let Ok(label) = serde_json::from_value::<gsomia_core::Label>(payload["label"].clone()) else {
+        return refuse("malformed label".into(), audit);
+    };
+    let stored = match node.store().item(&id, None) {
+        Ok(Some(s)) => s,
+        _ => return refuse(format!("no item `{id}` here"), audit),
+    };
+    if label.originator != stored.label.originator {
+        return refuse(
+            format!("{} is not the originator of `{id}`", label.originator),
+            audit,
+        );
+    }
+    let Ok(Some(object)) = unseal_object(node, &stored) else {
+        return refuse(format!("item `{id}` was destroyed here"), audit);
+    };
+    let binding = payload["binding"].as_str().unwrap_or_default().to_owned();
+    let file = ItemFile {
+        label: label.clone(),
+        object,
+        marking: None,
+        custody: vec![],
+        binding: Some(binding.clone()),
+    };
+    let key = parties
+        .iter()
+        .find(|p| p.code == label.originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    let sound = match (Item::new(file), key) {
+        (Ok(item), Some(k)) => gsomia_crypto::verify_binding(&k, &item).is_ok(),
+        _ => false,
+    };
+    if !sound {
+        return refuse(
+            "the originator's binding of the new label does not verify".into(),
+            audit,
+        );
+    }
+    let custody = match gsomia_core::reclassification::remark_custody(
+        &node.world(),
+        label.originator,
+        &label.level,
+        &stored.custody,
+    ) {
+        Ok(c) => c,
+        Err(r) => return refuse(r.message, audit),
+    };
+    let marking = custody.last().map(|h| gsomia_core::Marking {
+        party: h.to,
+        level: h.level.clone(),
+        originator: label.originator,
+    });
+    let detail = json!({ "level": label.level, "marking": marking });
+    writes.push(Write::Reclassify {
+        id: id.clone(),
+        label: Box::new(label),
+        binding,
+        marking,
+        custody,
+    });
+    for p in released_to(node, &id).unwrap_or_default() {
+        writes.push(Write::Enqueue {
+            peer: p,
+            kind: "reclassification".into(),
+            payload: payload.clone(),
+            at: node.now_text(),
+        });
+    }
+    audit.push(entry(
+        node,
+        from.as_str(),
+        "item.reclassify.received",
+        &id,
+        "allow",
+        Some(Rule::M4),
+        detail,
+    ));
     Ok(None)
 }

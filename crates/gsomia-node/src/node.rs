@@ -176,15 +176,7 @@ impl Node {
 
     /// An audit entry by the shell's administrator.
     fn admin_entry(&self, action: &str, subject: &str, detail: serde_json::Value) -> AuditDraft {
-        AuditDraft {
-            at: self.now_text(),
-            actor: "admin".into(),
-            action: action.into(),
-            subject: subject.into(),
-            decision: "record".into(),
-            rule: None,
-            detail,
-        }
+        entry(self, "admin", action, subject, "record", None, detail)
     }
 
     /// Adds a user; returns their token, which is shown once and stored only as a hash.
@@ -343,5 +335,27 @@ pub fn consent_verifies(parties: &[PartyRecord], consent: &gsomia_core::Consent)
             gsomia_crypto::statement::verify(&k, "consent", &consent_body(consent), sig)
         }
         _ => false,
+    }
+}
+
+/// An audit entry of a decision or record made now by `actor` (a user id, `admin`, `node`, or a
+/// partner's code).
+pub fn entry(
+    node: &Node,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    decision: &str,
+    rule: Option<gsomia_core::Rule>,
+    detail: serde_json::Value,
+) -> AuditDraft {
+    AuditDraft {
+        at: node.now_text(),
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        decision: decision.into(),
+        rule: rule.map(|r| r.id().to_owned()),
+        detail,
     }
 }

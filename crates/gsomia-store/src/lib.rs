@@ -56,6 +56,20 @@ pub enum Write {
     DisableUser(String),
     /// Add an item version.
     PutItem(Box<StoredItem>),
+    /// Apply the originator's reclassification to every stored version of an item (M4): the new
+    /// label and binding, and this holder's new marking and custody levels.
+    Reclassify {
+        /// STIX id.
+        id: String,
+        /// The originator's new label.
+        label: Box<gsomia_core::Label>,
+        /// The originator's binding of it.
+        binding: String,
+        /// This holder's new marking (none at the originator).
+        marking: Option<gsomia_core::Marking>,
+        /// The custody chain with the levels re-marked.
+        custody: Vec<gsomia_core::Hop>,
+    },
     /// Destroy an item version's key and content (P5), keeping its label and a certificate.
     DestroyItem {
         /// STIX id.

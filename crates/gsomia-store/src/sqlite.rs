@@ -228,6 +228,23 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Every row of a query of one JSON column, parsed.
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(db)?;
+            let rows = stmt
+                .query_map(params, |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            rows.map(|r| parse(&r.map_err(db)?)).collect()
+        })
+    }
+}
+
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
@@ -375,6 +392,25 @@ fn apply(tx: &Transaction, job: &Job, head: &mut (u64, String)) -> Result<Commit
                     other => other,
                 })?;
                 committed.items.push(tx.last_insert_rowid());
+            }
+            Write::Reclassify {
+                id,
+                label,
+                binding,
+                marking,
+                custody,
+            } => {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE items SET label = ?2, binding = ?3, marking = ?4, custody = ?5 WHERE stix_id = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![id, json(label), binding, marking.as_ref().map(json), json(custody)])
+                    })
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("item `{id}`")));
+                }
             }
             Write::DestroyItem { id, modified, at } => {
                 let n = tx
@@ -567,23 +603,11 @@ impl Store for SqliteStore {
     }
 
     fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT record FROM parties ORDER BY code")
-                .map_err(db)?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-            rows.map(|r| parse(&r.map_err(db)?)).collect()
-        })
+        self.all_json("SELECT record FROM parties ORDER BY code", [])
     }
 
     fn agreements(&self) -> Result<Vec<AgreementFile>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT file FROM agreements ORDER BY id")
-                .map_err(db)?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-            rows.map(|r| parse(&r.map_err(db)?)).collect()
-        })
+        self.all_json("SELECT file FROM agreements ORDER BY id", [])
     }
 
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -785,27 +809,14 @@ impl Store for SqliteStore {
     }
 
     fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT receipt FROM receipts WHERE item = ?1 ORDER BY version, party",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([item], |r| r.get::<_, String>(0))
-                .map_err(db)?;
-            rows.map(|r| parse(&r.map_err(db)?)).collect()
-        })
+        self.all_json(
+            "SELECT receipt FROM receipts WHERE item = ?1 ORDER BY version, party",
+            [item],
+        )
     }
 
     fn consents(&self) -> Result<Vec<Consent>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT consent FROM consents ORDER BY id")
-                .map_err(db)?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-            rows.map(|r| parse(&r.map_err(db)?)).collect()
-        })
+        self.all_json("SELECT consent FROM consents ORDER BY id", [])
     }
 
     fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError> {

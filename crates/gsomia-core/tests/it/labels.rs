@@ -90,3 +90,32 @@ fn items_name_their_version_and_holder() {
     assert_eq!(item.holder().as_str(), "JPN");
     assert_eq!(item.holder_level().as_str(), "GOKUHI");
 }
+
+#[test]
+fn m4_reclassification_remarks_every_hop_of_the_custody_chain() {
+    use gsomia_core::reclassification::remark_custody;
+    let w = world();
+    let hop = |from: &str, to: &str, agreement: &str, level: &str| -> gsomia_core::Hop {
+        serde_json::from_value(serde_json::json!({"from": from, "to": to, "agreement": agreement, "level": level, "at": "2019-12-01T00:00:00Z"})).unwrap()
+    };
+    let chain = [
+        hop("KOR", "USA", "tisa", "SECRET"),
+        hop("USA", "JPN", "tisa", "GOKUHI"),
+    ];
+    let down = remark_custody(&w, "KOR".parse().unwrap(), &"III".parse().unwrap(), &chain).unwrap();
+    let levels: Vec<_> = down.iter().map(|h| h.level.as_str()).collect();
+    assert_eq!(levels, ["CONFIDENTIAL", "HI"]);
+    // Up to TOP SECRET: TISA has no such row, so it can not be applied (never rounded).
+    let err =
+        remark_custody(&w, "KOR".parse().unwrap(), &"I".parse().unwrap(), &chain).unwrap_err();
+    assert_eq!(err.rule, gsomia_core::Rule::M4);
+    assert!(
+        err.message.contains("no equivalent for KOR level `I`"),
+        "{}",
+        err.message
+    );
+    // A chain that does not start at the originator is refused.
+    let err =
+        remark_custody(&w, "JPN".parse().unwrap(), &"HI".parse().unwrap(), &chain).unwrap_err();
+    assert!(err.message.contains("breaks"), "{}", err.message);
+}

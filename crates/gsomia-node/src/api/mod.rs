@@ -10,6 +10,7 @@ mod consents;
 mod incidents;
 mod items;
 mod openapi;
+mod reclassification;
 
 pub(crate) use items::{seal_item, unseal_object};
 
@@ -22,7 +23,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gsomia_core::{Role, Rule, User};
-use gsomia_store::{AuditDraft, Batch, Store};
+use gsomia_store::{Batch, Store};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -46,6 +47,10 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/items/{id}", get(items::get))
         .route("/api/v1/items/{id}/release", post(items::release))
         .route("/api/v1/items/{id}/destroy", post(items::destroy))
+        .route(
+            "/api/v1/items/{id}/reclassify",
+            post(reclassification::reclassify),
+        )
         .route(
             "/api/v1/release-rules",
             post(items::add_rule).get(items::rules),
@@ -154,25 +159,8 @@ fn has_role(user: &User, roles: &[Role]) -> bool {
     user.roles.iter().any(|r| roles.contains(r))
 }
 
-fn entry(
-    node: &Node,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    decision: &str,
-    rule: Option<Rule>,
-    detail: Value,
-) -> AuditDraft {
-    AuditDraft {
-        at: node.now_text(),
-        actor: actor.into(),
-        action: action.into(),
-        subject: subject.into(),
-        decision: decision.into(),
-        rule: rule.map(|r| r.id().to_owned()),
-        detail,
-    }
-}
+/// An audit entry made now (see `crate::node::entry`).
+pub(crate) use crate::node::entry;
 
 /// Records a refusal and answers it.
 async fn refuse(

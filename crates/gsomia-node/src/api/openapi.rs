@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agreements, audit, consents, incidents, items};
+use super::{agreements, audit, consents, incidents, items, reclassification};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -20,7 +20,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         agreements::event, items::publish, items::derive, items::list, items::get,
         items::release, items::destroy, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
-        consents::list, audit::list
+        consents::list, reclassification::reclassify, audit::list
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer)

@@ -474,7 +474,7 @@ async fn a7_an_event_made_at_one_node_reaches_the_other_and_both_compute_the_sam
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_r4_tisa_korea_to_japan_only_through_the_us_hub_with_koreas_consent() {
+async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_reclassified() {
     let root = temp_dir("tisa");
     let mut nodes = vec![];
     let mut running = vec![];
@@ -646,6 +646,59 @@ async fn r1_r4_tisa_korea_to_japan_only_through_the_us_hub_with_koreas_consent()
     )
     .await;
     assert_eq!(s, 200, "{b}");
+
+    // M4: the hub may not reclassify; Korea's authority does, and every copy follows.
+    let reclassify = |level: &str| Some(json!({ "level": level }).to_string());
+    let (s, b) = http(
+        &ua,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/reclassify"),
+        Some(&smith),
+        reclassify("CONFIDENTIAL"),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M4")), "{b}");
+    let (s, b) = http(
+        &ka,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/reclassify"),
+        Some(&moon),
+        reclassify("III"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["sent_to"], json!(["USA"]));
+    let level_at = |n: &Node| {
+        n.store()
+            .item(REPORT_ID, None)
+            .unwrap()
+            .unwrap()
+            .marking
+            .map(|m| m.level.to_string())
+    };
+    until("the reclassification at JPN", || {
+        level_at(&jpn).as_deref() == Some("HI")
+    })
+    .await;
+    assert_eq!(level_at(&usa).as_deref(), Some("CONFIDENTIAL"));
+    let at_jpn = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    assert_eq!(at_jpn.label.level.as_str(), "III");
+    let levels: Vec<String> = at_jpn.custody.iter().map(|h| h.level.to_string()).collect();
+    assert_eq!(levels, ["CONFIDENTIAL", "HI"]);
+    // The new label is bound by Korea: the copy still reads, at the new level.
+    let (s, b) = http(
+        &ja,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["marking"]["level"].as_str()),
+        (200, Some("HI")),
+        "{b}"
+    );
     for r in running {
         halt(r).await;
     }

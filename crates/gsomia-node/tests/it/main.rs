@@ -1095,6 +1095,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/items",
         "post /api/v1/items/derive",
         "post /api/v1/items/{id}/destroy",
+        "post /api/v1/items/{id}/reclassify",
         "post /api/v1/items/{id}/release",
         "post /api/v1/release-rules",
     ];

@@ -1,0 +1,106 @@
+//! Reclassification (M4), at the originator: its authority sets a new level; the node re-signs
+//! the label's binding, applies it to its own copies and sends it to every party it released
+//! the item to, which apply it and pass it on (`crate::federation`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use gsomia_core::{LevelId, Role, Rule};
+use gsomia_store::{Batch, Store, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Body, Caller, entry, has_role, internal, refuse};
+use crate::error::{ApiError, ErrorBody};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReclassifyRequest {
+    /// The new level, in this node's scheme.
+    #[schema(value_type = String)]
+    level: LevelId,
+}
+
+/// The originator reclassifies one of its items.
+#[utoipa::path(post, path = "/api/v1/items/{id}/reclassify", tag = "items", security(("bearer" = [])),
+    params(("id" = String, Path, description = "STIX id")), request_body = ReclassifyRequest,
+    responses((status = 200, description = "Applied here and queued for every holder", body = Object),
+              (status = 403, description = "Not the originator, or not an authority (M4)", body = ErrorBody),
+              (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown level", body = ErrorBody)))]
+pub(super) async fn reclassify(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<ReclassifyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let action = "item.reclassify";
+    let Some(stored) = node.store().item(&id, None)? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    if stored.label.originator != node.party() {
+        let e = ApiError::forbidden(
+            "M4",
+            format!(
+                "only the originator, {}, changes the classification; nobody downgrades on their own",
+                stored.label.originator
+            ),
+        );
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    if node
+        .world()
+        .scheme(node.party())
+        .and_then(|s| s.level(req.level.as_str()))
+        .is_none()
+    {
+        return Err(ApiError::unprocessable(format!(
+            "level: unknown level `{}` in the scheme of {}",
+            req.level,
+            node.party()
+        )));
+    }
+    if !has_role(&user, &[Role::Authority]) {
+        let e = ApiError::forbidden("M4", "only an authority reclassifies");
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    let object = super::unseal_object(&node, &stored)?
+        .ok_or_else(|| ApiError::forbidden("P5", format!("item `{id}` was destroyed")))?;
+    let mut label = stored.label.clone();
+    let before = label.level.clone();
+    label.level = req.level;
+    let binding = gsomia_crypto::sign_binding(&node.keys().signing, &label, &object)
+        .map_err(internal)?
+        .to_base64();
+    let payload = json!({ "id": id, "label": label, "binding": binding });
+    let mut writes = vec![Write::Reclassify {
+        id: id.clone(),
+        label: Box::new(label.clone()),
+        binding,
+        marking: None,
+        custody: vec![],
+    }];
+    let holders = crate::federation::released_to(&node, &id)?;
+    for p in &holders {
+        writes.push(Write::Enqueue {
+            peer: p.clone(),
+            kind: "reclassification".into(),
+            payload: payload.clone(),
+            at: node.now_text(),
+        });
+    }
+    let detail = json!({ "from": before, "to": label.level, "sent_to": holders });
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        &id,
+        "allow",
+        Some(Rule::M4),
+        detail.clone(),
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(Json(detail))
+}
