@@ -172,3 +172,156 @@ fn acknowledged_publishes_survive_sigkill() {
     assert_eq!(verify_chain(&audit), Ok(audit.len() as u64));
     assert!(store.counts().unwrap().items >= acked.len() as u64);
 }
+
+/// A free port on 127.0.0.1, so that a node restarts on the address its partner knows.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
+    let dir = std::env::temp_dir().join(format!("gsomia-crash-fed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (kor, jpn) = (dir.join("kor"), dir.join("jpn"));
+    for (data, party) in [(&kor, "KOR"), (&jpn, "JPN")] {
+        let port = free_port();
+        let out = run(&[
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--party",
+            party,
+            "--scheme",
+            &format!("{M}/schemes/{party}.json"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+        ]);
+        assert!(out.starts_with("exit 0"), "{out}");
+    }
+    for (here, there) in [(&kor, &jpn), (&jpn, &kor)] {
+        let desc = run(&["party", "export", "--data", there.to_str().unwrap()]);
+        let file = dir.join("descriptor.json");
+        std::fs::write(&file, desc.strip_prefix("exit 0\n").unwrap()).unwrap();
+        assert_eq!(
+            run(&[
+                "party",
+                "import",
+                "--data",
+                here.to_str().unwrap(),
+                file.to_str().unwrap()
+            ]),
+            "exit 0\n"
+        );
+        let agreement = format!("{M}/agreements/kor-jpn-gsomia.json");
+        assert_eq!(
+            run(&[
+                "agreement",
+                "import",
+                "--data",
+                here.to_str().unwrap(),
+                &agreement
+            ]),
+            "exit 0\n"
+        );
+    }
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        kor.to_str().unwrap(),
+        "--id",
+        "kim",
+        "--roles",
+        "analyst,security_officer",
+        "--clearance",
+        "II",
+        "--duties",
+        "missile-warning",
+    ]);
+    let token = out.lines().nth(1).unwrap().to_owned();
+    let (mut k, k_addr) = start(&kor);
+    let (mut j, _) = start(&jpn);
+    let total = 300;
+    let ids: Vec<String> = (0..total)
+        .map(|n| format!("report--00000000-0000-4000-8000-{n:012}"))
+        .collect();
+    let received = || -> u64 {
+        SqliteStore::open(jpn.join("gsomia.db"))
+            .map(|s| s.counts().unwrap().items)
+            .unwrap_or(0)
+    };
+    let mut killed_jpn = false;
+    let mut killed_kor = false;
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(
+            http(&k_addr, "POST", "/api/v1/items", &token, &item(n))
+                .unwrap()
+                .0,
+            201
+        );
+        let (s, b) = http(
+            &k_addr,
+            "POST",
+            &format!("/api/v1/items/{id}/release"),
+            &token,
+            r#"{"to":"JPN"}"#,
+        )
+        .unwrap();
+        assert_eq!(s, 202, "{b}");
+        // Kill JPN once some items have arrived, then KOR a little later; restart each.
+        if !killed_jpn && n >= 100 && received() > 0 {
+            j.kill().unwrap();
+            j.wait().unwrap();
+            j = start(&jpn).0;
+            killed_jpn = true;
+        }
+        if !killed_kor && n == 200 {
+            k.kill().unwrap();
+            k.wait().unwrap();
+            let (nk, _) = start(&kor);
+            k = nk;
+            killed_kor = true;
+        }
+    }
+    assert!(killed_jpn && killed_kor);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received() < total as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {total} arrived",
+            received()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let a resent envelope, if any, land too, then check exactly once and in order.
+    let kor_store = SqliteStore::open(kor.join("gsomia.db")).unwrap();
+    while !kor_store.outbox_pending("JPN", 1).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "KOR's outbox never drained");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let store = SqliteStore::open(jpn.join("gsomia.db")).unwrap();
+    let held: Vec<String> = store
+        .items_after(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(held, ids, "every item exactly once, in order");
+    let audit = store.audit_after(0, usize::MAX).unwrap();
+    assert_eq!(verify_chain(&audit), Ok(audit.len() as u64));
+    let receives = audit
+        .iter()
+        .filter(|e| e.parse().unwrap().action == "item.receive")
+        .count();
+    assert_eq!(receives, total);
+    for mut c in [k, j] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
