@@ -680,6 +680,7 @@ fn federation(items: u64) -> Result<()> {
         jpn_store.counts()?.items
     };
     let reference = crypto_rate(4000, 200)?;
+    let unbatched = crypto_rate(1000, 1)?;
     println!(
         "federation KOR → JPN on loopback, {items} items of 1 KiB queued while JPN was down (queued in {queue_secs:.1} s)"
     );
@@ -691,6 +692,7 @@ fn federation(items: u64) -> Result<()> {
         "| reference: crypto alone, same batching (seal+sign, verify+open, binding verify, receipt sign) | {reference:.0} items/s |"
     );
     println!("| ratio | {:.2} |", rate / reference);
+    println!("| the same crypto with one item per envelope | {unbatched:.0} items/s |");
     for c in [&mut kor, &mut jpn] {
         c.kill()?;
         c.wait()?;
