@@ -354,7 +354,7 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
     // JPN goes down.
     halt(j).await;
-    let total = 120;
+    let total = 1000;
     for n in 0..total {
         let mut r = report();
         let id = format!("report--00000000-0000-4000-8000-{n:012}");
@@ -410,6 +410,18 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
         .filter(|e| e.parse().unwrap().action == "item.receive")
         .count();
     assert_eq!(receives, total);
+    // With a signed receipt for each at KOR.
+    until("every receipt at KOR", || {
+        kor.store().counts().unwrap().items == total as u64
+    })
+    .await;
+    let receipts = (0..total).filter(|n| {
+        !kor.store()
+            .receipts(&format!("report--00000000-0000-4000-8000-{n:012}"))
+            .unwrap()
+            .is_empty()
+    });
+    assert_eq!(receipts.count(), total);
     halt(k).await;
     halt(j).await;
 }
@@ -702,4 +714,109 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
     for r in running {
         halt(r).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r1_r4_r8_misaddressed_envelopes_wrong_consents_and_releases_after_termination_are_refused()
+{
+    let root = temp_dir("refusals");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    init(&root.join("USA"), "USA");
+    let kor = Node::open(&root.join("KOR"), clock("2020-01-01").0).unwrap();
+    // JPN's world: the GSOMIA as it would have been without the suspension, terminated.
+    let jpn = Node::open(&root.join("JPN"), clock("2020-01-01").0).unwrap();
+    let usa = Node::open(&root.join("USA"), clock("2020-01-01").0).unwrap();
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    jpn.import_party(kor.descriptor().unwrap()).unwrap();
+    jpn.import_party(usa.descriptor().unwrap()).unwrap();
+    let mut file: gsomia_core::AgreementFile =
+        serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    file.events.truncate(3);
+    jpn.import_agreement(file).unwrap();
+    let jpn_key: [u8; 32] = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(jpn.descriptor().unwrap().keys.encryption)
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let header = |to: &str, id: &str, seq: u64| gsomia_crypto::envelope::Header {
+        from: "KOR".parse().unwrap(),
+        to: to.parse().unwrap(),
+        id: id.into(),
+        seq: (seq, seq),
+        sent: "2020-01-01T00:00:00Z".into(),
+    };
+    let send = |env: gsomia_crypto::envelope::Envelope| {
+        let addr = j.addr.clone();
+        async move {
+            http(
+                &addr,
+                "POST",
+                "/federation/v1/inbox",
+                None,
+                Some(serde_json::to_string(&env).unwrap()),
+            )
+            .await
+        }
+    };
+    let before = counts(&jpn);
+    // An envelope addressed to another party (R8).
+    let env = gsomia_crypto::envelope::seal(
+        &kor.keys().signing,
+        &jpn_key,
+        header("USA", "misaddressed", 1),
+        b"{}",
+        &mut OsRngForTest,
+    )
+    .unwrap();
+    let (s, b) = send(env).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R8")), "{b}");
+    // An item after the agreement terminated, seen from JPN's side (R1): refused, nothing stored.
+    let r = report();
+    let label: gsomia_core::Label = serde_json::from_value(r["label"].clone()).unwrap();
+    let binding = gsomia_crypto::sign_binding(&kor.keys().signing, &label, &r["object"])
+        .unwrap()
+        .to_base64();
+    let payload = json!({"messages": [{"seq": 1, "kind": "item", "item": {"label": r["label"], "object": r["object"], "binding": binding}}]});
+    let env = gsomia_crypto::envelope::seal(
+        &kor.keys().signing,
+        &jpn_key,
+        header("JPN", "late", 1),
+        payload.to_string().as_bytes(),
+        &mut OsRngForTest,
+    )
+    .unwrap();
+    let (s, b) = send(env).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["reply"]["refusals"][0]["rule"], "R1", "{b}");
+    // A consent "from KOR" signed with USA's key (R4): refused, not kept.
+    let consent = json!({"id": "forged", "originator": "KOR", "item": REPORT_ID, "holder": "JPN", "to": "USA",
+                         "purpose": "missile-warning", "given": "2020-01-01", "until": "2020-12-31"});
+    let signature = gsomia_crypto::statement::sign(&usa.keys().signing, "consent", &consent);
+    let mut signed = consent.clone();
+    signed["signature"] = signature.into();
+    let payload = json!({"messages": [{"seq": 2, "kind": "consent", "payload": {"approved": true, "consent": signed}}]});
+    let env = gsomia_crypto::envelope::seal(
+        &kor.keys().signing,
+        &jpn_key,
+        header("JPN", "consent", 2),
+        payload.to_string().as_bytes(),
+        &mut OsRngForTest,
+    )
+    .unwrap();
+    let (s, b) = send(env).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["reply"]["refusals"][0]["rule"], "R4", "{b}");
+    assert!(jpn.store().consents().unwrap().is_empty());
+    let after = counts(&jpn);
+    assert_eq!(
+        (after.items, after.agreements),
+        (before.items, before.agreements)
+    );
+    halt(j).await;
+    kor.close();
+    usa.close();
 }
