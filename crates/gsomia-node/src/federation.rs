@@ -8,8 +8,10 @@
 //! Only a signed reply that verifies marks them delivered and stores the receipts (M3); until
 //! then the peer is retried with backoff (100 ms doubling to 30 s).
 //!
-//! **Receiving.** The sender must be a party that an agreement with this node names; anything
-//! else is refused before the envelope is opened. Then the signature, the addressee and the
+//! **Receiving.** The sender must be a party whose descriptor this node's officer imported;
+//! anything else is refused before the envelope is opened. Until an agreement with this node
+//! names the sender, only its agreement proposals are taken (A1); its other messages are refused
+//! (R1). Then the signature, the addressee and the
 //! decryption (M1, R8); a resent envelope is answered with the reply it got the first time, and
 //! messages already applied (by sequence number) are skipped: exactly once in effect, in order
 //! per sender. Each item is checked from this side (its binding, R6; R1–R3 as the release
@@ -284,8 +286,10 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         .agreements_between(from, node.party())
         .next()
         .is_some();
+    // A party whose descriptor this node's officer imported, but that no agreement names yet,
+    // may only propose one (A1); its other messages are refused below.
     let record_of = node.store().parties()?.into_iter().find(|p| p.code == from);
-    let (Some(sender), true) = (record_of, named) else {
+    let Some(sender) = record_of else {
         return Err(forbidden(
             "unknown_sender",
             Some("R1"),
@@ -326,7 +330,25 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             continue; // already applied: exactly once in effect
         }
         through = seq;
-        let outcome = match m["kind"].as_str().unwrap_or_default() {
+        let kind = m["kind"].as_str().unwrap_or_default();
+        if !named && kind != "agreement_proposal" {
+            let message = format!(
+                "{from} is not a party to any agreement with {}",
+                node.party()
+            );
+            audit.push(entry(
+                node,
+                from.as_str(),
+                &format!("{kind}.received"),
+                from.as_str(),
+                "deny",
+                Some(Rule::R1),
+                json!({ "message": message }),
+            ));
+            refusals.push(json!({ "seq": seq, "rule": "R1", "message": message }));
+            continue;
+        }
+        let outcome = match kind {
             "item" => {
                 events_changed = true;
                 receive_item(
@@ -349,6 +371,16 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
                 &mut writes,
                 &mut audit,
             ),
+            "agreement_proposal" => {
+                events_changed = true;
+                receive_proposal(
+                    node,
+                    (from, &parties),
+                    &m["payload"],
+                    &mut writes,
+                    &mut audit,
+                )
+            }
             "consent_request" => {
                 receive_consent_request(node, from, &m["payload"], &mut writes, &mut audit)
             }
@@ -769,4 +801,68 @@ fn receive_reclassification(
         detail,
     ));
     Ok(None)
+}
+
+/// A partner proposes an agreement naming this party: kept (pending until this party's
+/// authority signs it, A1) if it is sound, names both, and carries no signature but the
+/// proposer's.
+fn receive_proposal(
+    node: &Node,
+    (from, parties): (PartyCode, &[PartyRecord]),
+    payload: &Value,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let id = payload["id"].as_str().unwrap_or_default().to_owned();
+    let checked = (|| -> Result<gsomia_core::AgreementFile, String> {
+        let file: gsomia_core::AgreementFile =
+            serde_json::from_value(payload.clone()).map_err(|e| e.to_string())?;
+        let a = gsomia_core::Agreement::new(file.clone()).map_err(|e| e.to_string())?;
+        if !a.names(node.party()) || !a.names(from) {
+            return Err("the agreement does not name both parties".into());
+        }
+        if file
+            .events
+            .iter()
+            .any(|e| e.by != from || e.kind != gsomia_core::EventKind::Signed)
+        {
+            return Err(format!(
+                "a proposal from {from} carries only {from}'s signature"
+            ));
+        }
+        if node.world().agreement(&id).is_some() {
+            return Err(format!("agreement `{id}` exists here"));
+        }
+        let mut all = node.store().agreements().map_err(|e| e.to_string())?;
+        all.push(file.clone());
+        crate::node::build_world(parties.to_vec(), all, vec![]).map_err(|e| e.to_string())?;
+        Ok(file)
+    })();
+    match checked {
+        Ok(file) => {
+            writes.push(Write::PutAgreement(Box::new(file)));
+            audit.push(entry(
+                node,
+                from.as_str(),
+                "agreement.proposal.received",
+                &id,
+                "allow",
+                Some(Rule::A1),
+                json!({}),
+            ));
+            Ok(None)
+        }
+        Err(message) => {
+            audit.push(entry(
+                node,
+                from.as_str(),
+                "agreement.proposal.received",
+                &id,
+                "deny",
+                Some(Rule::A7),
+                json!({ "message": message }),
+            ));
+            Err((Rule::A7, message))
+        }
+    }
 }

@@ -150,3 +150,80 @@ pub(super) async fn event(
         Json(json!({ "event": event, "status": status(&updated, node.today()) })),
     ))
 }
+
+/// An authority proposes a new agreement: stored here (pending until every party has signed,
+/// A1) and sent to every other party, whose authority signs it through `…/events`.
+#[utoipa::path(post, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])),
+    request_body(content = Object, description = "An agreement file (as in examples/model-case/agreements/); its events, if any, are this party's signature"),
+    responses((status = 201, description = "Stored and sent to the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+              (status = 409, description = "An agreement with that id exists", body = ErrorBody), (status = 422, description = "Invalid, not naming this party, unknown parties, or events by others", body = ErrorBody)))]
+pub(super) async fn propose(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(file): Body<gsomia_core::AgreementFile>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = "agreement.propose";
+    let id = file.id.to_string();
+    let a = Agreement::new(file.clone())
+        .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
+    if !a.names(node.party()) {
+        return Err(ApiError::unprocessable(format!(
+            "parties: the agreement does not name {}",
+            node.party()
+        )));
+    }
+    if let Some(e) = file
+        .events
+        .iter()
+        .find(|e| e.by != node.party() || e.kind != EventKind::Signed)
+    {
+        return Err(ApiError::unprocessable(format!(
+            "events: a proposal carries only this party's signature, not a {} by {}",
+            e.kind, e.by
+        )));
+    }
+    if node.world().agreement(&id).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("agreement `{id}` exists: a new agreement is a new agreement (A6)"),
+        ));
+    }
+    let mut all = node.store().agreements()?;
+    all.push(file.clone());
+    let parties = node.store().parties()?;
+    crate::node::build_world(parties, all, vec![])
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    if !has_role(&user, &[Role::Authority]) {
+        let e = ApiError::forbidden("A1", "only an authority proposes agreements");
+        return Err(refuse(&node, &user, action, &id, e).await);
+    }
+    let mut writes = vec![Write::PutAgreement(Box::new(file.clone()))];
+    for p in a.parties().iter().filter(|p| **p != node.party()) {
+        writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "agreement_proposal".into(),
+            payload: json!(file),
+            at: node.now_text(),
+        });
+    }
+    let draft = entry(
+        &node,
+        &user.id,
+        action,
+        &id,
+        "allow",
+        Some(Rule::A1),
+        json!({ "parties": a.parties() }),
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    node.reload_world().map_err(internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "agreement": file, "status": status(&a, node.today()) })),
+    ))
+}

@@ -39,7 +39,10 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/node", get(agreements::descriptor))
         .route("/api/v1/parties", get(agreements::parties))
-        .route("/api/v1/agreements", get(agreements::list))
+        .route(
+            "/api/v1/agreements",
+            get(agreements::list).post(agreements::propose),
+        )
         .route("/api/v1/agreements/{id}", get(agreements::get))
         .route("/api/v1/agreements/{id}/events", post(agreements::event))
         .route("/api/v1/items", post(items::publish).get(items::list))

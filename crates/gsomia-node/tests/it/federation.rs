@@ -233,16 +233,20 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     .await;
     assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M1")), "{b}");
     assert_eq!(counts(&jpn), before);
-    // Unknown sender: USA has no agreement with JPN in JPN's world.
-    let mut from_usa = gsomia_crypto::envelope::seal(
+    // A known party that no agreement with JPN names (USA, in JPN's world): its item is
+    // refused (R1) and nothing is stored.
+    let usa_header = gsomia_crypto::envelope::Header {
+        from: "USA".parse().unwrap(),
+        ..header("usa", 1)
+    };
+    let from_usa = gsomia_crypto::envelope::seal(
         &usa.keys().signing,
         &jpn_key,
-        header("usa", 1),
+        usa_header.clone(),
         payload.as_bytes(),
         &mut rng,
     )
     .unwrap();
-    from_usa.header.from = "USA".parse().unwrap();
     let (s, b) = http(
         &j.addr,
         "POST",
@@ -252,11 +256,28 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     )
     .await;
     assert_eq!(
+        (s, b["reply"]["refusals"][0]["rule"].as_str()),
+        (200, Some("R1")),
+        "{b}"
+    );
+    assert_eq!(counts(&jpn).items, before.items);
+    // An unknown sender (no descriptor here) is refused before the envelope is opened.
+    let mut from_chn = from_usa.clone();
+    from_chn.header.from = "CHN".parse().unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(serde_json::to_string(&from_chn).unwrap()),
+    )
+    .await;
+    assert_eq!(
         (s, b["error"]["code"].as_str()),
         (403, Some("unknown_sender")),
         "{b}"
     );
-    assert_eq!(counts(&jpn), before);
+    let before = counts(&jpn);
     // A genuine envelope applied once; the same envelope again gets the same reply, nothing more.
     let genuine = gsomia_crypto::envelope::seal(
         &kor.keys().signing,
@@ -819,4 +840,85 @@ async fn r1_r4_r8_misaddressed_envelopes_wrong_consents_and_releases_after_termi
     halt(j).await;
     kor.close();
     usa.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a1_an_agreement_proposed_at_one_node_enters_into_force_when_the_other_countersigns() {
+    let root = temp_dir("proposal");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    let kor = Node::open(&root.join("KOR"), clock("2026-11-01").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2026-11-01").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    kor.import_party(descriptor(&jpn, &j.addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    let moon = user(&kor, "moon", json!(["authority"]), "I");
+    let abe = user(&jpn, "abe", json!(["authority"]), "KIMITSU");
+    let mut proposal: Value =
+        serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    proposal["id"] = "kor-jpn-gsomia-2026".into();
+    proposal["events"] = json!([{"type": "signed", "by": "KOR", "on": "2026-11-01"}]);
+    // A proposal may not carry the other party's signature.
+    let mut forged = proposal.clone();
+    forged["events"] = json!([{"type": "signed", "by": "JPN", "on": "2026-11-01"}]);
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/agreements",
+        Some(&moon),
+        Some(forged.to_string()),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/agreements",
+        Some(&moon),
+        Some(proposal.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["status"]["state"].as_str()),
+        (201, Some("pending")),
+        "{b}"
+    );
+    until("the proposal at JPN", || {
+        jpn.world().agreement("kor-jpn-gsomia-2026").is_some()
+    })
+    .await;
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/api/v1/agreements/kor-jpn-gsomia-2026/events",
+        Some(&abe),
+        Some(json!({"type": "signed", "on": "2026-11-05"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    until("the countersignature at KOR", || {
+        kor.world()
+            .agreement("kor-jpn-gsomia-2026")
+            .is_some_and(|a| a.events().len() == 2)
+    })
+    .await;
+    for n in [&kor, &jpn] {
+        let world = n.world();
+        let a = world.agreement("kor-jpn-gsomia-2026").unwrap();
+        assert_eq!(
+            a.state_at("2026-11-04".parse().unwrap()).state,
+            gsomia_core::State::Pending
+        );
+        let s = a.state_at("2026-11-05".parse().unwrap());
+        assert_eq!(
+            (s.state, s.entered_into_force),
+            (
+                gsomia_core::State::InForce,
+                Some("2026-11-05".parse().unwrap())
+            )
+        );
+    }
+    halt(k).await;
+    halt(j).await;
 }

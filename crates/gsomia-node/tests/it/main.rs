@@ -1087,6 +1087,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/node",
         "get /api/v1/parties",
         "get /api/v1/release-rules",
+        "post /api/v1/agreements",
         "post /api/v1/agreements/{id}/events",
         "post /api/v1/consents/requests",
         "post /api/v1/consents/requests/{id}/answer",
