@@ -37,13 +37,14 @@ fn invalid(e: gsomia_core::Invalid) -> ApiError {
 }
 
 /// Signs the binding of a new item of this node's and seals its content.
-fn sign_and_seal(node: &Node, item: &Item) -> Result<StoredItem, ApiError> {
+/// Returns the item as stored and the item with its binding.
+fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiError> {
     let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let mut file = item.file().clone();
     file.binding = Some(binding.to_base64());
     let bound = Item::new(file).map_err(internal)?;
-    seal_item(node, &bound, &version_of(item.object()))
+    Ok((seal_item(node, &bound, &version_of(item.object()))?, bound))
 }
 
 /// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
@@ -218,7 +219,7 @@ pub(super) async fn publish(
         );
         return Err(refuse(&node, &user, action, item.id(), e).await);
     }
-    let stored = sign_and_seal(&node, &item)?;
+    let (stored, bound) = sign_and_seal(&node, &item)?;
     let detail = json!({ "version": stored.modified, "level": item.label().level });
     let mut audit = vec![entry(
         &node,
@@ -232,49 +233,43 @@ pub(super) async fn publish(
     let mut writes = vec![];
     let mut released = vec![];
     let rules = node.release_rules();
-    if !rules.is_empty() {
-        // The stored binding, so that R6 holds for the standing rules.
-        let mut file = item.file().clone();
-        file.binding = Some(stored.binding.clone());
-        let bound = Item::new(file).map_err(internal)?;
-        for rule in rules.iter() {
-            let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
-                && rank(&world, party, bound.label().level.as_str())
-                    <= rank(&world, party, rule.max_level.as_str());
-            if !covered {
-                continue;
+    for rule in rules.iter() {
+        let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
+            && rank(&world, party, bound.label().level.as_str())
+                <= rank(&world, party, rule.max_level.as_str());
+        if !covered {
+            continue;
+        }
+        match decide_release(&node, &world, &bound, rule.to) {
+            Ok((agreement, marking)) => {
+                writes.push(outbox_item(&node, &stored, &agreement, &marking));
+                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
+                audit.push(entry(
+                    &node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    "allow",
+                    None,
+                    detail,
+                ));
+                released.push(
+                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
+                );
             }
-            match decide_release(&node, &world, &bound, rule.to) {
-                Ok((agreement, marking)) => {
-                    writes.push(outbox_item(&node, &stored, &agreement, &marking));
-                    let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
-                    audit.push(entry(
-                        &node,
-                        &rule.created_by,
-                        "item.release",
-                        item.id(),
-                        "allow",
-                        None,
-                        detail,
-                    ));
-                    released.push(
-                        json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
-                    );
-                }
-                Err(e) => {
-                    let detail =
-                        json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                    let rule_id = e.rule.and_then(super::rule_by_id);
-                    audit.push(entry(
-                        &node,
-                        &rule.created_by,
-                        "item.release",
-                        item.id(),
-                        "deny",
-                        rule_id,
-                        detail,
-                    ));
-                }
+            Err(e) => {
+                let detail =
+                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
+                let rule_id = e.rule.and_then(super::rule_by_id);
+                audit.push(entry(
+                    &node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    "deny",
+                    rule_id,
+                    detail,
+                ));
             }
         }
     }
@@ -371,7 +366,7 @@ pub(super) async fn derive(
             "object.id: a derived item needs an id of its own",
         ));
     }
-    let stored = sign_and_seal(&node, &item)?;
+    let (stored, _) = sign_and_seal(&node, &item)?;
     let ids: Vec<&str> = sources.iter().map(Item::id).collect();
     let detail = json!({ "version": stored.modified, "level": item.label().level, "sources": ids });
     let draft = entry(
