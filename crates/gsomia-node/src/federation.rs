@@ -469,16 +469,7 @@ fn receive_item(
     let item = Item::new(file).map_err(|e| (Rule::M1, format!("{}: {}", e.place, e.problem)))?;
     let id = item.id().to_owned();
     let refuse = |rule: Rule, message: String, audit: &mut Vec<AuditDraft>| {
-        audit.push(entry(
-            node,
-            from.as_str(),
-            "item.receive",
-            &id,
-            "deny",
-            Some(rule),
-            json!({ "message": message }),
-        ));
-        Err((rule, message))
+        refuse_message(node, from, "item.receive", &id, rule, message, audit)
     };
     if item.holder() != from {
         return refuse(
@@ -588,18 +579,15 @@ fn receive_event(
             ));
             Ok(None)
         }
-        Err(message) => {
-            audit.push(entry(
-                node,
-                from.as_str(),
-                "agreement.event.received",
-                &id,
-                "deny",
-                Some(Rule::A7),
-                json!({ "message": message }),
-            ));
-            Err((Rule::A7, message))
-        }
+        Err(message) => refuse_message(
+            node,
+            from,
+            "agreement.event.received",
+            &id,
+            Rule::A7,
+            message,
+            audit,
+        ),
     }
 }
 
@@ -617,16 +605,15 @@ fn receive_consent_request(
         let message = format!(
             "{from} asked for consent on an item this node did not originate, or for another holder"
         );
-        audit.push(entry(
+        return refuse_message(
             node,
-            from.as_str(),
+            from,
             "consent.request.received",
             &item,
-            "deny",
-            Some(Rule::R4),
-            json!({ "message": message }),
-        ));
-        return Err((Rule::R4, message));
+            Rule::R4,
+            message,
+            audit,
+        );
     }
     writes.push(Write::AddConsentRequest(payload.clone()));
     audit.push(entry(
@@ -663,16 +650,15 @@ fn receive_consent(
             "consent `{}` from {from} does not verify or is not for this node",
             consent.id
         );
-        audit.push(entry(
+        return refuse_message(
             node,
-            from.as_str(),
+            from,
             "consent.received",
             &consent.item,
-            "deny",
-            Some(Rule::R4),
-            json!({ "message": message }),
-        ));
-        return Err((Rule::R4, message));
+            Rule::R4,
+            message,
+            audit,
+        );
     }
     audit.push(entry(
         node,
@@ -712,16 +698,15 @@ fn receive_reclassification(
 ) -> Outcome {
     let id = payload["id"].as_str().unwrap_or_default().to_owned();
     let refuse = |message: String, audit: &mut Vec<AuditDraft>| {
-        audit.push(entry(
+        refuse_message(
             node,
-            from.as_str(),
+            from,
             "item.reclassify.received",
             &id,
-            "deny",
-            Some(Rule::M4),
-            json!({ "message": message }),
-        ));
-        Err((Rule::M4, message))
+            Rule::M4,
+            message,
+            audit,
+        )
     };
     let Ok(label) = serde_json::from_value::<gsomia_core::Label>(payload["label"].clone()) else {
         return refuse("malformed label".into(), audit);
@@ -852,17 +837,37 @@ fn receive_proposal(
             ));
             Ok(None)
         }
-        Err(message) => {
-            audit.push(entry(
-                node,
-                from.as_str(),
-                "agreement.proposal.received",
-                &id,
-                "deny",
-                Some(Rule::A7),
-                json!({ "message": message }),
-            ));
-            Err((Rule::A7, message))
-        }
+        Err(message) => refuse_message(
+            node,
+            from,
+            "agreement.proposal.received",
+            &id,
+            Rule::A7,
+            message,
+            audit,
+        ),
     }
+}
+
+/// Audits the refusal of a partner's message and returns it for the signed reply.
+fn refuse_message(
+    node: &Node,
+    from: PartyCode,
+    action: &str,
+    subject: &str,
+    rule: Rule,
+    message: String,
+    audit: &mut Vec<AuditDraft>,
+) -> Outcome {
+    let detail = json!({ "message": message });
+    audit.push(entry(
+        node,
+        from.as_str(),
+        action,
+        subject,
+        "deny",
+        Some(rule),
+        detail,
+    ));
+    Err((rule, message))
 }
