@@ -62,8 +62,8 @@ pub enum BindingError {
     Canonical(String),
 }
 
-/// Proof that a binding was checked: code that needs a verified item asks for this type, and
-/// only [`verify_binding`] makes one.
+/// Proof that a signature was checked: code that needs a verified item or envelope asks for this
+/// type, and only this crate's checks ([`verify_binding`], `envelope::open`) make one.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<T>(T);
 
