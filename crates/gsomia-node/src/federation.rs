@@ -323,7 +323,6 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     let mut audit = vec![];
     let mut receipts = vec![];
     let mut refusals = vec![];
-    let mut events_changed = false;
     for m in payload["messages"].as_array().into_iter().flatten() {
         let seq = m["seq"].as_u64().unwrap_or(0);
         if seq <= through {
@@ -349,21 +348,15 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             continue;
         }
         let outcome = match kind {
-            "item" => {
-                events_changed = true;
-                receive_item(
-                    node,
-                    (from, &parties),
-                    &m["item"],
-                    &m["consents"],
-                    &mut writes,
-                    &mut audit,
-                )
-            }
-            "agreement_event" => {
-                events_changed = true;
-                receive_event(node, from, &m["payload"], &mut writes, &mut audit)
-            }
+            "item" => receive_item(
+                node,
+                (from, &parties),
+                &m["item"],
+                &m["consents"],
+                &mut writes,
+                &mut audit,
+            ),
+            "agreement_event" => receive_event(node, from, &m["payload"], &mut writes, &mut audit),
             "reclassification" => receive_reclassification(
                 node,
                 (from, &parties),
@@ -371,23 +364,17 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
                 &mut writes,
                 &mut audit,
             ),
-            "agreement_proposal" => {
-                events_changed = true;
-                receive_proposal(
-                    node,
-                    (from, &parties),
-                    &m["payload"],
-                    &mut writes,
-                    &mut audit,
-                )
-            }
+            "agreement_proposal" => receive_proposal(
+                node,
+                (from, &parties),
+                &m["payload"],
+                &mut writes,
+                &mut audit,
+            ),
             "consent_request" => {
                 receive_consent_request(node, from, &m["payload"], &mut writes, &mut audit)
             }
-            "consent" => {
-                events_changed = true;
-                receive_consent(node, from, &m["payload"], &mut writes, &mut audit)
-            }
+            "consent" => receive_consent(node, from, &m["payload"], &mut writes, &mut audit),
             kind => {
                 // Incident reports, destruction certificates, refused consents, withdrawn
                 // notices: recorded.
@@ -422,8 +409,12 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         envelope: env.header.id.clone(),
         reply: reply.clone(),
     });
+    // The world changes only with agreements and consents: rebuild it only then.
+    let reload = writes
+        .iter()
+        .any(|w| matches!(w, Write::PutAgreement(_) | Write::PutConsent(_)));
     node.write(Batch { writes, audit }).await?;
-    if events_changed {
+    if reload {
         node.reload_world().map_err(|e| {
             ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -229,6 +229,27 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// Every row of a query of an id and a JSON column, parsed, the id set by `set_id`.
+    fn all_json_with_id<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        set_id: impl Fn(&mut T, i64),
+    ) -> Result<Vec<T>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db)?;
+            rows.map(|r| {
+                let (id, text) = r.map_err(db)?;
+                let mut value: T = parse(&text)?;
+                set_id(&mut value, id);
+                Ok(value)
+            })
+            .collect()
+        })
+    }
+
     /// Every row of a query of one JSON column, parsed.
     fn all_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -705,41 +726,17 @@ impl Store for SqliteStore {
     }
 
     fn release_rules(&self) -> Result<Vec<ReleaseRule>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT id, rule FROM release_rules ORDER BY id")
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db)?;
-            rows.map(|r| {
-                let (id, text) = r.map_err(db)?;
-                Ok(ReleaseRule {
-                    id,
-                    ..parse(&text)?
-                })
-            })
-            .collect()
-        })
+        self.all_json_with_id(
+            "SELECT id, rule FROM release_rules ORDER BY id",
+            |r: &mut ReleaseRule, id| r.id = id,
+        )
     }
 
     fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached("SELECT id, report FROM incidents ORDER BY id")
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db)?;
-            rows.map(|r| {
-                let (id, text) = r.map_err(db)?;
-                Ok(Incident {
-                    id,
-                    ..parse(&text)?
-                })
-            })
-            .collect()
-        })
+        self.all_json_with_id(
+            "SELECT id, report FROM incidents ORDER BY id",
+            |r: &mut Incident, id| r.id = id,
+        )
     }
 
     fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
