@@ -13,6 +13,26 @@ pub async fn request(
     token: Option<&str>,
     body: Option<Vec<u8>>,
 ) -> Result<(u16, Vec<u8>), String> {
+    send(method, url, token, "application/json", body).await
+}
+
+/// Sends `body` with the content type `content_type`; the status and the response body.
+pub async fn request_typed(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    send(method, url, None, content_type, Some(body)).await
+}
+
+async fn send(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(u16, Vec<u8>), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
@@ -31,7 +51,7 @@ pub async fn request(
         .method(method)
         .uri(path)
         .header("host", authority)
-        .header("content-type", "application/json");
+        .header("content-type", content_type);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }

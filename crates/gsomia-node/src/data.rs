@@ -37,10 +37,18 @@ pub struct Config {
     /// The largest request body accepted, in bytes (413 above it).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How often `gsomia serve` signs a checkpoint of its audit log while it grows, and has
+    /// partners witness it, in milliseconds.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_ms: u64,
 }
 
 fn default_max_body() -> usize {
     1 << 20
+}
+
+fn default_checkpoint_interval() -> u64 {
+    2000
 }
 
 /// What `gsomia init` is given.
@@ -105,12 +113,14 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         listen: opts.listen,
         endpoint: opts.endpoint.clone(),
         max_body_bytes: default_max_body(),
+        checkpoint_interval_ms: default_checkpoint_interval(),
     };
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
     let text = format!(
         "# gsomia node configuration.\n\
          # party: this node's party code. listen: the address the API listens on.\n\
          # endpoint: the URL partners reach this node at. max_body_bytes: larger requests get 413.\n\
+         # checkpoint_interval_ms: how often the audit log is checkpointed and witnessed.\n\
          {toml}"
     );
     std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;

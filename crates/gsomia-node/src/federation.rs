@@ -38,7 +38,7 @@ use crate::node::entry;
 pub const BATCH: usize = 200;
 
 /// The operating system's generator, for HPKE.
-struct OsRng;
+pub(crate) struct OsRng;
 
 impl RngCore for OsRng {
     fn next_u32(&mut self) -> u32 {
@@ -64,6 +64,12 @@ impl CryptoRng for OsRng {}
 
 fn decode32(text: &str) -> Option<[u8; 32]> {
     STANDARD.decode(text).ok()?.try_into().ok()
+}
+
+/// A party's X25519 key, from its descriptor.
+pub(crate) fn encryption_key(record: &PartyRecord) -> Result<[u8; 32], String> {
+    decode32(&record.keys.encryption)
+        .ok_or_else(|| format!("no encryption key for {}", record.code))
 }
 
 fn forbidden(code: &'static str, rule: Option<&'static str>, message: String) -> ApiError {
@@ -134,8 +140,8 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
         .map_err(|e| e.to_string())?
         .into_iter()
         .find(|p| p.code == peer)
-        .and_then(|p| decode32(&p.keys.encryption))
-        .ok_or_else(|| format!("no encryption key for {peer}"))?;
+        .ok_or_else(|| format!("no encryption key for {peer}"))
+        .and_then(|p| encryption_key(&p))?;
     let payload = serde_json::to_vec(&json!({ "messages": out })).map_err(|e| e.to_string())?;
     envelope::seal(&node.keys().signing, &key, header, &payload, &mut OsRng)
         .map_err(|e| e.to_string())

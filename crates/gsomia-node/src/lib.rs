@@ -9,6 +9,7 @@ pub mod data;
 pub mod error;
 pub mod federation;
 pub mod node;
+pub mod transparency;
 
 pub use data::{Config, InitOptions, init};
 pub use node::{Clock, Node};
@@ -22,12 +23,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = api::app(node.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivery = tokio::spawn(federation::run_delivery(node.clone(), stopped));
+    let delivery = tokio::spawn(federation::run_delivery(node.clone(), stopped.clone()));
+    let checkpoints = tokio::spawn(transparency::run_checkpoints(node.clone(), stopped));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop.send(true);
     let _ = delivery.await;
+    let _ = checkpoints.await;
     node.close();
     served
 }

@@ -137,6 +137,59 @@ pub enum Write {
         /// When it was queued.
         at: String,
     },
+    /// A checkpoint this node signed over its own log.
+    PutCheckpoint {
+        /// The tree size it covers.
+        size: u64,
+        /// The signed note.
+        note: String,
+        /// When it was issued.
+        at: String,
+    },
+    /// A partner's checkpoint this node checked and witnessed.
+    PutWitnessed {
+        /// The partner.
+        party: String,
+        /// The size of its tree.
+        size: u64,
+        /// The signed note as received.
+        note: String,
+        /// When it was received.
+        at: String,
+    },
+    /// A partner's cosignature of one of this node's checkpoints.
+    PutCosignature {
+        /// The size of the checkpoint cosigned.
+        size: u64,
+        /// The witness.
+        witness: String,
+        /// The cosignature line.
+        line: String,
+    },
+    /// Evidence that a partner showed two checkpoints that are not consistent.
+    AddEvidence {
+        /// The partner.
+        party: String,
+        /// The checkpoints, the proof and what failed.
+        record: serde_json::Value,
+        /// When it was found.
+        at: String,
+    },
+}
+
+/// A store's Merkle hashes, for making proofs with `gsomia_log`.
+pub struct LogHashes<'a, S: Store + ?Sized>(pub &'a S);
+
+impl<S: Store + ?Sized> gsomia_log::HashReader for LogHashes<'_, S> {
+    fn read_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<Vec<gsomia_log::Hash>, gsomia_log::ReaderError> {
+        self.0
+            .log_hashes(indexes)
+            .map(|v| v.into_iter().map(gsomia_log::Hash).collect())
+            .map_err(|_| gsomia_log::ReaderError::IndexesNotInTree)
+    }
 }
 
 /// A set of writes and the audit entries that record them, committed together.
@@ -232,4 +285,24 @@ pub trait Store: Send + Sync + 'static {
     fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
+
+    /// The number of entries in the audit log (and leaves in its Merkle tree) that are
+    /// committed, hence on disk.
+    fn log_size(&self) -> Result<u64, StoreError>;
+    /// The stored Merkle hashes at these stored hash indexes (see `gsomia_log::tree`).
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The audit entries about `subject` (an item id, a user id), numbered at most `through`.
+    fn audit_about(&self, subject: &str, through: u64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The latest checkpoint this node issued: its size and signed note.
+    fn checkpoint_latest(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// The checkpoint this node issued at `size`, if it issued one.
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
+    /// The cosignature lines partners sent for the checkpoint of `size`, by witness.
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
+    /// The latest checkpoint witnessed from `party`: its size and note.
+    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError>;
+    /// The size of the latest of this node's checkpoints that `witness` cosigned (0 if none).
+    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError>;
+    /// Evidence of inconsistent checkpoints, oldest first.
+    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError>;
 }

@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 use gsomia_core::{AgreementFile, Consent, User};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
+use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
+
 use crate::audit::{AuditEntry, GENESIS};
 use crate::{
     Batch, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage, PartyRecord,
@@ -91,6 +93,30 @@ CREATE TABLE replies (
     reply TEXT NOT NULL,
     PRIMARY KEY (peer, envelope)
 );
+"#,
+    // The Merkle log (issue 5): stored hashes by stored hash index, checkpoints issued and
+    // witnessed, cosignatures, evidence; audit entries findable by subject.
+    r#"
+CREATE TABLE merkle (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, issued TEXT NOT NULL);
+CREATE TABLE cosignatures (
+    size INTEGER NOT NULL,
+    witness TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (size, witness)
+);
+CREATE TABLE witnessed (
+    party TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    received TEXT NOT NULL,
+    PRIMARY KEY (party, size)
+);
+CREATE TABLE evidence (id INTEGER PRIMARY KEY, party TEXT NOT NULL, found TEXT NOT NULL,
+                       record TEXT NOT NULL);
+ALTER TABLE audit ADD COLUMN subject TEXT;
+UPDATE audit SET subject = json_extract(body, '$.subject');
+CREATE INDEX audit_subject ON audit (subject, seq);
 "#,
 ];
 
@@ -173,7 +199,7 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8192;")
             .map_err(db)?;
         migrate(&mut conn)?;
-        let head: (u64, String) = conn
+        let (seq, hash): (u64, String) = conn
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
                 [],
@@ -182,6 +208,8 @@ impl SqliteStore {
             .optional()
             .map_err(db)?
             .unwrap_or((0, GENESIS.to_owned()));
+        let tree = catch_up_tree(&mut conn, seq)?;
+        let head = Head { seq, hash, tree };
         let (tx, rx) = channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("gsomia-store-writer".into())
@@ -292,7 +320,87 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: (u64, String)) {
+/// What the writer appends after: the last audit entry's number and hash, and the right edge of
+/// the Merkle tree.
+#[derive(Clone)]
+struct Head {
+    seq: u64,
+    hash: String,
+    tree: Frontier,
+}
+
+/// Stored Merkle hashes read through one connection.
+struct StoredHashes<'a>(&'a Connection);
+
+impl HashReader for StoredHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReaderError> {
+        read_hashes(self.0, indexes)
+            .map(|v| v.into_iter().map(Hash).collect())
+            .map_err(|_| ReaderError::IndexesNotInTree)
+    }
+}
+
+fn read_hashes(c: &Connection, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut stmt = c
+        .prepare_cached("SELECT hash FROM merkle WHERE idx = ?1")
+        .map_err(db)?;
+    indexes
+        .iter()
+        .map(|&i| {
+            let bytes: Vec<u8> = stmt
+                .query_row([i as i64], |r| r.get(0))
+                .optional()
+                .map_err(db)?
+                .ok_or_else(|| StoreError::NotFound(format!("merkle hash {i}")))?;
+            bytes
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("merkle hash {i} is not 32 bytes")))
+        })
+        .collect()
+}
+
+/// Loads the Merkle tree's right edge and adds to the tree any audit entries it lacks (a
+/// database from before the Merkle log, or one written by a benchmark build without it).
+fn catch_up_tree(conn: &mut Connection, audit_size: u64) -> Result<Frontier, StoreError> {
+    let max: Option<i64> = conn
+        .query_row("SELECT max(idx) FROM merkle", [], |r| r.get(0))
+        .map_err(db)?;
+    let stored = max.map_or(0, |m| m as u64 + 1);
+    let size = gsomia_log::tree::size_for_stored_count(stored).ok_or_else(|| {
+        StoreError::Corrupt(format!("{stored} stored Merkle hashes make no tree"))
+    })?;
+    if size > audit_size {
+        return Err(StoreError::Corrupt(format!(
+            "the Merkle tree has {size} leaves but the audit log {audit_size} entries"
+        )));
+    }
+    let mut tree = Frontier::load(size, &StoredHashes(conn))
+        .map_err(|e| StoreError::Corrupt(format!("Merkle tree of size {size}: {e}")))?;
+    while tree.size() < audit_size {
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut read = tx
+                .prepare("SELECT body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT 100000")
+                .map_err(db)?;
+            let bodies = read
+                .query_map([tree.size() as i64], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO merkle (idx, hash) VALUES (?1, ?2)")
+                .map_err(db)?;
+            for body in bodies {
+                let body = body.map_err(db)?;
+                for (i, h) in tree.append(gsomia_log::leaf_hash(body.as_bytes())) {
+                    insert.execute(params![i as i64, &h.0[..]]).map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+    }
+    Ok(tree)
+}
+
+fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -324,7 +432,7 @@ fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: (u64, String)
 fn commit_group(
     conn: &mut Connection,
     group: &[Job],
-    head: &mut (u64, String),
+    head: &mut Head,
 ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
     let tx = conn.transaction().map_err(db)?;
     let mut results = Vec::with_capacity(group.len());
@@ -354,7 +462,7 @@ fn commit_group(
     Ok(results)
 }
 
-fn apply(tx: &Transaction, job: &Job, head: &mut (u64, String)) -> Result<Committed, StoreError> {
+fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, StoreError> {
     let mut committed = Committed::default();
     let mut items = job.items.iter();
     for w in &job.batch.writes {
@@ -536,17 +644,79 @@ fn apply(tx: &Transaction, job: &Job, head: &mut (u64, String)) -> Result<Commit
                 .and_then(|mut s| s.execute(params![peer, kind, payload.to_string(), at]))
                 .map_err(db)?;
             }
+            Write::PutCheckpoint { size, note, at } => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO checkpoints (size, note, issued) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![*size as i64, note, at]))
+                .map_err(db)?;
+            }
+            Write::PutWitnessed {
+                party,
+                size,
+                note,
+                at,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO witnessed (party, size, note, received)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![party, *size as i64, note, at]))
+                .map_err(db)?;
+            }
+            Write::PutCosignature {
+                size,
+                witness,
+                line,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![*size as i64, witness, line]))
+                .map_err(db)?;
+            }
+            Write::AddEvidence { party, record, at } => {
+                tx.prepare_cached(
+                    "INSERT INTO evidence (party, found, record) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![party, at, record.to_string()]))
+                .map_err(db)?;
+            }
         }
     }
-    for body in &job.bodies {
-        let entry = AuditEntry::chain(head.0 + 1, &head.1, body.clone());
-        tx.prepare_cached("INSERT INTO audit (seq, body, hash) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![entry.seq as i64, entry.body, entry.hash]))
+    for (body, draft) in job.bodies.iter().zip(&job.batch.audit) {
+        let entry = AuditEntry::chain(head.seq + 1, &head.hash, body.clone());
+        tx.prepare_cached("INSERT INTO audit (seq, body, hash, subject) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    entry.seq as i64,
+                    entry.body,
+                    entry.hash,
+                    draft.subject
+                ])
+            })
             .map_err(db)?;
+        // The entry's leaf and the subtrees it completes commit with it: a checkpoint read
+        // after this commit never covers an entry that is not on disk.
+        #[cfg(not(feature = "benchmark-without-merkle-log"))]
+        for (i, h) in head.tree.append(gsomia_log::leaf_hash(body.as_bytes())) {
+            tx.prepare_cached("INSERT INTO merkle (idx, hash) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![i as i64, &h.0[..]]))
+                .map_err(db)?;
+        }
         committed.audit.push(entry.seq);
-        *head = (entry.seq, entry.hash);
+        head.seq = entry.seq;
+        head.hash = entry.hash;
     }
     Ok(committed)
+}
+
+fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.get::<_, i64>(0)? as u64,
+        body: r.get(1)?,
+        hash: r.get(2)?,
+    })
 }
 
 const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
@@ -713,13 +883,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![after as i64, limit as i64], |r| {
-                    Ok(AuditEntry {
-                        seq: r.get::<_, i64>(0)? as u64,
-                        body: r.get(1)?,
-                        hash: r.get(2)?,
-                    })
-                })
+                .query_map(params![after as i64, limit as i64], audit_row)
                 .map_err(db)?;
             rows.map(|r| r.map_err(db)).collect()
         })
@@ -840,6 +1004,101 @@ impl Store for SqliteStore {
             })
             .collect()
         })
+    }
+
+    fn log_size(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT max(seq) FROM audit", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.unwrap_or(0) as u64)
+            .map_err(db)
+        })
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(|c| read_hashes(c, indexes))
+    }
+
+    fn audit_about(&self, subject: &str, through: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, body, hash FROM audit WHERE subject = ?1 AND seq <= ?2
+                     ORDER BY seq",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![subject, through as i64], audit_row)
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
+    fn checkpoint_latest(&self) -> Result<Option<(u64, String)>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT note FROM checkpoints WHERE size = ?1",
+                [size as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+        })
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT witness, line FROM cosignatures WHERE size = ?1 ORDER BY witness",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([size as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
+    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT size, note FROM witnessed WHERE party = ?1 ORDER BY size DESC LIMIT 1",
+                [party],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+    }
+
+    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT max(size) FROM cosignatures WHERE witness = ?1",
+                [witness],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|v| v.unwrap_or(0) as u64)
+            .map_err(db)
+        })
+    }
+
+    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.all_json("SELECT record FROM evidence ORDER BY id", [])
     }
 
     fn counts(&self) -> Result<Counts, StoreError> {

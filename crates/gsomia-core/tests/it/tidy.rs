@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-const PURE: [&str; 2] = ["gsomia-core", "gsomia-crypto"];
+const PURE: [&str; 3] = ["gsomia-core", "gsomia-crypto", "gsomia-log"];
 
 fn crate_dir(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)

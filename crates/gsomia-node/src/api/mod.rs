@@ -9,6 +9,7 @@ mod audit;
 mod consents;
 mod incidents;
 mod items;
+mod log;
 mod openapi;
 mod reclassification;
 
@@ -73,8 +74,20 @@ pub fn app(node: Arc<Node>) -> Router {
             post(consents::answer),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/log/checkpoint",
+            get(log::checkpoint).post(log::issue),
+        )
+        .route("/api/v1/log/proof/inclusion", get(log::inclusion))
+        .route("/api/v1/log/proof/consistency", get(log::consistency))
+        .route("/api/v1/log/entries", get(log::entries))
+        .route("/api/v1/log/witnessed", get(log::witnessed))
+        .route("/api/v1/log/evidence", get(log::evidence))
+        .route("/api/v1/items/{id}/custody", get(log::custody))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/federation/v1/inbox", post(inbox))
+        .route("/federation/v1/add-checkpoint", post(add_checkpoint))
+        .route("/federation/v1/custody", post(custody_query))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(node)
@@ -202,6 +215,43 @@ async fn inbox(
     Body(envelope): Body<gsomia_crypto::envelope::Envelope>,
 ) -> Result<Json<Value>, ApiError> {
     crate::federation::receive(&node, envelope).await.map(Json)
+}
+
+/// C2SP tlog-witness `add-checkpoint`: a partner's checkpoint to witness (see
+/// `crate::transparency`). 200 with the cosignature line, 409 with the size held.
+async fn add_checkpoint(
+    axum::extract::State(node): axum::extract::State<AppState>,
+    body: String,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    Ok(
+        match crate::transparency::add_checkpoint(&node, &body).await? {
+            crate::transparency::Witnessed::Cosigned(line) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                line,
+            )
+                .into_response(),
+            crate::transparency::Witnessed::Conflict(size) => (
+                StatusCode::CONFLICT,
+                [(axum::http::header::CONTENT_TYPE, "text/x.tlog.size")],
+                format!("{size}\n"),
+            )
+                .into_response(),
+        },
+    )
+}
+
+/// An originator's sealed question about one of its items; the answer, sealed to it.
+async fn custody_query(
+    axum::extract::State(node): axum::extract::State<AppState>,
+    Body(envelope): Body<gsomia_crypto::envelope::Envelope>,
+) -> Result<Json<gsomia_crypto::envelope::Envelope>, ApiError> {
+    crate::transparency::answer_custody(&node, envelope)
+        .await
+        .map(Json)
 }
 
 /// A failure of the node's own (an unreadable descriptor): logged, answered with nothing.

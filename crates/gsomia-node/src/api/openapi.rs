@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agreements, audit, consents, incidents, items, reclassification};
+use super::{agreements, audit, consents, incidents, items, log, reclassification};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -20,7 +20,9 @@ use crate::error::{ErrorBody, ErrorDetail};
         agreements::event, agreements::propose, items::publish, items::derive, items::list, items::get,
         items::release, items::destroy, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
-        consents::list, reclassification::reclassify, audit::list
+        consents::list, reclassification::reclassify, audit::list, log::checkpoint, log::issue,
+        log::inclusion, log::consistency, log::entries, log::witnessed, log::evidence,
+        log::custody
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer)

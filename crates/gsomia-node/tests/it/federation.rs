@@ -63,6 +63,18 @@ async fn http(
     token: Option<&str>,
     body: Option<String>,
 ) -> (u16, Value) {
+    let (status, body) = http_text(addr, method, path, token, body).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// [`http`], the body as text.
+async fn http_text(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = body.unwrap_or_default();
@@ -78,7 +90,7 @@ async fn http(
     s.read_to_string(&mut out).await.unwrap();
     let status = out[9..12].parse().unwrap();
     let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_owned())
 }
 
 fn user(node: &Node, id: &str, roles: Value, clearance: &str) -> String {
@@ -919,6 +931,343 @@ async fn a1_an_agreement_proposed_at_one_node_enters_into_force_when_the_other_c
             )
         );
     }
+    halt(k).await;
+    halt(j).await;
+}
+
+/// KOR and JPN with the GSOMIA, servers running; KOR's officer-analyst's token.
+async fn pair(
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    Arc<Node>,
+    Running,
+    Arc<Node>,
+    Running,
+    String,
+) {
+    let root = temp_dir(name);
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    kor.import_party(descriptor(&jpn, &j.addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    for n in [&kor, &jpn] {
+        n.import_agreement(serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap())
+            .unwrap();
+    }
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    (root, kor, k, jpn, j, kim)
+}
+
+/// Publishes the report at KOR (under `id`) and releases it to JPN; waits for the receipt.
+async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
+    let mut r = report();
+    r["object"]["id"] = id.into();
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(kim),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{id}/release"),
+        Some(kim),
+        Some(json!({"to": "JPN"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    until("the receipt at KOR", || {
+        !kor.store().receipts(id).unwrap().is_empty()
+    })
+    .await;
+}
+
+fn log_verifier(node: &Node) -> gsomia_log::LogVerifier {
+    gsomia_log::LogVerifier::new(
+        &format!("gsomia/{}", node.party()),
+        node.keys().signing.verifying_key(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_items_custody() {
+    let (_root, kor, k, jpn, j, kim) = pair("witness").await;
+    let sato = user(
+        &jpn,
+        "sato",
+        json!(["analyst", "security_officer"]),
+        "GOKUHI",
+    );
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    // JPN's analyst reads it: an entry about KOR's item in JPN's log.
+    let (s, b) = http(
+        &j.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+
+    // Each node checkpoints its log and has the other witness it.
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+    gsomia_node::transparency::tick(&jpn).await.unwrap();
+    let (kor_size, kor_note) = kor.store().checkpoint_latest().unwrap().unwrap();
+    assert_eq!(kor_size, kor.store().log_size().unwrap());
+    assert_eq!(
+        jpn.store().witnessed_latest("KOR").unwrap(),
+        Some((kor_size, kor_note.clone()))
+    );
+    let (s, served) = http_text(&k.addr, "GET", "/api/v1/log/checkpoint", Some(&kim), None).await;
+    assert_eq!(s, 200);
+    let checkpoint = gsomia_log::SignedCheckpoint::open(&served, &log_verifier(&kor)).unwrap();
+    assert_eq!(checkpoint.size, kor_size);
+    let cosignature = served
+        .lines()
+        .find(|l| l.starts_with("— gsomia/JPN "))
+        .unwrap();
+    let witness =
+        gsomia_log::WitnessVerifier::new("gsomia/JPN", jpn.keys().signing.verifying_key());
+    checkpoint
+        .verify_cosignature(cosignature, &witness)
+        .unwrap();
+
+    // KOR, the originator, asks JPN what it did with the report; every entry is proven in
+    // the checkpoint of JPN's log that KOR witnessed.
+    let (s, b) = http(
+        &k.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}/custody?holder=JPN"),
+        Some(&kim),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let actions: Vec<&str> = b["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["item.receive", "item.read"]);
+    let (_, jpn_note) = kor.store().witnessed_latest("JPN").unwrap().unwrap();
+    assert_eq!(b["checkpoint"], jpn_note.as_str());
+    let jpn_checkpoint =
+        gsomia_log::SignedCheckpoint::open(&jpn_note, &log_verifier(&jpn)).unwrap();
+    for e in b["entries"].as_array().unwrap() {
+        let proof: gsomia_log::InclusionProof = serde_json::from_value(e["proof"].clone()).unwrap();
+        let body = e["body"].as_str().unwrap();
+        proof
+            .verify(
+                &jpn_checkpoint.root,
+                &gsomia_log::leaf_hash(body.as_bytes()),
+            )
+            .unwrap();
+    }
+    // KOR's own audit log records that it verified them.
+    let last = kor
+        .store()
+        .audit_after(0, 100_000)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.decision.as_str()),
+        ("custody.verify", "allow")
+    );
+
+    // JPN is not the originator: KOR tells it nothing about the item, and records the refusal.
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}/custody?holder=KOR"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 502, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only an item's originator"),
+        "{b}"
+    );
+    let refused = kor
+        .store()
+        .audit_after(0, 100_000)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (
+            refused.action.as_str(),
+            refused.decision.as_str(),
+            refused.rule.as_deref()
+        ),
+        ("custody.query", "deny", Some("P7"))
+    );
+
+    // A checkpoint signed by a key that is not KOR's is refused (M1), and so is one of a log
+    // no agreement names (R1); both refusals are audited and nothing is witnessed.
+    let forger = gsomia_log::LogKey::new(
+        "gsomia/KOR",
+        gsomia_crypto::SigningKey::from_bytes(&[7; 32]),
+    );
+    let forged =
+        gsomia_log::SignedCheckpoint::sign(&forger, kor_size + 5, checkpoint.root).note(&[]);
+    let body = format!("old {kor_size}\n\n{forged}");
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/add-checkpoint",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M1")), "{b}");
+    let stranger = gsomia_log::LogKey::new(
+        "gsomia/USA",
+        gsomia_crypto::SigningKey::from_bytes(&[8; 32]),
+    );
+    let note = gsomia_log::SignedCheckpoint::sign(&stranger, 1, checkpoint.root).note(&[]);
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/add-checkpoint",
+        None,
+        Some(format!("old 0\n\n{note}")),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R1")), "{b}");
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/add-checkpoint",
+        None,
+        Some("old x\n\nnonsense".into()),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let latest = kor.store().checkpoint_latest().unwrap().unwrap().0;
+    assert_eq!(
+        jpn.store().witnessed_latest("KOR").unwrap().unwrap().0,
+        latest
+    );
+    assert!(jpn.store().evidence().unwrap().is_empty());
+    halt(k).await;
+    halt(j).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught() {
+    let (root, kor, k, jpn, j, kim) = pair("rewrite").await;
+    let sato = user(&jpn, "sato", json!(["security_officer"]), "GOKUHI");
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    // KOR's log as it stands now, copied aside: the "backup" it will later restore.
+    let k_addr = k.addr.clone();
+    halt(k).await;
+    drop(kor);
+    let backup = root.join("KOR-backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    for f in std::fs::read_dir(root.join("KOR")).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, backup.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    // KOR goes on: another release, and JPN witnesses the log that records it.
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), &k_addr).await;
+    publish_and_release(
+        &kor,
+        &k,
+        &kim,
+        "report--00000000-0000-4000-8000-000000000001",
+    )
+    .await;
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+    let (witnessed, held) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    assert_eq!(witnessed, kor.store().log_size().unwrap());
+    // KOR restores its backup, erasing that release, and carries on with other entries.
+    halt(k).await;
+    drop(kor);
+    for f in std::fs::read_dir(&backup).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, root.join("KOR").join(f.file_name().unwrap())).unwrap();
+    }
+    let _ = std::fs::remove_file(root.join("KOR").join("gsomia.db-wal"));
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), &k_addr).await;
+    // (Only publications: its partner already applied the outbox numbers the backup reuses.)
+    for n in 2..6 {
+        let mut r = report();
+        r["object"]["id"] = format!("report--00000000-0000-4000-8000-00000000000{n}").into();
+        let (s, b) = http(
+            &k.addr,
+            "POST",
+            "/api/v1/items",
+            Some(&kim),
+            Some(r.to_string()),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    assert!(kor.store().log_size().unwrap() > witnessed);
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+
+    // JPN refuses to cosign, keeps both signed checkpoints as evidence, and tells its officer.
+    assert_eq!(
+        jpn.store().witnessed_latest("KOR").unwrap().unwrap().0,
+        witnessed
+    );
+    let (s, b) = http(&j.addr, "GET", "/api/v1/log/evidence", Some(&sato), None).await;
+    assert_eq!(s, 200);
+    let evidence = &b["evidence"].as_array().unwrap()[0];
+    assert_eq!(evidence["party"], "KOR");
+    assert_eq!(evidence["held"], held.as_str());
+    let verifier = log_verifier(&kor);
+    let old =
+        gsomia_log::SignedCheckpoint::open(evidence["held"].as_str().unwrap(), &verifier).unwrap();
+    let new =
+        gsomia_log::SignedCheckpoint::open(evidence["shown"].as_str().unwrap(), &verifier).unwrap();
+    assert!(new.size > old.size);
+    let proof: gsomia_log::ConsistencyProof =
+        serde_json::from_value(evidence["proof"].clone()).unwrap();
+    assert_eq!((proof.old, proof.new), (old.size, new.size));
+    assert!(
+        proof.verify(&old.root, &new.root).is_err(),
+        "both signed by KOR, and inconsistent"
+    );
+    let refusal = jpn
+        .store()
+        .audit_after(0, 100_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.parse().unwrap())
+        .find(|d| d.action == "checkpoint.witness")
+        .unwrap();
+    assert_eq!(
+        (refusal.decision.as_str(), refusal.rule.as_deref()),
+        ("deny", Some("P7"))
+    );
+    // KOR got no cosignature for its rewritten log.
+    assert!(kor.store().cosignatures(new.size).unwrap().is_empty());
     halt(k).await;
     halt(j).await;
 }

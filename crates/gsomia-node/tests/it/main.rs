@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
 
 mod federation;
+mod log;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -131,6 +132,18 @@ async fn call(
     user: Option<&str>,
     body: Option<String>,
 ) -> (StatusCode, Value) {
+    let (status, bytes) = call_text(f, method, uri, user, body).await;
+    (status, serde_json::from_str(&bytes).unwrap_or(Value::Null))
+}
+
+/// [`call`], the body as text.
+async fn call_text(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    user: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, String) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(u) = user {
         req = req.header(
@@ -156,10 +169,7 @@ async fn call(
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
         .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
 fn report() -> Value {
@@ -1084,6 +1094,13 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/incidents",
         "get /api/v1/items",
         "get /api/v1/items/{id}",
+        "get /api/v1/items/{id}/custody",
+        "get /api/v1/log/checkpoint",
+        "get /api/v1/log/entries",
+        "get /api/v1/log/evidence",
+        "get /api/v1/log/proof/consistency",
+        "get /api/v1/log/proof/inclusion",
+        "get /api/v1/log/witnessed",
         "get /api/v1/node",
         "get /api/v1/parties",
         "get /api/v1/release-rules",
@@ -1098,6 +1115,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/items/{id}/destroy",
         "post /api/v1/items/{id}/reclassify",
         "post /api/v1/items/{id}/release",
+        "post /api/v1/log/checkpoint",
         "post /api/v1/release-rules",
     ];
     assert_eq!(paths, expected);

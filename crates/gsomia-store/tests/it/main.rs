@@ -11,6 +11,8 @@ use gsomia_store::{
 };
 use proptest::prelude::*;
 
+mod merkle;
+
 const REPORT: &str = include_str!("../../../../examples/model-case/items/kor-missile-report.json");
 
 fn temp_db(name: &str) -> PathBuf {

@@ -1,0 +1,670 @@
+//! The verifiable audit log between nodes (SPEC §8): checkpoints, witnessing and the
+//! originator's view.
+//!
+//! **Checkpoints.** [`issue`] signs a C2SP checkpoint of the committed log: the size is read
+//! from a reader connection, which sees a transaction only after SQLite has synced it to the WAL
+//! (`synchronous = FULL`), so a checkpoint never covers an entry that is not on disk. `gsomia
+//! serve` issues one every `checkpoint_interval_ms` while the log grows ([`run_checkpoints`]),
+//! and `POST /api/v1/log/checkpoint` issues one on demand.
+//!
+//! **Witnessing** follows C2SP `tlog-witness`: after issuing, a node posts its checkpoint to
+//! each partner's `/federation/v1/add-checkpoint` with a consistency proof from the size that
+//! partner last cosigned ([`add_checkpoint`] is the partner's side). The partner checks the
+//! log's signature with the key it imported for that party, checks the proof against the
+//! checkpoint it holds, keeps the new one and answers with its cosignature. A partner that
+//! holds another size answers 409 with that size and is sent a proof from there. A proof that
+//! fails is evidence of a rewritten log: both signed checkpoints and the proof are kept, the
+//! refusal is audited (P7) and logged as an error for the security officer, and served at
+//! `/api/v1/log/evidence`. Checkpoints go straight to partners, not through the outbox: a
+//! witness needs the newest, not every one, and nothing is lost when one is skipped.
+//!
+//! Successful witnessing is recorded in the `witnessed` and `cosignatures` tables, not as audit
+//! entries: an entry per exchange would make every idle node's log grow, and so issue and
+//! exchange checkpoints, forever. Every refusal is audited.
+//!
+//! **Originator's view.** An originator's officer asks a holder, through
+//! `/federation/v1/custody` (sealed both ways), for the holder's entries about one of its items,
+//! with inclusion proofs against a checkpoint of the holder's log that the originator has
+//! witnessed ([`custody`]); every proof is checked before the entries are shown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gsomia_core::{PartyCode, Rule};
+use gsomia_crypto::envelope::{self, Envelope, Header};
+use gsomia_log::{
+    ConsistencyProof, Cosigner, Frontier, Hash, InclusionProof, LogKey, LogVerifier,
+    SignedCheckpoint, WitnessVerifier, leaf_hash,
+};
+use gsomia_store::{AuditDraft, Batch, LogHashes, PartyRecord, Store, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::federation::OsRng;
+use crate::node::{Node, entry};
+
+/// The name of a party's log (the checkpoint's origin and the key name): `gsomia/<party>`.
+pub fn origin(party: PartyCode) -> String {
+    format!("gsomia/{party}")
+}
+
+/// The party whose log `origin` names.
+fn party_of(origin: &str) -> Option<PartyCode> {
+    origin.strip_prefix("gsomia/")?.parse().ok()
+}
+
+fn log_key(node: &Node) -> LogKey {
+    LogKey::new(&origin(node.party()), node.keys().signing.clone())
+}
+
+/// The verifier of this node's own checkpoints.
+pub fn own_verifier(node: &Node) -> LogVerifier {
+    log_key(node).verifier()
+}
+
+/// The verifier of a partner's checkpoints, from its imported descriptor.
+pub fn log_verifier(record: &PartyRecord) -> Result<LogVerifier, String> {
+    let key = record.keys.verifying_key().map_err(|e| e.to_string())?;
+    Ok(LogVerifier::new(&origin(record.code), key))
+}
+
+fn witness_verifier(record: &PartyRecord) -> Result<WitnessVerifier, String> {
+    let key = record.keys.verifying_key().map_err(|e| e.to_string())?;
+    Ok(WitnessVerifier::new(&origin(record.code), key))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "audit log");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+/// The root of this node's tree of `size` entries.
+pub fn root_at(node: &Node, size: u64) -> Result<Hash, ApiError> {
+    Frontier::load(size, &LogHashes(node.store()))
+        .map(|f| f.root())
+        .map_err(internal)
+}
+
+/// Signs a checkpoint of the committed log if it grew since the last one; the latest
+/// checkpoint's size and signed note.
+pub async fn issue(node: &Node) -> Result<(u64, String), ApiError> {
+    let size = node.store().log_size()?;
+    if let Some((latest, note)) = node.store().checkpoint_latest()?
+        && latest == size
+    {
+        return Ok((latest, note));
+    }
+    let checkpoint = SignedCheckpoint::sign(&log_key(node), size, root_at(node, size)?);
+    let note = checkpoint.note(&[]);
+    let writes = vec![Write::PutCheckpoint {
+        size,
+        note: note.clone(),
+        at: node.now_text(),
+    }];
+    node.write(Batch {
+        writes,
+        audit: vec![],
+    })
+    .await?;
+    Ok((size, note))
+}
+
+/// The latest checkpoint with the cosignatures partners sent for it.
+pub fn latest_cosigned(node: &Node) -> Result<Option<(u64, String)>, ApiError> {
+    let Some((size, note)) = node.store().checkpoint_latest()? else {
+        return Ok(None);
+    };
+    let lines: Vec<String> = node
+        .store()
+        .cosignatures(size)?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    Ok(Some((size, format!("{note}{}", lines.concat()))))
+}
+
+/// Issues checkpoints and has partners witness them until `stop` is set.
+pub async fn run_checkpoints(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = Duration::from_millis(node.config.checkpoint_interval_ms.max(100));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = tick(&node).await {
+            tracing::warn!(error = %e.message, "checkpoint");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// One round: issue a checkpoint, and send it to every partner that has not cosigned it.
+pub async fn tick(node: &Node) -> Result<(), ApiError> {
+    let (size, note) = issue(node).await?;
+    let world = node.world();
+    let cosigned: Vec<String> = node
+        .store()
+        .cosignatures(size)?
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
+    for record in node.store().parties()? {
+        let named = world
+            .agreements_between(record.code, node.party())
+            .next()
+            .is_some();
+        if record.code == node.party()
+            || !named
+            || record.endpoint.is_none()
+            || cosigned.contains(&record.code.to_string())
+        {
+            continue;
+        }
+        if let Err(e) = witness_by(node, &record, size, &note).await {
+            tracing::warn!(peer = %record.code, error = %e, "witnessing");
+        }
+    }
+    Ok(())
+}
+
+/// Asks `peer` to witness the checkpoint of `size`, and keeps its cosignature.
+async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> Result<(), String> {
+    let url = format!(
+        "{}/federation/v1/add-checkpoint",
+        peer.endpoint
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+    );
+    let mut old = node
+        .store()
+        .last_cosigned(peer.code.as_str())
+        .map_err(|e| e.to_string())?;
+    // At most twice: the second time from the size the witness says it holds.
+    for _ in 0..2 {
+        if old > size {
+            return Err(format!(
+                "{} holds a checkpoint of size {old}, larger than this log ({size})",
+                peer.code
+            ));
+        }
+        let proof = ConsistencyProof::make(old, size, &LogHashes(node.store()))
+            .map_err(|e| e.to_string())?;
+        let body = add_checkpoint_body(&proof, note);
+        let (status, reply) =
+            crate::client::request_typed("POST", &url, "text/plain", body.into_bytes()).await?;
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        match status {
+            200 => {
+                let checkpoint =
+                    SignedCheckpoint::open(note, &own_verifier(node)).map_err(|e| e.to_string())?;
+                let verifier = witness_verifier(peer)?;
+                checkpoint
+                    .verify_cosignature(&reply, &verifier)
+                    .map_err(|e| format!("{}'s cosignature: {e}", peer.code))?;
+                let writes = vec![Write::PutCosignature {
+                    size,
+                    witness: peer.code.to_string(),
+                    line: reply,
+                }];
+                node.write(Batch {
+                    writes,
+                    audit: vec![],
+                })
+                .await
+                .map_err(|e| e.message)?;
+                return Ok(());
+            }
+            409 => {
+                old = reply
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{} answered 409 without a size: {reply}", peer.code))?;
+            }
+            _ => return Err(format!("{} answered {status}: {reply}", peer.code)),
+        }
+    }
+    Err(format!("{} keeps answering 409", peer.code))
+}
+
+/// The C2SP tlog-witness `add-checkpoint` request body.
+fn add_checkpoint_body(proof: &ConsistencyProof, note: &str) -> String {
+    let mut body = format!("old {}\n", proof.old);
+    for h in &proof.hashes {
+        body.push_str(&gsomia_log::proof::encode_hash(h));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    body
+}
+
+/// Reads an `add-checkpoint` request body: the old size, the proof hashes, the note.
+fn parse_add_checkpoint(body: &str) -> Result<(u64, Vec<Hash>, &str), String> {
+    let (head, note) = body
+        .split_once("\n\n")
+        .ok_or("the body must be `old <size>`, proof lines, a blank line and the checkpoint")?;
+    let mut lines = head.lines();
+    let old = lines
+        .next()
+        .and_then(|l| l.strip_prefix("old "))
+        .and_then(|n| n.parse().ok())
+        .ok_or("the first line must be `old <size>`")?;
+    let hashes = lines
+        .map(|l| {
+            gsomia_log::proof::decode_hash(l)
+                .ok_or_else(|| format!("`{l}` is not a base64 SHA-256 hash"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if hashes.len() > 128 {
+        return Err("a consistency proof has at most 128 hashes".into());
+    }
+    Ok((old, hashes, note))
+}
+
+/// A witness's answer to `add-checkpoint`.
+pub enum Witnessed {
+    /// The cosignature line.
+    Cosigned(String),
+    /// The witness holds another size: the proof must start there (409).
+    Conflict(u64),
+}
+
+/// The witness's side of `add-checkpoint`: checks a partner's checkpoint against the one it
+/// holds and cosigns it, or keeps the evidence when the two are inconsistent.
+pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiError> {
+    let (old, hashes, note) = parse_add_checkpoint(body).map_err(ApiError::bad_request)?;
+    let log = note.lines().next().unwrap_or_default();
+    let refuse = |rule: &'static str, code: &'static str, subject: String, message: String| {
+        let draft = entry(
+            node,
+            log,
+            "checkpoint.witness",
+            &subject,
+            "deny",
+            Some(if rule == "M1" { Rule::M1 } else { Rule::P7 }),
+            json!({ "message": message }),
+        );
+        (
+            ApiError {
+                status: axum::http::StatusCode::FORBIDDEN,
+                code,
+                message,
+                rule: Some(rule),
+            },
+            draft,
+        )
+    };
+    let parties = node.store().parties()?;
+    let record = party_of(log).and_then(|p| parties.iter().find(|r| r.code == p));
+    let named = record.is_some_and(|r| {
+        node.world()
+            .agreements_between(r.code, node.party())
+            .next()
+            .is_some()
+    });
+    let (Some(record), true) = (record, named) else {
+        let (e, d) = refuse(
+            "R1",
+            "unknown_log",
+            log.to_owned(),
+            format!(
+                "`{log}` is not the log of a party to an agreement with {}",
+                node.party()
+            ),
+        );
+        return Err(audited(node, e, d).await);
+    };
+    let party = record.code.to_string();
+    let verifier = log_verifier(record).map_err(internal)?;
+    let shown = match SignedCheckpoint::open(note, &verifier) {
+        Ok(c) => c,
+        Err(e) => {
+            let (e, d) = refuse("M1", "bad_signature", party, e.to_string());
+            return Err(audited(node, e, d).await);
+        }
+    };
+    let held = match node.store().witnessed_latest(&party)? {
+        Some((_, n)) => Some(SignedCheckpoint::open(&n, &verifier).map_err(internal)?),
+        None => None,
+    };
+    let held_size = held.as_ref().map_or(0, |h| h.size);
+    if old != held_size {
+        return Ok(Witnessed::Conflict(held_size));
+    }
+    if let Some(held) = &held {
+        let proof = ConsistencyProof {
+            old,
+            new: shown.size,
+            hashes: hashes.clone(),
+        };
+        let fails = if shown.size < held.size {
+            Some(format!(
+                "{party} showed a tree of {} entries after one of {}",
+                shown.size, held.size
+            ))
+        } else {
+            proof.verify(&held.root, &shown.root).err().map(|_| {
+                format!(
+                    "{party}'s checkpoint of size {} is not consistent with its checkpoint of \
+                     size {} that this node witnessed: its log was rewritten",
+                    shown.size, held.size
+                )
+            })
+        };
+        if let Some(message) = fails {
+            tracing::error!(%party, held = held.size, shown = shown.size, "EVIDENCE of a rewritten audit log");
+            let record = json!({
+                "party": party, "held": held.note(&[]), "shown": note, "proof": proof,
+                "found": node.now_text(), "message": message,
+            });
+            let (mut e, d) = refuse("P7", "inconsistent_log", party.clone(), message);
+            e.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            let writes = vec![Write::AddEvidence {
+                party,
+                record,
+                at: node.now_text(),
+            }];
+            return Err(
+                match node
+                    .write(Batch {
+                        writes,
+                        audit: vec![d],
+                    })
+                    .await
+                {
+                    Ok(_) => e,
+                    Err(w) => w,
+                },
+            );
+        }
+    }
+    let now = node.now().unix_timestamp().max(0) as u64;
+    let cosigner = Cosigner::new(&origin(node.party()), node.keys().signing.clone(), now);
+    let line = shown.cosign(&cosigner);
+    if shown.size > held_size || held.is_none() {
+        let writes = vec![Write::PutWitnessed {
+            party,
+            size: shown.size,
+            note: note.to_owned(),
+            at: node.now_text(),
+        }];
+        node.write(Batch {
+            writes,
+            audit: vec![],
+        })
+        .await?;
+    }
+    Ok(Witnessed::Cosigned(line))
+}
+
+/// Writes a refusal's audit entry; the refusal, or the write's failure.
+async fn audited(node: &Node, error: ApiError, draft: AuditDraft) -> ApiError {
+    match node
+        .write(Batch {
+            writes: vec![],
+            audit: vec![draft],
+        })
+        .await
+    {
+        Ok(_) => error,
+        Err(e) => e,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The originator's view.
+
+/// One of a holder's entries about an item, with its proof.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProvenEntry {
+    /// The entry's number.
+    pub seq: u64,
+    /// The entry's body (canonical JSON), exactly as hashed into the tree.
+    pub body: String,
+    /// Its inclusion proof against the checkpoint asked about.
+    pub proof: InclusionProof,
+}
+
+/// The holder's side: the entries about `item` up to the checkpoint of `size`, for the item's
+/// originator only.
+pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiError> {
+    let from = env.header.from;
+    let forbidden = |rule: &'static str, message: String| ApiError {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code: "forbidden",
+        message,
+        rule: Some(rule),
+    };
+    let named = node
+        .world()
+        .agreements_between(from, node.party())
+        .next()
+        .is_some();
+    let record = node.store().parties()?.into_iter().find(|p| p.code == from);
+    let (Some(record), true) = (record, named) else {
+        return Err(forbidden(
+            "R1",
+            format!(
+                "{from} is not a party to any agreement with {}",
+                node.party()
+            ),
+        ));
+    };
+    let key = record.keys.verifying_key().map_err(internal)?;
+    let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
+        .map_err(|e| forbidden("M1", e.to_string()))?;
+    let ask: Value = serde_json::from_slice(&opened.into_inner())
+        .map_err(|e| ApiError::bad_request(format!("custody query: {e}")))?;
+    let (Some(item), Some(size)) = (ask["item"].as_str(), ask["size"].as_u64()) else {
+        return Err(ApiError::unprocessable(
+            "a custody query names `item` (an id) and `size` (a checkpoint's size)",
+        ));
+    };
+    let action = "custody.query";
+    let deny = |message: String| {
+        let draft = entry(
+            node,
+            from.as_str(),
+            action,
+            item,
+            "deny",
+            Some(Rule::P7),
+            json!({ "message": message }),
+        );
+        (forbidden("P7", message), draft)
+    };
+    let stored = node.store().item(item, None)?;
+    let originator = stored.as_ref().map(|s| s.label.originator);
+    if originator != Some(from) {
+        // The same answer whether this node holds the item or not: only its originator learns
+        // anything about it.
+        let (e, d) = deny(format!(
+            "only an item's originator may ask for its custody record, and {from} is not the \
+             originator of `{item}` here"
+        ));
+        return Err(audited(node, e, d).await);
+    }
+    if node.store().checkpoint(size)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "this node issued no checkpoint of size {size}"
+        )));
+    }
+    let mut entries = vec![];
+    for e in node.store().audit_about(item, size)? {
+        let proof =
+            InclusionProof::make(e.seq - 1, size, &LogHashes(node.store())).map_err(internal)?;
+        entries.push(ProvenEntry {
+            seq: e.seq,
+            body: e.body,
+            proof,
+        });
+    }
+    let draft = entry(
+        node,
+        from.as_str(),
+        action,
+        item,
+        "allow",
+        Some(Rule::P7),
+        json!({ "size": size, "entries": entries.len() }),
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    let answer = json!({ "item": item, "size": size, "entries": entries });
+    seal_to(node, &record, "custody-answer", &answer).map_err(internal)
+}
+
+fn seal_to(node: &Node, to: &PartyRecord, id: &str, payload: &Value) -> Result<Envelope, String> {
+    let key = crate::federation::encryption_key(to)?;
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+    let header = Header {
+        from: node.party(),
+        to: to.code,
+        id: format!("{id}-{}", gsomia_crypto::hex(&nonce)),
+        seq: (0, 0),
+        sent: node.now_text(),
+    };
+    envelope::seal(
+        &node.keys().signing,
+        &key,
+        header,
+        payload.to_string().as_bytes(),
+        &mut OsRng,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// What an originator learns from a holder: the checkpoint it witnessed and the holder's
+/// entries about the item, each proven included in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustodyReport {
+    /// The holder.
+    pub holder: String,
+    /// The holder's checkpoint (witnessed by this node) the proofs are against.
+    pub checkpoint: String,
+    /// The holder's entries about the item, in order, every one verified.
+    pub entries: Vec<ProvenEntry>,
+}
+
+/// The originator's side: asks `holder` for its entries about `item` and checks each against
+/// the latest checkpoint of the holder's log this node witnessed.
+pub async fn custody(
+    node: &Node,
+    holder: &PartyRecord,
+    item: &str,
+) -> Result<CustodyReport, ApiError> {
+    let party = holder.code.to_string();
+    let conflict = |m: String| ApiError::new(axum::http::StatusCode::CONFLICT, "not_witnessed", m);
+    let Some((size, note)) = node.store().witnessed_latest(&party)? else {
+        return Err(conflict(format!(
+            "this node has not witnessed a checkpoint of {party}'s log yet"
+        )));
+    };
+    let checkpoint = SignedCheckpoint::open(&note, &log_verifier(holder).map_err(internal)?)
+        .map_err(internal)?;
+    let ask = seal_to(
+        node,
+        holder,
+        "custody",
+        &json!({ "item": item, "size": size }),
+    )
+    .map_err(internal)?;
+    let url = format!(
+        "{}/federation/v1/custody",
+        holder
+            .endpoint
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+    );
+    let bad_gateway =
+        |m: String| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "bad_holder_answer", m);
+    let body = serde_json::to_vec(&ask).map_err(internal)?;
+    let (status, reply) = crate::client::request("POST", &url, None, Some(body))
+        .await
+        .map_err(|e| bad_gateway(format!("{party}: {e}")))?;
+    if status != 200 {
+        let text = String::from_utf8_lossy(&reply);
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "holder_refused",
+            format!("{party} answered {status}: {text}"),
+        ));
+    }
+    let env: Envelope = serde_json::from_slice(&reply).map_err(|e| bad_gateway(e.to_string()))?;
+    let key = holder.keys.verifying_key().map_err(internal)?;
+    let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
+        .map_err(|e| bad_gateway(format!("{party}'s answer: {e}")))?;
+    let answer: Value =
+        serde_json::from_slice(&opened.into_inner()).map_err(|e| bad_gateway(e.to_string()))?;
+    let entries: Vec<ProvenEntry> = serde_json::from_value(answer["entries"].clone())
+        .map_err(|e| bad_gateway(format!("{party}'s entries: {e}")))?;
+    let mut problems = vec![];
+    for e in &entries {
+        let about = serde_json::from_str::<Value>(&e.body)
+            .ok()
+            .and_then(|b| b["subject"].as_str().map(str::to_owned));
+        if about.as_deref() != Some(item) {
+            problems.push(format!("entry {} is not about `{item}`", e.seq));
+        } else if e.proof.size != size || e.proof.index + 1 != e.seq {
+            problems.push(format!(
+                "entry {}'s proof is for another position or tree",
+                e.seq
+            ));
+        } else if e
+            .proof
+            .verify(&checkpoint.root, &leaf_hash(e.body.as_bytes()))
+            .is_err()
+        {
+            problems.push(format!(
+                "entry {} is not in {party}'s log as of the checkpoint of size {size}",
+                e.seq
+            ));
+        }
+    }
+    let (decision, rule_detail) = if problems.is_empty() {
+        (
+            "allow",
+            json!({ "holder": party, "size": size, "entries": entries.len() }),
+        )
+    } else {
+        (
+            "deny",
+            json!({ "holder": party, "size": size, "problems": problems }),
+        )
+    };
+    let draft = entry(
+        node,
+        "node",
+        "custody.verify",
+        item,
+        decision,
+        Some(Rule::P7),
+        rule_detail,
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    if !problems.is_empty() {
+        return Err(bad_gateway(problems.join("; ")));
+    }
+    Ok(CustodyReport {
+        holder: party,
+        checkpoint: note,
+        entries,
+    })
+}

@@ -1,0 +1,156 @@
+//! The Merkle log as the store keeps it: every committed audit entry is a leaf, refused
+//! batches leave no hashes behind, a database without the tree gets one on opening, and what
+//! the log module proves from stored hashes verifies.
+
+use std::sync::Arc;
+
+use gsomia_log::{ConsistencyProof, Frontier, InclusionProof, leaf_hash};
+use gsomia_store::{LogHashes, SqliteStore, Store, Write};
+use serde_json::json;
+
+use crate::{publish, temp_db};
+
+/// The root of the tree over the stored audit bodies, computed from scratch.
+fn fresh_root(store: &SqliteStore) -> (u64, gsomia_log::Hash) {
+    let mut tree = Frontier::new();
+    for e in store.audit_after(0, 1_000_000).unwrap() {
+        tree.append(leaf_hash(e.body.as_bytes()));
+    }
+    (tree.size(), tree.root())
+}
+
+/// The root of the tree of `size` leaves, from the stored hashes.
+fn stored_root(store: &SqliteStore, size: u64) -> gsomia_log::Hash {
+    Frontier::load(size, &LogHashes(store)).unwrap().root()
+}
+
+#[test]
+fn every_committed_entry_is_a_leaf_and_refused_batches_leave_no_hashes() {
+    let store = Arc::new(SqliteStore::open(temp_db("merkle-refused")).unwrap());
+    store.write(publish(1)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for n in 10..70 {
+        let tx = tx.clone();
+        let batch = if n % 4 == 0 { publish(1) } else { publish(n) };
+        store.submit(batch, Box::new(move |r| tx.send(r.is_ok()).unwrap()));
+    }
+    drop(tx);
+    assert_eq!(rx.iter().filter(|ok| *ok).count(), 45);
+    let size = store.log_size().unwrap();
+    assert_eq!(size, 46);
+    let (fresh_size, root) = fresh_root(&store);
+    assert_eq!(fresh_size, size);
+    assert_eq!(stored_root(&store, size), root);
+    let entries = store.audit_after(0, 100).unwrap();
+    for e in &entries {
+        let p = InclusionProof::make(e.seq - 1, size, &LogHashes(&*store)).unwrap();
+        p.verify(&root, &leaf_hash(e.body.as_bytes())).unwrap();
+    }
+    for old in 1..size {
+        let p = ConsistencyProof::make(old, size, &LogHashes(&*store)).unwrap();
+        p.verify(&stored_root(&store, old), &root).unwrap();
+    }
+}
+
+#[test]
+fn a_database_without_the_tree_gets_it_on_opening() {
+    let path = temp_db("merkle-catch-up");
+    let root = {
+        let store = SqliteStore::open(&path).unwrap();
+        for n in 0..37 {
+            store.write(publish(n)).unwrap();
+        }
+        fresh_root(&store).1
+    };
+    // As a database from before the Merkle log: no stored hashes.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM merkle WHERE idx >= 20", [])
+        .unwrap();
+    drop(conn);
+    // 20 stored hashes are not the hashes of any tree: the store says so, it does not guess.
+    let err = SqliteStore::open(&path).err().unwrap().to_string();
+    assert!(
+        err.contains("20 stored Merkle hashes make no tree"),
+        "{err}"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM merkle", []).unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(stored_root(&store, 37), root);
+    store.write(publish(37)).unwrap();
+    assert_eq!(stored_root(&store, 38), fresh_root(&store).1);
+}
+
+#[test]
+fn entries_are_found_by_subject_up_to_a_size() {
+    let store = SqliteStore::open(temp_db("merkle-subject")).unwrap();
+    for n in 0..5 {
+        store.write(publish(n)).unwrap();
+    }
+    store.write(publish(1)).unwrap_err();
+    let id = crate::item(2).id;
+    let found = store.audit_about(&id, 5).unwrap();
+    assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    assert!(store.audit_about(&id, 2).unwrap().is_empty());
+    assert!(store.audit_about("nothing", 5).unwrap().is_empty());
+}
+
+#[test]
+fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
+    let store = SqliteStore::open(temp_db("merkle-checkpoints")).unwrap();
+    let at = "2026-11-29T00:00:00Z".to_owned();
+    let writes = vec![
+        Write::PutCheckpoint {
+            size: 3,
+            note: "three".into(),
+            at: at.clone(),
+        },
+        Write::PutCheckpoint {
+            size: 9,
+            note: "nine".into(),
+            at: at.clone(),
+        },
+        Write::PutCosignature {
+            size: 9,
+            witness: "JPN".into(),
+            line: "— JPN x\n".into(),
+        },
+        Write::PutWitnessed {
+            party: "JPN".into(),
+            size: 4,
+            note: "j4".into(),
+            at: at.clone(),
+        },
+        Write::PutWitnessed {
+            party: "JPN".into(),
+            size: 8,
+            note: "j8".into(),
+            at: at.clone(),
+        },
+        Write::AddEvidence {
+            party: "USA".into(),
+            record: json!({"why": "fork"}),
+            at,
+        },
+    ];
+    store
+        .write(gsomia_store::Batch {
+            writes,
+            audit: vec![],
+        })
+        .unwrap();
+    assert_eq!(store.checkpoint_latest().unwrap(), Some((9, "nine".into())));
+    assert_eq!(store.checkpoint(3).unwrap().as_deref(), Some("three"));
+    assert_eq!(store.checkpoint(4).unwrap(), None);
+    assert_eq!(
+        store.cosignatures(9).unwrap(),
+        vec![("JPN".to_owned(), "— JPN x\n".to_owned())]
+    );
+    assert_eq!(
+        store.witnessed_latest("JPN").unwrap(),
+        Some((8, "j8".into()))
+    );
+    assert_eq!(store.witnessed_latest("USA").unwrap(), None);
+    assert_eq!(store.evidence().unwrap(), vec![json!({"why": "fork"})]);
+}
