@@ -36,13 +36,17 @@ fn main() -> Result<()> {
                 .split(',')
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()?,
+            args.iter().any(|a| a == "--without-merkle-log"),
         ),
+        ["bench", "log", ..] => log(flag("--entries", "10000000").parse()?),
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         _ => {
             eprintln!(
                 "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64]\n\
+                 \x20      cargo xtask bench publish --without-merkle-log [--seconds 20] [--clients 32]\n\
+                 \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench federation [--items 100000]"
@@ -58,14 +62,25 @@ fn workspace() -> PathBuf {
 
 /// Builds the release binary and returns its path.
 fn gsomia() -> Result<PathBuf> {
+    build(&[], "gsomia")
+}
+
+/// Builds the release binary with `extra` cargo arguments, copied to `target/release/{name}`.
+fn build(extra: &[&str], name: &str) -> Result<PathBuf> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-q", "-p", "gsomia-cli"])
+        .args(extra)
         .current_dir(workspace())
         .status()?;
     if !status.success() {
         bail!("cargo build failed");
     }
-    Ok(workspace().join("target/release/gsomia"))
+    let built = workspace().join("target/release/gsomia");
+    let copy = workspace().join("target/release").join(name);
+    if copy != built {
+        std::fs::copy(&built, &copy)?;
+    }
+    Ok(copy)
 }
 
 fn run(bin: &Path, args: &[&str]) -> Result<String> {
@@ -240,7 +255,10 @@ async fn client(
     Ok((latencies, errors))
 }
 
-fn publish(seconds: u64, clients: Vec<u64>) -> Result<()> {
+fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
+    if compare {
+        return publish_without_merkle_log(seconds, clients);
+    }
     let bin = gsomia()?;
     let (data, token) = node(&bin, "publish")?;
     let reference = sign_rate();
@@ -309,6 +327,220 @@ fn publish(seconds: u64, clients: Vec<u64>) -> Result<()> {
     child.kill()?;
     child.wait()?;
     Ok(())
+}
+
+/// One round of `clients` publishers for `seconds`; items per second.
+fn publish_round(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    token: &str,
+    first: u64,
+    clients: u64,
+    seconds: u64,
+) -> Result<f64> {
+    let bodies = Arc::new(vec![item(0)]);
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| {
+                tokio::spawn(client(
+                    addr.to_owned(),
+                    token.to_owned(),
+                    first + i * 1_000_000,
+                    until,
+                    bodies.clone(),
+                ))
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            let (latencies, errors) = t.await??;
+            if errors > 0 {
+                bail!("{errors} publishes failed");
+            }
+            ok += latencies.len();
+        }
+        anyhow::Ok(ok)
+    })?;
+    Ok(results as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The publish benchmark with and without the Merkle log (issue 5: the log may cost at most
+/// 10% of publish throughput). Two release builds, each on a fresh node; rounds alternate
+/// between them so that the machine's drift falls on both.
+fn publish_without_merkle_log(seconds: u64, clients: Vec<u64>) -> Result<()> {
+    let without = build(
+        &["--features", "gsomia-store/benchmark-without-merkle-log"],
+        "gsomia-without-merkle-log",
+    )?;
+    let with = gsomia()?;
+    let (data_with, token_with) = node(&with, "publish-merkle")?;
+    let (data_without, token_without) = node(&with, "publish-no-merkle")?;
+    let (mut a, addr_with) = serve(&with, &data_with)?;
+    let (mut b, addr_without) = serve(&without, &data_without)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "publish over HTTP with and without the Merkle log, {seconds} s per round, rounds alternating"
+    );
+    println!("| clients | round | with Merkle log items/s | without items/s | cost of the log |");
+    println!("|---|---|---|---|---|");
+    let mut first = 1_000_000_000;
+    for c in clients {
+        for round in 1..=3 {
+            let r_with = publish_round(&rt, &addr_with, &token_with, first, c, seconds)?;
+            let r_without = publish_round(&rt, &addr_without, &token_without, first, c, seconds)?;
+            first += 100_000_000;
+            println!(
+                "| {c} | {round} | {r_with:.0} | {r_without:.0} | {:.1}% |",
+                (1.0 - r_with / r_without) * 100.0
+            );
+        }
+    }
+    for child in [&mut a, &mut b] {
+        child.kill()?;
+        child.wait()?;
+    }
+    Ok(())
+}
+
+/// The Merkle log in the store at `entries` entries: appends (audit entries only, durable group
+/// commit), proofs read from SQLite (median and p99), and `audit verify`'s rate against the
+/// machine's raw SHA-256 rate over the same bytes, measured in the same run.
+fn log(entries: u64) -> Result<()> {
+    use gsomia_log::{ConsistencyProof, InclusionProof};
+    use gsomia_store::{Batch, LogHashes, Store};
+    let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-log", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("gsomia.db");
+    let store = Arc::new(gsomia_store::SqliteStore::open(&path)?);
+    let started = Instant::now();
+    let per_batch = 1000u64;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut in_flight = 0;
+    for b in 0..entries.div_ceil(per_batch) {
+        let audit = (b * per_batch..((b + 1) * per_batch).min(entries))
+            .map(|n| draft(&format!("report--00000000-0000-4000-8000-{n:012}")))
+            .collect();
+        let tx = tx.clone();
+        store.submit(
+            Batch {
+                writes: vec![],
+                audit,
+            },
+            Box::new(move |r| tx.send(r.is_ok()).unwrap()),
+        );
+        in_flight += 1;
+        if in_flight == 16 {
+            assert!(rx.recv()?);
+            in_flight -= 1;
+        }
+    }
+    for _ in 0..in_flight {
+        assert!(rx.recv()?);
+    }
+    let fill = started.elapsed().as_secs_f64();
+    println!(
+        "{entries} audit entries (~250 bytes each) appended with their Merkle hashes: {:.0} entries/s",
+        entries as f64 / fill
+    );
+
+    let size = store.log_size()?;
+    let samples = 2000u64;
+    let times = |f: &dyn Fn(u64)| {
+        let mut t: Vec<Duration> = (0..samples)
+            .map(|i| {
+                let start = Instant::now();
+                f(i);
+                start.elapsed()
+            })
+            .collect();
+        t.sort();
+        (percentile(&t, 0.5) * 1000.0, percentile(&t, 0.99) * 1000.0)
+    };
+    let hashes = LogHashes(&*store);
+    let step = 7_919_993 % size.max(1);
+    println!(
+        "| proof at {size} entries, from SQLite, random positions | median µs | p99 µs | target |"
+    );
+    println!("|---|---|---|---|");
+    // The store keeps the upper levels of the tree in memory once read: the first pass starts
+    // with nothing cached (a node just started), the second is a node that has been serving.
+    for pass in ["first pass", "second pass"] {
+        let (inc50, inc99) = times(&|i| {
+            InclusionProof::make((i * step + 13) % size, size, &hashes).unwrap();
+        });
+        let (con50, con99) = times(&|i| {
+            ConsistencyProof::make((i * step + 13) % (size - 1) + 1, size, &hashes).unwrap();
+        });
+        println!("| inclusion, {pass} | {inc50:.1} | {inc99:.1} | ≤ 20 µs median |");
+        println!("| consistency, {pass} | {con50:.1} | {con99:.1} | ≤ 20 µs median |");
+    }
+    store.close();
+    drop(store);
+
+    // `audit verify` (what the command runs), then SHA-256 over the bytes it hashes.
+    let file = gsomia_store::verify::LogFile::open(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let verified = file
+        .verify(|_| bail_text(), |_, _| {})
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verify_rate = verified.entries as f64 / started.elapsed().as_secs_f64();
+    let sample = gsomia_store::AuditEntry::chain(
+        1,
+        gsomia_store::audit::GENESIS,
+        draft("report--00000000-0000-4000-8000-000000000001").body(),
+    );
+    // Per entry: the chain hash (context, number and previous hash, then the body), the leaf
+    // hash (0x00 and the body) and, on average, one node hash (65 bytes).
+    let chain_input =
+        format!("gsomia-audit-v1\n{}\n{}\n", 5_000_000, sample.hash).len() + sample.body.len();
+    let per_entry = chain_input + 1 + sample.body.len() + 65;
+    let raw = sha256_rate(per_entry);
+    println!(
+        "| audit verify | entries/s | raw SHA-256 over the same bytes, entries/s | ratio | target |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} entries | {verify_rate:.0} | {raw:.0} | {:.2} | ≥ 1,000,000 entries/s |",
+        verified.entries,
+        verify_rate / raw
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn bail_text() -> Result<(u64, gsomia_log::Hash), String> {
+    Err("the benchmark issues no checkpoints".into())
+}
+
+/// How many entries of `bytes_per_entry` bytes SHA-256 hashes per second on one core (three
+/// hashes per entry, as verify does: the sizes differ, the total is the same).
+fn sha256_rate(bytes_per_entry: usize) -> f64 {
+    use sha2::{Digest, Sha256};
+    let buf = vec![0x5au8; bytes_per_entry];
+    let n = 2_000_000u64;
+    let started = Instant::now();
+    let mut acc = 0u8;
+    for i in 0..n {
+        let mut h = Sha256::new();
+        h.update(&buf[..bytes_per_entry / 3]);
+        let a = h.finalize();
+        let mut h = Sha256::new();
+        h.update(&buf[bytes_per_entry / 3..2 * bytes_per_entry / 3]);
+        let b = h.finalize();
+        let mut h = Sha256::new();
+        h.update(&buf[2 * bytes_per_entry / 3..]);
+        h.update(i.to_le_bytes());
+        let c = h.finalize();
+        acc ^= a[0] ^ b[0] ^ c[0];
+    }
+    std::hint::black_box(acc);
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 /// A stored item of about 1 KiB, as publish makes it (sealed content included).

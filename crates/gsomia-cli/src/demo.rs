@@ -478,8 +478,59 @@ async fn history(d: &Demo) -> Result<()> {
         "2019-12-02",
         "JPN reports a possible compromise of the Wonsan report; the report reaches KOR, the originator (P6)",
     );
+    custody(d, "2019-12-02").await?;
     d.set("2023-03-21")?;
     event(d, "2023-03-21", "withdraw", 5).await?;
+    Ok(())
+}
+
+/// KOR and JPN witness each other's audit logs; then KOR, the originator, asks JPN for every
+/// entry about the Wonsan report and checks each against JPN's checkpoint (SPEC §8).
+async fn custody(d: &Demo, on: &str) -> Result<()> {
+    for p in ["JPN", "KOR"] {
+        gsomia_node::transparency::tick(d.node(p))
+            .await
+            .map_err(|e| anyhow!("checkpoint at {p}: {}", e.message))?;
+    }
+    let (size, _) = d
+        .node("KOR")
+        .store()
+        .witnessed_latest("JPN")?
+        .context("KOR has witnessed no checkpoint of JPN's log")?;
+    say(
+        on,
+        format!(
+            "KOR and JPN witness each other's audit logs: KOR checked and cosigned JPN's checkpoint of {size} entries"
+        ),
+    );
+    let path = format!("/api/v1/items/{WONSAN}/custody?holder=JPN");
+    let (s, b) = d.call("KOR", "kim", "GET", &path, None).await?;
+    if s != 200 {
+        bail!("custody: {b}");
+    }
+    let entries: Vec<String> = b["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let x = &e["entry"];
+            format!(
+                "entry {} {} by {} ({})",
+                e["seq"],
+                x["action"].as_str().unwrap_or(""),
+                x["actor"].as_str().unwrap_or(""),
+                x["decision"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    say(
+        on,
+        format!(
+            "KOR asks JPN what it did with the Wonsan report: {} entries, each proven in JPN's signed checkpoint: {}",
+            entries.len(),
+            entries.join("; ")
+        ),
+    );
     Ok(())
 }
 

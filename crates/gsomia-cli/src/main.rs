@@ -4,6 +4,7 @@
 //! stderr that names the file, the place in it and what is wrong.
 
 mod admin;
+mod audit;
 mod demo;
 mod offline;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Ask whether an item may be released to a party, or read by a person.
     #[command(subcommand)]
     Check(offline::CheckCommand),
+    /// Check the audit log offline, and prove or check what is in it.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Play the Japan–ROK GSOMIA (2016–2023) and the trilateral arrangement with three real
     /// nodes on 127.0.0.1: as it happened, and without the 2019 suspension.
     ///
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agreement(c) => offline::agreement(c),
         Command::Check(c) => offline::check(c),
+        Command::Audit(c) => audit::audit(c),
         Command::Demo { keep } => demo::demo(keep),
         Command::Init(a) => admin::init(a),
         Command::Serve { data } => admin::serve(&data),

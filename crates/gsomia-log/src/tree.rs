@@ -90,26 +90,26 @@ impl Frontier {
     }
 
     /// Appends the leaf whose hash is `leaf`, and returns the hashes to store with their stored
-    /// hash indexes (consecutive, from `stored_hash_index(0, size)`).
+    /// hash indexes (consecutive, from `stored_hash_index(0, size)`): the leaf's, then one per
+    /// perfect subtree it completes, each `node_hash(left neighbour, the one below)`. This is
+    /// `tlog_tiles::stored_hashes` without its allocations and reads (the left neighbours are
+    /// the frontier's last roots); the tests check the two agree.
     pub fn append(&mut self, leaf: Hash) -> Vec<(u64, Hash)> {
         let n = self.size;
-        // INVARIANT: the hashes `stored_hashes` reads for leaf `n` are the roots of the
-        // frontier of size `n` (each trailing 1 bit of `n` is a perfect subtree on the edge).
-        let hashes = tlog_tiles::stored_hashes_for_record_hash(n, leaf, self).unwrap_or_default();
+        let completes = (n + 1).trailing_zeros() as usize;
         let first = stored_hash_index(0, n);
-        let stored: Vec<(u64, Hash)> = (first..).zip(hashes).collect();
+        let mut stored = Vec::with_capacity(completes + 1);
+        stored.push((first, leaf));
+        let mut h = leaf;
+        for level in 1..=completes {
+            // INVARIANT: the frontier of size n ends in one root per trailing 1 bit of n, the
+            // smallest last, so it holds at least `completes` roots.
+            let (_, left) = self.roots.pop().unwrap_or((0, tlog_tiles::EMPTY_HASH));
+            h = node_hash(left, h);
+            stored.push((first + level as u64, h));
+        }
+        self.roots.push((first + completes as u64, h));
         self.size = n + 1;
-        let roots = decomposition(self.size)
-            .map(|(l, i)| stored_hash_index(l, i))
-            .filter_map(|at| {
-                self.roots
-                    .iter()
-                    .chain(&stored)
-                    .find(|(i, _)| *i == at)
-                    .copied()
-            })
-            .collect();
-        self.roots = roots;
         stored
     }
 }
@@ -127,4 +127,9 @@ pub fn size_for_stored_count(count: u64) -> Option<u64> {
         }
     }
     (tlog_tiles::stored_hash_count(lo) == count).then_some(lo)
+}
+
+/// The level of the node stored at stored hash index `index` (0 for leaves).
+pub fn level_of(index: u64) -> u8 {
+    tlog_tiles::split_stored_hash_index(index).0
 }

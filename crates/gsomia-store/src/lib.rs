@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod record;
 pub mod sqlite;
+pub mod verify;
 
 pub use audit::{AuditDraft, AuditEntry, verify_chain};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};

@@ -111,11 +111,40 @@ fn acknowledged_publishes_survive_sigkill() {
         "missile-warning",
     ]);
     let token = out.lines().nth(1).unwrap().to_owned();
+    // Checkpoints every 50 ms, so that many are issued under load before each kill.
+    let config = data.join("gsomia.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "checkpoint_interval_ms = 2000",
+            "checkpoint_interval_ms = 50",
+        ),
+    )
+    .unwrap();
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let checkpoints: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut next = 0;
     for kill_after in [40, 120, 250] {
         let (mut child, addr) = start(&data);
         let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (addr, token, checkpoints, stop) = (
+                addr.clone(),
+                token.clone(),
+                checkpoints.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match http(&addr, "GET", "/api/v1/log/checkpoint", &token, "") {
+                        Ok((200, note)) => checkpoints.lock().unwrap().push(note),
+                        _ => break,
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
         let clients: Vec<_> = (0..8)
             .map(|c| {
                 let (addr, token, acked, stop) =
@@ -146,6 +175,7 @@ fn acknowledged_publishes_survive_sigkill() {
         for c in clients {
             c.join().unwrap();
         }
+        watcher.join().unwrap();
         next += 1_000_000;
     }
     let acked = acked.lock().unwrap().clone();
@@ -165,12 +195,103 @@ fn acknowledged_publishes_survive_sigkill() {
             "{id} was acknowledged but is not readable: {body}"
         );
     }
+    // Every checkpoint issued before a crash is consistent with the log after it.
+    let vkey = run(&["audit", "key", "--data", d]);
+    let vkey = vkey.lines().nth(1).unwrap().to_owned();
+    let verifier = gsomia_log::LogVerifier::from_vkey(&vkey).unwrap();
+    let (_, now) = http(&addr, "GET", "/api/v1/log/checkpoint", &token, "").unwrap();
+    let now = gsomia_log::SignedCheckpoint::open(&now, &verifier).unwrap();
+    let seen = checkpoints.lock().unwrap().clone();
+    let sizes: std::collections::BTreeSet<u64> = seen
+        .iter()
+        .map(|note| {
+            gsomia_log::SignedCheckpoint::open(note, &verifier)
+                .unwrap()
+                .size
+        })
+        .collect();
+    assert!(
+        sizes.len() >= 3,
+        "only {} distinct checkpoints were seen under load",
+        sizes.len()
+    );
+    for note in &seen {
+        let before = gsomia_log::SignedCheckpoint::open(note, &verifier).unwrap();
+        let path = format!(
+            "/api/v1/log/proof/consistency?old={}&new={}",
+            before.size, now.size
+        );
+        let (status, proof) = http(&addr, "GET", &path, &token, "").unwrap();
+        assert_eq!(status, 200, "{proof}");
+        let proof: gsomia_log::ConsistencyProof = serde_json::from_str(&proof).unwrap();
+        proof.verify(&before.root, &now.root).unwrap_or_else(|e| {
+            panic!(
+                "checkpoint of size {} is not consistent with the log after the crashes: {e}",
+                before.size
+            )
+        });
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    // And the whole log verifies offline.
+    let out = run(&["audit", "verify", "--data", d]);
+    assert!(
+        out.starts_with("exit 0\n") && out.contains("signed checkpoints match"),
+        "{out}"
+    );
     let store = SqliteStore::open(data.join("gsomia.db")).unwrap();
     let audit = store.audit_after(0, usize::MAX).unwrap();
     assert_eq!(verify_chain(&audit), Ok(audit.len() as u64));
     assert!(store.counts().unwrap().items >= acked.len() as u64);
+    drop(store);
+
+    // A proof by hand: `prove` prints it, `check-proof` checks it with nothing but the key.
+    let bundle = run(&["audit", "prove", "--data", d, "--entry", "3"]);
+    assert!(bundle.starts_with("exit 0\n"), "{bundle}");
+    let file = dir.join("proof.json");
+    std::fs::write(&file, bundle.strip_prefix("exit 0\n").unwrap()).unwrap();
+    let f = file.to_str().unwrap();
+    let out = run(&["audit", "check-proof", "--key", &vkey, f]);
+    assert!(
+        out.starts_with("exit 0\nverified: entry 3 is in gsomia/KOR's log"),
+        "{out}"
+    );
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let body = forged["entry"]["body"]
+        .as_str()
+        .unwrap()
+        .replace("kim", "lee");
+    forged["entry"]["body"] = body.into();
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let out = run(&["audit", "check-proof", "--key", &vkey, f]);
+    assert!(
+        out.starts_with("exit 1\nNOT VERIFIED: entry 3 as given is not in"),
+        "{out}"
+    );
+    let out = run(&["audit", "check-proof", "--key", "gsomia/KOR+00+AAAA", f]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("--key"),
+        "{out}"
+    );
+    let consistency = run(&[
+        "audit",
+        "prove",
+        "--data",
+        d,
+        "--old",
+        &sizes.iter().next().unwrap().to_string(),
+    ]);
+    let out = if consistency.starts_with("exit 0\n") {
+        std::fs::write(&file, consistency.strip_prefix("exit 0\n").unwrap()).unwrap();
+        run(&["audit", "check-proof", "--key", &vkey, f])
+    } else {
+        consistency
+    };
+    assert!(
+        out.starts_with("exit 0\nverified: gsomia/KOR's log of"),
+        "{out}"
+    );
 }
 
 /// A free port on 127.0.0.1, so that a node restarts on the address its partner knows.

@@ -563,6 +563,8 @@ fn the_demo_tells_the_2016_to_2023_story() {
         "2019-11-28  USA → JPN: refused, R4:",
         "2019-11-28  JPN received it: marked GOKUHI with KOR as originator; custody KOR→USA (usa-kor-gsomia), USA→JPN (usa-jpn-gsomia); signed receipt back at USA",
         "2019-12-02  JPN reports a possible compromise of the Wonsan report; the report reaches KOR, the originator (P6)",
+        "2019-12-02  KOR and JPN witness each other's audit logs: KOR checked and cosigned JPN's checkpoint of",
+        "2019-12-02  KOR asks JPN what it did with the Wonsan report: 2 entries, each proven in JPN's signed checkpoint: entry 8 item.receive by KOR (allow); entry 12 incident.report by sato (allow)",
         "2023-03-21  KOR: withdraw. The GSOMIA is now, at KOR: in force; at JPN: in force",
         // Without the suspension.
         "2019-11-23  The GSOMIA at KOR: terminated on 2019-11-23; at JPN: terminated on 2019-11-23",

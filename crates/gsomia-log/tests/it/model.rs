@@ -203,3 +203,18 @@ pub fn cases(base: u32) -> u32 {
         .unwrap_or(1u32);
     base * scale
 }
+
+#[test]
+fn appends_store_exactly_what_tlog_tiles_would() {
+    let mut log = MemLog::default();
+    for n in 0..1100u64 {
+        let entry = format!("entry {n}").into_bytes();
+        let expected = tlog_tiles::stored_hashes(n, &entry, &log).unwrap();
+        let first = tlog_tiles::stored_hash_index(0, n);
+        let got = log.frontier.append(leaf_hash(&entry));
+        assert_eq!(got, (first..).zip(expected).collect::<Vec<_>>(), "leaf {n}");
+        for (_, h) in got {
+            log.stored.push(h);
+        }
+    }
+}

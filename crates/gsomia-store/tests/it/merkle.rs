@@ -154,3 +154,169 @@ fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
     assert_eq!(store.witnessed_latest("USA").unwrap(), None);
     assert_eq!(store.evidence().unwrap(), vec![json!({"why": "fork"})]);
 }
+
+mod tampering {
+    //! `verify` on logs changed behind the node's back: each change is found, and the first
+    //! entry it touches is named.
+
+    use std::path::{Path, PathBuf};
+
+    use ed25519_dalek::SigningKey;
+    use gsomia_log::{Frontier, LogKey, SignedCheckpoint};
+    use gsomia_store::verify::{LogFile, Tampered};
+    use gsomia_store::{LogHashes, SqliteStore, Store, Write};
+
+    use crate::{publish, temp_db};
+
+    fn key() -> LogKey {
+        LogKey::new("gsomia/KOR", SigningKey::from_bytes(&[5; 32]))
+    }
+
+    /// A log of 30 entries with a checkpoint at 20 and one at 30.
+    fn log(name: &str) -> PathBuf {
+        let path = temp_db(name);
+        let store = SqliteStore::open(&path).unwrap();
+        for n in 0..30 {
+            store.write(publish(n)).unwrap();
+            if n == 19 || n == 29 {
+                let size = store.log_size().unwrap();
+                let root = Frontier::load(size, &LogHashes(&store)).unwrap().root();
+                let note = SignedCheckpoint::sign(&key(), size, root).note(&[]);
+                let at = String::new();
+                store
+                    .write(gsomia_store::Batch {
+                        writes: vec![Write::PutCheckpoint { size, note, at }],
+                        audit: vec![],
+                    })
+                    .unwrap();
+            }
+        }
+        path
+    }
+
+    fn verify(path: &Path) -> Result<(u64, u64), Tampered> {
+        let verifier = key().verifier();
+        let open = |note: &str| {
+            SignedCheckpoint::open(note, &verifier)
+                .map(|c| (c.size, c.root))
+                .map_err(|e| e.to_string())
+        };
+        let mut calls = 0;
+        let v = LogFile::open(path)?.verify(open, |_, _| calls += 1)?;
+        assert!(calls >= 1, "progress is reported");
+        Ok((v.entries, v.checkpoints))
+    }
+
+    fn sql(path: &Path, statements: &str) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(statements).unwrap();
+    }
+
+    /// Rewrites entry `seq`'s body and re-chains every entry after it, as a careful forger would.
+    fn rewrite_and_rechain(path: &Path, seq: i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute(
+            "UPDATE audit SET body = replace(body, '\"kim\"', '\"lee\"') WHERE seq = ?1",
+            [seq],
+        )
+        .unwrap();
+        let mut prev: String = conn
+            .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq - 1], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let rows: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, body FROM audit WHERE seq >= ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (s, body) in rows {
+            let hash = gsomia_store::audit::link(s as u64, &prev, &body);
+            conn.execute(
+                "UPDATE audit SET hash = ?1 WHERE seq = ?2",
+                rusqlite::params![hash, s],
+            )
+            .unwrap();
+            prev = hash;
+        }
+    }
+
+    #[test]
+    fn an_untouched_log_verifies() {
+        let path = log("verify-ok");
+        assert_eq!(verify(&path), Ok((30, 2)));
+    }
+
+    #[test]
+    fn a_changed_byte_a_deleted_entry_and_two_swapped_entries_are_named() {
+        let path = log("verify-byte");
+        sql(
+            &path,
+            "UPDATE audit SET body = replace(body, '\"kim\"', '\"kin\"') WHERE seq = 7",
+        );
+        assert_eq!(verify(&path), Err(Tampered::Chain(7)));
+
+        let path = log("verify-delete");
+        sql(&path, "DELETE FROM audit WHERE seq = 12");
+        assert_eq!(
+            verify(&path),
+            Err(Tampered::Missing {
+                expected: 12,
+                found: 13
+            })
+        );
+
+        let path = log("verify-swap");
+        sql(
+            &path,
+            "UPDATE audit SET seq = -5 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = 6;
+             UPDATE audit SET seq = 6 WHERE seq = -5;",
+        );
+        assert_eq!(verify(&path), Err(Tampered::Chain(5)));
+
+        let path = log("verify-tail");
+        sql(&path, "DELETE FROM audit WHERE seq > 27");
+        assert_eq!(verify(&path), Err(Tampered::Truncated(27)));
+    }
+
+    #[test]
+    fn a_forger_who_rechains_is_caught_by_the_tree_and_one_who_rebuilds_the_tree_by_the_checkpoints()
+     {
+        let path = log("verify-rechain");
+        rewrite_and_rechain(&path, 9);
+        assert_eq!(verify(&path), Err(Tampered::Tree(9)));
+
+        // Rebuilding the tree too (the store rebuilds a missing tree on opening): the signed
+        // checkpoints no longer match.
+        sql(&path, "DELETE FROM merkle");
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(verify(&path), Err(Tampered::Checkpoint(20)));
+
+        // Cutting off the end and its tree: the last checkpoint covers entries that are gone.
+        let path = log("verify-cut");
+        sql(
+            &path,
+            "DELETE FROM audit WHERE seq > 25; DELETE FROM merkle",
+        );
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(
+            verify(&path),
+            Err(Tampered::Shortened {
+                checkpoint: 30,
+                entries: 25
+            })
+        );
+        // A checkpoint that is not the node's own signature is named too.
+        let path = log("verify-forged-checkpoint");
+        sql(
+            &path,
+            "UPDATE checkpoints SET note = replace(note, 'gsomia/KOR\n', 'gsomia/KOR\n\n') WHERE size = 20",
+        );
+        assert!(matches!(
+            verify(&path),
+            Err(Tampered::BadCheckpoint { size: 20, .. })
+        ));
+    }
+}
