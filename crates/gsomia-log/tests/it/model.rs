@@ -67,15 +67,15 @@ fn entries(n: usize) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn every_inclusion_and_consistency_proof_up_to_size_200_verifies() {
-    let all = entries(200);
+fn every_inclusion_and_consistency_proof_up_to_size_300_verifies() {
+    let all = entries(300);
     let mut log = MemLog::default();
     let mut roots = vec![gsomia_log::EMPTY_HASH];
     for e in &all {
         log.append(e);
         roots.push(log.frontier.root());
     }
-    for n in 1..=200u64 {
+    for n in 1..=300u64 {
         assert_eq!(
             roots[n as usize],
             mth(&all[..n as usize]),
@@ -215,6 +215,34 @@ fn appends_store_exactly_what_tlog_tiles_would() {
         assert_eq!(got, (first..).zip(expected).collect::<Vec<_>>(), "leaf {n}");
         for (_, h) in got {
             log.stored.push(h);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(crate::model::cases(32)))]
+
+    /// Trees of random sizes up to 20,000: proofs for random positions and earlier sizes
+    /// verify against the model's roots.
+    #[test]
+    fn proofs_verify_in_trees_of_random_larger_sizes(
+        size in 300u64..20_000,
+        picks in proptest::collection::vec((any::<u64>(), any::<u64>()), 20),
+    ) {
+        let all = entries(size as usize);
+        let mut log = MemLog::default();
+        for e in &all {
+            log.append(e);
+        }
+        let root = log.frontier.root();
+        prop_assert_eq!(root, mth(&all));
+        for (a, b) in picks {
+            let i = a % size;
+            let p = InclusionProof::make(i, size, &log).unwrap();
+            prop_assert!(p.verify(&root, &leaf_hash(&all[i as usize])).is_ok());
+            let m = b % size + 1;
+            let c = ConsistencyProof::make(m, size, &log).unwrap();
+            prop_assert!(c.verify(&mth(&all[..m as usize]), &root).is_ok());
         }
     }
 }
