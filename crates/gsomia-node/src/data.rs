@@ -41,6 +41,10 @@ pub struct Config {
     /// partners witness it, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// Topics offered as TAXII collections before any item on them exists (those of the
+    /// agreements' scopes are offered too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taxii_topics: Vec<String>,
 }
 
 fn default_max_body() -> usize {
@@ -114,6 +118,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         endpoint: opts.endpoint.clone(),
         max_body_bytes: default_max_body(),
         checkpoint_interval_ms: default_checkpoint_interval(),
+        taxii_topics: vec![],
     };
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
     let text = format!(

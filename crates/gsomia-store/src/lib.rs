@@ -178,6 +178,44 @@ pub enum Write {
     },
 }
 
+/// An item as listed by tag: when it was added (µs since the epoch), and whether it is the
+/// latest and the first of the item's versions.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// When it was added, in microseconds since the Unix epoch.
+    pub added: i64,
+    /// The item.
+    pub item: StoredItem,
+    /// No later version of it is stored.
+    pub latest: bool,
+    /// No earlier version of it is stored.
+    pub first: bool,
+}
+
+/// The tags an item is listed under: `<originator>/<topic>` for each of its topics, and
+/// `from/<party>` when a partner sent it (the last hop of its custody chain). TAXII collections
+/// are tags.
+pub fn item_tags(item: &StoredItem) -> Vec<String> {
+    let mut tags: Vec<String> = item
+        .label
+        .topics
+        .iter()
+        .map(|t| format!("{}/{}", item.label.originator, t.as_str()))
+        .collect();
+    if let Some(hop) = item.custody.last() {
+        tags.push(format!("from/{}", hop.from));
+    }
+    tags
+}
+
+/// An RFC 3339 time in microseconds since the Unix epoch (0 if it is not one: the node makes
+/// these strings itself).
+pub fn added_micros(text: &str) -> i64 {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
+        .unwrap_or(0)
+}
+
 /// A store's Merkle hashes, for making proofs with `gsomia_log`.
 pub struct LogHashes<'a, S: Store + ?Sized>(pub &'a S);
 
@@ -286,6 +324,15 @@ pub trait Store: Send + Sync + 'static {
     fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
+
+    /// Items tagged `tag` (see [`item_tags`]) and not destroyed, in the order they were added,
+    /// after the position `after` (added in µs, item number), at most `limit`.
+    fn tagged(&self, tag: &str, after: (i64, i64), limit: usize)
+    -> Result<Vec<Listed>, StoreError>;
+    /// Every version of the item `id` that is not destroyed, oldest `modified` first.
+    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError>;
+    /// The tags in use that start with `prefix`.
+    fn tags(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// The number of entries in the audit log (and leaves in its Merkle tree) that are
     /// committed, hence on disk.

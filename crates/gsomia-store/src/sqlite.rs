@@ -119,6 +119,26 @@ ALTER TABLE audit ADD COLUMN subject TEXT;
 UPDATE audit SET subject = json_extract(body, '$.subject');
 CREATE INDEX audit_subject ON audit (subject, seq);
 "#,
+    // TAXII collections (issue 6): an item's tags (`<originator>/<topic>` for each topic,
+    // `from/<party>` for what a partner sent), ordered by when it was added (microseconds).
+    r#"
+CREATE TABLE item_tags (
+    tag TEXT NOT NULL,
+    added INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (tag, added, seq)
+) WITHOUT ROWID;
+CREATE TABLE tags (tag TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT INTO item_tags (tag, added, seq)
+    SELECT json_extract(i.label, '$.originator') || '/' || t.value,
+           CAST((julianday(i.added) - 2440587.5) * 86400000000 AS INTEGER), i.seq
+    FROM items i, json_each(i.label, '$.topics') t;
+INSERT OR IGNORE INTO item_tags (tag, added, seq)
+    SELECT 'from/' || json_extract(i.custody, '$[#-1].from'),
+           CAST((julianday(i.added) - 2440587.5) * 86400000000 AS INTEGER), i.seq
+    FROM items i WHERE json_array_length(i.custody) > 0;
+INSERT OR IGNORE INTO tags (tag) SELECT DISTINCT tag FROM item_tags;
+"#,
 ];
 
 /// A batch with its JSON made by the submitting thread, so that the one writer thread only runs
@@ -127,6 +147,8 @@ struct Job {
     batch: Batch,
     /// For each `PutItem` write, in order: label, marking and custody as JSON.
     items: Vec<(String, Option<String>, String)>,
+    /// For each `PutItem` write, in order: its tags and when it was added (µs).
+    tags: Vec<(Vec<String>, i64)>,
     /// The canonical body of each audit draft.
     bodies: Vec<String>,
     done: Done,
@@ -146,10 +168,19 @@ impl Job {
                 _ => None,
             })
             .collect();
+        let tags = batch
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::PutItem(i) => Some((crate::item_tags(i), crate::added_micros(&i.added))),
+                _ => None,
+            })
+            .collect();
         let bodies = batch.audit.iter().map(|d| d.body()).collect();
         Job {
             batch,
             items,
+            tags,
             bodies,
             done,
         }
@@ -490,6 +521,7 @@ fn commit_group(
 fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, StoreError> {
     let mut committed = Committed::default();
     let mut items = job.items.iter();
+    let mut tags = job.tags.iter();
     for w in &job.batch.writes {
         match w {
             Write::SetMeta { key, value } => {
@@ -545,7 +577,20 @@ fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, Stor
                     }
                     other => other,
                 })?;
-                committed.items.push(tx.last_insert_rowid());
+                let seq = tx.last_insert_rowid();
+                committed.items.push(seq);
+                // INVARIANT: `Job::new` made one entry per `PutItem`, in order.
+                let (item_tags, added) = tags.next().ok_or(StoreError::Closed)?;
+                for tag in item_tags {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO item_tags (tag, added, seq) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![tag, added, seq]))
+                    .map_err(db)?;
+                    tx.prepare_cached("INSERT OR IGNORE INTO tags (tag) VALUES (?1)")
+                        .and_then(|mut s| s.execute(params![tag]))
+                        .map_err(db)?;
+                }
             }
             Write::Reclassify {
                 id,
@@ -764,19 +809,24 @@ struct RawItem {
 }
 
 fn item_row(r: &rusqlite::Row) -> rusqlite::Result<RawItem> {
+    item_row_at(r, 0)
+}
+
+/// An item row whose columns ([`ITEM_COLUMNS`]) start at column `at`.
+fn item_row_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<RawItem> {
     Ok(RawItem {
-        seq: r.get(0)?,
-        id: r.get(1)?,
-        modified: r.get(2)?,
-        stix_type: r.get(3)?,
-        label: r.get(4)?,
-        marking: r.get(5)?,
-        custody: r.get(6)?,
-        binding: r.get(7)?,
-        wrapped_key: r.get(8)?,
-        content: r.get(9)?,
-        added: r.get(10)?,
-        destroyed: r.get(11)?,
+        seq: r.get(at)?,
+        id: r.get(at + 1)?,
+        modified: r.get(at + 2)?,
+        stix_type: r.get(at + 3)?,
+        label: r.get(at + 4)?,
+        marking: r.get(at + 5)?,
+        custody: r.get(at + 6)?,
+        binding: r.get(at + 7)?,
+        wrapped_key: r.get(at + 8)?,
+        content: r.get(at + 9)?,
+        added: r.get(at + 10)?,
+        destroyed: r.get(at + 11)?,
     })
 }
 
@@ -1028,6 +1078,75 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+        })
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<crate::Listed>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT t.added, {},
+                       NOT EXISTS (SELECT 1 FROM items j WHERE j.stix_id = i.stix_id
+                                   AND j.modified > i.modified AND j.destroyed IS NULL),
+                       NOT EXISTS (SELECT 1 FROM items j WHERE j.stix_id = i.stix_id
+                                   AND j.modified < i.modified AND j.destroyed IS NULL)
+                     FROM item_tags t JOIN items i ON i.seq = t.seq
+                     WHERE t.tag = ?1 AND (t.added, t.seq) > (?2, ?3) AND i.destroyed IS NULL
+                     ORDER BY t.added, t.seq LIMIT ?4",
+                    ITEM_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("i.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![tag, after.0, after.1, limit as i64], |r| {
+                    let added: i64 = r.get(0)?;
+                    let raw = item_row_at(r, 1)?;
+                    Ok((added, raw, r.get::<_, bool>(13)?, r.get::<_, bool>(14)?))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (added, raw, latest, first) = r.map_err(db)?;
+                Ok(crate::Listed {
+                    added,
+                    item: finish_item(raw)?,
+                    latest,
+                    first,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = ?1 AND destroyed IS NULL
+                     ORDER BY modified"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map(params![id], item_row).map_err(db)?;
+            rows.map(|r| finish_item(r.map_err(db)?)).collect()
+        })
+    }
+
+    fn tags(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT tag FROM tags WHERE substr(tag, 1, length(?1)) = ?1 ORDER BY tag",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map(params![prefix], |r| r.get(0)).map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
         })
     }
 

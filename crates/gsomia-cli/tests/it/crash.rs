@@ -38,7 +38,7 @@ fn http(
 }
 
 /// Starts `gsomia serve` and waits (bounded) for its "listening" line; the child and address.
-fn start(data: &Path) -> (Child, String) {
+pub(super) fn start(data: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gsomia"))
         .args(["serve", "--data", data.to_str().unwrap()])
         .env("NO_COLOR", "1")

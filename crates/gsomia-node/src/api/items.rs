@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Role, Tag, World};
+use gsomia_core::{
+    Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Role, Tag, User, World,
+};
 use gsomia_crypto::seal::{SealRandom, open, seal};
-use gsomia_store::{Batch, ReleaseRule, Store, StoredItem, Write};
+use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,8 +19,8 @@ use crate::data::random32;
 use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
 
-const PUBLISHERS: &[Role] = &[Role::Analyst, Role::SecurityOfficer, Role::Authority];
-const OFFICERS: &[Role] = &[Role::Authority, Role::SecurityOfficer];
+pub(super) const PUBLISHERS: &[Role] = &[Role::Analyst, Role::SecurityOfficer, Role::Authority];
+pub(super) const OFFICERS: &[Role] = &[Role::Authority, Role::SecurityOfficer];
 
 fn version_of(object: &Value) -> String {
     ["modified", "created"]
@@ -95,7 +97,7 @@ pub(crate) fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>
 }
 
 /// Opens a stored item (content decrypted), or `None` if it was destroyed.
-fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+pub(super) fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
     let Some(object) = unseal_object(node, s)? else {
         return Ok(None);
     };
@@ -178,37 +180,111 @@ pub(super) async fn publish(
     Caller(user): Caller,
     Body(req): Body<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let world = node.world();
+    let plan = match plan_publish(&node, &world, &user, req.label, req.object) {
+        Ok(plan) => plan,
+        Err((e, Some(draft))) => return Err(audited(&node, e, *draft).await),
+        Err((e, None)) => return Err(e),
+    };
+    let committed = node
+        .write(Batch {
+            writes: plan.writes,
+            audit: plan.audit,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": plan.id, "version": plan.version, "seq": committed.items.first(),
+            "binding": plan.binding, "released": plan.released,
+        })),
+    ))
+}
+
+/// Writes a refusal's audit entry; the refusal, or the write's failure.
+pub(crate) async fn audited(node: &Node, error: ApiError, draft: AuditDraft) -> ApiError {
+    match node
+        .write(Batch {
+            writes: vec![],
+            audit: vec![draft],
+        })
+        .await
+    {
+        Ok(_) => error,
+        Err(e) => e,
+    }
+}
+
+/// A publication decided: what to commit together, and what to answer.
+pub(crate) struct PublishPlan {
+    /// The item, then the outbox messages of standing release rules.
+    pub writes: Vec<Write>,
+    /// The publication's audit entry and the release rules' decisions.
+    pub audit: Vec<AuditDraft>,
+    /// The item's id.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// The binding signed for it.
+    pub binding: String,
+    /// The standing release rules that released it (R7).
+    pub released: Vec<Value>,
+}
+
+/// Decides the publication of an item of this node's (the label's originator is this party;
+/// the publisher has a publishing role and a clearance at least the item's level, P1), signs
+/// its binding, seals its content and applies the standing release rules (R7). A refusal comes
+/// with the audit entry that records it when it was a decision; malformed input comes without.
+pub(crate) fn plan_publish(
+    node: &Node,
+    world: &World,
+    user: &User,
+    label: Label,
+    object: Value,
+) -> Result<PublishPlan, (ApiError, Option<Box<AuditDraft>>)> {
     let action = "item.publish";
-    if req.label.originator != node.party() {
-        return Err(ApiError::unprocessable(format!(
-            "label.originator: this node publishes as {}, not {}",
-            node.party(),
-            req.label.originator
-        )));
+    if label.originator != node.party() {
+        return Err((
+            ApiError::unprocessable(format!(
+                "label.originator: this node publishes as {}, not {}",
+                node.party(),
+                label.originator
+            )),
+            None,
+        ));
     }
     let file = ItemFile {
-        label: req.label,
-        object: req.object,
+        label,
+        object,
         marking: None,
         custody: vec![],
         binding: None,
     };
-    let item = Item::new(file).map_err(invalid)?;
-    let world = node.world();
-    world.check_item(&item).map_err(invalid)?;
-    if !has_role(&user, PUBLISHERS) {
-        let e = ApiError::new(
+    let item = Item::new(file).map_err(|e| (invalid(e), None))?;
+    world.check_item(&item).map_err(|e| (invalid(e), None))?;
+    let deny = |e: ApiError| {
+        let draft = entry(
+            node,
+            &user.id,
+            action,
+            item.id(),
+            "deny",
+            e.rule.and_then(super::rule_by_id),
+            json!({ "message": e.message }),
+        );
+        (e, Some(Box::new(draft)))
+    };
+    if !has_role(user, PUBLISHERS) {
+        return Err(deny(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "publishing needs the analyst, security_officer or authority role",
-        );
-        return Err(refuse(&node, &user, action, item.id(), e).await);
+        )));
     }
     let party = node.party();
-    if rank(&world, party, user.clearance.as_str())
-        < rank(&world, party, item.label().level.as_str())
+    if rank(world, party, user.clearance.as_str()) < rank(world, party, item.label().level.as_str())
     {
-        let e = ApiError::forbidden(
+        return Err(deny(ApiError::forbidden(
             "P1",
             format!(
                 "{}'s clearance `{}` is below `{}`: nobody classifies above their own clearance",
@@ -216,13 +292,12 @@ pub(super) async fn publish(
                 user.clearance,
                 item.label().level
             ),
-        );
-        return Err(refuse(&node, &user, action, item.id(), e).await);
+        )));
     }
-    let (stored, bound) = sign_and_seal(&node, &item)?;
+    let (stored, bound) = sign_and_seal(node, &item).map_err(|e| (e, None))?;
     let detail = json!({ "version": stored.modified, "level": item.label().level });
     let mut audit = vec![entry(
-        &node,
+        node,
         &user.id,
         action,
         item.id(),
@@ -235,17 +310,17 @@ pub(super) async fn publish(
     let rules = node.release_rules();
     for rule in rules.iter() {
         let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
-            && rank(&world, party, bound.label().level.as_str())
-                <= rank(&world, party, rule.max_level.as_str());
+            && rank(world, party, bound.label().level.as_str())
+                <= rank(world, party, rule.max_level.as_str());
         if !covered {
             continue;
         }
-        match decide_release(&node, &world, &bound, rule.to) {
+        match decide_release(node, world, &bound, rule.to) {
             Ok((agreement, marking)) => {
-                writes.push(outbox_item(&node, &stored, &agreement, &marking));
+                writes.push(outbox_item(node, &stored, &agreement, &marking));
                 let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
                 audit.push(entry(
-                    &node,
+                    node,
                     &rule.created_by,
                     "item.release",
                     item.id(),
@@ -262,7 +337,7 @@ pub(super) async fn publish(
                     json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
                 let rule_id = e.rule.and_then(super::rule_by_id);
                 audit.push(entry(
-                    &node,
+                    node,
                     &rule.created_by,
                     "item.release",
                     item.id(),
@@ -273,17 +348,16 @@ pub(super) async fn publish(
             }
         }
     }
-    let binding = stored.binding.clone();
-    let modified = stored.modified.clone();
+    let plan = PublishPlan {
+        id: item.id().to_owned(),
+        version: stored.modified.clone(),
+        binding: stored.binding.clone(),
+        released,
+        audit,
+        writes: vec![],
+    };
     writes.insert(0, Write::PutItem(Box::new(stored)));
-    let committed = node.write(Batch { writes, audit }).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": item.id(), "version": modified, "seq": committed.items.first(),
-            "binding": binding, "released": released,
-        })),
-    ))
+    Ok(PublishPlan { writes, ..plan })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -12,6 +12,7 @@ mod items;
 mod log;
 mod openapi;
 mod reclassification;
+mod taxii;
 
 pub(crate) use items::{seal_item, unseal_object};
 
@@ -88,6 +89,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/federation/v1/inbox", post(inbox))
         .route("/federation/v1/add-checkpoint", post(add_checkpoint))
         .route("/federation/v1/custody", post(custody_query))
+        .merge(taxii::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(node)
@@ -171,7 +173,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn has_role(user: &User, roles: &[Role]) -> bool {
+pub(crate) fn has_role(user: &User, roles: &[Role]) -> bool {
     user.roles.iter().any(|r| roles.contains(r))
 }
 

@@ -1018,6 +1018,53 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
     )
     .await;
     assert_eq!(s, 200, "{b}");
+    // Through TAXII at JPN: the report is in the collection of what KOR sent, exactly as KOR
+    // published it plus JPN's marking, which says GOKUHI at JPN for KOR's II.
+    let (s, b) = http(
+        &j.addr,
+        "GET",
+        "/taxii2/api/collections/",
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let from_kor = b["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == "from KOR")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let objects = format!("/taxii2/api/collections/{from_kor}/objects/");
+    let (s, b) = http(&j.addr, "GET", &objects, Some(&sato), None).await;
+    assert_eq!(s, 200, "{b}");
+    let served = &b["objects"][0];
+    assert_eq!(served["id"], REPORT_ID);
+    let refs = served["object_marking_refs"].as_array().unwrap();
+    let holder = refs.last().unwrap().as_str().unwrap();
+    let (s, b) = http(
+        &j.addr,
+        "GET",
+        &format!("{objects}{holder}/"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let ext = &b["objects"][0]["extensions"]["extension-definition--420947b7-41ca-42a7-ba55-53cdc95fd69f"];
+    assert_eq!(
+        (
+            ext["originator"].as_str(),
+            ext["level"].as_str(),
+            ext["holder"]["party"].as_str(),
+            ext["holder"]["level"].as_str()
+        ),
+        (Some("KOR"), Some("II"), Some("JPN"), Some("GOKUHI")),
+        "{b}"
+    );
 
     // Each node checkpoints its log and has the other witness it.
     gsomia_node::transparency::tick(&kor).await.unwrap();
@@ -1059,7 +1106,8 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         .iter()
         .map(|e| e["entry"]["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["item.receive", "item.read"]);
+    // The read through the API, then the two through TAXII (the listing and the marking).
+    assert_eq!(actions, ["item.receive", "item.read", "item.read"]);
     let (_, jpn_note) = kor.store().witnessed_latest("JPN").unwrap().unwrap();
     assert_eq!(b["checkpoint"], jpn_note.as_str());
     let jpn_checkpoint =

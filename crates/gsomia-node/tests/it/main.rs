@@ -5,6 +5,7 @@
 
 mod federation;
 mod log;
+mod taxii;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,124 @@
+//! TAXII 2.1 conformance with real clients: the Python suite in `conformance/taxii` (written
+//! with `taxii2-client`, `stix2` and `stix2-validator`) against a real `gsomia serve`, and the
+//! same suite against the OASIS reference server medallion, so that we know it tests the
+//! standard and not our reading of it. The venv is made by `conformance/taxii/venv.sh` (which
+//! `.ci/run` also calls); it needs `python3` and PyPI the first time.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::{M, root, run};
+
+/// The suite's venv python.
+fn python() -> PathBuf {
+    let venv = root().join("target/conformance-venv");
+    let out = Command::new("bash")
+        .arg("conformance/taxii/venv.sh")
+        .arg(&venv)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "venv.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(stdout.lines().last().unwrap().trim())
+}
+
+fn show(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn taxii_clients_work_against_gsomia_as_against_medallion() {
+    let python = python();
+
+    // gsomia: a KOR node offering the `dprk-missile` collection, a publisher who may read it.
+    let dir = std::env::temp_dir().join(format!("gsomia-taxii-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("kor");
+    let d = data.to_str().unwrap();
+    let scheme = format!("{M}/schemes/KOR.json");
+    let out = run(&[
+        "init",
+        "--data",
+        d,
+        "--party",
+        "KOR",
+        "--scheme",
+        &scheme,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(out.starts_with("exit 0"), "{out}");
+    let config = data.join("gsomia.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}taxii_topics = [\"dprk-missile\"]\n"),
+    )
+    .unwrap();
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--id",
+        "kim",
+        "--roles",
+        "analyst,security_officer,authority",
+        "--clearance",
+        "II",
+        "--duties",
+        "missile-warning",
+    ]);
+    let token = out.lines().nth(1).unwrap().to_owned();
+    let marking = std::fs::read_to_string(root().join("docs/stix/gsomia-marking.json")).unwrap();
+    let (mut child, addr) = super::crash::start(&data);
+    let out = Command::new(&python)
+        .args(["-m", "pytest", "test_taxii.py", "-c", "pytest.ini", "-q"])
+        .current_dir(root().join("conformance/taxii"))
+        .env("TAXII_DISCOVERY", format!("http://{addr}/taxii2/"))
+        .env("TAXII_USER", "kim")
+        .env("TAXII_PASSWORD", &token)
+        .env("TAXII_SERVER", "gsomia")
+        .env("TAXII_MARKING", &marking)
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "the suite failed against gsomia:\n{}",
+        show(&out)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(" passed") && !summary.contains("xfail"),
+        "{summary}"
+    );
+
+    // Every read and write the suite made is in the audit log, which still verifies.
+    let out = run(&["audit", "verify", "--data", d]);
+    assert!(out.starts_with("exit 0\n"), "{out}");
+
+    // The same suite against the OASIS reference server.
+    let out = Command::new("bash")
+        .arg("conformance/taxii/run-medallion.sh")
+        .arg(&python)
+        .arg("-q")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the suite failed against medallion:\n{}",
+        show(&out)
+    );
+}

@@ -1,0 +1,1194 @@
+//! TAXII 2.1 (OASIS) under `/taxii2/`: discovery, one API root (`/taxii2/api/`), collections,
+//! objects (GET with filters and paging, POST answered by a status resource, DELETE), object by
+//! id, versions, manifest and status. Media type exactly `application/taxii+json;version=2.1`;
+//! errors are TAXII error messages; HTTP Basic (user id and token) or a bearer token.
+//!
+//! What TAXII servers do not do and this one does: every object a caller sees has passed the
+//! read decision (M2, P1, P2) for that caller, and every request that reads or writes is
+//! audited (P7). Objects the caller may not read are left out, so a collection of them looks
+//! empty; asking for one by id answers 404, as for an object that does not exist.
+//!
+//! **Collections** are tags of items (see `gsomia_store::item_tags`): one per topic of this
+//! party's own items (`<party>/<topic>`: writable by publishers; the topics of its agreements'
+//! scopes and of `taxii_topics` in `gsomia.toml` are offered before any item exists), and one
+//! per partner for what it sent (`from/<party>`, read-only). Collection ids are UUIDs made from
+//! the party and the tag, so they are stable.
+//!
+//! **Markings.** gsomia's classification travels as a `marking-definition` carrying the
+//! property-extension [`EXTENSION`], whose properties are the gsomia label (originator, level in
+//! the originator's scheme, topics, purpose, releasability, caveats, grading, created) and, on
+//! a holder's copy, `holder` (party and level in its scheme). A POSTed object must name such a
+//! marking in `object_marking_refs` (in the same envelope or posted before); TLP 2.0 and
+//! statement markings are kept as posted. Objects are served exactly as the originator posted
+//! them; a received item's object also names the holder's marking, served by id.
+//!
+//! **Time.** `date_added` is when the node stored the item, in microseconds; objects are
+//! listed in that order, and `next` is the position (`<µs>.<item number>`) after the last one
+//! returned, exact across items added in the same microsecond.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gsomia_core::{Decision, Label, User};
+use gsomia_store::{AuditDraft, Batch, Listed, Store, StoredItem, Write, added_micros, item_tags};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::items::{OFFICERS, PUBLISHERS, audited, plan_publish, unseal};
+use super::{AppState, entry, has_role};
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// The TAXII media type, byte for byte (clients compare it strictly).
+pub const MEDIA: &str = "application/taxii+json;version=2.1";
+/// The STIX media type of the objects.
+const STIX_MEDIA: &str = "application/stix+json;version=2.1";
+/// The id of gsomia's marking extension (`docs/stix/gsomia-marking-extension.json`).
+pub const EXTENSION: &str = "extension-definition--420947b7-41ca-42a7-ba55-53cdc95fd69f";
+/// The most objects a page holds.
+const MAX_PAGE: usize = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Errors, media types, authentication.
+
+/// A TAXII error message (TAXII 2.1 §3.6.1).
+#[derive(Debug)]
+pub(super) struct TaxiiError {
+    status: StatusCode,
+    title: String,
+    description: String,
+}
+
+impl TaxiiError {
+    fn new(status: StatusCode, title: &str, description: impl Into<String>) -> Self {
+        TaxiiError {
+            status,
+            title: title.to_owned(),
+            description: description.into(),
+        }
+    }
+    fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad request", description)
+    }
+    fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", description)
+    }
+}
+
+impl From<ApiError> for TaxiiError {
+    fn from(e: ApiError) -> Self {
+        let description = match e.rule {
+            Some(rule) => format!("{} (rule {rule})", e.message),
+            None => e.message,
+        };
+        TaxiiError::new(e.status, e.code, description)
+    }
+}
+
+impl From<gsomia_store::StoreError> for TaxiiError {
+    fn from(e: gsomia_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for TaxiiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(error = %self.description, "taxii");
+        }
+        let description = if self.status.is_server_error() {
+            "internal error".to_owned()
+        } else {
+            self.description
+        };
+        let body = json!({
+            "title": self.title, "description": description,
+            "http_status": self.status.as_str(),
+        });
+        let mut resp = (self.status, taxii_json(&body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gsomia\", Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+/// A JSON body with the TAXII media type.
+fn taxii_json(body: &Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// 406 unless the client accepts TAXII 2.1 (or anything).
+async fn accept(req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase().replace(' ', ""))
+        .all(|v| false_if_other(&v));
+    if ok {
+        next.run(req).await
+    } else {
+        TaxiiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not acceptable",
+            format!("this server answers `{MEDIA}` only"),
+        )
+        .into_response()
+    }
+}
+
+/// Whether one Accept value admits the TAXII media type.
+fn false_if_other(v: &str) -> bool {
+    let media = v.split(";q=").next().unwrap_or_default();
+    media.starts_with("application/taxii+json") || media == "*/*" || media == "application/*"
+}
+
+/// The caller: `Authorization: Basic base64(user id:token)` or `Bearer <token>`.
+pub(super) struct TaxiiUser(User);
+
+impl FromRequestParts<AppState> for TaxiiUser {
+    type Rejection = TaxiiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, TaxiiError> {
+        let unauthorized = |m: &str| TaxiiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", m);
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                unauthorized("credentials required: HTTP Basic (user id, token) or a bearer token")
+            })?;
+        let (id, token) = if let Some(b) = header.strip_prefix("Basic ") {
+            let decoded = STANDARD
+                .decode(b.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+            let (id, token) = decoded
+                .split_once(':')
+                .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+            (Some(id.to_owned()), token.to_owned())
+        } else if let Some(t) = header.strip_prefix("Bearer ") {
+            (None, t.trim().to_owned())
+        } else {
+            return Err(unauthorized("use HTTP Basic or a bearer token"));
+        };
+        match node
+            .store()
+            .user_by_token(&gsomia_crypto::token_hash(&token))?
+        {
+            Some(r) if id.as_ref().is_none_or(|id| *id == r.user.id) => Ok(TaxiiUser(r.user)),
+            _ => {
+                tracing::info!("taxii: refused unknown credentials");
+                Err(unauthorized("unknown user or token"))
+            }
+        }
+    }
+}
+
+/// The TAXII routes, for `api::app`.
+pub(super) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/taxii2/", get(discovery))
+        .route("/taxii2/api/", get(api_root))
+        .route("/taxii2/api/collections/", get(list_collections))
+        .route("/taxii2/api/collections/{cid}/", get(get_collection))
+        .route(
+            "/taxii2/api/collections/{cid}/objects/",
+            get(get_objects).post(add_objects),
+        )
+        .route(
+            "/taxii2/api/collections/{cid}/objects/{oid}/",
+            get(get_object).delete(delete_object),
+        )
+        .route(
+            "/taxii2/api/collections/{cid}/objects/{oid}/versions/",
+            get(get_versions),
+        )
+        .route("/taxii2/api/collections/{cid}/manifest/", get(get_manifest))
+        .route("/taxii2/api/status/{sid}/", get(get_status))
+        .layer(axum::middleware::from_fn(accept))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery, API root, collections.
+
+fn base(headers: &HeaderMap, node: &Node) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or(&node.config.listen);
+    format!("http://{host}")
+}
+
+async fn discovery(State(node): State<AppState>, _: TaxiiUser, headers: HeaderMap) -> Response {
+    let root = format!("{}/taxii2/api/", base(&headers, &node));
+    taxii_json(&json!({
+        "title": format!("gsomia node of {}", node.party()),
+        "description": "Classified information shared under security-of-information agreements; \
+                        every object is read-checked for the caller.",
+        "default": root, "api_roots": [root],
+    }))
+}
+
+async fn api_root(State(node): State<AppState>, _: TaxiiUser) -> Response {
+    taxii_json(&json!({
+        "title": format!("{} items", node.party()),
+        "versions": [MEDIA],
+        "max_content_length": node.config.max_body_bytes,
+    }))
+}
+
+/// A collection: a tag of items.
+struct Collection {
+    id: String,
+    tag: String,
+    title: String,
+    /// For this party's own items on a topic: the topic (writable).
+    topic: Option<String>,
+}
+
+/// A UUID (version 4 layout) made from a hash, so that it is stable.
+fn uuid_from(text: &str) -> String {
+    let h = Sha256::digest(text.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = gsomia_crypto::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+fn collections(node: &Node) -> Result<Vec<Collection>, TaxiiError> {
+    let party = node.party();
+    let world = node.world();
+    let mut topics: BTreeSet<String> = node.config.taxii_topics.iter().cloned().collect();
+    for a in world.agreements() {
+        if a.parties().contains(&party) {
+            topics.extend(a.scope().into_iter().flatten().cloned());
+        }
+    }
+    let own = format!("{party}/");
+    for tag in node.store().tags(&own)? {
+        topics.insert(tag[own.len()..].to_owned());
+    }
+    let mut out: Vec<Collection> = topics
+        .into_iter()
+        .map(|t| Collection {
+            id: uuid_from(&format!("gsomia-taxii-collection\n{party}\n{party}/{t}")),
+            tag: format!("{party}/{t}"),
+            title: format!("{party}: {t}"),
+            topic: Some(t),
+        })
+        .collect();
+    for p in world.parties() {
+        if p != party {
+            out.push(Collection {
+                id: uuid_from(&format!("gsomia-taxii-collection\n{party}\nfrom/{p}")),
+                tag: format!("from/{p}"),
+                title: format!("from {p}"),
+                topic: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn collection(node: &Node, id: &str) -> Result<Collection, TaxiiError> {
+    collections(node)?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| TaxiiError::not_found(format!("no collection `{id}`")))
+}
+
+fn collection_json(c: &Collection, user: &User) -> Value {
+    let description = match &c.topic {
+        Some(t) => format!("this party's items on `{t}`; publishers may add to it"),
+        None => format!("what {} released to this party", &c.tag[5..]),
+    };
+    json!({
+        "id": c.id, "title": c.title, "description": description,
+        "can_read": true,
+        "can_write": c.topic.is_some() && has_role(user, PUBLISHERS),
+        "media_types": [STIX_MEDIA],
+    })
+}
+
+async fn list_collections(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+) -> Result<Response, TaxiiError> {
+    let list: Vec<Value> = collections(&node)?
+        .iter()
+        .map(|c| collection_json(c, &user))
+        .collect();
+    Ok(taxii_json(&if list.is_empty() {
+        json!({})
+    } else {
+        json!({ "collections": list })
+    }))
+}
+
+async fn get_collection(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path(cid): Path<String>,
+) -> Result<Response, TaxiiError> {
+    Ok(taxii_json(&collection_json(
+        &collection(&node, &cid)?,
+        &user,
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters and selection.
+
+/// A TAXII timestamp: `YYYY-MM-DDTHH:MM:SS.ssssssZ`.
+fn taxii_time(micros: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+fn parse_time(what: &str, text: &str) -> Result<i64, TaxiiError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
+        .map_err(|_| TaxiiError::bad_request(format!("{what}: `{text}` is not a timestamp")))
+}
+
+/// `match[version]`: any of these.
+#[derive(Default)]
+struct Versions {
+    first: bool,
+    last: bool,
+    all: bool,
+    at: Vec<i64>,
+}
+
+/// The filters of a request (TAXII 2.1 §3.4).
+struct Filters {
+    added_after: Option<i64>,
+    ids: Option<Vec<String>>,
+    types: Option<Vec<String>>,
+    versions: Versions,
+    spec_ok: bool,
+    limit: usize,
+    next: Option<(i64, i64)>,
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Filters {
+    fn parse(params: &[(String, String)], default_all: bool) -> Result<Filters, TaxiiError> {
+        let mut f = Filters {
+            added_after: None,
+            ids: None,
+            types: None,
+            versions: Versions::default(),
+            spec_ok: true,
+            limit: MAX_PAGE,
+            next: None,
+        };
+        let mut versions = None;
+        for (k, v) in params {
+            match k.as_str() {
+                "added_after" => f.added_after = Some(parse_time("added_after", v)?),
+                "match[id]" => f.ids = Some(list(v)),
+                "match[type]" => f.types = Some(list(v)),
+                "match[version]" => versions = Some(v.clone()),
+                "match[spec_version]" => f.spec_ok = list(v).iter().any(|s| s == "2.1"),
+                "limit" => {
+                    f.limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            TaxiiError::bad_request(format!(
+                                "limit: `{v}` is not a positive number"
+                            ))
+                        })?
+                        .min(MAX_PAGE)
+                }
+                "next" => {
+                    f.next = v
+                        .split_once('.')
+                        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                    if f.next.is_none() {
+                        return Err(TaxiiError::bad_request(format!(
+                            "next: `{v}` is not a cursor this server gave"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        match versions {
+            None if default_all => f.versions.all = true,
+            None => f.versions.last = true,
+            Some(v) => {
+                for s in list(&v) {
+                    match s.as_str() {
+                        "first" => f.versions.first = true,
+                        "last" => f.versions.last = true,
+                        "all" => f.versions.all = true,
+                        other => f.versions.at.push(parse_time("match[version]", other)?),
+                    }
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn wants(&self, l: &Listed) -> bool {
+        let s = &l.item;
+        self.added_after.is_none_or(|a| l.added > a)
+            && self.types.as_ref().is_none_or(|t| t.contains(&s.stix_type))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&s.id))
+            && self.spec_ok
+            && (self.versions.all
+                || (self.versions.last && l.latest)
+                || (self.versions.first && l.first)
+                || (!self.versions.at.is_empty()
+                    && self.versions.at.contains(&added_micros(&s.modified))))
+    }
+}
+
+/// An object the caller may read, ready to serve.
+struct Visible {
+    added: i64,
+    seq: i64,
+    item: StoredItem,
+    object: Value,
+}
+
+/// The versions of the ids asked for that are in the collection, as listed.
+fn listed_by_id(node: &Node, c: &Collection, ids: &[String]) -> Result<Vec<Listed>, TaxiiError> {
+    let mut out = vec![];
+    for id in ids {
+        let versions: Vec<StoredItem> = node
+            .store()
+            .versions(id)?
+            .into_iter()
+            .filter(|s| item_tags(s).contains(&c.tag))
+            .collect();
+        let n = versions.len();
+        for (i, s) in versions.into_iter().enumerate() {
+            out.push(Listed {
+                added: added_micros(&s.added),
+                latest: i + 1 == n,
+                first: i == 0,
+                item: s,
+            });
+        }
+    }
+    out.sort_by_key(|l| (l.added, l.item.seq));
+    Ok(out)
+}
+
+/// What the caller sees of the collection under the filters: up to `limit` objects in
+/// `date_added` order, and whether more follow.
+fn select(
+    node: &Node,
+    user: &User,
+    c: &Collection,
+    f: &Filters,
+) -> Result<(Vec<Visible>, bool), TaxiiError> {
+    let world = node.world();
+    let today = node.today();
+    let mut out = vec![];
+    let mut cursor = f.next.unwrap_or((i64::MIN, i64::MIN));
+    let mut more = false;
+    let by_id = match &f.ids {
+        Some(ids) if ids.len() <= 100 => Some(listed_by_id(node, c, ids)?),
+        _ => None,
+    };
+    let mut by_id = by_id.map(|v| v.into_iter());
+    'scan: loop {
+        let batch: Vec<Listed> = match &mut by_id {
+            Some(it) => it.by_ref().take(f.limit + 1).collect(),
+            None => node.store().tagged(&c.tag, cursor, (f.limit + 1).max(64))?,
+        };
+        if batch.is_empty() {
+            break;
+        }
+        for l in batch {
+            if (l.added, l.item.seq) <= cursor {
+                continue;
+            }
+            cursor = (l.added, l.item.seq);
+            if !f.wants(&l) {
+                continue;
+            }
+            let Some(item) = unseal(node, &l.item)? else {
+                continue;
+            };
+            let Decision::Allow(access) = gsomia_core::read(&world, &item, user, today) else {
+                continue;
+            };
+            if out.len() == f.limit {
+                more = true;
+                break 'scan;
+            }
+            let mut object = item.object().clone();
+            if l.item.label.originator != node.party() {
+                add_ref(&mut object, &holder_marking_id(&l.item, &access.marking));
+            }
+            out.push(Visible {
+                added: l.added,
+                seq: l.item.seq,
+                item: l.item,
+                object,
+            });
+        }
+    }
+    Ok((out, more))
+}
+
+fn add_ref(object: &mut Value, id: &str) {
+    if let Some(o) = object.as_object_mut() {
+        let refs = o
+            .entry("object_marking_refs")
+            .or_insert_with(|| Value::Array(vec![]));
+        if let Some(a) = refs.as_array_mut()
+            && !a.iter().any(|r| r == id)
+        {
+            a.push(Value::String(id.to_owned()));
+        }
+    }
+}
+
+/// The holder's marking of a received item, as a STIX marking-definition.
+fn holder_marking(s: &StoredItem, marking: &gsomia_core::Marking) -> Value {
+    let mut ext = serde_json::to_value(&s.label).unwrap_or(Value::Null);
+    if let Some(o) = ext.as_object_mut() {
+        o.insert("extension_type".into(), "property-extension".into());
+        o.insert(
+            "holder".into(),
+            json!({ "party": marking.party, "level": marking.level }),
+        );
+    }
+    json!({
+        "type": "marking-definition", "spec_version": "2.1",
+        "id": holder_marking_id(s, marking),
+        "created": s.added, "name": format!("{} {} (originator {} {})", marking.party, marking.level, s.label.originator, s.label.level),
+        "extensions": { EXTENSION: ext },
+    })
+}
+
+fn holder_marking_id(s: &StoredItem, marking: &gsomia_core::Marking) -> String {
+    let key = format!(
+        "gsomia-holder-marking\n{}\n{}\n{}\n{}",
+        s.id, s.modified, marking.party, marking.level
+    );
+    format!("marking-definition--{}", uuid_from(&key))
+}
+
+/// Adds the date headers of a non-empty answer (TAXII 2.1 §3.2).
+fn with_dates(mut resp: Response, first: Option<i64>, last: Option<i64>) -> Response {
+    if let (Some(f), Some(l)) = (first, last) {
+        for (name, v) in [
+            ("x-taxii-date-added-first", f),
+            ("x-taxii-date-added-last", l),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&taxii_time(v)) {
+                resp.headers_mut().insert(name, value);
+            }
+        }
+    }
+    resp
+}
+
+/// The envelope (or manifest) body: `more`, `next` when there is more, the list when not empty.
+fn page(key: &str, list: Vec<Value>, more: bool, last: Option<&Visible>) -> Value {
+    let mut body = Map::new();
+    body.insert("more".into(), more.into());
+    if more && let Some(v) = last {
+        body.insert("next".into(), format!("{}.{}", v.added, v.seq).into());
+    }
+    if !list.is_empty() {
+        body.insert(key.into(), list.into());
+    }
+    Value::Object(body)
+}
+
+/// Records what a request returned (P7).
+async fn audit_read(
+    node: &Node,
+    user: &User,
+    action: &str,
+    c: &Collection,
+    seen: &[Visible],
+) -> Result<(), TaxiiError> {
+    let returned: Vec<Value> = seen
+        .iter()
+        .map(|v| json!([v.item.id, v.item.modified]))
+        .collect();
+    let mut audit = vec![entry(
+        node,
+        &user.id,
+        action,
+        &c.id,
+        "allow",
+        None,
+        json!({ "collection": c.tag, "returned": returned }),
+    )];
+    let mut writes = vec![];
+    for v in seen {
+        // A partner's item gets an entry of its own, so that its originator finds the read in
+        // the custody record it asks this node for (SPEC §8).
+        if v.item.label.originator != node.party() {
+            audit.push(entry(
+                node,
+                &user.id,
+                "item.read",
+                &v.item.id,
+                "allow",
+                None,
+                json!({ "version": v.item.modified, "via": action }),
+            ));
+        }
+        if v.item.label.originator != node.party()
+            && let Some(m) = &v.item.marking
+        {
+            writes.push(Write::SetMeta {
+                key: format!("taxii.marking.{}", holder_marking_id(&v.item, m)),
+                value: holder_marking(&v.item, m).to_string(),
+            });
+        }
+    }
+    node.write(Batch { writes, audit }).await?;
+    Ok(())
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+fn params(
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Vec<(String, String)>, TaxiiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| TaxiiError::bad_request(e.body_text()))
+}
+
+async fn get_objects(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path(cid): Path<String>,
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&node, &cid)?;
+    let f = Filters::parse(&params(q)?, false)?;
+    let (seen, more) = select(&node, &user, &c, &f)?;
+    audit_read(&node, &user, "taxii.objects", &c, &seen).await?;
+    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
+    let list = seen.iter().map(|v| v.object.clone()).collect();
+    let body = page("objects", list, more, seen.last());
+    Ok(with_dates(taxii_json(&body), first, last))
+}
+
+async fn get_manifest(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path(cid): Path<String>,
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&node, &cid)?;
+    let f = Filters::parse(&params(q)?, false)?;
+    let (seen, more) = select(&node, &user, &c, &f)?;
+    audit_read(&node, &user, "taxii.manifest", &c, &seen).await?;
+    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
+    let list = seen
+        .iter()
+        .map(|v| {
+            json!({ "id": v.item.id, "date_added": taxii_time(v.added),
+                    "version": v.item.modified, "media_type": STIX_MEDIA })
+        })
+        .collect();
+    let body = page("objects", list, more, seen.last());
+    Ok(with_dates(taxii_json(&body), first, last))
+}
+
+/// The object's versions the caller may see, or 404 (audited as a refusal when versions exist
+/// that the caller may not read).
+async fn object_versions(
+    node: &Node,
+    user: &User,
+    c: &Collection,
+    oid: &str,
+    params: Vec<(String, String)>,
+    default_all: bool,
+    action: &str,
+) -> Result<(Vec<Visible>, bool), TaxiiError> {
+    let mut params = params;
+    params.retain(|(k, _)| k != "match[id]");
+    params.push(("match[id]".into(), oid.to_owned()));
+    let f = Filters::parse(&params, default_all)?;
+    let (seen, more) = select(node, user, c, &f)?;
+    if seen.is_empty() {
+        // Say nothing of objects the caller may not read; record the refusal if there was one.
+        let world = node.world();
+        for s in node.store().versions(oid)? {
+            if !item_tags(&s).contains(&c.tag) {
+                continue;
+            }
+            if let Some(item) = unseal(node, &s)?
+                && let Decision::Deny(r) = gsomia_core::read(&world, &item, user, node.today())
+            {
+                let e = ApiError::refused(&r);
+                let draft = entry(
+                    node,
+                    &user.id,
+                    action,
+                    oid,
+                    "deny",
+                    Some(r.rule),
+                    json!({ "message": e.message }),
+                );
+                let _ = audited(node, e, draft).await;
+                break;
+            }
+        }
+        return Err(TaxiiError::not_found(format!(
+            "no object `{oid}` in this collection"
+        )));
+    }
+    Ok((seen, more))
+}
+
+async fn get_object(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path((cid, oid)): Path<(String, String)>,
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&node, &cid)?;
+    if oid.starts_with("marking-definition--")
+        && let Some(text) = node.store().meta(&format!("taxii.marking.{oid}"))?
+    {
+        let marking: Value = serde_json::from_str(&text).map_err(|e| {
+            TaxiiError::from(ApiError::from(gsomia_store::StoreError::Corrupt(
+                e.to_string(),
+            )))
+        })?;
+        return Ok(taxii_json(&json!({ "more": false, "objects": [marking] })));
+    }
+    let (seen, more) =
+        object_versions(&node, &user, &c, &oid, params(q)?, false, "item.read").await?;
+    audit_read(&node, &user, "taxii.object", &c, &seen).await?;
+    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
+    let list = seen.iter().map(|v| v.object.clone()).collect();
+    let body = page("objects", list, more, seen.last());
+    Ok(with_dates(taxii_json(&body), first, last))
+}
+
+async fn get_versions(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path((cid, oid)): Path<(String, String)>,
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&node, &cid)?;
+    let (seen, more) =
+        object_versions(&node, &user, &c, &oid, params(q)?, true, "item.read").await?;
+    audit_read(&node, &user, "taxii.versions", &c, &seen).await?;
+    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
+    let list: Vec<Value> = seen
+        .iter()
+        .map(|v| v.item.modified.clone().into())
+        .collect();
+    let body = page("versions", list, more, seen.last());
+    Ok(with_dates(taxii_json(&body), first, last))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adding, deleting, status.
+
+/// The gsomia label a marking-definition carries, if it carries one.
+fn label_of(marking: &Value) -> Option<Result<Label, String>> {
+    let ext = marking.get("extensions")?.get(EXTENSION)?;
+    let mut props = ext.as_object()?.clone();
+    props.remove("extension_type");
+    props.remove("holder");
+    Some(serde_json::from_value(Value::Object(props)).map_err(|e| {
+        format!(
+            "the gsomia marking `{}` is not a label: {e}",
+            marking["id"].as_str().unwrap_or("?")
+        )
+    }))
+}
+
+fn detail(object: &Value, message: Option<String>) -> Value {
+    let version = ["modified", "created"]
+        .iter()
+        .find_map(|k| object.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_owned();
+    let mut d = json!({ "id": object["id"].as_str().unwrap_or(""), "version": version });
+    if let Some(m) = message {
+        d["message"] = m.into();
+    }
+    d
+}
+
+async fn add_objects(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path(cid): Path<String>,
+    req: Request,
+) -> Result<Response, TaxiiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .replace(' ', "")
+        .to_ascii_lowercase();
+    if content_type != MEDIA {
+        return Err(TaxiiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            format!("POST an envelope as `{MEDIA}`"),
+        ));
+    }
+    let limit = node.config.max_body_bytes;
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            TaxiiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                format!("the body is over max_content_length ({limit} bytes)"),
+            )
+        })?;
+    let envelope: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| TaxiiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let objects = envelope
+        .get("objects")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            TaxiiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable",
+                "an envelope has an `objects` list",
+            )
+        })?;
+    let c = collection(&node, &cid)?;
+    let Some(topic) = c.topic.clone().filter(|_| has_role(&user, PUBLISHERS)) else {
+        let e = ApiError::forbidden(
+            "P7",
+            format!("{} may not add objects to `{}`", user.id, c.title),
+        );
+        let draft = entry(
+            &node,
+            &user.id,
+            "taxii.add",
+            &c.id,
+            "deny",
+            None,
+            json!({ "message": e.message }),
+        );
+        return Err(audited(&node, e, draft).await.into());
+    };
+    let world = node.world();
+    let mut labels: HashMap<String, Result<Label, String>> = HashMap::new();
+    let mut writes = vec![];
+    let mut audit: Vec<AuditDraft> = vec![];
+    let mut successes = vec![];
+    let mut failures = vec![];
+    // Markings first: objects may name a marking that comes later in the envelope.
+    for o in objects.iter().filter(|o| o["type"] == "marking-definition") {
+        let Some(id) = o["id"]
+            .as_str()
+            .filter(|i| i.starts_with("marking-definition--"))
+        else {
+            failures.push(detail(o, Some("a marking-definition needs an id".into())));
+            continue;
+        };
+        if let Some(label) = label_of(o) {
+            labels.insert(id.to_owned(), label);
+        }
+        let key = format!("taxii.marking.{id}");
+        match node.store().meta(&key)? {
+            Some(known) if serde_json::from_str::<Value>(&known).ok().as_ref() != Some(o) => {
+                failures.push(detail(o, Some(format!("another marking-definition `{id}` is stored; marking definitions are not versioned"))));
+            }
+            Some(_) => successes.push(detail(o, None)),
+            None => {
+                writes.push(Write::SetMeta {
+                    key,
+                    value: o.to_string(),
+                });
+                successes.push(detail(o, None));
+            }
+        }
+    }
+    let mut published = vec![];
+    for o in objects.iter().filter(|o| o["type"] != "marking-definition") {
+        let refs: Vec<&str> = o["object_marking_refs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut label = None;
+        for r in refs {
+            if !labels.contains_key(r)
+                && let Some(text) = node.store().meta(&format!("taxii.marking.{r}"))?
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && let Some(l) = label_of(&v)
+            {
+                labels.insert(r.to_owned(), l);
+            }
+            if let Some(l) = labels.get(r) {
+                label = Some(l.clone());
+                break;
+            }
+        }
+        let label = match label {
+            None => {
+                failures.push(detail(o, Some(format!(
+                    "no gsomia classification: `object_marking_refs` must name a marking-definition with the extension `{EXTENSION}` (this collection declares no default)"
+                ))));
+                continue;
+            }
+            Some(Err(m)) => {
+                failures.push(detail(o, Some(m)));
+                continue;
+            }
+            Some(Ok(l)) => l,
+        };
+        if !label.topics.iter().any(|t| t.as_str() == topic) {
+            failures.push(detail(
+                o,
+                Some(format!(
+                    "the label's topics do not include this collection's topic `{topic}`"
+                )),
+            ));
+            continue;
+        }
+        let id = o["id"].as_str().unwrap_or_default();
+        let version = detail(o, None)["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if node.store().item(id, Some(&version))?.is_some() {
+            failures.push(detail(
+                o,
+                Some(format!("`{id}` version `{version}` is already stored")),
+            ));
+            continue;
+        }
+        match plan_publish(&node, &world, &user, label, o.clone()) {
+            Ok(plan) => {
+                published.push(detail(o, None));
+                writes.extend(plan.writes);
+                audit.extend(plan.audit);
+            }
+            Err((e, draft)) => {
+                let message = match e.rule {
+                    Some(r) => format!("{} (rule {r})", e.message),
+                    None => e.message,
+                };
+                failures.push(detail(o, Some(message)));
+                audit.extend(draft.map(|d| *d));
+            }
+        }
+    }
+    let status_id = uuid_from(&format!(
+        "gsomia-taxii-status\n{}\n{}",
+        user.id,
+        crate::data::random32()
+            .map(|r| gsomia_crypto::hex(&r))
+            .unwrap_or_default()
+    ));
+    let count = |v: &Vec<Value>| v.len();
+    // If the envelope's batch fails as a whole (a version stored meanwhile), each item is tried
+    // alone so that the others still land.
+    let batch = Batch {
+        writes: writes.clone(),
+        audit: audit.clone(),
+    };
+    if node.write(batch).await.is_err() {
+        published.clear();
+        let mut markings = vec![];
+        let mut items = vec![];
+        for w in writes {
+            match w {
+                Write::SetMeta { .. } => markings.push(w),
+                other => items.push(other),
+            }
+        }
+        node.write(Batch {
+            writes: markings,
+            audit: vec![],
+        })
+        .await?;
+        // Writes go item by item: each PutItem with the outbox messages after it.
+        let mut groups: Vec<Vec<Write>> = vec![];
+        for w in items {
+            if matches!(w, Write::PutItem(_)) || groups.is_empty() {
+                groups.push(vec![]);
+            }
+            if let Some(g) = groups.last_mut() {
+                g.push(w);
+            }
+        }
+        for g in groups {
+            let Some(Write::PutItem(item)) = g.first() else {
+                continue;
+            };
+            let (id, version) = (item.id.clone(), item.modified.clone());
+            let mine: Vec<AuditDraft> = audit.iter().filter(|d| d.subject == id).cloned().collect();
+            match node
+                .write(Batch {
+                    writes: g,
+                    audit: mine,
+                })
+                .await
+            {
+                Ok(_) => published.push(json!({ "id": id, "version": version })),
+                Err(e) => {
+                    failures.push(json!({ "id": id, "version": version, "message": e.message }))
+                }
+            }
+        }
+    }
+    successes.extend(published);
+    let total = objects.len();
+    let mut status = Map::new();
+    status.insert("id".into(), status_id.clone().into());
+    status.insert("status".into(), "complete".into());
+    status.insert(
+        "request_timestamp".into(),
+        taxii_time(added_micros(&node.now_text())).into(),
+    );
+    status.insert("total_count".into(), total.into());
+    status.insert("success_count".into(), count(&successes).into());
+    status.insert("failure_count".into(), count(&failures).into());
+    status.insert("pending_count".into(), 0.into());
+    if !successes.is_empty() {
+        status.insert("successes".into(), successes.into());
+    }
+    if !failures.is_empty() {
+        status.insert("failures".into(), failures.into());
+    }
+    let status = Value::Object(status);
+    node.write(Batch {
+        writes: vec![Write::SetMeta {
+            key: format!("taxii.status.{status_id}"),
+            value: json!({ "user": user.id, "status": status }).to_string(),
+        }],
+        audit: vec![],
+    })
+    .await?;
+    let mut resp = taxii_json(&status);
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    Ok(resp)
+}
+
+async fn get_status(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path(sid): Path<String>,
+) -> Result<Response, TaxiiError> {
+    let record = node
+        .store()
+        .meta(&format!("taxii.status.{sid}"))?
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .filter(|r| r["user"] == user.id.as_str());
+    match record {
+        Some(r) => Ok(taxii_json(&r["status"])),
+        None => Err(TaxiiError::not_found(format!("no status `{sid}` of yours"))),
+    }
+}
+
+async fn delete_object(
+    State(node): State<AppState>,
+    TaxiiUser(user): TaxiiUser,
+    Path((cid, oid)): Path<(String, String)>,
+    q: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, TaxiiError> {
+    let c = collection(&node, &cid)?;
+    let action = "item.destroy";
+    let (seen, _) = object_versions(&node, &user, &c, &oid, params(q)?, true, action).await?;
+    if c.topic.is_none() || !has_role(&user, OFFICERS) {
+        let e = ApiError::forbidden(
+            "P5",
+            "only an authority or a security officer destroys items, and only this party's own",
+        );
+        let draft = entry(
+            &node,
+            &user.id,
+            action,
+            &oid,
+            "deny",
+            Some(gsomia_core::Rule::P5),
+            json!({ "message": e.message }),
+        );
+        return Err(audited(&node, e, draft).await.into());
+    }
+    let at = node.now_text();
+    let mut writes = vec![];
+    let mut audit = vec![];
+    for v in &seen {
+        writes.push(Write::DestroyItem {
+            id: v.item.id.clone(),
+            modified: v.item.modified.clone(),
+            at: at.clone(),
+        });
+        audit.push(entry(
+            &node,
+            &user.id,
+            action,
+            &v.item.id,
+            "allow",
+            Some(gsomia_core::Rule::P5),
+            json!({ "version": v.item.modified, "via": "taxii" }),
+        ));
+    }
+    node.write(Batch { writes, audit }).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA))],
+        "{}",
+    )
+        .into_response())
+}

@@ -1,0 +1,282 @@
+//! TAXII 2.1 through the router: who sees what (P1, P2 through every endpoint and filter),
+//! what is refused and how, and that reads and writes are audited. The conformance suite with
+//! real Python clients runs in gsomia-cli's tests.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use gsomia_store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::{Fixture, REPORT_ID, kor_node, publish};
+
+const MEDIA: &str = "application/taxii+json;version=2.1";
+const MARKING: &str = include_str!("../../../../docs/stix/gsomia-marking.json");
+
+/// A TAXII request as `user` (a fixture user, or a raw Authorization value after `raw:`).
+async fn taxii(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    user: &str,
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let auth = match user.strip_prefix("raw:") {
+        Some(raw) => raw.to_owned(),
+        None => format!("Bearer {}", f.tokens[user]),
+    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("accept", MEDIA);
+    if !auth.is_empty() {
+        req = req.header("authorization", auth);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", MEDIA)
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    if !bytes.is_empty() {
+        assert_eq!(
+            headers["content-type"], MEDIA,
+            "{method} {uri}: every TAXII answer has the TAXII media type"
+        );
+    }
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The `dprk-missile` collection's objects URL.
+async fn collection(f: &Fixture) -> String {
+    let (s, _, b) = taxii(f, "GET", "/taxii2/api/collections/", "kim", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let c = b["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == "KOR: dprk-missile")
+        .unwrap();
+    assert_eq!(c["can_write"], true);
+    format!("/taxii2/api/collections/{}/", c["id"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn p1_p2_readers_without_clearance_or_need_to_know_see_nothing_through_any_endpoint() {
+    let f = kor_node("taxii-access", "2019-07-25");
+    publish(&f).await;
+    let c = collection(&f).await;
+    let object = format!("{c}objects/{REPORT_ID}/");
+    // Kim (II, missile-warning) sees the report, exactly as published.
+    let report: Value =
+        serde_json::from_str(&super::read("items/kor-missile-report.json")).unwrap();
+    let (s, h, b) = taxii(&f, "GET", &format!("{c}objects/"), "kim", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["objects"], json!([report["object"]]));
+    assert!(h.contains_key("x-taxii-date-added-first"));
+    let (s, _, b) = taxii(&f, "GET", &object, "kim", None).await;
+    assert_eq!(
+        (s, b["objects"][0]["id"].as_str()),
+        (StatusCode::OK, Some(REPORT_ID))
+    );
+
+    // Choi (cleared III only) and Jung (cleared I, but no duty on the topic) see none of it,
+    // through any endpoint or filter.
+    for reader in ["choi", "jung"] {
+        let before = f.node.store().log_size().unwrap();
+        let empty = [
+            format!("{c}objects/"),
+            format!("{c}objects/?match[id]={REPORT_ID}"),
+            format!("{c}objects/?match[type]=report&match[version]=all"),
+            format!("{c}manifest/"),
+            format!("{c}manifest/?match[id]={REPORT_ID}"),
+        ];
+        for uri in empty {
+            let (s, h, b) = taxii(&f, "GET", &uri, reader, None).await;
+            assert_eq!(s, StatusCode::OK, "{reader} {uri}: {b}");
+            assert_eq!(b, json!({ "more": false }), "{reader} {uri}");
+            assert!(!h.contains_key("x-taxii-date-added-first"));
+        }
+        for uri in [
+            object.clone(),
+            format!("{object}versions/"),
+            format!("{object}?match[version]=all"),
+        ] {
+            let (s, _, b) = taxii(&f, "GET", &uri, reader, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{reader} {uri}: {b}");
+            assert_eq!(b["http_status"], "404");
+            assert!(!b.to_string().contains("Wonsan"), "{b}");
+        }
+        // Every request was audited; the ones by id as refusals with the rule.
+        let entries = f.node.store().audit_after(before, 100).unwrap();
+        assert!(entries.len() >= 8, "{reader}: {} entries", entries.len());
+        let refusal = entries
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .find(|d| d.decision == "deny")
+            .unwrap();
+        assert_eq!(refusal.subject, REPORT_ID);
+        assert!(refusal.rule.is_some(), "{refusal:?}");
+    }
+}
+
+#[tokio::test]
+async fn posting_needs_a_gsomia_marking_and_a_cleared_publisher_and_refusals_are_named() {
+    let f = kor_node("taxii-post", "2019-07-25");
+    publish(&f).await;
+    let c = collection(&f).await;
+    let marking: Value = serde_json::from_str(MARKING).unwrap();
+    let indicator = |n: u32, refs: Value| {
+        json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
+            "created": "2019-07-25T01:00:00.000Z", "modified": "2019-07-25T01:00:00.000Z",
+            "name": "launch site activity", "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix", "valid_from": "2019-07-25T01:00:00Z",
+            "object_marking_refs": refs,
+        })
+    };
+    let tlp_green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+    let envelope = json!({ "objects": [
+        marking,
+        indicator(1, json!([marking["id"], tlp_green])),
+        indicator(2, json!([tlp_green])),
+    ]});
+    let before = f.node.store().counts().unwrap();
+    let (s, _, status) = taxii(
+        &f,
+        "POST",
+        &format!("{c}objects/"),
+        "kim",
+        Some(envelope.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{status}");
+    assert_eq!(
+        (
+            status["total_count"].as_u64(),
+            status["success_count"].as_u64(),
+            status["failure_count"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    let failure = &status["failures"][0];
+    assert_eq!(
+        failure["id"],
+        "indicator--00000000-0000-4000-8000-000000000002"
+    );
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("no gsomia classification"),
+        "{failure}"
+    );
+    assert_eq!(f.node.store().counts().unwrap().items, before.items + 1);
+    // The stored object keeps the TLP marking it came with, as posted.
+    let (_, _, b) = taxii(
+        &f,
+        "GET",
+        &format!("{c}objects/indicator--00000000-0000-4000-8000-000000000001/"),
+        "kim",
+        None,
+    )
+    .await;
+    assert_eq!(b["objects"][0], envelope["objects"][1]);
+    // The status is the poster's only.
+    let uri = format!("/taxii2/api/status/{}/", status["id"].as_str().unwrap());
+    assert_eq!(taxii(&f, "GET", &uri, "kim", None).await.0, StatusCode::OK);
+    assert_eq!(
+        taxii(&f, "GET", &uri, "choi", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Choi, cleared III, may not classify at II (P1): refused per object, audited.
+    let envelope = json!({ "objects": [marking, indicator(3, json!([marking["id"]]))] });
+    let (s, _, status) = taxii(&f, "POST", &format!("{c}objects/"), "choi", Some(envelope)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{status}");
+    let message = status["failures"][0]["message"].as_str().unwrap();
+    assert!(message.contains("(rule P1)"), "{message}");
+    let last = f
+        .node
+        .store()
+        .audit_after(0, 10_000)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.decision.as_str(),
+            last.rule.as_deref()
+        ),
+        ("item.publish", "deny", Some("P1"))
+    );
+
+    // Wrong media types, no or bad credentials: the TAXII answers.
+    let (s, _, b) = taxii(&f, "GET", "/taxii2/", "raw:", None).await;
+    assert_eq!(
+        (s, b["http_status"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("401"))
+    );
+    let wrong = format!(
+        "Basic {}",
+        base64_encode(&format!("choi:{}", f.tokens["kim"]))
+    );
+    let (s, _, _) = taxii(&f, "GET", "/taxii2/", &format!("raw:{wrong}"), None).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a token works only with its own user id"
+    );
+    let right = format!(
+        "Basic {}",
+        base64_encode(&format!("kim:{}", f.tokens["kim"]))
+    );
+    let (s, _, b) = taxii(&f, "GET", "/taxii2/", &format!("raw:{right}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{c}objects/"))
+        .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let req = Request::builder()
+        .uri("/taxii2/")
+        .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+        .header("accept", "application/xml")
+        .body(Body::empty())
+        .unwrap();
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
