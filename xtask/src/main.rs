@@ -16,6 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
+mod taxii;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str, default: &str| -> String {
@@ -42,6 +44,11 @@ fn main() -> Result<()> {
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
+        ["bench", "taxii", ..] => taxii::bench(
+            &flag("--sizes", "1000,10000,100000,1000000"),
+            &flag("--peers", "gsomia,medallion,opentaxii"),
+            flag("--deadline-secs", "600").parse()?,
+        ),
         _ => {
             eprintln!(
                 "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64]\n\
@@ -49,7 +56,8 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
-                 \x20      cargo xtask bench federation [--items 100000]"
+                 \x20      cargo xtask bench federation [--items 100000]\n\
+                 \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
             std::process::exit(2);
         }
