@@ -1239,30 +1239,24 @@ async fn step(
     let (cpu, started) = (own(), Instant::now());
     let all = Arc::new(ids.clone());
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(GETS)));
-    let outcome = timed(
-        label,
-        "GET by id, requests",
-        deadline,
-        &progress,
-        async {
-            // GET_CLIENTS clients at once, each on its own connection.
-            let tasks: Vec<_> = (0..GET_CLIENTS)
-                .map(|_| {
-                    tokio::spawn(get_by_id(
-                        t.clone(),
-                        all.clone(),
-                        until,
-                        latencies.clone(),
-                        progress.clone(),
-                    ))
-                })
-                .collect();
-            for task in tasks {
-                task.await.map_err(|e| anyhow!("GET client: {e}"))??;
-            }
-            anyhow::Ok(())
-        },
-    )
+    let outcome = timed(label, "GET by id, requests", deadline, &progress, async {
+        // GET_CLIENTS clients at once, each on its own connection.
+        let tasks: Vec<_> = (0..GET_CLIENTS)
+            .map(|_| {
+                tokio::spawn(get_by_id(
+                    t.clone(),
+                    all.clone(),
+                    until,
+                    latencies.clone(),
+                    progress.clone(),
+                ))
+            })
+            .collect();
+        for task in tasks {
+            task.await.map_err(|e| anyhow!("GET client: {e}"))??;
+        }
+        anyhow::Ok(())
+    })
     .await;
     // The requests answered count even when the deadline cut the last one short.
     let mut l = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));

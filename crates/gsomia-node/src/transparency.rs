@@ -36,10 +36,11 @@ use gsomia_log::{
     ConsistencyProof, Cosigner, Frontier, Hash, InclusionProof, LogKey, LogVerifier,
     SignedCheckpoint, WitnessVerifier, leaf_hash,
 };
-use gsomia_store::{AuditDraft, Batch, LogHashes, PartyRecord, Store, Write};
+use gsomia_store::{Batch, LogHashes, PartyRecord, Store, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::api::{audited, internal};
 use crate::error::ApiError;
 use crate::federation::OsRng;
 use crate::node::{Node, entry};
@@ -72,15 +73,6 @@ pub fn log_verifier(record: &PartyRecord) -> Result<LogVerifier, String> {
 fn witness_verifier(record: &PartyRecord) -> Result<WitnessVerifier, String> {
     let key = record.keys.verifying_key().map_err(|e| e.to_string())?;
     Ok(WitnessVerifier::new(&origin(record.code), key))
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "audit log");
-    ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
 }
 
 /// The root of this node's tree of `size` entries.
@@ -403,20 +395,6 @@ pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiErr
         .await?;
     }
     Ok(Witnessed::Cosigned(line))
-}
-
-/// Writes a refusal's audit entry; the refusal, or the write's failure.
-async fn audited(node: &Node, error: ApiError, draft: AuditDraft) -> ApiError {
-    match node
-        .write(Batch {
-            writes: vec![],
-            audit: vec![draft],
-        })
-        .await
-    {
-        Ok(_) => error,
-        Err(e) => e,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, Params, entry, has_role, internal, refuse};
+use super::{AppState, Body, Caller, Params, audited, entry, has_role, internal, refuse};
 use crate::data::random32;
 use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
@@ -199,20 +199,6 @@ pub(super) async fn publish(
             "binding": plan.binding, "released": plan.released,
         })),
     ))
-}
-
-/// Writes a refusal's audit entry; the refusal, or the write's failure.
-pub(crate) async fn audited(node: &Node, error: ApiError, draft: AuditDraft) -> ApiError {
-    match node
-        .write(Batch {
-            writes: vec![],
-            audit: vec![draft],
-        })
-        .await
-    {
-        Ok(_) => error,
-        Err(e) => e,
-    }
 }
 
 /// A publication decided: what to commit together, and what to answer.

@@ -198,6 +198,15 @@ async fn refuse(
         rule,
         json!({ "message": error.message }),
     );
+    audited(node, error, draft).await
+}
+
+/// Writes a refusal's audit entry; the refusal, or the write's failure.
+pub(crate) async fn audited(
+    node: &Node,
+    error: ApiError,
+    draft: gsomia_store::AuditDraft,
+) -> ApiError {
     match node
         .write(Batch {
             writes: vec![],
@@ -257,7 +266,7 @@ async fn custody_query(
 }
 
 /// A failure of the node's own (an unreadable descriptor): logged, answered with nothing.
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "internal error");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -41,8 +41,8 @@ use gsomia_store::{AuditDraft, Batch, Listed, Store, StoredItem, Write, added_mi
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::items::{OFFICERS, PUBLISHERS, audited, plan_publish, unseal};
-use super::{AppState, entry, has_role};
+use super::items::{OFFICERS, PUBLISHERS, plan_publish, unseal};
+use super::{AppState, audited, entry, has_role};
 use crate::error::ApiError;
 use crate::node::Node;
 
