@@ -718,10 +718,14 @@ async fn get_objects(
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
     audit_read(&node, &user, "taxii.objects", &c, &seen).await?;
+    Ok(answer("objects", &seen, more, |v| v.object.clone()))
+}
+
+/// A page of `seen` under `key`, each shown by `show`, with the date headers.
+fn answer(key: &str, seen: &[Visible], more: bool, show: impl Fn(&Visible) -> Value) -> Response {
     let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let list = seen.iter().map(|v| v.object.clone()).collect();
-    let body = page("objects", list, more, seen.last());
-    Ok(with_dates(taxii_json(&body), first, last))
+    let body = page(key, seen.iter().map(show).collect(), more, seen.last());
+    with_dates(taxii_json(&body), first, last)
 }
 
 async fn get_manifest(
@@ -734,16 +738,10 @@ async fn get_manifest(
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
     audit_read(&node, &user, "taxii.manifest", &c, &seen).await?;
-    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let list = seen
-        .iter()
-        .map(|v| {
-            json!({ "id": v.item.id, "date_added": taxii_time(v.added),
-                    "version": v.item.modified, "media_type": STIX_MEDIA })
-        })
-        .collect();
-    let body = page("objects", list, more, seen.last());
-    Ok(with_dates(taxii_json(&body), first, last))
+    Ok(answer("objects", &seen, more, |v| {
+        json!({ "id": v.item.id, "date_added": taxii_time(v.added),
+                "version": v.item.modified, "media_type": STIX_MEDIA })
+    }))
 }
 
 /// The object's versions the caller may see, or 404 (audited as a refusal when versions exist
@@ -813,10 +811,7 @@ async fn get_object(
     let (seen, more) =
         object_versions(&node, &user, &c, &oid, params(q)?, false, "item.read").await?;
     audit_read(&node, &user, "taxii.object", &c, &seen).await?;
-    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let list = seen.iter().map(|v| v.object.clone()).collect();
-    let body = page("objects", list, more, seen.last());
-    Ok(with_dates(taxii_json(&body), first, last))
+    Ok(answer("objects", &seen, more, |v| v.object.clone()))
 }
 
 async fn get_versions(
@@ -829,13 +824,9 @@ async fn get_versions(
     let (seen, more) =
         object_versions(&node, &user, &c, &oid, params(q)?, true, "item.read").await?;
     audit_read(&node, &user, "taxii.versions", &c, &seen).await?;
-    let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let list: Vec<Value> = seen
-        .iter()
-        .map(|v| v.item.modified.clone().into())
-        .collect();
-    let body = page("versions", list, more, seen.last());
-    Ok(with_dates(taxii_json(&body), first, last))
+    Ok(answer("versions", &seen, more, |v| {
+        v.item.modified.clone().into()
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
