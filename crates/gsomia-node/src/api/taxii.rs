@@ -903,9 +903,13 @@ async fn add_objects(
         })?;
     let c = collection(&node, &cid)?;
     let Some(topic) = c.topic.clone().filter(|_| has_role(&user, PUBLISHERS)) else {
-        let e = ApiError::forbidden(
-            "P7",
-            format!("{} may not add objects to `{}`", user.id, c.title),
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} may not add objects to `{}`: only publishers, and only to this party's topic collections",
+                user.id, c.title
+            ),
         );
         let draft = entry(
             &node,

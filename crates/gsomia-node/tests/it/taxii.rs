@@ -280,3 +280,91 @@ fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[tokio::test]
+async fn malformed_envelopes_and_read_only_collections_are_refused_and_change_nothing() {
+    let f = kor_node("taxii-bad", "2019-07-25");
+    publish(&f).await;
+    let c = collection(&f).await;
+    // A partner's collection is read-only.
+    let (_, _, b) = taxii(&f, "GET", "/taxii2/api/collections/", "kim", None).await;
+    let from_jpn = b["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == "from JPN")
+        .unwrap()
+        .clone();
+    assert_eq!(from_jpn["can_write"], false);
+    let before = f.node.store().counts().unwrap();
+    let send = |uri: String, body: &'static str| {
+        let req = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+            .header("content-type", MEDIA)
+            .body(Body::from(body))
+            .unwrap();
+        gsomia_node::api::app(f.node.clone()).oneshot(req)
+    };
+    let cases = [
+        (
+            format!("{c}objects/"),
+            "{\"objects\": [",
+            StatusCode::BAD_REQUEST,
+            "not JSON",
+        ),
+        (
+            format!("{c}objects/"),
+            "{\"things\": []}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`objects` list",
+        ),
+        (
+            format!(
+                "/taxii2/api/collections/{}/objects/",
+                from_jpn["id"].as_str().unwrap()
+            ),
+            "{\"objects\": []}",
+            StatusCode::FORBIDDEN,
+            "may not add objects",
+        ),
+        (
+            "/taxii2/api/collections/nope/objects/".into(),
+            "{\"objects\": []}",
+            StatusCode::NOT_FOUND,
+            "no collection",
+        ),
+    ];
+    for (uri, body, status, says) in cases {
+        let resp = send(uri.clone(), body).await.unwrap();
+        assert_eq!(resp.status(), status, "{uri} {body}");
+        assert_eq!(resp.headers()["content-type"], MEDIA);
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let b: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(b["http_status"], status.as_str());
+        assert!(
+            b["description"].as_str().unwrap().contains(says),
+            "{uri}: {b}"
+        );
+    }
+    let after = f.node.store().counts().unwrap();
+    assert_eq!((after.items, after.outbox), (before.items, before.outbox));
+    // Only the refusal to write to the read-only collection was a decision, and it is audited.
+    assert_eq!(after.audit, before.audit + 1);
+    let last = f
+        .node
+        .store()
+        .audit_after(0, 10_000)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.decision.as_str()),
+        ("taxii.add", "deny")
+    );
+}
