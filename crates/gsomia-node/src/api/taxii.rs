@@ -801,11 +801,8 @@ async fn get_object(
     if oid.starts_with("marking-definition--")
         && let Some(text) = node.store().meta(&format!("taxii.marking.{oid}"))?
     {
-        let marking: Value = serde_json::from_str(&text).map_err(|e| {
-            TaxiiError::from(ApiError::from(gsomia_store::StoreError::Corrupt(
-                e.to_string(),
-            )))
-        })?;
+        let marking: Value = serde_json::from_str(&text)
+            .map_err(|e| gsomia_store::StoreError::Corrupt(e.to_string()))?;
         return Ok(taxii_json(&json!({ "more": false, "objects": [marking] })));
     }
     let (seen, more) =
