@@ -726,6 +726,7 @@ fn crypto_rate(n: usize, batch: usize) -> Result<f64> {
     let mut done = 0;
     while done < n {
         let header = Header {
+            protocol: gsomia_crypto::envelope::PROTOCOL,
             from: "KOR".parse()?,
             to: "JPN".parse()?,
             id: "x".into(),

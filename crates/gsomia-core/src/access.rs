@@ -9,7 +9,7 @@ use crate::consent::Grantee;
 use crate::date::Date;
 use crate::decision::{Decision, Rule};
 use crate::item::Item;
-use crate::label::Marking;
+use crate::label::{Label, Marking};
 use crate::scheme::LevelId;
 use crate::user::{User, UserKind};
 use crate::world::World;
@@ -23,9 +23,22 @@ pub struct Access {
 
 /// May `user` read `item` on `day`? M2 (marking at the reader's party), P1, P2.
 pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Access> {
-    let label = item.label();
+    read_label(world, item.id(), item.label(), item.marking(), user, day)
+}
+
+/// [`read`] from what a holder keeps in clear (the item's id, the originator's label and the
+/// holder's marking), so that a node decides before it decrypts anything: the content plays no
+/// part in the decision.
+pub fn read_label(
+    world: &World,
+    id: &str,
+    label: &Label,
+    marking: Option<&Marking>,
+    user: &User,
+    day: Date,
+) -> Decision<Access> {
     let party = user.party;
-    let level: &LevelId = if let Some(m) = item.marking() {
+    let level: &LevelId = if let Some(m) = marking {
         if m.party != party {
             let msg = format!(
                 "this copy is held by {}; a user of {party} reads only {party}'s copies",
@@ -47,9 +60,9 @@ pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Acce
             Some(level) => level,
             None => {
                 let msg = format!(
-                    "no agreement between {} and {party} has an equivalent for `{}`: {party} \
-                     can not hold the item",
-                    label.originator, label.level
+                    "no agreement between {} and {party} has an equivalent for the item's \
+                     level: {party} can not hold the item",
+                    label.originator
                 );
                 return Decision::deny(Rule::M2, msg);
             }
@@ -60,13 +73,11 @@ pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Acce
     let rank = |l: &str| scheme.and_then(|s| s.rank(l));
     match (rank(user.clearance.as_str()), rank(level.as_str())) {
         (Some(have), Some(need)) if have >= need => {}
-        (have, need) => {
+        _ => {
+            // H8: the refusal names the rule, never the item's level, topics or purpose.
             let msg = format!(
-                "{}'s clearance `{}` (rank {}) is below the item's level `{level}` (rank {})",
-                user.id,
-                user.clearance,
-                have.map_or("?".into(), |r| r.to_string()),
-                need.map_or("?".into(), |r| r.to_string()),
+                "{}'s clearance `{}` is below the item's level",
+                user.id, user.clearance
             );
             return Decision::deny(Rule::P1, msg);
         }
@@ -76,23 +87,20 @@ pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Acce
         .iter()
         .any(|d| *d == label.purpose || label.topics.contains(d));
     if !need_to_know {
-        let topics: Vec<_> = label.topics.iter().map(|t| t.as_str()).collect();
         let msg = format!(
-            "none of {}'s duties covers the item's purpose `{}` or its topics ({}): clearance \
-             alone is not enough",
-            user.id,
-            label.purpose,
-            topics.join(", ")
+            "none of {}'s duties covers the item's purpose or topics: clearance alone is not \
+             enough",
+            user.id
         );
         return Decision::deny(Rule::P1, msg);
     }
     // P2: another party's information goes to contractors only with that party's consent.
     if user.kind == UserKind::Contractor {
         for originator in label.originators().filter(|o| *o != party) {
-            let consented = world.consents_for(item.id()).any(|c| {
+            let consented = world.consents_for(id).any(|c| {
                 c.covers(
                     originator,
-                    item.id(),
+                    id,
                     party,
                     Grantee::Contractors,
                     &label.purpose,
@@ -103,8 +111,7 @@ pub fn read(world: &World, item: &Item, user: &User, day: Date) -> Decision<Acce
                 let msg = format!(
                     "{} is a contractor and {originator} has not consented to release `{}` to \
                      {party}'s contractors",
-                    user.id,
-                    item.id()
+                    user.id, id
                 );
                 return Decision::deny(Rule::P2, msg);
             }

@@ -35,6 +35,14 @@ pub enum Rule {
     P5,
     P6,
     P7,
+    H1,
+    H2,
+    H3,
+    H4,
+    H5,
+    H6,
+    H7,
+    H8,
 }
 
 impl Rule {
@@ -69,7 +77,31 @@ impl Rule {
             P5 => "P5",
             P6 => "P6",
             P7 => "P7",
+            H1 => "H1",
+            H2 => "H2",
+            H3 => "H3",
+            H4 => "H4",
+            H5 => "H5",
+            H6 => "H6",
+            H7 => "H7",
+            H8 => "H8",
         }
+    }
+}
+
+impl Rule {
+    /// Every rule, in SPEC order.
+    pub const ALL: [Rule; 35] = {
+        use Rule::*;
+        [
+            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R5, R6, R7, R8, M1, M2, M3, M4, P1, P2,
+            P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8,
+        ]
+    };
+
+    /// The rule with this id (`"R4"`), if there is one.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
     }
 }
 

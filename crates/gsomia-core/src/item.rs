@@ -85,6 +85,13 @@ impl Item {
         self.file.object.get("modified").and_then(Value::as_str)
     }
 
+    /// The version this copy is stored and acknowledged under: STIX `modified`, or `created`
+    /// for objects that are never versioned, or `-` for objects with neither. Every interface
+    /// names versions this way.
+    pub fn version(&self) -> &str {
+        version_of(&self.file.object)
+    }
+
     /// The originator's label.
     pub fn label(&self) -> &Label {
         &self.file.label
@@ -207,6 +214,14 @@ pub enum DeriveError {
     },
 }
 
+/// The version of a STIX object as every interface names it (see [`Item::version`]).
+pub fn version_of(object: &Value) -> &str {
+    ["modified", "created"]
+        .iter()
+        .find_map(|k| object.get(*k).and_then(Value::as_str))
+        .unwrap_or("-")
+}
+
 /// The label of an item derived from `sources` (copies, translations, extracts) by the holder
 /// whose scheme is `scheme` (P4): the highest level of the sources (the first among equal
 /// ranks), the union of their topics and caveats, the most restrictive releasability, and every
@@ -232,6 +247,7 @@ pub fn derive(
         grading: None,
         created,
         derived_from: Vec::new(),
+        revision: 0,
     };
     for s in sources {
         if s.holder() != deriver {

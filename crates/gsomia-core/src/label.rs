@@ -223,6 +223,15 @@ pub struct Label {
     /// For a derived item, the sources of other originators (P4).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived_from: Vec<Source>,
+    /// How many times the originator changed this label (M4): 0 when published, one more with
+    /// each reclassification. It is inside what the originator signs, so a holder applies only
+    /// a notice newer than the label it holds, and an old label replayed is refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Label {

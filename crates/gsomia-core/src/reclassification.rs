@@ -55,3 +55,79 @@ pub fn remark_custody(
     }
     Ok(out)
 }
+
+/// May `user` (of the originator's node) change an item's level from `old` to `new` (M4)? An
+/// authority, cleared for both levels: nobody classifies above, or sees past, their clearance.
+pub fn may_reclassify(
+    world: &World,
+    user: &crate::User,
+    old: &LevelId,
+    new: &LevelId,
+) -> Result<(), Refusal> {
+    crate::policy::permit(user, crate::Action::Reclassify)?;
+    let scheme = world.scheme(user.party);
+    let rank = |l: &str| scheme.and_then(|s| s.rank(l));
+    let have = rank(user.clearance.as_str());
+    for level in [old, new] {
+        if have.is_none() || have < rank(level.as_str()) {
+            return Err(Refusal {
+                rule: Rule::M4,
+                message: format!(
+                    "{} is cleared for `{}`: the officer who reclassifies is cleared for both \
+                     the old and the new level",
+                    user.id, user.clearance
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// H3: the level a holder claims for an item it passes on (its marking) must be at least the
+/// level the originator's signed label maps to along the custody chain, where this node knows
+/// the chain's tables; and the level `assigned` here must be at least the level the
+/// originator's label maps to directly under any agreement between the originator and `me`.
+/// A hub can not lower a level.
+pub fn check_claimed_level(
+    world: &World,
+    item: &crate::Item,
+    me: PartyCode,
+    assigned: &LevelId,
+) -> Result<(), Refusal> {
+    let label = item.label();
+    let refuse = |message: String| Refusal {
+        rule: Rule::H3,
+        message,
+    };
+    let rank = |party: PartyCode, level: &str| world.scheme(party).and_then(|s| s.rank(level));
+    let holder = item.holder();
+    if let Ok(chain) = remark_custody(world, label.originator, &label.level, item.custody())
+        && let Some(hop) = chain.last()
+    {
+        let claimed = item.holder_level();
+        if rank(holder, claimed.as_str()) < rank(holder, hop.level.as_str()) {
+            return Err(refuse(format!(
+                "{holder} marks the item `{claimed}`, below `{}`, the level {}'s signed label \
+                 maps to along its custody chain",
+                hop.level, label.originator
+            )));
+        }
+    }
+    let floor = world
+        .agreements_between(label.originator, me)
+        .filter_map(|a| {
+            a.equivalence()
+                .remark(label.originator, label.level.as_str(), me)
+        })
+        .max_by_key(|l| rank(me, l.as_str()));
+    if let Some(floor) = floor
+        && rank(me, assigned.as_str()) < rank(me, floor.as_str())
+    {
+        return Err(refuse(format!(
+            "the item would be marked `{assigned}` here, below `{floor}`, the level {}'s signed \
+             label maps to",
+            label.originator
+        )));
+    }
+    Ok(())
+}

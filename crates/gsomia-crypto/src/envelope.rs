@@ -22,10 +22,16 @@ use crate::Verified;
 
 const INFO: &[u8] = b"gsomia-envelope-v1";
 
+/// The version of the federation protocol this build speaks; a receiver refuses any other
+/// before it opens the envelope.
+pub const PROTOCOL: u16 = 1;
+
 /// Who sends what to whom: covered by the signature and bound to the ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
+    /// The federation protocol's version ([`PROTOCOL`]).
+    pub protocol: u16,
     /// The sender.
     pub from: PartyCode,
     /// The addressee.

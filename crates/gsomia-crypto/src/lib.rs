@@ -11,11 +11,13 @@
 
 pub mod binding;
 pub mod canonical;
+pub mod consent;
 pub mod envelope;
 pub mod keys;
 pub mod seal;
 pub mod statement;
 
 pub use binding::{Binding, BindingError, Verified, hex, sign_binding, verify_binding};
+pub use consent::{ConsentError, verify_consent};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use keys::{NodeKeys, PublicKeys, token_hash};

@@ -136,6 +136,9 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         keys: keys.public(),
         endpoint: opts.endpoint,
     };
+    // The database holds labels, wrapped keys and the audit log: created 0600 before SQLite
+    // opens it (its -wal and -shm files take the database file's mode).
+    write_secret(&db_path(dir), "")?;
     let store = SqliteStore::open(db_path(dir)).map_err(NodeError::Store)?;
     store
         .write(Batch {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gsomia_core::{Decision, Item, ItemFile, PartyCode, Rule};
+use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
 use gsomia_store::{AuditDraft, Batch, OutboxMessage, PartyRecord, Store, StoredItem, Write};
 use serde_json::{Value, json};
@@ -33,6 +33,7 @@ use crate::api::{seal_item, unseal_object};
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::node::entry;
+use crate::protocol::{Message, Numbered, Payload};
 
 /// The most messages in one envelope.
 pub const BATCH: usize = 200;
@@ -88,7 +89,7 @@ fn forbidden(code: &'static str, rule: Option<&'static str>, message: String) ->
 fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Envelope, String> {
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
-        let body = match m.kind.as_str() {
+        let message = match m.kind.as_str() {
             "item" => {
                 let p = &m.payload;
                 let (id, version) = (p["id"].as_str().unwrap_or_default(), p["version"].as_str());
@@ -96,38 +97,40 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
                 let Some(stored) = stored else {
                     return Err(format!("outbox item `{id}` is no longer stored"));
                 };
-                let Some(object) = unseal_object(node, &stored).map_err(|e| e.message)? else {
+                match unseal_object(node, &stored).map_err(|e| e.message)? {
                     // Destroyed after release: nothing to send; the receiver gets a notice.
-                    out.push(json!({ "seq": m.seq, "kind": "withdrawn", "payload": { "id": id } }));
-                    continue;
-                };
-                // The originators' consents that let this node release it to `peer` (R4).
-                let consents: Vec<gsomia_core::Consent> = node
-                    .world()
-                    .consents_for(id)
-                    .filter(|c| {
-                        c.holder == node.party() && c.to == gsomia_core::Grantee::Party(peer)
-                    })
-                    .cloned()
-                    .collect();
-                json!({
-                    "seq": m.seq, "kind": "item",
-                    "item": {
-                        "label": stored.label, "object": object, "binding": stored.binding,
-                        "marking": stored.marking, "custody": stored.custody,
+                    None => Message::Withdrawn {
+                        payload: json!({ "id": id }),
                     },
-                    "consents": consents,
-                })
+                    Some(object) => Message::Item {
+                        item: json!({
+                            "label": stored.label, "object": object, "binding": stored.binding,
+                            "marking": stored.marking, "custody": stored.custody,
+                        }),
+                        // The originators' consents that let this node release it to `peer` (R4).
+                        consents: node
+                            .world()
+                            .consents_for(id)
+                            .filter(|c| c.holder == node.party() && c.to == Grantee::Party(peer))
+                            .cloned()
+                            .collect(),
+                    },
+                }
             }
-            _ => json!({ "seq": m.seq, "kind": m.kind, "payload": m.payload }),
+            kind => Message::from_outbox(kind, m.payload.clone())?,
         };
-        out.push(body);
+        let numbered = Numbered {
+            seq: m.seq,
+            message,
+        };
+        out.push(serde_json::to_value(numbered).map_err(|e| e.to_string())?);
     }
     let (first, last) = (
         messages.first().map_or(0, |m| m.seq),
         messages.last().map_or(0, |m| m.seq),
     );
     let header = Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: node.party(),
         to: peer,
         id: format!("{}-{peer}-{first}-{last}", node.party()),
@@ -142,7 +145,7 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
         .find(|p| p.code == peer)
         .ok_or_else(|| format!("no encryption key for {peer}"))
         .and_then(|p| encryption_key(&p))?;
-    let payload = serde_json::to_vec(&json!({ "messages": out })).map_err(|e| e.to_string())?;
+    let payload = serde_json::to_vec(&Payload { messages: out }).map_err(|e| e.to_string())?;
     envelope::seal(&node.keys().signing, &key, header, &payload, &mut OsRng)
         .map_err(|e| e.to_string())
 }
@@ -177,10 +180,9 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     let url = format!("{}/federation/v1/inbox", endpoint.trim_end_matches('/'));
     let (status, reply) = crate::client::request("POST", &url, None, Some(body)).await?;
     if status != 200 {
-        return Err(format!(
-            "{peer} answered {status}: {}",
-            String::from_utf8_lossy(&reply)
-        ));
+        // The peer's text is cut short: it goes to this node's log.
+        let text: String = String::from_utf8_lossy(&reply).chars().take(200).collect();
+        return Err(format!("{peer} answered {status}: {text}"));
     }
     let reply: Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
     let key = peer_record
@@ -195,7 +197,21 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     if body["envelope"] != env.header.id.as_str() {
         return Err(format!("{peer} answered another envelope"));
     }
+    // A reply acknowledges at most what the envelope carried, and receipts only for its items,
+    // made by the peer itself: a peer can not mark other messages delivered or claim to hold
+    // items it was not sent.
     let through = body["through"].as_u64().unwrap_or(0);
+    if through > env.header.seq.1 {
+        return Err(format!(
+            "{peer} acknowledged message {through}, beyond the envelope's last ({})",
+            env.header.seq.1
+        ));
+    }
+    let sent: Vec<(&str, &str)> = messages
+        .iter()
+        .filter(|m| m.kind == "item")
+        .filter_map(|m| Some((m.payload["id"].as_str()?, m.payload["version"].as_str()?)))
+        .collect();
     let mut writes = vec![];
     for r in body["receipts"].as_array().into_iter().flatten() {
         if !gsomia_crypto::statement::verify(
@@ -206,12 +222,16 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         ) {
             return Err(format!("a receipt from {peer} does not verify"));
         }
+        let item = r["receipt"]["item"].as_str().unwrap_or_default();
+        let version = r["receipt"]["version"].as_str().unwrap_or_default();
+        if r["receipt"]["party"] != peer || !sent.contains(&(item, version)) {
+            return Err(format!(
+                "{peer} sent a receipt for `{item}` version `{version}`, which this envelope did not carry"
+            ));
+        }
         writes.push(Write::PutReceipt {
-            item: r["receipt"]["item"].as_str().unwrap_or_default().to_owned(),
-            version: r["receipt"]["version"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            item: item.to_owned(),
+            version: version.to_owned(),
             party: peer.to_owned(),
             receipt: r.clone(),
         });
@@ -237,39 +257,26 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Runs delivery until `stop` is set: every peer with pending messages, in turn, with backoff
-/// for peers that fail. Woken when something is queued, and every 500 ms regardless.
+/// Runs delivery until `stop` is set: each peer with pending messages is served by a task of
+/// its own, so that a slow, hung or hostile peer delays only itself (H4). Woken when something
+/// is queued, and every 500 ms regardless.
 pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut backoff: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
+    let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        let peers = node.store().peers_pending().unwrap_or_default();
-        let mut busy = false;
-        for peer in peers {
-            let now = tokio::time::Instant::now();
-            if backoff.get(&peer).is_some_and(|(until, _)| *until > now) {
-                continue;
-            }
-            match deliver_once(&node, &peer).await {
-                Ok(delivered) => {
-                    backoff.remove(&peer);
-                    busy |= delivered;
-                }
-                Err(e) => {
-                    let wait = backoff
-                        .get(&peer)
-                        .map_or(Duration::from_millis(100), |(_, d)| {
-                            (*d * 2).min(Duration::from_secs(30))
-                        });
-                    tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
-                    backoff.insert(peer, (now + wait, wait));
+        match node.store().peers_pending() {
+            Ok(peers) => {
+                for peer in peers {
+                    if tasks.get(&peer).is_some_and(|t| !t.is_finished()) {
+                        continue;
+                    }
+                    let task = tokio::spawn(drain(node.clone(), peer.clone(), stop.clone()));
+                    tasks.insert(peer, task);
                 }
             }
-        }
-        if busy {
-            continue;
+            Err(e) => tracing::error!(error = %e, "delivery: the outbox can not be read"),
         }
         tokio::select! {
             _ = node.outbox_queued() => {}
@@ -277,123 +284,234 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
             _ = stop.changed() => {}
         }
     }
+    for (_, task) in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Delivers `peer`'s pending messages until none is left or `stop` is set, retrying failures
+/// with backoff (100 ms doubling to 30 s).
+async fn drain(node: Arc<Node>, peer: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut wait = Duration::from_millis(100);
+    while !*stop.borrow() {
+        let delivered = tokio::select! {
+            r = deliver_once(&node, &peer) => r,
+            // Stopping does not wait for a peer that does not answer.
+            _ = stop.changed() => return,
+        };
+        match delivered {
+            Ok(true) => wait = Duration::from_millis(100),
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
+/// What is refused of a partner's message: the rule and why, for the signed reply.
+type Outcome = Result<Option<Value>, (Rule, String)>;
+
+/// One envelope being applied: the sender, what it has changed so far, what to commit.
+struct Inbox<'a> {
+    node: &'a Node,
+    from: PartyCode,
+    parties: &'a [PartyRecord],
+    world: Arc<World>,
+    /// Agreements changed by earlier messages of this envelope.
+    agreements: HashMap<String, Agreement>,
+    writes: Vec<Write>,
+    audit: Vec<AuditDraft>,
+}
+
+impl Inbox<'_> {
+    /// Audits the refusal of a partner's message and returns it for the signed reply.
+    fn refuse(&mut self, action: &str, subject: &str, rule: Rule, message: String) -> Outcome {
+        let detail = json!({ "message": message });
+        let from = self.from.as_str();
+        self.audit.push(entry(
+            self.node,
+            from,
+            action,
+            subject,
+            "deny",
+            Some(rule),
+            detail,
+        ));
+        Err((rule, message))
+    }
+
+    fn record(
+        &mut self,
+        action: &str,
+        subject: &str,
+        decision: &str,
+        rule: Option<Rule>,
+        detail: Value,
+    ) {
+        let from = self.from.as_str();
+        self.audit.push(entry(
+            self.node, from, action, subject, decision, rule, detail,
+        ));
+    }
+
+    /// The newest version of item `id`, counting what this envelope stored so far (an item and
+    /// its reclassification may travel in one envelope).
+    fn stored_item(&self, id: &str) -> Result<Option<StoredItem>, ApiError> {
+        let pending = self.writes.iter().rev().find_map(|w| match w {
+            Write::PutItem(s) if s.id == id => Some((**s).clone()),
+            _ => None,
+        });
+        match pending {
+            Some(s) => Ok(Some(s)),
+            None => Ok(self.node.store().item(id, None)?),
+        }
+    }
+
+    /// The label of the newest version of item `id` (see [`Inbox::stored_item`]).
+    fn item_label(&self, id: &str) -> Result<Option<gsomia_core::Label>, ApiError> {
+        Ok(self.stored_item(id)?.map(|s| s.label))
+    }
+
+    /// The originator of the consent held under `id`, counting what this envelope stored.
+    fn consent_originator(&self, id: &str) -> Option<PartyCode> {
+        let pending = self.writes.iter().find_map(|w| match w {
+            Write::PutConsent(c) if c.id == id => Some(c.originator),
+            _ => None,
+        });
+        pending.or_else(|| {
+            self.world
+                .consents()
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.originator)
+        })
+    }
+
+    /// The agreement as this envelope has left it so far.
+    fn agreement(&self, id: &str) -> Option<Agreement> {
+        self.agreements
+            .get(id)
+            .cloned()
+            .or_else(|| self.world.agreement(id).cloned())
+    }
+}
+
 /// The inbox: checks and applies an envelope, returns the signed reply.
+///
+/// Order matters (H5): the sender must be a party whose descriptor this node's officer
+/// imported, and the envelope's signature must verify with its key, before anything is
+/// answered, a stored reply included. Unauthenticated refusals are logged with a rate limit,
+/// never audited. Envelopes from one partner are applied one at a time; partners do not wait
+/// for each other (H4).
 pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     let from = env.header.from;
-    let world = node.world();
-    // A sender is a party only if an agreement with this node names it: checked before anything
-    // else is done with the envelope.
-    let named = world
-        .agreements_between(from, node.party())
-        .next()
-        .is_some();
-    // A party whose descriptor this node's officer imported, but that no agreement names yet,
-    // may only propose one (A1); its other messages are refused below.
-    let record_of = node.store().parties()?.into_iter().find(|p| p.code == from);
-    let Some(sender) = record_of else {
+    if env.header.protocol != envelope::PROTOCOL {
+        crate::node::log_unauthenticated("inbox", "another protocol version");
+        return Err(ApiError::bad_request(format!(
+            "federation protocol version {} is not spoken here (this node speaks {})",
+            env.header.protocol,
+            envelope::PROTOCOL
+        )));
+    }
+    let parties = node.store().parties()?;
+    let Some(sender) = parties
+        .iter()
+        .find(|p| p.code == from && p.code != node.party())
+    else {
+        crate::node::log_unauthenticated("inbox", "unknown sender");
         return Err(forbidden(
             "unknown_sender",
             Some("R1"),
-            format!(
-                "{from} is not a party to any agreement with {}",
-                node.party()
-            ),
+            "the sender is not a party known to this node".to_owned(),
         ));
     };
-    if let Some(reply) = node.store().reply(from.as_str(), &env.header.id)? {
-        return Ok(reply);
-    }
-    let key = sender
-        .keys
-        .verifying_key()
-        .map_err(|e| forbidden("unknown_sender", Some("R1"), e.to_string()))?;
+    let key = sender.keys.verifying_key().map_err(crate::api::internal)?;
     let secret = node.keys().encryption.to_bytes();
     let opened = envelope::open(&env, &key, node.party(), &secret).map_err(|e| {
         let rule = match e {
-            envelope::EnvelopeError::Signature(_) => "M1",
+            envelope::EnvelopeError::Signature(_) => {
+                crate::node::log_unauthenticated("inbox", "bad signature");
+                "M1"
+            }
             _ => "R8",
         };
         forbidden("bad_envelope", Some(rule), e.to_string())
     })?;
-    let payload: Value = serde_json::from_slice(&opened.into_inner())
+    let gate = node.inbox_gate(from);
+    let _one_at_a_time = gate.lock().await;
+    if let Some(reply) = node.store().reply(from.as_str(), &env.header.id)? {
+        return Ok(reply);
+    }
+    let payload: Payload = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
-    let mark = node.store().inbox_mark(from.as_str())?;
-    let parties = node.store().parties()?;
-    let mut through = mark;
-    let mut writes = vec![];
-    let mut audit = vec![];
+    // Whoever changes agreements holds the gate from reading them to reloading the world (A7).
+    let touches_agreements = payload.messages.iter().any(|m| {
+        matches!(
+            m["kind"].as_str(),
+            Some("agreement_event" | "agreement_proposal")
+        )
+    });
+    let _agreements = match touches_agreements {
+        true => Some(node.agreements_gate.lock().await),
+        false => None,
+    };
+    let world = node.world();
+    // A sender is a partner only once this party signed an agreement with it; before that it
+    // may only propose one (A1).
+    let named = crate::node::partner(&world, node.party(), from);
+    let mut through = node.store().inbox_mark(from.as_str())?;
+    let mut cx = Inbox {
+        node,
+        from,
+        parties: &parties,
+        world,
+        agreements: HashMap::new(),
+        writes: vec![],
+        audit: vec![],
+    };
     let mut receipts = vec![];
     let mut refusals = vec![];
-    for m in payload["messages"].as_array().into_iter().flatten() {
-        let seq = m["seq"].as_u64().unwrap_or(0);
+    for raw in &payload.messages {
+        let Some(seq) = raw["seq"].as_u64() else {
+            refusals
+                .push(json!({ "seq": null, "rule": "M1", "message": "a message without `seq`" }));
+            continue;
+        };
         if seq <= through {
             continue; // already applied: exactly once in effect
         }
         through = seq;
-        let kind = m["kind"].as_str().unwrap_or_default();
-        if !named && kind != "agreement_proposal" {
-            let message = format!(
-                "{from} is not a party to any agreement with {}",
-                node.party()
-            );
-            audit.push(entry(
-                node,
+        let outcome = match serde_json::from_value::<Numbered>(raw.clone()) {
+            Err(e) => cx.refuse(
+                "message.received",
                 from.as_str(),
-                &format!("{kind}.received"),
-                from.as_str(),
-                "deny",
-                Some(Rule::R1),
-                json!({ "message": message }),
-            ));
-            refusals.push(json!({ "seq": seq, "rule": "R1", "message": message }));
-            continue;
-        }
-        let outcome = match kind {
-            "item" => receive_item(
-                node,
-                (from, &parties),
-                &m["item"],
-                &m["consents"],
-                &mut writes,
-                &mut audit,
+                Rule::M1,
+                format!("message {seq} is not a message of this protocol: {e}"),
             ),
-            "agreement_event" => receive_event(node, from, &m["payload"], &mut writes, &mut audit),
-            "reclassification" => receive_reclassification(
-                node,
-                (from, &parties),
-                &m["payload"],
-                &mut writes,
-                &mut audit,
-            ),
-            "agreement_proposal" => receive_proposal(
-                node,
-                (from, &parties),
-                &m["payload"],
-                &mut writes,
-                &mut audit,
-            ),
-            "consent_request" => {
-                receive_consent_request(node, from, &m["payload"], &mut writes, &mut audit)
-            }
-            "consent" => receive_consent(node, from, &m["payload"], &mut writes, &mut audit),
-            kind => {
-                // Incident reports, destruction certificates, refused consents, withdrawn
-                // notices: recorded.
-                audit.push(entry(
-                    node,
-                    from.as_str(),
-                    &format!("{kind}.received"),
-                    from.as_str(),
-                    "record",
-                    None,
-                    m["payload"].clone(),
-                ));
-                Ok(None)
+            Ok(Numbered { message, .. }) => {
+                if !named && !matches!(message, Message::AgreementProposal { .. }) {
+                    let message_kind = message.kind();
+                    cx.refuse(
+                        &format!("{message_kind}.received"),
+                        from.as_str(),
+                        Rule::R1,
+                        format!(
+                            "{from} is not a party to any agreement with {}",
+                            node.party()
+                        ),
+                    )
+                } else {
+                    apply(&mut cx, message)?
+                }
             }
         };
         match outcome {
@@ -404,6 +522,9 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             }
         }
     }
+    let Inbox {
+        mut writes, audit, ..
+    } = cx;
     let body = json!({
         "envelope": env.header.id, "from": node.party(), "through": through,
         "receipts": receipts, "refusals": refusals,
@@ -421,142 +542,185 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         .any(|w| matches!(w, Write::PutAgreement(_) | Write::PutConsent(_)));
     node.write(Batch { writes, audit }).await?;
     if reload {
-        node.reload_world().map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            )
-        })?;
+        node.reload_world().map_err(crate::api::internal)?;
     }
     Ok(reply)
 }
 
-type Outcome = Result<Option<Value>, (Rule, String)>;
+/// Applies one message. `Err` only when this node fails (its store): the envelope is then
+/// answered with an error and applied again when it is resent.
+fn apply(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
+    Ok(match message {
+        Message::Item { item, consents } => receive_item(cx, &item, consents)?,
+        Message::AgreementEvent { payload } => receive_event(cx, &payload),
+        Message::AgreementProposal { payload } => receive_proposal(cx, &payload)?,
+        Message::Reclassification { payload } => receive_reclassification(cx, &payload)?,
+        Message::ConsentRequest { payload } => receive_consent_request(cx, &payload)?,
+        Message::Consent { payload } => receive_consent(cx, &payload)?,
+        // Incident reports and results (P6), destruction certificates (P5), refused consents,
+        // withdrawn releases: recorded as the partner signed them.
+        Message::Withdrawn { payload } => recorded(cx, "withdrawn", payload),
+        Message::ConsentRefused { payload } => recorded(cx, "consent_refused", payload),
+        Message::Incident { payload } => recorded(cx, "incident", payload),
+        Message::Result { payload } => recorded(cx, "result", payload),
+        Message::Destruction { payload } => recorded(cx, "destruction", payload),
+    })
+}
 
-/// M1–M3 for one item.
-fn receive_item(
-    node: &Node,
-    (from, parties): (PartyCode, &[PartyRecord]),
-    msg: &Value,
-    consents: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
-    // Consents that travel with the item count only if their originator's signature verifies
-    // here (R4); they join this side's world for the decision, and are kept.
-    let carried: Vec<gsomia_core::Consent> = consents
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| serde_json::from_value::<gsomia_core::Consent>(c.clone()).ok())
-        .filter(|c| crate::node::consent_verifies(parties, c))
-        .collect();
-    for c in &carried {
-        writes.push(Write::PutConsent(c.clone()));
-    }
-    let world = if carried.is_empty() {
-        node.world()
-    } else {
-        std::sync::Arc::new(node.world().with_consents(carried))
+fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
+    let from = cx.from;
+    cx.record(
+        &format!("{kind}.received"),
+        from.as_str(),
+        "record",
+        None,
+        payload,
+    );
+    Ok(None)
+}
+
+/// M1–M3 for one item, with H1–H3.
+fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<Outcome, ApiError> {
+    let (node, from, me) = (cx.node, cx.from, cx.node.party());
+    let action = "item.receive";
+    let file: ItemFile = match serde_json::from_value(msg.clone()) {
+        Ok(f) => f,
+        Err(e) => return Ok(cx.refuse(action, "-", Rule::M1, format!("malformed item: {e}"))),
     };
-    let me = node.party();
-    let file: ItemFile = serde_json::from_value(msg.clone())
-        .map_err(|e| (Rule::M1, format!("malformed item: {e}")))?;
-    let item = Item::new(file).map_err(|e| (Rule::M1, format!("{}: {}", e.place, e.problem)))?;
+    let item = match Item::new(file) {
+        Ok(i) => i,
+        Err(e) => {
+            return Ok(cx.refuse(action, "-", Rule::M1, format!("{}: {}", e.place, e.problem)));
+        }
+    };
     let id = item.id().to_owned();
-    let refuse = |rule: Rule, message: String, audit: &mut Vec<AuditDraft>| {
-        refuse_message(node, from, "item.receive", &id, rule, message, audit)
-    };
     if item.holder() != from {
-        return refuse(
-            Rule::M1,
-            format!("{from} sent an item held by {}", item.holder()),
-            audit,
-        );
+        let m = format!("{from} sent an item held by {}", item.holder());
+        return Ok(cx.refuse(action, &id, Rule::M1, m));
     }
-    if let Err(e) = world.check_item(&item) {
-        return refuse(Rule::M1, format!("{}: {}", e.place, e.problem), audit);
+    if let Err(e) = cx.world.check_item(&item) {
+        return Ok(cx.refuse(action, &id, Rule::M1, format!("{}: {}", e.place, e.problem)));
+    }
+    let originator = item.label().originator;
+    // H1: an item id belongs to its originator; nobody else's message shadows it.
+    if let Some(held) = cx.item_label(&id)?
+        && held.originator != originator
+    {
+        let m = format!(
+            "`{id}` is held here as an item of {}: an item id belongs to its originator, and \
+             {from} can not send one of {originator} under it",
+            held.originator
+        );
+        return Ok(cx.refuse(action, &id, Rule::H1, m));
     }
     // R6: the originator's binding.
-    let originator = item.label().originator;
-    let key = parties
+    let key = cx
+        .parties
         .iter()
         .find(|p| p.code == originator)
         .and_then(|p| p.keys.verifying_key().ok());
     let Some(key) = key else {
-        return refuse(
-            Rule::R6,
-            format!("the key of originator {originator} is unknown"),
-            audit,
-        );
+        let m = format!("the key of originator {originator} is unknown");
+        return Ok(cx.refuse(action, &id, Rule::R6, m));
     };
     if let Err(e) = gsomia_crypto::verify_binding(&key, &item) {
-        return refuse(Rule::R6, e.to_string(), audit);
+        return Ok(cx.refuse(action, &id, Rule::R6, e.to_string()));
     }
+    // H2: each consent carried with it is about this item, from one of its originators, for
+    // the sender to release to this party, and verifies; otherwise the item is refused whole.
+    let mut carried = vec![];
+    for c in consents {
+        let fits = c.item == id
+            && item.label().originators().any(|o| o == c.originator)
+            && c.holder == from
+            && c.to == Grantee::Party(me);
+        if !fits {
+            let m = format!(
+                "consent `{}` carried with `{id}` is not one of its originators' consents for \
+                 {from} to release it to {me}",
+                c.id
+            );
+            return Ok(cx.refuse(action, &id, Rule::H2, m));
+        }
+        if let Some(other) = cx.consent_originator(&c.id).filter(|o| *o != c.originator) {
+            let m = format!(
+                "consent `{}` is held here from {other}: a consent id belongs to its originator",
+                c.id
+            );
+            return Ok(cx.refuse(action, &id, Rule::H1, m));
+        }
+        match crate::node::verify_consent(cx.parties, c) {
+            Ok(v) => carried.push(v),
+            Err(m) => return Ok(cx.refuse(action, &id, Rule::H2, m)),
+        }
+    }
+    let world = match carried.is_empty() {
+        true => cx.world.clone(),
+        false => Arc::new(
+            cx.world
+                .with_consents(carried.iter().map(|c| (**c).clone()).collect()),
+        ),
+    };
     // R1–R5 from this side, as the sender's release decision.
     let (agreement, marking) = match gsomia_core::release(&world, &item, me, node.today()) {
         Decision::Allow(r) => (r.agreement.id().clone(), r.marking),
-        Decision::Deny(r) => return refuse(r.rule, r.message, audit),
+        Decision::Deny(r) => return Ok(cx.refuse(action, &id, r.rule, r.message)),
     };
-    let version = item.modified().unwrap_or("-").to_owned();
+    // H3: not below what the originator's signed label maps to.
+    if let Err(r) =
+        gsomia_core::reclassification::check_claimed_level(&world, &item, me, &marking.level)
+    {
+        return Ok(cx.refuse(action, &id, r.rule, r.message));
+    }
+    let version = item.version().to_owned();
     let received = node.now_text();
-    let already = node
-        .store()
-        .item(&id, Some(&version))
-        .ok()
-        .flatten()
-        .is_some();
-    if !already {
+    if node.store().item(&id, Some(&version))?.is_none() {
         let mut custody = item.custody().to_vec();
         custody.push(gsomia_core::Hop {
             from,
             to: me,
             agreement: agreement.clone(),
             level: marking.level.clone(),
-            at: received
-                .parse()
-                .map_err(|_| (Rule::M2, "clock".to_owned()))?,
+            at: received.parse().map_err(crate::api::internal)?,
         });
         let stored = StoredItem {
             marking: Some(marking.clone()),
             custody,
-            ..seal_item(node, &item, &version).map_err(|e| (Rule::M2, e.message))?
+            ..seal_item(node, &item, &version)?
         };
-        writes.push(Write::PutItem(Box::new(stored)));
+        cx.writes.push(crate::api::marking_write(&stored));
+        cx.writes.push(Write::PutItem(Box::new(stored)));
+        // H2: the consents are stored with the item they came with, once it is accepted.
+        for c in carried {
+            if cx.consent_originator(&c.id).is_none() {
+                cx.writes.push(Write::PutConsent(c));
+            }
+        }
         let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
-        audit.push(entry(
-            node,
-            from.as_str(),
-            "item.receive",
-            &id,
-            "allow",
-            Some(Rule::M2),
-            detail,
-        ));
+        cx.record(action, &id, "allow", Some(Rule::M2), detail);
     }
     let receipt = json!({ "item": id, "version": version, "party": me, "marking": marking, "agreement": agreement, "received": received });
     let signature = gsomia_crypto::statement::sign(&node.keys().signing, "receipt", &receipt);
-    Ok(Some(json!({ "receipt": receipt, "signature": signature })))
+    Ok(Ok(Some(
+        json!({ "receipt": receipt, "signature": signature }),
+    )))
 }
 
 /// A partner's own agreement event (A7).
-fn receive_event(
-    node: &Node,
-    from: PartyCode,
-    payload: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
+fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
+    let action = "agreement.event.received";
+    let from = cx.from;
     let id = payload["agreement"].as_str().unwrap_or_default().to_owned();
-    let event: gsomia_core::Event = serde_json::from_value(payload["event"].clone())
-        .map_err(|e| (Rule::A7, format!("malformed event: {e}")))?;
-    let world = node.world();
+    let event: gsomia_core::Event = match serde_json::from_value(payload["event"].clone()) {
+        Ok(e) => e,
+        Err(e) => return cx.refuse(action, &id, Rule::A7, format!("malformed event: {e}")),
+    };
     let outcome = if event.by != from {
         Err(format!("{from} sent an event made by {}", event.by))
     } else {
-        match world.agreement(&id) {
+        match cx.agreement(&id) {
             None => Err(format!("no agreement `{id}` here")),
+            Some(a) if !a.names(from) => Err(format!("`{id}` does not name {from}")),
             Some(a) => a
                 .with_event(event.clone())
                 .map_err(|e| e.problem.to_string()),
@@ -564,162 +728,152 @@ fn receive_event(
     };
     match outcome {
         Ok(updated) => {
-            writes.push(Write::PutAgreement(Box::new(updated.file().clone())));
-            audit.push(entry(
-                node,
-                from.as_str(),
-                "agreement.event.received",
+            cx.writes
+                .push(Write::PutAgreement(Box::new(updated.file().clone())));
+            cx.agreements.insert(id.clone(), updated);
+            cx.record(
+                action,
                 &id,
                 "allow",
                 Some(Rule::A7),
                 json!({ "event": event }),
-            ));
+            );
             Ok(None)
         }
-        Err(message) => refuse_message(
-            node,
-            from,
-            "agreement.event.received",
-            &id,
-            Rule::A7,
-            message,
-            audit,
-        ),
+        Err(message) => cx.refuse(action, &id, Rule::A7, message),
     }
 }
 
 /// A partner asks for this party's consent to release one of this party's items onward.
-fn receive_consent_request(
-    node: &Node,
-    from: PartyCode,
-    payload: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
+fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "consent.request.received";
+    let (node, from) = (cx.node, cx.from);
     let item = payload["item"].as_str().unwrap_or_default().to_owned();
-    let ours = payload["originator"] == node.party().as_str() && payload["holder"] == from.as_str();
+    let ours = payload["originator"] == node.party().as_str()
+        && payload["holder"] == from.as_str()
+        && node
+            .store()
+            .item(&item, None)?
+            .is_some_and(|s| s.label.originator == node.party());
     if !ours {
         let message = format!(
             "{from} asked for consent on an item this node did not originate, or for another holder"
         );
-        return refuse_message(
-            node,
-            from,
-            "consent.request.received",
-            &item,
-            Rule::R4,
-            message,
-            audit,
-        );
+        return Ok(cx.refuse(action, &item, Rule::R4, message));
     }
-    writes.push(Write::AddConsentRequest(payload.clone()));
-    audit.push(entry(
-        node,
-        from.as_str(),
-        "consent.request.received",
-        &item,
-        "record",
-        Some(Rule::R4),
-        payload.clone(),
-    ));
-    Ok(None)
+    cx.writes.push(Write::AddConsentRequest(payload.clone()));
+    cx.record(action, &item, "record", Some(Rule::R4), payload.clone());
+    Ok(Ok(None))
 }
 
-/// The originator's signed consent arrives at the holder; kept only if it verifies (R4).
-fn receive_consent(
-    node: &Node,
-    from: PartyCode,
-    payload: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
-    let consent: gsomia_core::Consent = serde_json::from_value(payload["consent"].clone())
-        .map_err(|e| (Rule::R4, format!("malformed consent: {e}")))?;
-    let parties = node
-        .store()
-        .parties()
-        .map_err(|e| (Rule::R4, e.to_string()))?;
-    let sound = consent.originator == from
-        && consent.holder == node.party()
-        && crate::node::consent_verifies(&parties, &consent);
-    if !sound {
-        let message = format!(
-            "consent `{}` from {from} does not verify or is not for this node",
+/// The originator's signed consent arrives at the holder: kept only if it verifies, is the
+/// sender's own, is for this node, concerns an item of the sender's held here, and takes no
+/// other originator's consent id (R4, H1, H2).
+fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "consent.received";
+    let (node, from) = (cx.node, cx.from);
+    let consent: Consent = match serde_json::from_value(payload["consent"].clone()) {
+        Ok(c) => c,
+        Err(e) => return Ok(cx.refuse(action, "-", Rule::R4, format!("malformed consent: {e}"))),
+    };
+    let subject = consent.item.clone();
+    if consent.originator != from || consent.holder != node.party() {
+        let m = format!(
+            "consent `{}` from {from} is not {from}'s consent for this node",
             consent.id
         );
-        return refuse_message(
-            node,
-            from,
-            "consent.received",
-            &consent.item,
-            Rule::R4,
-            message,
-            audit,
-        );
+        return Ok(cx.refuse(action, &subject, Rule::R4, m));
     }
-    audit.push(entry(
-        node,
-        from.as_str(),
-        "consent.received",
-        &consent.item,
+    let held = cx
+        .item_label(&consent.item)?
+        .is_some_and(|l| l.originators().any(|o| o == from));
+    if !held {
+        let m = format!("no item `{subject}` of {from} is held here");
+        return Ok(cx.refuse(action, &subject, Rule::R4, m));
+    }
+    if let Some(other) = cx.consent_originator(&consent.id) {
+        let m = match other == from {
+            true => format!("consent `{}` is held already", consent.id),
+            false => format!(
+                "consent `{}` is held here from {other}: a consent id belongs to its originator",
+                consent.id
+            ),
+        };
+        return Ok(cx.refuse(action, &subject, Rule::H1, m));
+    }
+    let verified = match crate::node::verify_consent(cx.parties, consent) {
+        Ok(v) => v,
+        Err(m) => return Ok(cx.refuse(action, &subject, Rule::R4, m)),
+    };
+    cx.record(
+        action,
+        &subject,
         "allow",
         Some(Rule::R4),
-        json!({ "consent": consent }),
-    ));
-    writes.push(Write::PutConsent(consent));
-    Ok(None)
+        json!({ "consent": *verified }),
+    );
+    cx.writes.push(Write::PutConsent(verified));
+    Ok(Ok(None))
 }
 
 /// The parties this node released an item to: those whose receipts it holds.
-pub fn released_to(node: &Node, id: &str) -> Result<Vec<String>, gsomia_store::StoreError> {
-    let mut parties: Vec<String> = node
+pub fn released_to(node: &Node, id: &str) -> Result<Vec<PartyCode>, gsomia_store::StoreError> {
+    let mut parties: Vec<PartyCode> = node
         .store()
         .receipts(id)?
         .iter()
-        .filter_map(|r| r["receipt"]["party"].as_str().map(str::to_owned))
+        .filter_map(|r| r["receipt"]["party"].as_str()?.parse().ok())
         .collect();
     parties.sort();
     parties.dedup();
     Ok(parties)
 }
 
-/// The originator's reclassification (M4), from the originator or passed on by a holder: it
-/// counts only if the originator's binding of the new label verifies over this node's copy. It
-/// is applied along the custody chain and passed on to whoever this node released the item to.
-fn receive_reclassification(
-    node: &Node,
-    (from, parties): (PartyCode, &[PartyRecord]),
-    payload: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
+/// The originator's reclassification (M4), from the originator or passed on by the party this
+/// node received the item from. It counts only if it is newer than the label held (its
+/// revision, inside what the originator signed), and the originator's binding of the new label
+/// verifies over this node's copy. It is applied along the custody chain and passed on to the
+/// parties this node released the item to, never back to the sender: a notice that changes
+/// nothing is not passed on, so notices can not loop.
+fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "item.reclassify.received";
+    let (node, from, me) = (cx.node, cx.from, cx.node.party());
     let id = payload["id"].as_str().unwrap_or_default().to_owned();
-    let refuse = |message: String, audit: &mut Vec<AuditDraft>| {
-        refuse_message(
-            node,
-            from,
-            "item.reclassify.received",
-            &id,
-            Rule::M4,
-            message,
-            audit,
-        )
-    };
     let Ok(label) = serde_json::from_value::<gsomia_core::Label>(payload["label"].clone()) else {
-        return refuse("malformed label".into(), audit);
+        return Ok(cx.refuse(action, &id, Rule::M4, "malformed label".into()));
     };
-    let stored = match node.store().item(&id, None) {
-        Ok(Some(s)) => s,
-        _ => return refuse(format!("no item `{id}` here"), audit),
+    let Some(stored) = cx.stored_item(&id)? else {
+        return Ok(cx.refuse(action, &id, Rule::M4, format!("no item `{id}` here")));
     };
-    if label.originator != stored.label.originator {
-        return refuse(
-            format!("{} is not the originator of `{id}`", label.originator),
-            audit,
+    let originator = stored.label.originator;
+    if originator == me || label.originator != originator {
+        let m = format!(
+            "`{id}` is an item of {originator}: only {originator} changes its classification"
         );
+        return Ok(cx.refuse(action, &id, Rule::H1, m));
     }
-    let Ok(Some(object)) = unseal_object(node, &stored) else {
-        return refuse(format!("item `{id}` was destroyed here"), audit);
+    let received_from = stored.custody.last().map(|h| h.from);
+    if from != originator && Some(from) != received_from {
+        let m = format!(
+            "{from} is neither the originator of `{id}` nor the party this node received it from"
+        );
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
+    }
+    if label.revision <= stored.label.revision {
+        let m = format!(
+            "the notice for `{id}` (revision {}) is not newer than the label held (revision {}): \
+             an old label is never applied again",
+            label.revision, stored.label.revision
+        );
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
+    }
+    let Some(object) = unseal_object(node, &stored)? else {
+        return Ok(cx.refuse(
+            action,
+            &id,
+            Rule::P5,
+            format!("item `{id}` was destroyed here"),
+        ));
     };
     let binding = payload["binding"].as_str().unwrap_or_default().to_owned();
     let file = ItemFile {
@@ -729,77 +883,74 @@ fn receive_reclassification(
         custody: vec![],
         binding: Some(binding.clone()),
     };
-    let key = parties
+    let key = cx
+        .parties
         .iter()
-        .find(|p| p.code == label.originator)
+        .find(|p| p.code == originator)
         .and_then(|p| p.keys.verifying_key().ok());
     let sound = match (Item::new(file), key) {
         (Ok(item), Some(k)) => gsomia_crypto::verify_binding(&k, &item).is_ok(),
         _ => false,
     };
     if !sound {
-        return refuse(
-            "the originator's binding of the new label does not verify".into(),
-            audit,
-        );
+        let m = "the originator's binding of the new label does not verify".to_owned();
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
     }
     let custody = match gsomia_core::reclassification::remark_custody(
-        &node.world(),
-        label.originator,
+        &cx.world,
+        originator,
         &label.level,
         &stored.custody,
     ) {
         Ok(c) => c,
-        Err(r) => return refuse(r.message, audit),
+        Err(r) => return Ok(cx.refuse(action, &id, r.rule, r.message)),
     };
     let marking = custody.last().map(|h| gsomia_core::Marking {
         party: h.to,
         level: h.level.clone(),
-        originator: label.originator,
+        originator,
     });
-    let detail = json!({ "level": label.level, "marking": marking });
-    writes.push(Write::Reclassify {
+    let onward: Vec<PartyCode> = released_to(node, &id)?
+        .into_iter()
+        .filter(|p| *p != from && *p != originator)
+        .collect();
+    let detail = json!({ "level": label.level, "revision": label.revision, "marking": marking, "sent_to": onward });
+    cx.writes.push(crate::api::marking_write(&StoredItem {
+        label: label.clone(),
+        marking: marking.clone(),
+        custody: custody.clone(),
+        ..stored
+    }));
+    cx.writes.push(Write::Reclassify {
         id: id.clone(),
         label: Box::new(label),
         binding,
         marking,
         custody,
     });
-    for p in released_to(node, &id).unwrap_or_default() {
-        writes.push(Write::Enqueue {
-            peer: p,
+    for p in onward {
+        cx.writes.push(Write::Enqueue {
+            peer: p.to_string(),
             kind: "reclassification".into(),
             payload: payload.clone(),
             at: node.now_text(),
         });
     }
-    audit.push(entry(
-        node,
-        from.as_str(),
-        "item.reclassify.received",
-        &id,
-        "allow",
-        Some(Rule::M4),
-        detail,
-    ));
-    Ok(None)
+    cx.record(action, &id, "allow", Some(Rule::M4), detail);
+    Ok(Ok(None))
 }
 
 /// A partner proposes an agreement naming this party: kept (pending until this party's
 /// authority signs it, A1) if it is sound, names both, and carries no signature but the
 /// proposer's.
-fn receive_proposal(
-    node: &Node,
-    (from, parties): (PartyCode, &[PartyRecord]),
-    payload: &Value,
-    writes: &mut Vec<Write>,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
+fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "agreement.proposal.received";
+    let (node, from) = (cx.node, cx.from);
     let id = payload["id"].as_str().unwrap_or_default().to_owned();
     let checked = (|| -> Result<gsomia_core::AgreementFile, String> {
         let file: gsomia_core::AgreementFile =
             serde_json::from_value(payload.clone()).map_err(|e| e.to_string())?;
-        let a = gsomia_core::Agreement::new(file.clone()).map_err(|e| e.to_string())?;
+        let a = Agreement::new(file.clone()).map_err(|e| e.to_string())?;
         if !a.names(node.party()) || !a.names(from) {
             return Err("the agreement does not name both parties".into());
         }
@@ -812,59 +963,24 @@ fn receive_proposal(
                 "a proposal from {from} carries only {from}'s signature"
             ));
         }
-        if node.world().agreement(&id).is_some() {
+        if cx.agreement(&id).is_some() {
             return Err(format!("agreement `{id}` exists here"));
         }
-        let mut all = node.store().agreements().map_err(|e| e.to_string())?;
-        all.push(file.clone());
-        crate::node::build_world(parties.to_vec(), all, vec![]).map_err(|e| e.to_string())?;
         Ok(file)
     })();
-    match checked {
-        Ok(file) => {
-            writes.push(Write::PutAgreement(Box::new(file)));
-            audit.push(entry(
-                node,
-                from.as_str(),
-                "agreement.proposal.received",
-                &id,
-                "allow",
-                Some(Rule::A1),
-                json!({}),
-            ));
-            Ok(None)
-        }
-        Err(message) => refuse_message(
-            node,
-            from,
-            "agreement.proposal.received",
-            &id,
-            Rule::A7,
-            message,
-            audit,
-        ),
+    let file = match checked {
+        Ok(f) => f,
+        Err(m) => return Ok(cx.refuse(action, &id, Rule::A7, m)),
+    };
+    let mut all = node.store().agreements()?;
+    all.push(file.clone());
+    if let Err(e) = crate::node::build_world(cx.parties.to_vec(), all, vec![]) {
+        return Ok(cx.refuse(action, &id, Rule::A7, e.to_string()));
     }
-}
-
-/// Audits the refusal of a partner's message and returns it for the signed reply.
-fn refuse_message(
-    node: &Node,
-    from: PartyCode,
-    action: &str,
-    subject: &str,
-    rule: Rule,
-    message: String,
-    audit: &mut Vec<AuditDraft>,
-) -> Outcome {
-    let detail = json!({ "message": message });
-    audit.push(entry(
-        node,
-        from.as_str(),
-        action,
-        subject,
-        "deny",
-        Some(rule),
-        detail,
-    ));
-    Err((rule, message))
+    if let Ok(a) = Agreement::new(file.clone()) {
+        cx.agreements.insert(id.clone(), a);
+    }
+    cx.writes.push(Write::PutAgreement(Box::new(file)));
+    cx.record(action, &id, "allow", Some(Rule::A1), json!({}));
+    Ok(Ok(None))
 }

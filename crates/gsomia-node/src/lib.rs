@@ -9,6 +9,8 @@ pub mod data;
 pub mod error;
 pub mod federation;
 pub mod node;
+pub mod protocol;
+pub mod service;
 pub mod transparency;
 
 pub use data::{Config, InitOptions, init};

@@ -36,6 +36,17 @@ pub struct Node {
     /// The standing release rules, read on every publication (R7).
     rules: RwLock<Arc<Vec<ReleaseRule>>>,
     clock: Clock,
+    /// Held by whoever reads an agreement, adds an event to it and writes it back (REST and
+    /// the inbox alike), so that no concurrent event is lost (A7).
+    pub agreements_gate: tokio::sync::Mutex<()>,
+    /// One lock per partner: its envelopes are applied one at a time (exactly once, in order),
+    /// and partners never wait for each other.
+    inbox_gates:
+        std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Mutex<()>>>>,
+    /// TAXII status resources, the newest few thousand, in memory: a status is for the poster
+    /// to check soon after posting; it is not the record (the audit log is).
+    pub taxii_statuses:
+        std::sync::Mutex<std::collections::VecDeque<(String, String, serde_json::Value)>>,
 }
 
 impl Node {
@@ -62,6 +73,9 @@ impl Node {
             rules,
             outbox: tokio::sync::Notify::new(),
             clock,
+            agreements_gate: tokio::sync::Mutex::new(()),
+            inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
+            taxii_statuses: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }))
     }
 
@@ -133,6 +147,15 @@ impl Node {
             .into_iter()
             .find(|p| p.code == self.party())
             .ok_or_else(|| NodeError::Input("the node's own descriptor is missing".into()))
+    }
+
+    /// The lock that orders `partner`'s envelopes.
+    pub fn inbox_gate(&self, partner: PartyCode) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = match self.inbox_gates.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        gates.entry(partner).or_default().clone()
     }
 
     /// Resolves when a message was queued for a partner since the last call.
@@ -300,6 +323,7 @@ pub fn build_world(
                 .map_err(|e| NodeError::Input(format!("agreement `{}`: {e}", a.id)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let consents = verified_consents(&parties, consents);
     World::new(schemes, compiled, consents).map_err(|e| {
         NodeError::Input(match e {
             WorldError::Agreement { index, invalid } => format!(
@@ -314,27 +338,76 @@ pub fn build_world(
     })
 }
 
-/// The JSON an originator signs for a consent: the consent without its signature.
-pub fn consent_body(consent: &gsomia_core::Consent) -> serde_json::Value {
-    let unsigned = gsomia_core::Consent {
-        signature: None,
-        ..consent.clone()
-    };
-    serde_json::to_value(unsigned).unwrap_or_default()
+/// The consents of `stored` whose originator's signature verifies with a key this node holds,
+/// and whose parties it knows (R4: verified, not trusted because stored). One that does not is
+/// left out and logged: no stored row can keep the node from starting (H4).
+pub fn verified_consents(
+    parties: &[PartyRecord],
+    stored: Vec<gsomia_core::Consent>,
+) -> Vec<gsomia_core::Consent> {
+    stored
+        .into_iter()
+        .filter_map(|c| match verify_consent(parties, c) {
+            Ok(v) if parties.iter().any(|p| p.code == v.holder) => Some(v.into_inner()),
+            Ok(v) => {
+                tracing::error!(consent = %v.id, holder = %v.holder, "a stored consent names an unknown holder; left out");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a stored consent does not verify; left out");
+                None
+            }
+        })
+        .collect()
 }
 
-/// Whether a consent carries its originator's valid signature (R4: verified by signature, not
-/// trusted because it is stored).
-pub fn consent_verifies(parties: &[PartyRecord], consent: &gsomia_core::Consent) -> bool {
+/// A consent verified with its originator's key, if this node holds that key (R4, H2).
+pub fn verify_consent(
+    parties: &[PartyRecord],
+    consent: gsomia_core::Consent,
+) -> Result<gsomia_crypto::Verified<gsomia_core::Consent>, String> {
     let key = parties
         .iter()
         .find(|p| p.code == consent.originator)
         .and_then(|p| p.keys.verifying_key().ok());
-    match (key, &consent.signature) {
-        (Some(k), Some(sig)) => {
-            gsomia_crypto::statement::verify(&k, "consent", &consent_body(consent), sig)
-        }
-        _ => false,
+    match key {
+        Some(k) => gsomia_crypto::verify_consent(&k, consent).map_err(|e| e.to_string()),
+        None => Err(format!(
+            "consent `{}`: the key of its originator {} is unknown here",
+            consent.id, consent.originator
+        )),
+    }
+}
+
+/// Whether `partner` is a party to an agreement with this node that this node's party has
+/// signed: only then is it more than a stranger with a descriptor (SPEC §7). A proposal that
+/// names this party is not enough.
+pub fn partner(world: &World, me: PartyCode, partner: PartyCode) -> bool {
+    partner != me
+        && world.agreements_between(partner, me).any(|a| {
+            a.file()
+                .events
+                .iter()
+                .any(|e| e.by == me && e.kind == gsomia_core::EventKind::Signed)
+        })
+}
+
+/// Logs a refusal of an unauthenticated request, at most a few times a second (H5): such
+/// requests never reach the audit log, and can not flood the node's own log either.
+pub fn log_unauthenticated(what: &str, detail: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if WINDOW.swap(second, Ordering::Relaxed) != second {
+        COUNT.store(0, Ordering::Relaxed);
+    }
+    if COUNT.fetch_add(1, Ordering::Relaxed) < 5 {
+        // The caller's text is cut short: it is not the caller's log to write.
+        let detail: String = detail.chars().take(80).collect();
+        tracing::warn!(what, detail, "refused an unauthenticated request");
     }
 }
 

@@ -27,6 +27,7 @@
 //! with inclusion proofs against a checkpoint of the holder's log that the originator has
 //! witnessed ([`custody`]); every proof is checked before the entries are shown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,26 +121,47 @@ pub fn latest_cosigned(node: &Node) -> Result<Option<(u64, String)>, ApiError> {
     Ok(Some((size, format!("{note}{}", lines.concat()))))
 }
 
-/// Issues checkpoints and has partners witness them until `stop` is set.
+/// Issues checkpoints and has partners witness them until `stop` is set. Each partner is asked
+/// by a task of its own, and a partner still being asked is not asked again: one that does not
+/// answer delays only itself (H4).
 pub async fn run_checkpoints(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = Duration::from_millis(node.config.checkpoint_interval_ms.max(100));
+    let mut asking: HashMap<PartyCode, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        if let Err(e) = tick(&node).await {
-            tracing::warn!(error = %e.message, "checkpoint");
+        match issue(&node).await.and_then(|(size, note)| {
+            asking.retain(|_, t| !t.is_finished());
+            for record in due(&node, size)? {
+                if asking.contains_key(&record.code) {
+                    continue;
+                }
+                let (code, node, note) = (record.code, node.clone(), note.clone());
+                let task = tokio::spawn(async move {
+                    if let Err(e) = witness_by(&node, &record, size, &note).await {
+                        tracing::warn!(peer = %record.code, error = %e, "witnessing");
+                    }
+                });
+                asking.insert(code, task);
+            }
+            Ok(())
+        }) {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e.message, "checkpoint"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}
         }
     }
+    for (_, task) in asking {
+        task.abort();
+    }
 }
 
-/// One round: issue a checkpoint, and send it to every partner that has not cosigned it.
-pub async fn tick(node: &Node) -> Result<(), ApiError> {
-    let (size, note) = issue(node).await?;
+/// The partners that have not cosigned the checkpoint of `size` and can be reached.
+fn due(node: &Node, size: u64) -> Result<Vec<PartyRecord>, ApiError> {
     let world = node.world();
     let cosigned: Vec<String> = node
         .store()
@@ -147,22 +169,32 @@ pub async fn tick(node: &Node) -> Result<(), ApiError> {
         .into_iter()
         .map(|(w, _)| w)
         .collect();
-    for record in node.store().parties()? {
-        let named = world
-            .agreements_between(record.code, node.party())
-            .next()
-            .is_some();
-        if record.code == node.party()
-            || !named
-            || record.endpoint.is_none()
-            || cosigned.contains(&record.code.to_string())
-        {
-            continue;
-        }
-        if let Err(e) = witness_by(node, &record, size, &note).await {
-            tracing::warn!(peer = %record.code, error = %e, "witnessing");
-        }
+    Ok(node
+        .store()
+        .parties()?
+        .into_iter()
+        .filter(|r| {
+            crate::node::partner(&world, node.party(), r.code)
+                && r.endpoint.is_some()
+                && !cosigned.contains(&r.code.to_string())
+        })
+        .collect())
+}
+
+/// One round: issue a checkpoint and have every partner that has not cosigned it witness it,
+/// each asked by a task of its own; returns when all have answered or given up.
+pub async fn tick(node: &Arc<Node>) -> Result<(), ApiError> {
+    let (size, note) = issue(node).await?;
+    let mut asked = tokio::task::JoinSet::new();
+    for record in due(node, size)? {
+        let (node, note) = (node.clone(), note.clone());
+        asked.spawn(async move {
+            if let Err(e) = witness_by(&node, &record, size, &note).await {
+                tracing::warn!(peer = %record.code, error = %e, "witnessing");
+            }
+        });
     }
+    asked.join_all().await;
     Ok(())
 }
 
@@ -190,8 +222,17 @@ async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> R
         let proof = ConsistencyProof::make(old, size, &LogHashes(node.store()))
             .map_err(|e| e.to_string())?;
         let body = add_checkpoint_body(&proof, note);
+        // The request is signed by this node, so that a witness can tell this node's own
+        // statement that its log grew consistently from a stranger's replay (H6).
+        let signature = gsomia_crypto::statement::sign(
+            &node.keys().signing,
+            "add-checkpoint",
+            &json!({ "body": body }),
+        );
+        let headers = [(SIGNATURE_HEADER, signature)];
         let (status, reply) =
-            crate::client::request_typed("POST", &url, "text/plain", body.into_bytes()).await?;
+            crate::client::request_typed("POST", &url, "text/plain", &headers, body.into_bytes())
+                .await?;
         let reply = String::from_utf8_lossy(&reply).into_owned();
         match status {
             200 => {
@@ -225,6 +266,9 @@ async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> R
     }
     Err(format!("{} keeps answering 409", peer.code))
 }
+
+/// The header carrying the log's node's signature over an `add-checkpoint` body.
+pub const SIGNATURE_HEADER: &str = "gsomia-signature";
 
 /// The C2SP tlog-witness `add-checkpoint` request body.
 fn add_checkpoint_body(proof: &ConsistencyProof, note: &str) -> String {
@@ -270,57 +314,53 @@ pub enum Witnessed {
 }
 
 /// The witness's side of `add-checkpoint`: checks a partner's checkpoint against the one it
-/// holds and cosigns it, or keeps the evidence when the two are inconsistent.
-pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiError> {
-    let (old, hashes, note) = parse_add_checkpoint(body).map_err(ApiError::bad_request)?;
+/// holds and cosigns it, or keeps the evidence when the two can not both be true.
+///
+/// Nothing is audited before the checkpoint's signature verifies (H5): requests for unknown
+/// logs and forged notes are logged with a rate limit and answered without detail. A checkpoint
+/// older than the one held is stale, not evidence (H6): anyone can replay one. Evidence of a
+/// rewritten log is two checkpoints signed by the log's key that can not both be true: two of
+/// one size with different roots, or a newer one whose consistency proof the log's own node
+/// signed (`signature`, over the whole body) and which fails.
+pub async fn add_checkpoint(
+    node: &Node,
+    body: &str,
+    signature: Option<&str>,
+) -> Result<Witnessed, ApiError> {
+    let (old, hashes, note) = parse_add_checkpoint(body).map_err(|e| {
+        crate::node::log_unauthenticated("add-checkpoint", &e);
+        ApiError::bad_request(e)
+    })?;
     let log = note.lines().next().unwrap_or_default();
-    let refuse = |rule: &'static str, code: &'static str, subject: String, message: String| {
-        let draft = entry(
-            node,
-            log,
-            "checkpoint.witness",
-            &subject,
-            "deny",
-            Some(if rule == "M1" { Rule::M1 } else { Rule::P7 }),
-            json!({ "message": message }),
-        );
-        (
-            ApiError {
-                status: axum::http::StatusCode::FORBIDDEN,
-                code,
-                message,
-                rule: Some(rule),
-            },
-            draft,
-        )
+    let forbidden = |code: &'static str, rule: &'static str, message: &str| ApiError {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code,
+        message: message.to_owned(),
+        rule: Some(rule),
     };
     let parties = node.store().parties()?;
-    let record = party_of(log).and_then(|p| parties.iter().find(|r| r.code == p));
-    let named = record.is_some_and(|r| {
-        node.world()
-            .agreements_between(r.code, node.party())
-            .next()
-            .is_some()
-    });
-    let (Some(record), true) = (record, named) else {
-        let (e, d) = refuse(
-            "R1",
+    let record = party_of(log)
+        .filter(|p| crate::node::partner(&node.world(), node.party(), *p))
+        .and_then(|p| parties.iter().find(|r| r.code == p));
+    let Some(record) = record else {
+        crate::node::log_unauthenticated("add-checkpoint", "not a partner's log");
+        return Err(forbidden(
             "unknown_log",
-            log.to_owned(),
-            format!(
-                "`{log}` is not the log of a party to an agreement with {}",
-                node.party()
-            ),
-        );
-        return Err(audited(node, e, d).await);
+            "H5",
+            "this node witnesses only the logs of its partners",
+        ));
     };
     let party = record.code.to_string();
     let verifier = log_verifier(record).map_err(internal)?;
     let shown = match SignedCheckpoint::open(note, &verifier) {
         Ok(c) => c,
-        Err(e) => {
-            let (e, d) = refuse("M1", "bad_signature", party, e.to_string());
-            return Err(audited(node, e, d).await);
+        Err(_) => {
+            crate::node::log_unauthenticated("add-checkpoint", "a note that does not verify");
+            return Err(forbidden(
+                "bad_signature",
+                "M1",
+                "the checkpoint is not signed by its log's key",
+            ));
         }
     };
     let held = match node.store().witnessed_latest(&party)? {
@@ -328,7 +368,8 @@ pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiErr
         None => None,
     };
     let held_size = held.as_ref().map_or(0, |h| h.size);
-    if old != held_size {
+    if old != held_size || shown.size < held_size {
+        // A stale checkpoint (H6), or a proof from another size: the size held, as C2SP says.
         return Ok(Witnessed::Conflict(held_size));
     }
     if let Some(held) = &held {
@@ -337,28 +378,63 @@ pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiErr
             new: shown.size,
             hashes: hashes.clone(),
         };
-        let fails = if shown.size < held.size {
-            Some(format!(
-                "{party} showed a tree of {} entries after one of {}",
-                shown.size, held.size
-            ))
+        let fails = if shown.size == held.size {
+            (shown.root != held.root).then(|| {
+                format!(
+                    "{party} signed two checkpoints of size {} with different roots: its log was \
+                     rewritten",
+                    shown.size
+                )
+            })
         } else {
             proof.verify(&held.root, &shown.root).err().map(|_| {
                 format!(
                     "{party}'s checkpoint of size {} is not consistent with its checkpoint of \
-                     size {} that this node witnessed: its log was rewritten",
+                     size {} that this node witnessed, by a proof {party} signed: its log was \
+                     rewritten",
                     shown.size, held.size
                 )
             })
         };
+        let by_the_log = || {
+            let key = record.keys.verifying_key().ok();
+            signature.zip(key).is_some_and(|(sig, key)| {
+                gsomia_crypto::statement::verify(
+                    &key,
+                    "add-checkpoint",
+                    &json!({ "body": body }),
+                    sig,
+                )
+            })
+        };
         if let Some(message) = fails {
+            if shown.size != held.size && !by_the_log() {
+                // Anyone can replay a genuine checkpoint with a proof that fails: not evidence.
+                crate::node::log_unauthenticated("add-checkpoint", "a proof that fails, unsigned");
+                return Err(ApiError::unprocessable(
+                    "the consistency proof does not verify",
+                ));
+            }
             tracing::error!(%party, held = held.size, shown = shown.size, "EVIDENCE of a rewritten audit log");
             let record = json!({
                 "party": party, "held": held.note(&[]), "shown": note, "proof": proof,
                 "found": node.now_text(), "message": message,
             });
-            let (mut e, d) = refuse("P7", "inconsistent_log", party.clone(), message);
-            e.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            let draft = entry(
+                node,
+                &party,
+                "checkpoint.witness",
+                &party,
+                "deny",
+                Some(Rule::H6),
+                json!({ "message": message }),
+            );
+            let e = ApiError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                code: "inconsistent_log",
+                message,
+                rule: Some("H6"),
+            };
             let writes = vec![Write::AddEvidence {
                 party,
                 record,
@@ -368,7 +444,7 @@ pub async fn add_checkpoint(node: &Node, body: &str) -> Result<Witnessed, ApiErr
                 match node
                     .write(Batch {
                         writes,
-                        audit: vec![d],
+                        audit: vec![draft],
                     })
                     .await
                 {
@@ -421,24 +497,21 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
         message,
         rule: Some(rule),
     };
-    let named = node
-        .world()
-        .agreements_between(from, node.party())
-        .next()
-        .is_some();
+    let named = crate::node::partner(&node.world(), node.party(), from);
     let record = node.store().parties()?.into_iter().find(|p| p.code == from);
     let (Some(record), true) = (record, named) else {
+        crate::node::log_unauthenticated("custody", "not a partner");
         return Err(forbidden(
-            "R1",
-            format!(
-                "{from} is not a party to any agreement with {}",
-                node.party()
-            ),
+            "H5",
+            "the sender is not a partner of this node".to_owned(),
         ));
     };
     let key = record.keys.verifying_key().map_err(internal)?;
     let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
-        .map_err(|e| forbidden("M1", e.to_string()))?;
+        .map_err(|e| {
+            crate::node::log_unauthenticated("custody", "an envelope that does not open");
+            forbidden("M1", e.to_string())
+        })?;
     let ask: Value = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("custody query: {e}")))?;
     let (Some(item), Some(size)) = (ask["item"].as_str(), ask["size"].as_u64()) else {
@@ -508,6 +581,7 @@ fn seal_to(node: &Node, to: &PartyRecord, id: &str, payload: &Value) -> Result<E
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
     let header = Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: node.party(),
         to: to.code,
         id: format!("{id}-{}", gsomia_crypto::hex(&nonce)),

@@ -116,8 +116,9 @@ pub enum Write {
         /// The signed reply.
         reply: serde_json::Value,
     },
-    /// Keep an originator's signed consent (checked before it is written, R4).
-    PutConsent(gsomia_core::Consent),
+    /// Keep an originator's signed consent, verified (R4, H2). A consent with the same id is
+    /// never replaced (H1).
+    PutConsent(gsomia_crypto::Verified<gsomia_core::Consent>),
     /// Keep a partner's request for this party's consent.
     AddConsentRequest(serde_json::Value),
     /// Record the answer to a consent request.

@@ -681,8 +681,12 @@ fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, Stor
                 .map_err(db)?;
             }
             Write::PutConsent(consent) => {
-                tx.prepare_cached("INSERT OR REPLACE INTO consents (id, consent) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
+                // H1: a consent is never replaced, least of all by another originator's.
+                let consent: &gsomia_core::Consent = consent;
+                tx.prepare_cached(
+                    "INSERT INTO consents (id, consent) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
                     .map_err(db)?;
             }
             Write::AddConsentRequest(request) => {

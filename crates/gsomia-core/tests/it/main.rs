@@ -8,6 +8,7 @@ mod bad_input;
 mod fixtures;
 mod labels;
 mod lifecycle;
+mod policy;
 mod reference;
 mod release_rules;
 mod tidy;

@@ -336,6 +336,7 @@ fn r8_envelopes_open_only_for_the_addressee_and_only_unaltered() {
             .unwrap()
     };
     let header = Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: "KOR".parse().unwrap(),
         to: "JPN".parse().unwrap(),
         id: "KOR-JPN-1-2".into(),

@@ -2,13 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use gsomia_core::Role;
 use gsomia_store::Store;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Caller, Params, has_role};
+use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -25,16 +23,14 @@ pub(super) async fn list(
     Caller(user): Caller,
     Params(q): Params<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if !has_role(
+    crate::service::permit(
+        &node,
         &user,
-        &[Role::SecurityOfficer, Role::Authority, Role::Admin],
-    ) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the audit log is for security officers, authorities and administrators",
-        ));
-    }
+        gsomia_core::Action::Audit,
+        "audit.list",
+        "audit",
+    )
+    .await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let entries = node.store().audit_after(q.after.unwrap_or(0), limit)?;
     let next = entries.last().map(|e| e.seq);

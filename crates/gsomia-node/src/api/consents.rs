@@ -6,14 +6,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Consent, Date, Grantee, PartyCode, Role, Rule};
+use gsomia_core::{Action, Consent, Date, Grantee, PartyCode, Rule};
 use gsomia_store::{Batch, Store, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, entry, has_role, refuse};
+use super::{AppState, Body, Caller, entry};
 use crate::error::{ApiError, ErrorBody};
-use crate::node::consent_body;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +36,7 @@ pub(super) async fn ask(
     Caller(user): Caller,
     Body(req): Body<ConsentAsk>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    crate::service::permit(&node, &user, Action::AskConsent, "consent.ask", &req.item).await?;
     let Some(item) = node.store().item(&req.item, None)? else {
         return Err(ApiError::not_found(format!("no item `{}`", req.item)));
     };
@@ -51,13 +51,6 @@ pub(super) async fn ask(
             "to: unknown party `{}`",
             req.to
         )));
-    }
-    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
-        let e = ApiError::forbidden(
-            "R4",
-            "only an authority or a security officer asks for consent",
-        );
-        return Err(refuse(&node, &user, "consent.ask", &req.item, e).await);
     }
     let request = json!({
         "item": req.item, "originator": originator, "holder": node.party(), "to": req.to,
@@ -93,13 +86,8 @@ pub(super) async fn requests(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "consent requests are for authorities and security officers",
-        ));
-    }
+    let (action, subject) = ("consent.requests", "requests");
+    crate::service::permit(&node, &user, Action::ConsentRequests, action, subject).await?;
     let list: Vec<Value> = node
         .store()
         .consent_requests()?
@@ -128,6 +116,15 @@ pub(super) async fn answer(
     Path(id): Path<i64>,
     Body(req): Body<Answer>,
 ) -> Result<Json<Value>, ApiError> {
+    let subject = format!("request {id}");
+    crate::service::permit(
+        &node,
+        &user,
+        Action::AnswerConsent,
+        "consent.answer",
+        &subject,
+    )
+    .await?;
     let open = node
         .store()
         .consent_requests()?
@@ -138,10 +135,6 @@ pub(super) async fn answer(
     };
     let r = &open.request;
     let item = r["item"].as_str().unwrap_or_default().to_owned();
-    if !has_role(&user, &[Role::Authority]) {
-        let e = ApiError::forbidden("R4", "only an authority of the originator consents");
-        return Err(refuse(&node, &user, "consent.answer", &item, e).await);
-    }
     let holder: PartyCode = serde_json::from_value(r["holder"].clone())
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let answer = if req.approve {
@@ -164,12 +157,8 @@ pub(super) async fn answer(
         let consent = consent
             .check()
             .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
-        let signature = gsomia_crypto::statement::sign(
-            &node.keys().signing,
-            "consent",
-            &consent_body(&consent),
-        );
-        json!({ "approved": true, "consent": Consent { signature: Some(signature), ..consent } })
+        let signed = gsomia_crypto::consent::sign_consent(&node.keys().signing, consent);
+        json!({ "approved": true, "consent": signed })
     } else {
         json!({ "approved": false, "request": r })
     };

@@ -8,12 +8,12 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{PartyCode, Role, Rule};
+use gsomia_core::{Action, PartyCode, Rule};
 use gsomia_store::{Batch, Incident, Store, StoredItem, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, entry, has_role, refuse};
+use super::{AppState, Body, Caller, entry};
 use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
 
@@ -67,9 +67,10 @@ pub(super) async fn report(
             KINDS.join(", ")
         )));
     }
-    let Some(item) = node.store().item(&req.item, None)? else {
-        return Err(ApiError::not_found(format!("no item `{}`", req.item)));
-    };
+    // Reporting is every holder's duty (P6), for items the reporter may read: an item they may
+    // not read is answered as if it did not exist (H8).
+    let (item, _) =
+        crate::service::readable(&node, &user, "incident.report", &req.item, None).await?;
     let incident = Incident {
         id: 0,
         item: req.item.clone(),
@@ -117,19 +118,21 @@ pub(super) async fn result(
     Path(id): Path<i64>,
     Body(req): Body<ResultRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let subject = format!("incident {id}");
+    crate::service::permit(
+        &node,
+        &user,
+        Action::ManageIncidents,
+        "incident.result",
+        &subject,
+    )
+    .await?;
     let first = node
         .store()
         .incidents()?
         .into_iter()
         .find(|i| i.id == id && i.follows.is_none())
         .ok_or_else(|| ApiError::not_found(format!("no incident report {id}")))?;
-    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
-        let e = ApiError::forbidden(
-            "P6",
-            "only an authority or a security officer reports an investigation's result",
-        );
-        return Err(refuse(&node, &user, "incident.result", &first.item, e).await);
-    }
     let Some(item) = node.store().item(&first.item, None)? else {
         return Err(ApiError::not_found(format!("no item `{}`", first.item)));
     };
@@ -171,12 +174,13 @@ pub(super) async fn list(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    if !has_role(&user, &[Role::Authority, Role::SecurityOfficer]) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "incident reports are for authorities and security officers",
-        ));
-    }
+    crate::service::permit(
+        &node,
+        &user,
+        Action::ManageIncidents,
+        "incident.list",
+        "incidents",
+    )
+    .await?;
     Ok(Json(json!({ "incidents": node.store().incidents()? })))
 }

@@ -7,28 +7,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gsomia_core::{
-    Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Role, Tag, User, World,
+    Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Tag, User, World,
 };
 use gsomia_crypto::seal::{SealRandom, open, seal};
 use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, Params, audited, entry, has_role, internal, refuse};
+use super::{AppState, Body, Caller, Params, audited, entry, internal, refuse};
 use crate::data::random32;
 use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
-
-pub(super) const PUBLISHERS: &[Role] = &[Role::Analyst, Role::SecurityOfficer, Role::Authority];
-pub(super) const OFFICERS: &[Role] = &[Role::Authority, Role::SecurityOfficer];
-
-fn version_of(object: &Value) -> String {
-    ["modified", "created"]
-        .iter()
-        .find_map(|k| object.get(*k).and_then(Value::as_str))
-        .unwrap_or("-")
-        .to_owned()
-}
 
 fn aad(id: &str, modified: &str) -> Vec<u8> {
     format!("{id}\n{modified}").into_bytes()
@@ -46,7 +35,7 @@ fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiErro
     let mut file = item.file().clone();
     file.binding = Some(binding.to_base64());
     let bound = Item::new(file).map_err(internal)?;
-    Ok((seal_item(node, &bound, &version_of(item.object()))?, bound))
+    Ok((seal_item(node, &bound, item.version())?, bound))
 }
 
 /// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
@@ -97,7 +86,7 @@ pub(crate) fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>
 }
 
 /// Opens a stored item (content decrypted), or `None` if it was destroyed.
-pub(super) fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+pub(crate) fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
     let Some(object) = unseal_object(node, s)? else {
         return Ok(None);
     };
@@ -255,17 +244,32 @@ pub(crate) fn plan_publish(
             action,
             item.id(),
             "deny",
-            e.rule.and_then(super::rule_by_id),
+            e.rule.and_then(gsomia_core::Rule::from_id),
             json!({ "message": e.message }),
         );
         (e, Some(Box::new(draft)))
     };
-    if !has_role(user, PUBLISHERS) {
-        return Err(deny(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "publishing needs the analyst, security_officer or authority role",
-        )));
+    if let Err(r) = gsomia_core::permit(user, gsomia_core::Action::Publish) {
+        return Err(deny(ApiError::refused(&r)));
+    }
+    // H1: an item id belongs to its originator; this node publishes none under another's.
+    let held = node
+        .store()
+        .item(item.id(), None)
+        .map_err(|e| (e.into(), None))?;
+    if let Some(held) = held
+        && held.label.originator != node.party()
+    {
+        return Err(deny(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!(
+                "`{}` is held here as an item of {}: an item id belongs to its originator",
+                item.id(),
+                held.label.originator
+            ),
+            rule: Some("H1"),
+        }));
     }
     let party = node.party();
     if rank(world, party, user.clearance.as_str()) < rank(world, party, item.label().level.as_str())
@@ -321,7 +325,7 @@ pub(crate) fn plan_publish(
             Err(e) => {
                 let detail =
                     json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                let rule_id = e.rule.and_then(super::rule_by_id);
+                let rule_id = e.rule.and_then(gsomia_core::Rule::from_id);
                 audit.push(entry(
                     node,
                     &rule.created_by,
@@ -342,6 +346,7 @@ pub(crate) fn plan_publish(
         audit,
         writes: vec![],
     };
+    writes.insert(0, super::taxii::marking_write(&stored));
     writes.insert(0, Write::PutItem(Box::new(stored)));
     Ok(PublishPlan { writes, ..plan })
 }
@@ -383,14 +388,7 @@ pub(super) async fn derive(
         .and_then(Value::as_str)
         .unwrap_or("-")
         .to_owned();
-    if !has_role(&user, PUBLISHERS) {
-        let e = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "deriving needs the analyst, security_officer or authority role",
-        );
-        return Err(refuse(&node, &user, action, &subject, e).await);
-    }
+    crate::service::permit(&node, &user, Action::Derive, action, &subject).await?;
     let world = node.world();
     let mut sources = Vec::new();
     for s in &req.sources {
@@ -466,42 +464,9 @@ pub(super) async fn get(
     Path(id): Path<String>,
     Params(q): Params<ItemQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let action = "item.read";
-    let Some(stored) = node.store().item(&id, q.version.as_deref())? else {
-        return Err(ApiError::not_found(format!("no item `{id}`")));
-    };
-    let Some(item) = unseal(&node, &stored)? else {
-        let e = ApiError {
-            status: StatusCode::GONE,
-            code: "destroyed",
-            message: format!(
-                "item `{id}` was destroyed on {}",
-                stored.destroyed.unwrap_or_default()
-            ),
-            rule: Some("P5"),
-        };
-        return Err(refuse(&node, &user, action, &id, e).await);
-    };
-    match gsomia_core::read(&node.world(), &item, &user, node.today()) {
-        Decision::Allow(access) => {
-            let draft = entry(
-                &node,
-                &user.id,
-                action,
-                &id,
-                "allow",
-                None,
-                json!({ "version": stored.modified }),
-            );
-            node.write(Batch {
-                writes: vec![],
-                audit: vec![draft],
-            })
-            .await?;
-            Ok(Json(item_json(&stored, &item, &access.marking)))
-        }
-        Decision::Deny(r) => Err(refuse(&node, &user, action, &id, ApiError::refused(&r)).await),
-    }
+    let (stored, item, marking) =
+        crate::service::read(&node, &user, &id, q.version.as_deref(), "api").await?;
+    Ok(Json(item_json(&stored, &item, &marking)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -550,10 +515,13 @@ pub(super) async fn list(
             if !wanted {
                 continue;
             }
-            let Some(item) = unseal(&node, &s)? else {
+            // Decided on the label before anything is decrypted.
+            let decision =
+                gsomia_core::read_label(&world, &s.id, &s.label, s.marking.as_ref(), &user, today);
+            let Decision::Allow(access) = decision else {
                 continue;
             };
-            if let Decision::Allow(access) = gsomia_core::read(&world, &item, &user, today) {
+            if let Some(item) = unseal(&node, &s)? {
                 ids.push(json!([s.id, s.modified]));
                 out.push(item_json(&s, &item, &access.marking));
                 if out.len() == limit {
@@ -596,6 +564,8 @@ pub(super) async fn release(
     Body(req): Body<ReleaseRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let action = "item.release";
+    // The role first: a refusal says nothing about whether the item exists (H8).
+    crate::service::permit(&node, &user, Action::Release, action, &id).await?;
     let world = node.world();
     if world.scheme(req.to).is_none() {
         return Err(ApiError::unprocessable(format!(
@@ -606,18 +576,8 @@ pub(super) async fn release(
     let Some(stored) = node.store().item(&id, None)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
-    if !has_role(&user, OFFICERS) {
-        let e = ApiError::forbidden(
-            "R7",
-            format!(
-                "{} may not release: only an authority or a security officer releases (no duty to share)",
-                user.id
-            ),
-        );
-        return Err(refuse(&node, &user, action, &id, e).await);
-    }
     let Some(item) = unseal(&node, &stored)? else {
-        let e = ApiError::forbidden("R6", format!("item `{id}` was destroyed"));
+        let e = ApiError::forbidden("P5", format!("item `{id}` was destroyed"));
         return Err(refuse(&node, &user, action, &id, e).await);
     };
     match decide_release(&node, &world, &item, req.to) {
@@ -658,16 +618,11 @@ pub(super) async fn destroy(
     Body(req): Body<DestroyRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let action = "item.destroy";
+    // The role first: a refusal says nothing about whether the item exists (H8).
+    crate::service::permit(&node, &user, Action::Destroy, action, &id).await?;
     let Some(stored) = node.store().item(&id, req.version.as_deref())? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
-    if !has_role(&user, OFFICERS) {
-        let e = ApiError::forbidden(
-            "P5",
-            "only an authority or a security officer destroys items",
-        );
-        return Err(refuse(&node, &user, action, &id, e).await);
-    }
     if stored.destroyed.is_some() {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -675,51 +630,9 @@ pub(super) async fn destroy(
             format!("item `{id}` is already destroyed"),
         ));
     }
-    let at = node.now_text();
-    let certificate = json!({
-        "item": id, "version": stored.modified, "originator": stored.label.originator,
-        "holder": node.party(), "destroyed": at, "by": user.id, "reason": req.reason,
-    });
-    let signature =
-        gsomia_crypto::statement::sign(&node.keys().signing, "destruction", &certificate);
-    let mut writes = vec![Write::DestroyItem {
-        id: id.clone(),
-        modified: stored.modified.clone(),
-        at,
-    }];
-    let world = node.world();
-    let report = stored.label.originator != node.party()
-        && stored
-            .custody
-            .last()
-            .and_then(|hop| world.agreement(hop.agreement.as_str()))
-            .is_some_and(|a| a.terms().report_destruction);
-    if report {
-        writes.push(Write::Enqueue {
-            peer: stored.label.originator.to_string(),
-            kind: "destruction".into(),
-            payload: json!({ "certificate": certificate, "signature": signature }),
-            at: node.now_text(),
-        });
-    }
-    let detail = json!({ "certificate": certificate, "signature": signature, "reported": report });
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        &id,
-        "allow",
-        Some(gsomia_core::Rule::P5),
-        detail,
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    Ok(Json(
-        json!({ "certificate": certificate, "signature": signature, "reported_to_originator": report }),
-    ))
+    let mut certificates =
+        crate::service::destroy(&node, &user, &[stored], &req.reason, "api").await?;
+    Ok(Json(certificates.pop().unwrap_or_default()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -741,6 +654,7 @@ pub(super) async fn add_rule(
     Body(req): Body<RuleRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let action = "release_rule.add";
+    crate::service::permit(&node, &user, Action::ReleaseRules, action, req.to.as_str()).await?;
     let world = node.world();
     if world.scheme(req.to).is_none() || req.to == node.party() {
         return Err(ApiError::unprocessable(format!(
@@ -763,13 +677,6 @@ pub(super) async fn add_rule(
             req.max_level,
             node.party()
         )));
-    }
-    if !has_role(&user, OFFICERS) {
-        let e = ApiError::forbidden(
-            "R7",
-            "only an authority or a security officer makes standing release rules",
-        );
-        return Err(refuse(&node, &user, action, req.to.as_str(), e).await);
     }
     let topics: BTreeSet<Tag> = req.topics.into_iter().collect();
     let rule = ReleaseRule {
@@ -801,10 +708,18 @@ pub(super) async fn add_rule(
 }
 
 #[utoipa::path(get, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), responses((status = 200, description = "The standing release rules", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
-/// The standing release rules.
+/// The standing release rules, for authorities and security officers (R7).
 pub(super) async fn rules(
     State(node): State<AppState>,
-    _: Caller,
+    Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
+    crate::service::permit(
+        &node,
+        &user,
+        Action::ReleaseRules,
+        "release_rule.list",
+        "rules",
+    )
+    .await?;
     Ok(Json(json!({ "rules": *node.release_rules() })))
 }

@@ -10,26 +10,20 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gsomia_core::{Role, User};
+use gsomia_core::User;
 use gsomia_log::{ConsistencyProof, InclusionProof};
 use gsomia_store::{LogHashes, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Caller, Params, has_role};
+use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
+use crate::node::Node;
 use crate::transparency;
 
-fn officers_only(user: &User, what: &str) -> Result<(), ApiError> {
-    if has_role(user, &[Role::SecurityOfficer, Role::Authority, Role::Admin]) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("{what} is for security officers, authorities and administrators"),
-        ))
-    }
+/// The log's officers only (P7), refusals audited.
+async fn officers_only(node: &Node, user: &User, what: &str) -> Result<(), ApiError> {
+    crate::service::permit(node, user, gsomia_core::Action::Log, "log", what).await
 }
 
 fn note(text: String) -> Response {
@@ -53,7 +47,7 @@ pub(super) async fn issue(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Response, ApiError> {
-    officers_only(&user, "issuing a checkpoint")?;
+    officers_only(&node, &user, "issuing a checkpoint").await?;
     Ok(note(transparency::issue(&node).await?.1))
 }
 
@@ -140,7 +134,7 @@ pub(super) async fn entries(
     Caller(user): Caller,
     Params(q): Params<EntriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    officers_only(&user, "the audit log")?;
+    officers_only(&node, &user, "the audit log").await?;
     if q.start == 0 || q.end < q.start || q.end - q.start > 1000 {
         return Err(ApiError::unprocessable(format!(
             "start..end: {}..{} is not a range of at most 1,000 entries numbered from 1",
@@ -161,7 +155,7 @@ pub(super) async fn witnessed(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    officers_only(&user, "witnessed checkpoints")?;
+    officers_only(&node, &user, "witnessed checkpoints").await?;
     let mut list = vec![];
     for p in node.store().parties()? {
         if let Some((size, note)) = node.store().witnessed_latest(p.code.as_str())? {
@@ -176,7 +170,7 @@ pub(super) async fn evidence(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    officers_only(&user, "evidence")?;
+    officers_only(&node, &user, "evidence").await?;
     Ok(Json(json!({ "evidence": node.store().evidence()? })))
 }
 
@@ -195,7 +189,7 @@ pub(super) async fn custody(
     Path(id): Path<String>,
     Params(q): Params<CustodyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    officers_only(&user, "a custody record")?;
+    officers_only(&node, &user, "a custody record").await?;
     let holder = node
         .store()
         .parties()?

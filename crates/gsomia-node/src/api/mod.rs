@@ -14,7 +14,9 @@ mod openapi;
 mod reclassification;
 mod taxii;
 
-pub(crate) use items::{seal_item, unseal_object};
+pub(crate) use items::{seal_item, unseal, unseal_object};
+pub use taxii::EXTENSION;
+pub(crate) use taxii::marking_write;
 
 use std::sync::Arc;
 
@@ -24,10 +26,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gsomia_core::{Role, Rule, User};
-use gsomia_store::{Batch, Store};
+use gsomia_core::User;
+use gsomia_store::Store;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::node::Node;
@@ -87,7 +89,10 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/items/{id}/custody", get(log::custody))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/federation/v1/inbox", post(inbox))
-        .route("/federation/v1/add-checkpoint", post(add_checkpoint))
+        .route(
+            "/federation/v1/add-checkpoint",
+            post(add_checkpoint).layer(DefaultBodyLimit::max(64 << 10)),
+        )
         .route("/federation/v1/custody", post(custody_query))
         .merge(taxii::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -173,51 +178,10 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-pub(crate) fn has_role(user: &User, roles: &[Role]) -> bool {
-    user.roles.iter().any(|r| roles.contains(r))
-}
-
 /// An audit entry made now (see `crate::node::entry`).
 pub(crate) use crate::node::entry;
 
-/// Records a refusal and answers it.
-async fn refuse(
-    node: &Node,
-    user: &User,
-    action: &str,
-    subject: &str,
-    error: ApiError,
-) -> ApiError {
-    let rule = error.rule.and_then(rule_by_id);
-    let draft = entry(
-        node,
-        &user.id,
-        action,
-        subject,
-        "deny",
-        rule,
-        json!({ "message": error.message }),
-    );
-    audited(node, error, draft).await
-}
-
-/// Writes a refusal's audit entry; the refusal, or the write's failure.
-pub(crate) async fn audited(
-    node: &Node,
-    error: ApiError,
-    draft: gsomia_store::AuditDraft,
-) -> ApiError {
-    match node
-        .write(Batch {
-            writes: vec![],
-            audit: vec![draft],
-        })
-        .await
-    {
-        Ok(_) => error,
-        Err(e) => e,
-    }
-}
+pub(crate) use crate::service::{audited, refuse};
 
 /// The federation inbox: a partner node's envelope (authenticated by its signature, not a
 /// token). See `crate::federation`.
@@ -232,11 +196,15 @@ async fn inbox(
 /// `crate::transparency`). 200 with the cosignature line, 409 with the size held.
 async fn add_checkpoint(
     axum::extract::State(node): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
     body: String,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    let signature = headers
+        .get(crate::transparency::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
     Ok(
-        match crate::transparency::add_checkpoint(&node, &body).await? {
+        match crate::transparency::add_checkpoint(&node, &body, signature).await? {
             crate::transparency::Witnessed::Cosigned(line) => (
                 [(
                     axum::http::header::CONTENT_TYPE,
@@ -273,11 +241,4 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         "internal",
         "internal error",
     )
-}
-
-fn rule_by_id(id: &str) -> Option<Rule> {
-    use Rule::*;
-    [A7, R1, R2, R3, R4, R5, R6, R7, M2, P1, P2, P4, P5, P6]
-        .into_iter()
-        .find(|r| r.id() == id)
 }

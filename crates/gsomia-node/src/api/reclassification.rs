@@ -4,12 +4,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use gsomia_core::{LevelId, Role, Rule};
+use gsomia_core::{LevelId, Rule};
 use gsomia_store::{Batch, Store, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, entry, has_role, internal, refuse};
+use super::{AppState, Body, Caller, entry, internal, refuse};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,6 +33,7 @@ pub(super) async fn reclassify(
     Body(req): Body<ReclassifyRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let action = "item.reclassify";
+    crate::service::permit(&node, &user, gsomia_core::Action::Reclassify, action, &id).await?;
     let Some(stored) = node.store().item(&id, None)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
@@ -46,8 +47,8 @@ pub(super) async fn reclassify(
         );
         return Err(refuse(&node, &user, action, &id, e).await);
     }
-    if node
-        .world()
+    let world = node.world();
+    if world
         .scheme(node.party())
         .and_then(|s| s.level(req.level.as_str()))
         .is_none()
@@ -58,30 +59,44 @@ pub(super) async fn reclassify(
             node.party()
         )));
     }
-    if !has_role(&user, &[Role::Authority]) {
-        let e = ApiError::forbidden("M4", "only an authority reclassifies");
-        return Err(refuse(&node, &user, action, &id, e).await);
+    // M4: the officer is cleared for both the old and the new level.
+    if let Err(r) = gsomia_core::reclassification::may_reclassify(
+        &world,
+        &user,
+        &stored.label.level,
+        &req.level,
+    ) {
+        return Err(refuse(&node, &user, action, &id, ApiError::refused(&r)).await);
     }
     let object = super::unseal_object(&node, &stored)?
         .ok_or_else(|| ApiError::forbidden("P5", format!("item `{id}` was destroyed")))?;
     let mut label = stored.label.clone();
     let before = label.level.clone();
     label.level = req.level;
+    // A newer notice than any a holder has: holders apply only a newer one (M4).
+    label.revision += 1;
     let binding = gsomia_crypto::sign_binding(&node.keys().signing, &label, &object)
         .map_err(internal)?
         .to_base64();
     let payload = json!({ "id": id, "label": label, "binding": binding });
-    let mut writes = vec![Write::Reclassify {
-        id: id.clone(),
-        label: Box::new(label.clone()),
-        binding,
-        marking: None,
-        custody: vec![],
-    }];
+    let relabelled = gsomia_store::StoredItem {
+        label: label.clone(),
+        ..stored
+    };
+    let mut writes = vec![
+        super::marking_write(&relabelled),
+        Write::Reclassify {
+            id: id.clone(),
+            label: Box::new(label.clone()),
+            binding,
+            marking: None,
+            custody: vec![],
+        },
+    ];
     let holders = crate::federation::released_to(&node, &id)?;
     for p in &holders {
         writes.push(Write::Enqueue {
-            peer: p.clone(),
+            peer: p.to_string(),
             kind: "reclassification".into(),
             payload: payload.clone(),
             at: node.now_text(),

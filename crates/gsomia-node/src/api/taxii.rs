@@ -36,13 +36,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gsomia_core::{Decision, Label, User};
+use gsomia_core::{Action, Decision, Label, User};
 use gsomia_store::{AuditDraft, Batch, Listed, Store, StoredItem, Write, added_micros, item_tags};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::items::{OFFICERS, PUBLISHERS, plan_publish, unseal};
-use super::{AppState, audited, entry, has_role};
+use super::items::{plan_publish, unseal};
+use super::{AppState, audited, entry};
 use crate::error::ApiError;
 use crate::node::Node;
 
@@ -283,7 +283,10 @@ fn uuid_from(text: &str) -> String {
     )
 }
 
-fn collections(node: &Node) -> Result<Vec<Collection>, TaxiiError> {
+/// The collections `user` sees. Topics the officer configured and agreement scopes are listed
+/// to everyone; a topic known only from the items published on it (a codename is a topic) only
+/// to users whose duties name it (H8).
+fn collections(node: &Node, user: &User) -> Result<Vec<Collection>, TaxiiError> {
     let party = node.party();
     let world = node.world();
     let mut topics: BTreeSet<String> = node.config.taxii_topics.iter().cloned().collect();
@@ -294,7 +297,10 @@ fn collections(node: &Node) -> Result<Vec<Collection>, TaxiiError> {
     }
     let own = format!("{party}/");
     for tag in node.store().tags(&own)? {
-        topics.insert(tag[own.len()..].to_owned());
+        let topic = &tag[own.len()..];
+        if user.duties.iter().any(|d| d.as_str() == topic) {
+            topics.insert(topic.to_owned());
+        }
     }
     let mut out: Vec<Collection> = topics
         .into_iter()
@@ -318,8 +324,8 @@ fn collections(node: &Node) -> Result<Vec<Collection>, TaxiiError> {
     Ok(out)
 }
 
-fn collection(node: &Node, id: &str) -> Result<Collection, TaxiiError> {
-    collections(node)?
+fn collection(node: &Node, user: &User, id: &str) -> Result<Collection, TaxiiError> {
+    collections(node, user)?
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(|| TaxiiError::not_found(format!("no collection `{id}`")))
@@ -333,7 +339,7 @@ fn collection_json(c: &Collection, user: &User) -> Value {
     json!({
         "id": c.id, "title": c.title, "description": description,
         "can_read": true,
-        "can_write": c.topic.is_some() && has_role(user, PUBLISHERS),
+        "can_write": c.topic.is_some() && gsomia_core::permit(user, Action::Publish).is_ok(),
         "media_types": [STIX_MEDIA],
     })
 }
@@ -342,7 +348,7 @@ async fn list_collections(
     State(node): State<AppState>,
     TaxiiUser(user): TaxiiUser,
 ) -> Result<Response, TaxiiError> {
-    let list: Vec<Value> = collections(&node)?
+    let list: Vec<Value> = collections(&node, &user)?
         .iter()
         .map(|c| collection_json(c, &user))
         .collect();
@@ -359,7 +365,7 @@ async fn get_collection(
     Path(cid): Path<String>,
 ) -> Result<Response, TaxiiError> {
     Ok(taxii_json(&collection_json(
-        &collection(&node, &cid)?,
+        &collection(&node, &user, &cid)?,
         &user,
     )))
 }
@@ -495,7 +501,6 @@ impl Filters {
 /// An object the caller may read, ready to serve.
 struct Visible {
     added: i64,
-    seq: i64,
     item: StoredItem,
     object: Value,
 }
@@ -524,19 +529,25 @@ fn listed_by_id(node: &Node, c: &Collection, ids: &[String]) -> Result<Vec<Liste
     Ok(out)
 }
 
+/// The most rows one request looks at, whatever it finds: a caller who may read little can
+/// not make the node scan a whole collection per request (H4); `next` goes on from there.
+const MAX_SCAN: usize = 2 * MAX_PAGE;
+
 /// What the caller sees of the collection under the filters: up to `limit` objects in
-/// `date_added` order, and whether more follow.
+/// `date_added` order, and the cursor to go on from when more may follow. Each row is decided
+/// on its label before anything is decrypted, and at most [`MAX_SCAN`] rows are looked at.
 fn select(
     node: &Node,
     user: &User,
     c: &Collection,
     f: &Filters,
-) -> Result<(Vec<Visible>, bool), TaxiiError> {
+) -> Result<(Vec<Visible>, Option<(i64, i64)>), TaxiiError> {
     let world = node.world();
     let today = node.today();
     let mut out = vec![];
     let mut cursor = f.next.unwrap_or((i64::MIN, i64::MIN));
-    let mut more = false;
+    let mut next = None;
+    let mut scanned = 0;
     let by_id = match &f.ids {
         Some(ids) if ids.len() <= 100 => Some(listed_by_id(node, c, ids)?),
         _ => None,
@@ -554,33 +565,39 @@ fn select(
             if (l.added, l.item.seq) <= cursor {
                 continue;
             }
+            if scanned == MAX_SCAN {
+                next = Some(cursor);
+                break 'scan;
+            }
+            scanned += 1;
+            let before = cursor;
             cursor = (l.added, l.item.seq);
             if !f.wants(&l) {
                 continue;
             }
-            let Some(item) = unseal(node, &l.item)? else {
+            let s = &l.item;
+            let decision =
+                gsomia_core::read_label(&world, &s.id, &s.label, s.marking.as_ref(), user, today);
+            let Decision::Allow(_) = decision else {
                 continue;
             };
-            let Decision::Allow(access) = gsomia_core::read(&world, &item, user, today) else {
+            let Some(item) = unseal(node, s)? else {
                 continue;
             };
             if out.len() == f.limit {
-                more = true;
+                next = Some(before);
                 break 'scan;
             }
             let mut object = item.object().clone();
-            if l.item.label.originator != node.party() {
-                add_ref(&mut object, &holder_marking_id(&l.item, &access.marking));
-            }
+            add_ref(&mut object, &marking_id(s));
             out.push(Visible {
                 added: l.added,
-                seq: l.item.seq,
                 item: l.item,
                 object,
             });
         }
     }
-    Ok((out, more))
+    Ok((out, next))
 }
 
 fn add_ref(object: &mut Value, id: &str) {
@@ -596,30 +613,57 @@ fn add_ref(object: &mut Value, id: &str) {
     }
 }
 
-/// The holder's marking of a received item, as a STIX marking-definition.
-fn holder_marking(s: &StoredItem, marking: &gsomia_core::Marking) -> Value {
+/// This node's marking of a stored item as a STIX marking-definition: the originator's label in
+/// the gsomia extension, plus `holder` (this party's level) on a partner's item. Every object
+/// this node serves names it, so that every object carries its classification, on every
+/// interface. It is stored when the item or its label is stored, never when it is read.
+fn marking(s: &StoredItem) -> Value {
     let mut ext = serde_json::to_value(&s.label).unwrap_or(Value::Null);
+    let name = match &s.marking {
+        Some(m) => {
+            if let Some(o) = ext.as_object_mut() {
+                o.insert(
+                    "holder".into(),
+                    json!({ "party": m.party, "level": m.level }),
+                );
+            }
+            format!(
+                "{} {} (originator {} {})",
+                m.party, m.level, s.label.originator, s.label.level
+            )
+        }
+        None => format!("{} {}", s.label.originator, s.label.level),
+    };
     if let Some(o) = ext.as_object_mut() {
         o.insert("extension_type".into(), "property-extension".into());
-        o.insert(
-            "holder".into(),
-            json!({ "party": marking.party, "level": marking.level }),
-        );
     }
     json!({
         "type": "marking-definition", "spec_version": "2.1",
-        "id": holder_marking_id(s, marking),
-        "created": s.added, "name": format!("{} {} (originator {} {})", marking.party, marking.level, s.label.originator, s.label.level),
+        "id": marking_id(s), "created": s.added, "name": name,
         "extensions": { EXTENSION: ext },
     })
 }
 
-fn holder_marking_id(s: &StoredItem, marking: &gsomia_core::Marking) -> String {
+/// The id of [`marking`]: one per item version, label revision and holder level, since a
+/// marking-definition is never versioned.
+fn marking_id(s: &StoredItem) -> String {
+    let holder = s
+        .marking
+        .as_ref()
+        .map_or(String::new(), |m| format!("{}\n{}", m.party, m.level));
     let key = format!(
-        "gsomia-holder-marking\n{}\n{}\n{}\n{}",
-        s.id, s.modified, marking.party, marking.level
+        "gsomia-marking\n{}\n{}\n{}\n{holder}",
+        s.id, s.modified, s.label.revision
     );
     format!("marking-definition--{}", uuid_from(&key))
+}
+
+/// The write that keeps [`marking`] for `s`, so that it can be served by id.
+pub(crate) fn marking_write(s: &StoredItem) -> Write {
+    Write::SetMeta {
+        key: format!("taxii.marking.{}", marking_id(s)),
+        value: marking(s).to_string(),
+    }
 }
 
 /// Adds the date headers of a non-empty answer (TAXII 2.1 §3.2).
@@ -638,11 +682,11 @@ fn with_dates(mut resp: Response, first: Option<i64>, last: Option<i64>) -> Resp
 }
 
 /// The envelope (or manifest) body: `more`, `next` when there is more, the list when not empty.
-fn page(key: &str, list: Vec<Value>, more: bool, last: Option<&Visible>) -> Value {
+fn page(key: &str, list: Vec<Value>, next: Option<(i64, i64)>) -> Value {
     let mut body = Map::new();
-    body.insert("more".into(), more.into());
-    if more && let Some(v) = last {
-        body.insert("next".into(), format!("{}.{}", v.added, v.seq).into());
+    body.insert("more".into(), next.is_some().into());
+    if let Some((added, seq)) = next {
+        body.insert("next".into(), format!("{added}.{seq}").into());
     }
     if !list.is_empty() {
         body.insert(key.into(), list.into());
@@ -671,7 +715,6 @@ async fn audit_read(
         None,
         json!({ "collection": c.tag, "returned": returned }),
     )];
-    let mut writes = vec![];
     for v in seen {
         // A partner's item gets an entry of its own, so that its originator finds the read in
         // the custody record it asks this node for (SPEC §8).
@@ -686,16 +729,12 @@ async fn audit_read(
                 json!({ "version": v.item.modified, "via": action }),
             ));
         }
-        if v.item.label.originator != node.party()
-            && let Some(m) = &v.item.marking
-        {
-            writes.push(Write::SetMeta {
-                key: format!("taxii.marking.{}", holder_marking_id(&v.item, m)),
-                value: holder_marking(&v.item, m).to_string(),
-            });
-        }
     }
-    node.write(Batch { writes, audit }).await?;
+    node.write(Batch {
+        writes: vec![],
+        audit,
+    })
+    .await?;
     Ok(())
 }
 
@@ -714,7 +753,7 @@ async fn get_objects(
     Path(cid): Path<String>,
     q: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, TaxiiError> {
-    let c = collection(&node, &cid)?;
+    let c = collection(&node, &user, &cid)?;
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
     audit_read(&node, &user, "taxii.objects", &c, &seen).await?;
@@ -722,9 +761,14 @@ async fn get_objects(
 }
 
 /// A page of `seen` under `key`, each shown by `show`, with the date headers.
-fn answer(key: &str, seen: &[Visible], more: bool, show: impl Fn(&Visible) -> Value) -> Response {
+fn answer(
+    key: &str,
+    seen: &[Visible],
+    next: Option<(i64, i64)>,
+    show: impl Fn(&Visible) -> Value,
+) -> Response {
     let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let body = page(key, seen.iter().map(show).collect(), more, seen.last());
+    let body = page(key, seen.iter().map(show).collect(), next);
     with_dates(taxii_json(&body), first, last)
 }
 
@@ -734,7 +778,7 @@ async fn get_manifest(
     Path(cid): Path<String>,
     q: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, TaxiiError> {
-    let c = collection(&node, &cid)?;
+    let c = collection(&node, &user, &cid)?;
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
     audit_read(&node, &user, "taxii.manifest", &c, &seen).await?;
@@ -744,8 +788,9 @@ async fn get_manifest(
     }))
 }
 
-/// The object's versions the caller may see, or 404 (audited as a refusal when versions exist
-/// that the caller may not read).
+/// The object's versions the caller may see, or 404. A missing object and one the caller may
+/// not read get the same answer after the same work, one audit entry each (the refusal's names
+/// its rule), so that neither the answer nor its time tells them apart (H8).
 async fn object_versions(
     node: &Node,
     user: &User,
@@ -754,41 +799,77 @@ async fn object_versions(
     params: Vec<(String, String)>,
     default_all: bool,
     action: &str,
-) -> Result<(Vec<Visible>, bool), TaxiiError> {
+) -> Result<(Vec<Visible>, Option<(i64, i64)>), TaxiiError> {
     let mut params = params;
     params.retain(|(k, _)| k != "match[id]");
     params.push(("match[id]".into(), oid.to_owned()));
     let f = Filters::parse(&params, default_all)?;
-    let (seen, more) = select(node, user, c, &f)?;
+    let (seen, next) = select(node, user, c, &f)?;
     if seen.is_empty() {
-        // Say nothing of objects the caller may not read; record the refusal if there was one.
         let world = node.world();
-        for s in node.store().versions(oid)? {
-            if !item_tags(&s).contains(&c.tag) {
-                continue;
-            }
-            if let Some(item) = unseal(node, &s)?
-                && let Decision::Deny(r) = gsomia_core::read(&world, &item, user, node.today())
-            {
-                let e = ApiError::refused(&r);
-                let draft = entry(
-                    node,
-                    &user.id,
-                    action,
-                    oid,
-                    "deny",
-                    Some(r.rule),
-                    json!({ "message": e.message }),
+        let refusal = node
+            .store()
+            .versions(oid)?
+            .iter()
+            .filter(|s| item_tags(s).contains(&c.tag))
+            .find_map(|s| {
+                let d = gsomia_core::read_label(
+                    &world,
+                    &s.id,
+                    &s.label,
+                    s.marking.as_ref(),
+                    user,
+                    node.today(),
                 );
-                let _ = audited(node, e, draft).await;
-                break;
-            }
-        }
-        return Err(TaxiiError::not_found(format!(
-            "no object `{oid}` in this collection"
-        )));
+                d.refusal().cloned()
+            });
+        let (rule, message) = match refusal {
+            Some(r) => (Some(r.rule), r.message),
+            None => (None, "no such object".to_owned()),
+        };
+        let e = TaxiiError::not_found(format!("no object `{oid}` in this collection"));
+        let draft = entry(
+            node,
+            &user.id,
+            action,
+            oid,
+            "deny",
+            rule,
+            json!({ "message": message }),
+        );
+        let written = node
+            .write(Batch {
+                writes: vec![],
+                audit: vec![draft],
+            })
+            .await;
+        return Err(written.map_or_else(TaxiiError::from, |_| e));
     }
-    Ok((seen, more))
+    Ok((seen, next))
+}
+
+/// A marking-definition this node keeps, if `user` may see it: one that carries a gsomia label
+/// is shown only to a user who may read an item under that label (H8); others (TLP,
+/// statements) to anyone.
+async fn get_marking(node: &Node, user: &User, oid: &str) -> Result<Option<Value>, TaxiiError> {
+    let Some(text) = node.store().meta(&format!("taxii.marking.{oid}"))? else {
+        return Ok(None);
+    };
+    let marking: Value = serde_json::from_str(&text)
+        .map_err(|e| gsomia_store::StoreError::Corrupt(e.to_string()))?;
+    let Some(label) = label_of(&marking) else {
+        return Ok(Some(marking));
+    };
+    let holder = marking["extensions"][EXTENSION]["holder"].clone();
+    let held = serde_json::from_value::<gsomia_core::Marking>(json!({
+        "party": holder["party"], "level": holder["level"],
+        "originator": marking["extensions"][EXTENSION]["originator"],
+    }))
+    .ok();
+    let may = label.is_ok_and(|l| {
+        gsomia_core::read_label(&node.world(), "", &l, held.as_ref(), user, node.today()).is_allow()
+    });
+    Ok(may.then_some(marking))
 }
 
 async fn get_object(
@@ -797,18 +878,16 @@ async fn get_object(
     Path((cid, oid)): Path<(String, String)>,
     q: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, TaxiiError> {
-    let c = collection(&node, &cid)?;
+    let c = collection(&node, &user, &cid)?;
     if oid.starts_with("marking-definition--")
-        && let Some(text) = node.store().meta(&format!("taxii.marking.{oid}"))?
+        && let Some(marking) = get_marking(&node, &user, &oid).await?
     {
-        let marking: Value = serde_json::from_str(&text)
-            .map_err(|e| gsomia_store::StoreError::Corrupt(e.to_string()))?;
         return Ok(taxii_json(&json!({ "more": false, "objects": [marking] })));
     }
-    let (seen, more) =
+    let (seen, next) =
         object_versions(&node, &user, &c, &oid, params(q)?, false, "item.read").await?;
     audit_read(&node, &user, "taxii.object", &c, &seen).await?;
-    Ok(answer("objects", &seen, more, |v| v.object.clone()))
+    Ok(answer("objects", &seen, next, |v| v.object.clone()))
 }
 
 async fn get_versions(
@@ -817,7 +896,7 @@ async fn get_versions(
     Path((cid, oid)): Path<(String, String)>,
     q: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, TaxiiError> {
-    let c = collection(&node, &cid)?;
+    let c = collection(&node, &user, &cid)?;
     let (seen, more) =
         object_versions(&node, &user, &c, &oid, params(q)?, true, "item.read").await?;
     audit_read(&node, &user, "taxii.versions", &c, &seen).await?;
@@ -844,11 +923,7 @@ fn label_of(marking: &Value) -> Option<Result<Label, String>> {
 }
 
 fn detail(object: &Value, message: Option<String>) -> Value {
-    let version = ["modified", "created"]
-        .iter()
-        .find_map(|k| object.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .to_owned();
+    let version = gsomia_core::version_of(object);
     let mut d = json!({ "id": object["id"].as_str().unwrap_or(""), "version": version });
     if let Some(m) = message {
         d["message"] = m.into();
@@ -898,8 +973,9 @@ async fn add_objects(
                 "an envelope has an `objects` list",
             )
         })?;
-    let c = collection(&node, &cid)?;
-    let Some(topic) = c.topic.clone().filter(|_| has_role(&user, PUBLISHERS)) else {
+    let c = collection(&node, &user, &cid)?;
+    let may = gsomia_core::permit(&user, Action::Publish).is_ok();
+    let Some(topic) = c.topic.clone().filter(|_| may) else {
         let e = ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -953,6 +1029,7 @@ async fn add_objects(
         }
     }
     let mut published = vec![];
+    let mut in_envelope = std::collections::HashSet::new();
     for o in objects.iter().filter(|o| o["type"] != "marking-definition") {
         let refs: Vec<&str> = o["object_marking_refs"]
             .as_array()
@@ -1001,7 +1078,9 @@ async fn add_objects(
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        if node.store().item(id, Some(&version))?.is_some() {
+        if node.store().item(id, Some(&version))?.is_some()
+            || !in_envelope.insert((id.to_owned(), version.clone()))
+        {
             failures.push(detail(
                 o,
                 Some(format!("`{id}` version `{version}` is already stored")),
@@ -1063,6 +1142,24 @@ async fn add_objects(
                 g.push(w);
             }
         }
+        // The decisions about objects that were not stored (refusals) are recorded all the same.
+        let stored_ids: std::collections::HashSet<String> = groups
+            .iter()
+            .filter_map(|g| match g.first() {
+                Some(Write::PutItem(item)) => Some(item.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let others: Vec<AuditDraft> = audit
+            .iter()
+            .filter(|d| !stored_ids.contains(&d.subject))
+            .cloned()
+            .collect();
+        node.write(Batch {
+            writes: vec![],
+            audit: others,
+        })
+        .await?;
         for g in groups {
             let Some(Write::PutItem(item)) = g.first() else {
                 continue;
@@ -1103,17 +1200,27 @@ async fn add_objects(
         status.insert("failures".into(), failures.into());
     }
     let status = Value::Object(status);
-    node.write(Batch {
-        writes: vec![Write::SetMeta {
-            key: format!("taxii.status.{status_id}"),
-            value: json!({ "user": user.id, "status": status }).to_string(),
-        }],
-        audit: vec![],
-    })
-    .await?;
+    keep_status(&node, &status_id, &user.id, &status);
     let mut resp = taxii_json(&status);
     *resp.status_mut() = StatusCode::ACCEPTED;
     Ok(resp)
+}
+
+/// The most status resources kept (in memory, newest first out last).
+const STATUSES: usize = 4096;
+
+/// Keeps a status resource for its poster to read soon after posting. Statuses live in memory,
+/// the newest [`STATUSES`]: they are a convenience for the client, not the record, which is the
+/// audit log (every object's decision is there).
+fn keep_status(node: &Node, id: &str, user: &str, status: &Value) {
+    let mut kept = match node.taxii_statuses.lock() {
+        Ok(k) => k,
+        Err(p) => p.into_inner(),
+    };
+    if kept.len() == STATUSES {
+        kept.pop_front();
+    }
+    kept.push_back((id.to_owned(), user.to_owned(), status.clone()));
 }
 
 async fn get_status(
@@ -1121,13 +1228,17 @@ async fn get_status(
     TaxiiUser(user): TaxiiUser,
     Path(sid): Path<String>,
 ) -> Result<Response, TaxiiError> {
-    let record = node
-        .store()
-        .meta(&format!("taxii.status.{sid}"))?
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .filter(|r| r["user"] == user.id.as_str());
-    match record {
-        Some(r) => Ok(taxii_json(&r["status"])),
+    let found = {
+        let kept = match node.taxii_statuses.lock() {
+            Ok(k) => k,
+            Err(p) => p.into_inner(),
+        };
+        kept.iter()
+            .find(|(id, u, _)| *id == sid && *u == user.id)
+            .map(|(_, _, status)| status.clone())
+    };
+    match found {
+        Some(status) => Ok(taxii_json(&status)),
         None => Err(TaxiiError::not_found(format!("no status `{sid}` of yours"))),
     }
 }
@@ -1138,45 +1249,22 @@ async fn delete_object(
     Path((cid, oid)): Path<(String, String)>,
     q: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, TaxiiError> {
-    let c = collection(&node, &cid)?;
     let action = "item.destroy";
-    let (seen, _) = object_versions(&node, &user, &c, &oid, params(q)?, true, action).await?;
-    if c.topic.is_none() || !has_role(&user, OFFICERS) {
+    // The role first: a refusal says nothing about whether the object exists (H8).
+    crate::service::permit(&node, &user, Action::Destroy, action, &oid).await?;
+    let c = collection(&node, &user, &cid)?;
+    if c.topic.is_none() {
         let e = ApiError::forbidden(
             "P5",
-            "only an authority or a security officer destroys items, and only this party's own",
+            "a partner's collection is read-only here: destroy its items through the API",
         );
-        let draft = entry(
-            &node,
-            &user.id,
-            action,
-            &oid,
-            "deny",
-            Some(gsomia_core::Rule::P5),
-            json!({ "message": e.message }),
-        );
-        return Err(audited(&node, e, draft).await.into());
+        return Err(crate::service::refuse(&node, &user, action, &oid, e)
+            .await
+            .into());
     }
-    let at = node.now_text();
-    let mut writes = vec![];
-    let mut audit = vec![];
-    for v in &seen {
-        writes.push(Write::DestroyItem {
-            id: v.item.id.clone(),
-            modified: v.item.modified.clone(),
-            at: at.clone(),
-        });
-        audit.push(entry(
-            &node,
-            &user.id,
-            action,
-            &v.item.id,
-            "allow",
-            Some(gsomia_core::Rule::P5),
-            json!({ "version": v.item.modified, "via": "taxii" }),
-        ));
-    }
-    node.write(Batch { writes, audit }).await?;
+    let (seen, _) = object_versions(&node, &user, &c, &oid, params(q)?, true, action).await?;
+    let versions: Vec<StoredItem> = seen.into_iter().map(|v| v.item).collect();
+    crate::service::destroy(&node, &user, &versions, "", "taxii").await?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA))],

@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 
 use super::{REPORT_ID, clock, init, read, report, temp_dir};
 
-struct Running {
-    addr: String,
+pub(super) struct Running {
+    pub(super) addr: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(node: Arc<Node>, addr: &str) -> Running {
+pub(super) async fn start(node: Arc<Node>, addr: &str) -> Running {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -27,7 +27,7 @@ async fn start(node: Arc<Node>, addr: &str) -> Running {
     Running { addr, stop, task }
 }
 
-async fn halt(r: Running) {
+pub(super) async fn halt(r: Running) {
     r.stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), r.task)
         .await
@@ -37,7 +37,7 @@ async fn halt(r: Running) {
 }
 
 /// Waits (bounded) until `check` holds.
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
+pub(super) async fn until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -45,18 +45,18 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn descriptor(node: &Node, addr: &str) -> PartyRecord {
+pub(super) fn descriptor(node: &Node, addr: &str) -> PartyRecord {
     PartyRecord {
         endpoint: Some(format!("http://{addr}")),
         ..node.descriptor().unwrap()
     }
 }
 
-fn counts(node: &Node) -> Counts {
+pub(super) fn counts(node: &Node) -> Counts {
     node.store().counts().unwrap()
 }
 
-async fn http(
+pub(super) async fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -68,7 +68,7 @@ async fn http(
 }
 
 /// [`http`], the body as text.
-async fn http_text(
+pub(super) async fn http_text(
     addr: &str,
     method: &str,
     path: &str,
@@ -93,7 +93,7 @@ async fn http_text(
     (status, body.to_owned())
 }
 
-fn user(node: &Node, id: &str, roles: Value, clearance: &str) -> String {
+pub(super) fn user(node: &Node, id: &str, roles: Value, clearance: &str) -> String {
     let party = node.party();
     let u: User = serde_json::from_value(json!({"id": id, "party": party, "roles": roles, "clearance": clearance, "duties": ["missile-warning"]})).unwrap();
     node.add_user(u).unwrap()
@@ -213,6 +213,7 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
             .unwrap()
     };
     let header = |id: &str, seq: u64| gsomia_crypto::envelope::Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: "KOR".parse().unwrap(),
         to: "JPN".parse().unwrap(),
         id: id.into(),
@@ -248,6 +249,7 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     // A known party that no agreement with JPN names (USA, in JPN's world): its item is
     // refused (R1) and nothing is stored.
     let usa_header = gsomia_crypto::envelope::Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: "USA".parse().unwrap(),
         ..header("usa", 1)
     };
@@ -350,7 +352,7 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
 }
 
 /// Test randomness from the OS, through the traits the envelope asks for.
-struct OsRngForTest;
+pub(super) struct OsRngForTest;
 
 impl gsomia_crypto::envelope::RngCore for OsRngForTest {
     fn next_u32(&mut self) -> u32 {
@@ -776,6 +778,7 @@ async fn r1_r4_r8_misaddressed_envelopes_wrong_consents_and_releases_after_termi
             .unwrap()
     };
     let header = |to: &str, id: &str, seq: u64| gsomia_crypto::envelope::Header {
+        protocol: gsomia_crypto::envelope::PROTOCOL,
         from: "KOR".parse().unwrap(),
         to: to.parse().unwrap(),
         id: id.into(),
@@ -936,7 +939,7 @@ async fn a1_an_agreement_proposed_at_one_node_enters_into_force_when_the_other_c
 }
 
 /// KOR and JPN with the GSOMIA, servers running; KOR's officer-analyst's token.
-async fn pair(
+pub(super) async fn pair(
     name: &str,
 ) -> (
     std::path::PathBuf,
@@ -964,7 +967,7 @@ async fn pair(
 }
 
 /// Publishes the report at KOR (under `id`) and releases it to JPN; waits for the receipt.
-async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
+pub(super) async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
     let mut r = report();
     r["object"]["id"] = id.into();
     let (s, b) = http(
@@ -991,7 +994,7 @@ async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
     .await;
 }
 
-fn log_verifier(node: &Node) -> gsomia_log::LogVerifier {
+pub(super) fn log_verifier(node: &Node) -> gsomia_log::LogVerifier {
     gsomia_log::LogVerifier::new(
         &format!("gsomia/{}", node.party()),
         node.keys().signing.verifying_key(),
@@ -1202,7 +1205,7 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         Some(format!("old 0\n\n{note}")),
     )
     .await;
-    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R1")), "{b}");
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("H5")), "{b}");
     let (s, b) = http(
         &j.addr,
         "POST",
@@ -1312,7 +1315,7 @@ async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught(
         .unwrap();
     assert_eq!(
         (refusal.decision.as_str(), refusal.rule.as_deref()),
-        ("deny", Some("P7"))
+        ("deny", Some("H6"))
     );
     // KOR got no cosignature for its rewritten log.
     assert!(kor.store().cosignatures(new.size).unwrap().is_empty());

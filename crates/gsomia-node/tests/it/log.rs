@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use gsomia_log::{ConsistencyProof, InclusionProof, LogVerifier, SignedCheckpoint, leaf_hash};
-use gsomia_store::Store;
+use gsomia_store::{Counts, Store};
 
 use super::{Fixture, call, call_text, kor_node, publish};
 
@@ -31,8 +31,8 @@ async fn p7_every_entry_is_proven_in_a_signed_checkpoint_and_checkpoints_are_con
     .await;
     assert_eq!(
         s,
-        StatusCode::FORBIDDEN,
-        "choi is not cleared: a refusal, audited"
+        StatusCode::NOT_FOUND,
+        "choi is not cleared: a refusal, audited, answered as if the item did not exist (H8)"
     );
     let first = checkpoint(&f, "GET").await;
     assert_eq!(first.size, f.node.store().log_size().unwrap());
@@ -145,19 +145,19 @@ async fn bad_log_queries_are_named_and_entries_are_for_officers() {
             "kim",
             "/api/v1/log/entries?start=1&end=2",
             StatusCode::FORBIDDEN,
-            "security officers",
+            "security_officer",
         ),
         (
             "kim",
             "/api/v1/log/evidence",
             StatusCode::FORBIDDEN,
-            "security officers",
+            "security_officer",
         ),
         (
             "kim",
             "/api/v1/log/witnessed",
             StatusCode::FORBIDDEN,
-            "security officers",
+            "security_officer",
         ),
         (
             "nobody",
@@ -185,7 +185,16 @@ async fn bad_log_queries_are_named_and_entries_are_for_officers() {
         let message = b["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(says), "{uri}: {message}");
     }
-    // Asking changes nothing (a checkpoint is not an audit entry).
-    assert_eq!(f.node.store().log_size().unwrap(), size);
-    assert_eq!(f.node.store().counts().unwrap(), before);
+    // Asking changes nothing but the audit log, which records the three refusals (P7); a
+    // checkpoint is not an audit entry.
+    assert_eq!(f.node.store().log_size().unwrap(), size + 3);
+    let after = f.node.store().counts().unwrap();
+    assert_eq!(
+        Counts {
+            audit: before.audit,
+            audit_head: before.audit_head.clone(),
+            ..after
+        },
+        before
+    );
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
 
 mod federation;
+mod hostile;
 mod log;
 mod taxii;
 
@@ -378,15 +379,22 @@ async fn p1_p2_default_deny_through_the_api_and_every_decision_is_audited() {
     let table = [
         ("kim", StatusCode::OK, None),               // II, duty: allowed
         ("park", StatusCode::OK, None),              // I, duty: allowed
-        ("choi", StatusCode::FORBIDDEN, Some("P1")), // III < II
-        ("jung", StatusCode::FORBIDDEN, Some("P1")), // cleared, every role, no duty
+        ("choi", StatusCode::NOT_FOUND, Some("P1")), // III < II
+        ("jung", StatusCode::NOT_FOUND, Some("P1")), // cleared, every role, no duty
         ("kang", StatusCode::OK, None),              // own party's contractor, duty by topic
     ];
     for (user, status, rule) in table {
         let before = counts(&f).audit;
         let (s, b) = call(&f, "GET", &uri, Some(user), None).await;
         assert_eq!(s, status, "{user}: {b}");
-        assert_eq!(b["error"]["rule"].as_str(), rule, "{user}: {b}");
+        if s == StatusCode::NOT_FOUND {
+            // H8: answered as if the item did not exist; the rule is in the audit entry only.
+            assert_eq!(
+                b,
+                json!({"error": {"code": "not_found", "message": format!("no item `{REPORT_ID}`")}}),
+                "{user}"
+            );
+        }
         if s == StatusCode::OK {
             assert_eq!(
                 b["object"]["name"],
@@ -614,14 +622,26 @@ async fn audit_is_for_officers_and_pages() {
 async fn init_refuses_to_overwrite_and_keys_are_private() {
     let dir = temp_dir("init");
     init(&dir, "KOR");
-    for k in ["signing", "encryption", "master"] {
+    // The keys, and the database with its write-ahead log once a node has written to it.
+    let node = Node::open(&dir, gsomia_node::node::system_clock()).unwrap();
+    node.add_user(
+        serde_json::from_value(json!({"id": "kim", "party": "KOR", "clearance": "II"})).unwrap(),
+    )
+    .unwrap();
+    let files = [
+        "keys/signing.key",
+        "keys/encryption.key",
+        "keys/master.key",
+        "gsomia.db",
+        "gsomia.db-wal",
+    ];
+    for f in files {
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(dir.join(format!("keys/{k}.key")))
-                .unwrap()
-                .permissions(),
+            &std::fs::metadata(dir.join(f)).unwrap().permissions(),
         );
-        assert_eq!(mode & 0o777, 0o600, "{k}");
+        assert_eq!(mode & 0o777, 0o600, "{f}");
     }
+    node.close();
     let scheme = Scheme::from_json(&read("schemes/KOR.json")).unwrap();
     let opts = InitOptions {
         party: "KOR".parse().unwrap(),
@@ -748,11 +768,15 @@ async fn p2_received_items_are_read_by_officials_not_contractors() {
         ),
         (Some("GOKUHI"), Some("KOR"))
     );
+    let before = counts(&f).audit;
     let (s, b) = call(&f, "GET", &uri, Some("tanaka"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let entry = f.node.store().audit_after(before, 1).unwrap()[0]
+        .parse()
+        .unwrap();
     assert_eq!(
-        (s, b["error"]["rule"].as_str()),
-        (StatusCode::FORBIDDEN, Some("P2")),
-        "{b}"
+        (entry.decision.as_str(), entry.rule.as_deref()),
+        ("deny", Some("P2"))
     );
 }
 
@@ -1144,4 +1168,89 @@ async fn the_openapi_document_describes_every_endpoint() {
     let publish = &doc["paths"]["/api/v1/items"]["post"];
     assert!(publish["requestBody"].is_object());
     assert!(publish["responses"]["403"].is_object());
+}
+
+/// Finding 10: role refusals come before any look-up, so they say nothing of whether an item
+/// exists; a report on an item one may not read is answered as for one that does not exist.
+#[tokio::test]
+async fn h8_refusals_say_nothing_of_what_exists() {
+    let f = kor_node("h8-exists", "2019-07-25");
+    publish(&f).await;
+    let missing = "report--00000000-0000-4000-8000-0000000000ee";
+    for (path, body, rule) in [
+        ("release", json!({"to": "JPN"}), "R7"),
+        ("destroy", json!({}), "P5"),
+        ("reclassify", json!({"level": "III"}), "M4"),
+    ] {
+        let mut answers = vec![];
+        for id in [REPORT_ID, missing] {
+            let before = counts(&f).audit;
+            let (s, b) = call(
+                &f,
+                "POST",
+                &format!("/api/v1/items/{id}/{path}"),
+                Some("kim"),
+                Some(body.to_string()),
+            )
+            .await;
+            assert_eq!(
+                (s, b["error"]["rule"].as_str()),
+                (StatusCode::FORBIDDEN, Some(rule))
+            );
+            assert_eq!(counts(&f).audit, before + 1, "{path}: audited");
+            answers.push(b);
+        }
+        assert_eq!(answers[0], answers[1], "{path}");
+    }
+    let (a, b) = (
+        call(
+            &f,
+            "POST",
+            "/api/v1/incidents/1/result",
+            Some("kim"),
+            Some(json!({"result": "r", "measures": "m"}).to_string()),
+        )
+        .await,
+        call(
+            &f,
+            "POST",
+            "/api/v1/incidents/999/result",
+            Some("kim"),
+            Some(json!({"result": "r", "measures": "m"}).to_string()),
+        )
+        .await,
+    );
+    assert_eq!((a.0, &a.1), (StatusCode::FORBIDDEN, &b.1));
+    // Choi (III) reports on the level-II report and on nothing: the same answer.
+    let report_on =
+        |id: &str| json!({"item": id, "kind": "loss", "description": "lost"}).to_string();
+    let (s1, b1) = call(
+        &f,
+        "POST",
+        "/api/v1/incidents",
+        Some("choi"),
+        Some(report_on(REPORT_ID)),
+    )
+    .await;
+    let (s2, b2) = call(
+        &f,
+        "POST",
+        "/api/v1/incidents",
+        Some("choi"),
+        Some(report_on(missing)),
+    )
+    .await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        b1.to_string().replace(REPORT_ID, "ID"),
+        b2.to_string().replace(missing, "ID")
+    );
+    // Standing release rules are for officers only (R7).
+    let (s, b) = call(&f, "GET", "/api/v1/release-rules", Some("kim"), None).await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R7"))
+    );
+    let (s, _) = call(&f, "GET", "/api/v1/release-rules", Some("park"), None).await;
+    assert_eq!(s, StatusCode::OK);
 }

@@ -81,13 +81,36 @@ async fn p1_p2_readers_without_clearance_or_need_to_know_see_nothing_through_any
     publish(&f).await;
     let c = collection(&f).await;
     let object = format!("{c}objects/{REPORT_ID}/");
-    // Kim (II, missile-warning) sees the report, exactly as published.
+    // Kim (II, missile-warning) sees the report as published, naming the node's marking: every
+    // object served carries its classification.
     let report: Value =
         serde_json::from_str(&super::read("items/kor-missile-report.json")).unwrap();
     let (s, h, b) = taxii(&f, "GET", &format!("{c}objects/"), "kim", None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["objects"], json!([report["object"]]));
+    let served = b["objects"][0].clone();
+    let refs = served["object_marking_refs"].as_array().unwrap().clone();
+    assert_eq!(refs.len(), 1, "{served}");
+    let mut as_published = served.clone();
+    as_published
+        .as_object_mut()
+        .unwrap()
+        .remove("object_marking_refs");
+    assert_eq!(as_published, report["object"]);
     assert!(h.contains_key("x-taxii-date-added-first"));
+    // The marking is served by id to who may read under it (its label), and to nobody else:
+    // its id is computable, and it tells the item's level, topics and purpose (H8).
+    let marking = format!("{c}objects/{}/", refs[0].as_str().unwrap());
+    let (s, _, b) = taxii(&f, "GET", &marking, "kim", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let label = &b["objects"][0]["extensions"][gsomia_node::api::EXTENSION];
+    assert_eq!(
+        (label["originator"].as_str(), label["level"].as_str()),
+        (Some("KOR"), Some("II"))
+    );
+    for reader in ["choi", "jung"] {
+        let (s, _, b) = taxii(&f, "GET", &marking, reader, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{reader}: {b}");
+    }
     let (s, _, b) = taxii(&f, "GET", &object, "kim", None).await;
     assert_eq!(
         (s, b["objects"][0]["id"].as_str()),
@@ -196,7 +219,11 @@ async fn posting_needs_a_gsomia_marking_and_a_cleared_publisher_and_refusals_are
         None,
     )
     .await;
-    assert_eq!(b["objects"][0], envelope["objects"][1]);
+    let mut served = b["objects"][0].clone();
+    let refs = served["object_marking_refs"].as_array_mut().unwrap();
+    assert_eq!(refs.len(), 3, "the posted markings, and the node's");
+    refs.pop();
+    assert_eq!(served, envelope["objects"][1]);
     // The status is the poster's only.
     let uri = format!("/taxii2/api/status/{}/", status["id"].as_str().unwrap());
     assert_eq!(taxii(&f, "GET", &uri, "kim", None).await.0, StatusCode::OK);
@@ -367,4 +394,153 @@ async fn malformed_envelopes_and_read_only_collections_are_refused_and_change_no
         (last.action.as_str(), last.decision.as_str()),
         ("taxii.add", "deny")
     );
+}
+
+/// Finding 9: an envelope with a refused object and a duplicated one still records the refusal.
+#[tokio::test]
+async fn p7_every_posted_object_decision_is_audited_even_beside_a_duplicate() {
+    let f = kor_node("taxii-dup", "2019-07-25");
+    let c = collection(&f).await;
+    let marking: Value = serde_json::from_str(MARKING).unwrap();
+    let mut above = marking.clone();
+    above["id"] = "marking-definition--00000000-0000-4000-8000-0000000000a1".into();
+    above["extensions"][gsomia_node::api::EXTENSION]["level"] = "I".into();
+    let indicator = |n: u32, refs: Value| {
+        json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-00000000010{n}"),
+            "created": "2019-07-25T01:00:00.000Z", "modified": "2019-07-25T01:00:00.000Z",
+            "name": "x", "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix", "valid_from": "2019-07-25T01:00:00Z",
+            "object_marking_refs": refs,
+        })
+    };
+    let envelope = json!({ "objects": [
+        marking, above,
+        indicator(1, json!([above["id"]])),          // level I: above kim's II (P1)
+        indicator(2, json!([marking["id"]])),
+        indicator(2, json!([marking["id"]])),        // the same object again
+    ]});
+    let before = f.node.store().counts().unwrap();
+    let (s, _, status) = taxii(&f, "POST", &format!("{c}objects/"), "kim", Some(envelope)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{status}");
+    assert_eq!(status["failure_count"], 2, "{status}");
+    assert_eq!(f.node.store().counts().unwrap().items, before.items + 1);
+    let decisions: Vec<(String, String, Option<String>)> = f
+        .node
+        .store()
+        .audit_after(before.audit, 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.parse().unwrap())
+        .filter(|d: &gsomia_store::AuditDraft| d.action == "item.publish")
+        .map(|d| (d.subject, d.decision, d.rule))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (
+                "indicator--00000000-0000-4000-8000-000000000101".to_owned(),
+                "deny".to_owned(),
+                Some("P1".to_owned())
+            ),
+            (
+                "indicator--00000000-0000-4000-8000-000000000102".to_owned(),
+                "allow".to_owned(),
+                None
+            ),
+        ]
+    );
+}
+
+/// Finding 10: a topic known only from items (a codename) is not a collection title for users
+/// whose duties do not name it.
+#[tokio::test]
+async fn h8_collection_titles_tell_no_topic_a_user_has_no_duty_for() {
+    let f = kor_node("taxii-titles", "2019-07-25");
+    let mut r: Value = super::report();
+    r["label"]["topics"] = json!(["dprk-missile", "op-nightfall"]);
+    let (s, b) = super::call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let titles = |b: Value| -> Vec<String> {
+        b["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, _, b) = taxii(&f, "GET", "/taxii2/api/collections/", "kim", None).await;
+    let seen = titles(b);
+    assert!(seen.contains(&"KOR: dprk-missile".to_owned()), "{seen:?}");
+    assert!(!seen.iter().any(|t| t.contains("nightfall")), "{seen:?}");
+    let (_, _, b) = taxii(&f, "GET", "/taxii2/api/collections/", "kang", None).await;
+    assert!(!titles(b).iter().any(|t| t.contains("nightfall")));
+}
+
+/// Finding 15: a page for a user who may read nothing looks at a bounded number of rows and
+/// says where to go on.
+#[tokio::test]
+async fn h4_a_page_scans_a_bounded_number_of_rows() {
+    let f = kor_node("taxii-bound", "2019-07-25");
+    let c = collection(&f).await;
+    let marking: Value = serde_json::from_str(MARKING).unwrap();
+    let objects: Vec<Value> = std::iter::once(marking.clone())
+        .chain((0..2_050).map(|n| {
+            json!({
+                "type": "indicator", "spec_version": "2.1",
+                "id": format!("indicator--00000000-0000-4000-8000-{n:012}"),
+                "created": "2019-07-25T01:00:00.000Z", "modified": "2019-07-25T01:00:00.000Z",
+                "name": "x", "pattern": "[ipv4-addr:value = '198.51.100.7']",
+                "pattern_type": "stix", "valid_from": "2019-07-25T01:00:00Z",
+                "object_marking_refs": [marking["id"]],
+            })
+        }))
+        .collect();
+    let (s, _, status) = taxii(
+        &f,
+        "POST",
+        &format!("{c}objects/"),
+        "kim",
+        Some(json!({ "objects": objects })),
+    )
+    .await;
+    assert_eq!(
+        (s, status["success_count"].as_u64()),
+        (StatusCode::ACCEPTED, Some(2_051))
+    );
+    // Choi (III) may read none of them: the first page stops after 2,000 rows, with `next`.
+    let (s, _, b) = taxii(&f, "GET", &format!("{c}objects/"), "choi", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["more"].as_bool(), b.get("objects")),
+        (Some(true), None),
+        "{b}"
+    );
+    let next = b["next"].as_str().unwrap().to_owned();
+    let (_, _, b) = taxii(&f, "GET", &format!("{c}objects/?next={next}"), "choi", None).await;
+    assert_eq!(
+        (b["more"].as_bool(), b.get("objects")),
+        (Some(false), None),
+        "{b}"
+    );
+    // Kim reads all of them, page by page, as before.
+    let mut seen = 0;
+    let mut uri = format!("{c}objects/");
+    loop {
+        let (_, _, b) = taxii(&f, "GET", &uri, "kim", None).await;
+        seen += b["objects"].as_array().map_or(0, Vec::len);
+        match b["next"].as_str() {
+            Some(n) => uri = format!("{c}objects/?next={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 2_050);
 }

@@ -1,0 +1,122 @@
+//! The federation protocol (SPEC §7): what one node says to another inside an envelope.
+//!
+//! The envelope's header names the protocol version (`gsomia_crypto::envelope::PROTOCOL`); a
+//! receiver refuses any other before it opens the envelope. Inside, [`Payload`] carries numbered
+//! messages, each a [`Message`]: one tagged enum, matched exhaustively by the sender and the
+//! receiver. A message whose kind this build does not know, or whose shape is wrong, is refused
+//! on its own (M1) before it has any effect; the others in the envelope still count.
+
+use gsomia_core::Consent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What an envelope carries.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// The messages in the sender's outbox order. Each is a [`Numbered`]; the receiver parses
+    /// them one by one, so that one it can not read refuses only itself.
+    pub messages: Vec<Value>,
+}
+
+/// A message with its outbox sequence number (in order per sender, exactly once in effect).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Numbered {
+    /// Its sequence number in the sender's outbox to this party.
+    pub seq: u64,
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// Every kind of message between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    /// A released item (label, object, binding, the sender's marking and custody chain), with
+    /// the originators' consents that let the sender release it onward (R4).
+    Item {
+        /// The item as an item file.
+        item: Value,
+        /// The consents; each is verified, and stored only with the item once it is accepted
+        /// (H2).
+        #[serde(default)]
+        consents: Vec<Consent>,
+    },
+    /// An item released earlier was destroyed before it could be sent.
+    Withdrawn {
+        /// `{"id"}`.
+        payload: Value,
+    },
+    /// One party's event on an agreement (A7).
+    AgreementEvent {
+        /// `{"agreement", "event"}`.
+        payload: Value,
+    },
+    /// A proposed agreement carrying the proposer's signature (A1).
+    AgreementProposal {
+        /// The agreement file.
+        payload: Value,
+    },
+    /// The originator's reclassification (M4): `{"id", "label", "binding"}`.
+    Reclassification {
+        /// The notice.
+        payload: Value,
+    },
+    /// A holder asks the originator for consent to release onward (R4).
+    ConsentRequest {
+        /// The request.
+        payload: Value,
+    },
+    /// The originator's signed consent (R4).
+    Consent {
+        /// `{"approved": true, "consent"}`.
+        payload: Value,
+    },
+    /// The originator refused a consent request.
+    ConsentRefused {
+        /// `{"approved": false, "request"}`.
+        payload: Value,
+    },
+    /// An incident report (P6).
+    Incident {
+        /// `{"incident", "holder"}`.
+        payload: Value,
+    },
+    /// The result of an incident's investigation, linked to the report (P6).
+    Result {
+        /// `{"incident", "holder"}`.
+        payload: Value,
+    },
+    /// A signed destruction certificate (P5).
+    Destruction {
+        /// `{"certificate", "signature"}`.
+        payload: Value,
+    },
+}
+
+impl Message {
+    /// The message a queued outbox row (`kind`, `payload`) stands for; items are built from the
+    /// store by the sender, not from the row.
+    pub fn from_outbox(kind: &str, payload: Value) -> Result<Message, String> {
+        serde_json::from_value(serde_json::json!({ "kind": kind, "payload": payload }))
+            .map_err(|e| format!("outbox message of kind `{kind}`: {e}"))
+    }
+
+    /// Its kind, as on the wire and in audit entries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Item { .. } => "item",
+            Message::Withdrawn { .. } => "withdrawn",
+            Message::AgreementEvent { .. } => "agreement_event",
+            Message::AgreementProposal { .. } => "agreement_proposal",
+            Message::Reclassification { .. } => "reclassification",
+            Message::ConsentRequest { .. } => "consent_request",
+            Message::Consent { .. } => "consent",
+            Message::ConsentRefused { .. } => "consent_refused",
+            Message::Incident { .. } => "incident",
+            Message::Result { .. } => "result",
+            Message::Destruction { .. } => "destruction",
+        }
+    }
+}

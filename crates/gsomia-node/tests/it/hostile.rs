@@ -1,0 +1,837 @@
+//! A hostile partner (SPEC H1–H8). The partner holds real keys and signs whatever it likes; the
+//! victim is a real node served on 127.0.0.1. One test per way a partner could corrupt a node,
+//! each asserting what the victim's users see, what its store holds, that it restarts, and that
+//! its audit log verifies.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gsomia_core::Label;
+use gsomia_crypto::envelope::{Envelope, Header, PROTOCOL};
+use gsomia_node::Node;
+use gsomia_store::Store;
+use serde_json::{Value, json};
+
+use super::federation::{
+    OsRngForTest, Running, counts, descriptor, halt, http, log_verifier, pair, publish_and_release,
+    start, until, user,
+};
+use super::{REPORT_ID, clock, init, read, report};
+
+/// The public X25519 key of a node, from its descriptor.
+fn encryption_key(node: &Node) -> [u8; 32] {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(node.descriptor().unwrap().keys.encryption)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// A partner that signs anything with `from`'s real keys.
+struct Hostile {
+    from: Arc<Node>,
+    sent: u64,
+}
+
+impl Hostile {
+    fn new(from: &Arc<Node>) -> Hostile {
+        Hostile {
+            from: from.clone(),
+            sent: 0,
+        }
+    }
+
+    /// An envelope to `victim` carrying `messages`, numbered after what the victim applied.
+    fn envelope(&mut self, victim: &Node, messages: Vec<Value>) -> Envelope {
+        let from = self.from.party();
+        let first = victim.store().inbox_mark(from.as_str()).unwrap() + 1;
+        let messages: Vec<Value> = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut m)| {
+                m["seq"] = json!(first + i as u64);
+                m
+            })
+            .collect();
+        let last = first + messages.len() as u64 - 1;
+        self.sent += 1;
+        let header = Header {
+            protocol: PROTOCOL,
+            from,
+            to: victim.party(),
+            id: format!("hostile-{from}-{}-{first}", self.sent),
+            seq: (first, last),
+            sent: "2019-07-25T00:00:00Z".into(),
+        };
+        let payload = json!({ "messages": messages }).to_string();
+        gsomia_crypto::envelope::seal(
+            &self.from.keys().signing,
+            &encryption_key(victim),
+            header,
+            payload.as_bytes(),
+            &mut OsRngForTest,
+        )
+        .unwrap()
+    }
+
+    /// Sends `messages` to the victim's inbox at `addr`; the status and the body.
+    async fn send(&mut self, victim: &Node, addr: &str, messages: Vec<Value>) -> (u16, Value) {
+        let env = self.envelope(victim, messages);
+        post(addr, &env).await
+    }
+}
+
+async fn post(addr: &str, env: &Envelope) -> (u16, Value) {
+    let body = serde_json::to_string(env).unwrap();
+    http(addr, "POST", "/federation/v1/inbox", None, Some(body)).await
+}
+
+/// The rules of the refusals in a signed reply, in order.
+fn refused(reply: &Value) -> Vec<String> {
+    reply["reply"]["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An item of `originator`'s own, bound with its real key: the model report's shape under
+/// `id`, version `modified`, at `level`, with `name` as its text.
+fn own_item(originator: &Node, id: &str, modified: &str, level: &str, name: &str) -> Value {
+    let mut r = report();
+    r["object"]["id"] = id.into();
+    r["object"]["modified"] = modified.into();
+    r["object"]["name"] = name.into();
+    r["label"]["originator"] = originator.party().as_str().into();
+    r["label"]["level"] = level.into();
+    r["label"]["releasable_to"] = json!(["JPN", "KOR", "USA"]);
+    let label: Label = serde_json::from_value(r["label"].clone()).unwrap();
+    let binding = gsomia_crypto::sign_binding(&originator.keys().signing, &label, &r["object"])
+        .unwrap()
+        .to_base64();
+    json!({ "label": r["label"], "object": r["object"], "binding": binding })
+}
+
+/// A reclassification notice signed by the originator: `item` (as [`own_item`] made it) at
+/// `level`, revision `revision`.
+fn notice(originator: &Node, item: &Value, level: &str, revision: u32) -> Value {
+    let mut label = item["label"].clone();
+    label["level"] = level.into();
+    if revision > 0 {
+        label["revision"] = revision.into();
+    }
+    let parsed: Label = serde_json::from_value(label.clone()).unwrap();
+    let binding = gsomia_crypto::sign_binding(&originator.keys().signing, &parsed, &item["object"])
+        .unwrap()
+        .to_base64();
+    json!({ "kind": "reclassification", "payload": {
+        "id": item["object"]["id"], "label": label, "binding": binding } })
+}
+
+/// The victim, stopped, opens again, its users are listed, and its audit log verifies, every
+/// checkpoint included.
+async fn restarts_and_verifies(dir: &Path, running: Running, node: Arc<Node>) {
+    halt(running).await;
+    let verifier = log_verifier(&node);
+    drop(node);
+    let again = Node::open(dir, gsomia_node::node::system_clock()).unwrap();
+    assert!(!again.store().users().unwrap().is_empty());
+    again.close();
+    let log = gsomia_store::verify::LogFile::open(&dir.join("gsomia.db")).unwrap();
+    log.verify(
+        |note| {
+            let c =
+                gsomia_log::SignedCheckpoint::open(note, &verifier).map_err(|e| e.to_string())?;
+            Ok((c.size, c.root))
+        },
+        |_, _| {},
+    )
+    .unwrap();
+}
+
+fn audit_actions(node: &Node) -> Vec<(String, String, Option<String>)> {
+    node.store()
+        .audit_after(0, 1_000_000)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let d = e.parse().unwrap();
+            (d.action, d.decision, d.rule)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h1_a_partner_can_not_shadow_or_reclassify_another_originators_item() {
+    let (root, kor, k, jpn, j, kim) = pair("hostile-shadow").await;
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(report().to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let held = kor.store().item(REPORT_ID, None).unwrap().unwrap();
+    let mut hostile = Hostile::new(&jpn);
+    // JPN's own object under KOR's id, a later version, bound with JPN's real key.
+    let shadow = own_item(
+        &jpn,
+        REPORT_ID,
+        "2019-07-26T00:00:00.000Z",
+        "GOKUHI",
+        "JPN's text",
+    );
+    let (s, b) = hostile
+        .send(
+            &kor,
+            &k.addr,
+            vec![json!({ "kind": "item", "item": shadow })],
+        )
+        .await;
+    assert_eq!((s, refused(&b)), (200, vec!["H1".to_owned()]), "{b}");
+    // JPN's reclassification of that id, to the lowest level.
+    let (_, b) = hostile
+        .send(&kor, &k.addr, vec![notice(&jpn, &shadow, "HI", 1)])
+        .await;
+    assert_eq!(refused(&b), vec!["H1"], "{b}");
+    // KOR's users read KOR's text at KOR's level; the store holds KOR's version only.
+    let (s, b) = http(
+        &k.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&kim),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["object"]["name"],
+        "Two short-range ballistic missiles launched near Wonsan"
+    );
+    let versions = kor.store().versions(REPORT_ID).unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].label, held.label);
+    // A user cleared only for III still reads nothing of it.
+    let choi = user(&kor, "choi", json!(["analyst"]), "III");
+    let (s, _) = http(
+        &k.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&choi),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m4_an_old_reclassification_replayed_is_refused_and_nothing_changes() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-replay").await;
+    let mut hostile = Hostile::new(&jpn);
+    let id = "report--00000000-0000-4000-8000-00000000a002";
+    let item = own_item(
+        &jpn,
+        id,
+        "2019-07-25T00:00:00.000Z",
+        "GOKUHI",
+        "JPN's report",
+    );
+    let (_, b) = hostile
+        .send(&kor, &k.addr, vec![json!({ "kind": "item", "item": item })])
+        .await;
+    assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
+    let level = || {
+        let s = kor.store().item(id, None).unwrap().unwrap();
+        (s.marking.unwrap().level.to_string(), s.label.revision)
+    };
+    assert_eq!(level(), ("II".to_owned(), 0));
+    // The originator lowers it (revision 1), then raises it again (revision 2).
+    let lowered = notice(&jpn, &item, "HI", 1);
+    let raised = notice(&jpn, &item, "GOKUHI", 2);
+    for (n, expect) in [(&lowered, ("III", 1)), (&raised, ("II", 2))] {
+        let (_, b) = hostile.send(&kor, &k.addr, vec![n.clone()]).await;
+        assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
+        assert_eq!(level(), (expect.0.to_owned(), expect.1));
+    }
+    // The old downgrade, genuinely signed once, replayed; and the current one, again.
+    let before = counts(&kor);
+    for n in [&lowered, &raised] {
+        let (_, b) = hostile.send(&kor, &k.addr, vec![n.clone()]).await;
+        assert_eq!(refused(&b), vec!["M4"], "{b}");
+        assert!(
+            b["reply"]["refusals"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not newer")
+        );
+    }
+    assert_eq!(level(), ("II".to_owned(), 2));
+    assert_eq!(counts(&kor).items, before.items);
+    assert_eq!(counts(&kor).outbox, before.outbox, "nothing passed on");
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m4_h4_a_reclassification_is_never_passed_back_so_notices_can_not_loop() {
+    let (root, kor, k, jpn, j, kim) = pair("hostile-loop").await;
+    let id = "report--00000000-0000-4000-8000-00000000a003";
+    publish_and_release(&kor, &k, &kim, id).await;
+    // JPN gives it back to its originator.
+    let sato = user(&jpn, "sato", json!(["security_officer"]), "GOKUHI");
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        &format!("/api/v1/items/{id}/release"),
+        Some(&sato),
+        Some(json!({"to": "KOR"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    until("KOR's receipt at JPN", || {
+        !jpn.store().receipts(id).unwrap().is_empty()
+    })
+    .await;
+    // KOR reclassifies: the notice goes to JPN, which passes it to nobody (not back).
+    let lee = user(&kor, "lee", json!(["authority"]), "I");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{id}/reclassify"),
+        Some(&lee),
+        Some(json!({"level": "III"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    until("the notice applied at JPN", || {
+        jpn.store().item(id, None).unwrap().unwrap().label.revision == 1
+    })
+    .await;
+    until("both outboxes empty", || {
+        kor.store().peers_pending().unwrap().is_empty()
+            && jpn.store().peers_pending().unwrap().is_empty()
+    })
+    .await;
+    let applied = jpn
+        .store()
+        .audit_after(0, 100_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.parse().unwrap())
+        .find(|d: &gsomia_store::AuditDraft| d.action == "item.reclassify.received")
+        .unwrap();
+    assert_eq!(applied.decision, "allow");
+    assert_eq!(
+        applied.detail["sent_to"],
+        json!([]),
+        "never back to the sender"
+    );
+    assert!(
+        !audit_actions(&kor)
+            .iter()
+            .any(|(a, d, _)| a == "item.reclassify.received" && d == "allow"),
+        "KOR never applies a notice about its own item"
+    );
+    // Nothing more moves: a second look finds the same logs.
+    let (ka, ja) = (counts(&kor).audit, counts(&jpn).audit);
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(kor.store().peers_pending().unwrap().is_empty());
+        assert!(jpn.store().peers_pending().unwrap().is_empty());
+    }
+    // Checkpoints are not audit entries; deliveries would be.
+    assert_eq!((counts(&kor).audit, counts(&jpn).audit), (ka, ja));
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_a_poisoned_consent_is_refused_whole_and_the_node_still_starts() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-consent").await;
+    // USA: a known party whose proposal is pending at KOR; that does not make it a partner.
+    init(&root.join("USA"), "USA");
+    let usa = Node::open(&root.join("USA"), clock("2019-07-25").0).unwrap();
+    kor.import_party(usa.descriptor().unwrap()).unwrap();
+    let mut hostile = Hostile::new(&jpn);
+    let id = "report--00000000-0000-4000-8000-00000000a004";
+    let item = own_item(
+        &jpn,
+        id,
+        "2019-07-25T00:00:00.000Z",
+        "GOKUHI",
+        "JPN's report",
+    );
+    let consent = |holder: &str, to: &str, about: &str| {
+        let c: gsomia_core::Consent = serde_json::from_value(json!({
+            "id": "poison", "originator": "JPN", "item": about, "holder": holder, "to": to,
+            "purpose": "missile-warning", "given": "2019-07-01", "until": "2030-01-01",
+        }))
+        .unwrap();
+        gsomia_crypto::consent::sign_consent(&jpn.keys().signing, c)
+    };
+    let before = counts(&kor);
+    for c in [
+        consent("CHN", "KOR", id), // a holder nobody knows
+        consent("JPN", "USA", id), // not for this node
+        consent("JPN", "KOR", "report--00000000-0000-4000-8000-0000000000ff"), // another item
+    ] {
+        let (_, b) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "item", "item": item, "consents": [c] })],
+            )
+            .await;
+        assert_eq!(refused(&b), vec!["H2"], "{b}");
+    }
+    assert!(kor.store().consents().unwrap().is_empty());
+    assert_eq!(counts(&kor).items, before.items, "refused whole");
+    // An unknown message kind is refused on its own, before any effect.
+    let (_, b) = hostile
+        .send(
+            &kor,
+            &k.addr,
+            vec![json!({ "kind": "takeover", "payload": {} })],
+        )
+        .await;
+    assert_eq!(refused(&b), vec!["M1"], "{b}");
+    // USA proposes an agreement naming KOR; pending, it does not make USA a partner (R1).
+    let mut proposal: Value =
+        serde_json::from_str(&read("agreements/usa-kor-gsomia.json")).unwrap();
+    proposal["id"] = "usa-kor-proposed".into();
+    proposal["events"] = json!([{ "type": "signed", "by": "USA", "on": "2019-07-01" }]);
+    let mut stranger = Hostile::new(&usa);
+    let (_, b) = stranger
+        .send(
+            &kor,
+            &k.addr,
+            vec![json!({ "kind": "agreement_proposal", "payload": proposal })],
+        )
+        .await;
+    assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
+    let usa_item = own_item(
+        &usa,
+        "report--00000000-0000-4000-8000-00000000a005",
+        "2019-07-25T00:00:00.000Z",
+        "SECRET",
+        "x",
+    );
+    let (_, b) = stranger
+        .send(
+            &kor,
+            &k.addr,
+            vec![json!({ "kind": "item", "item": usa_item })],
+        )
+        .await;
+    assert_eq!(refused(&b), vec!["R1"], "{b}");
+    usa.close();
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h1_a_consent_id_belongs_to_its_originator() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-consent-id").await;
+    init(&root.join("USA"), "USA");
+    let usa = Node::open(&root.join("USA"), clock("2019-07-25").0).unwrap();
+    kor.import_party(usa.descriptor().unwrap()).unwrap();
+    kor.import_agreement(serde_json::from_str(&read("agreements/usa-kor-gsomia.json")).unwrap())
+        .unwrap();
+    let (mut from_jpn, mut from_usa) = (Hostile::new(&jpn), Hostile::new(&usa));
+    let y = "report--00000000-0000-4000-8000-00000000a006";
+    let z = "report--00000000-0000-4000-8000-00000000a007";
+    let jpn_item = own_item(&jpn, y, "2019-07-25T00:00:00.000Z", "GOKUHI", "JPN's");
+    let usa_item = own_item(&usa, z, "2019-07-25T00:00:00.000Z", "SECRET", "USA's");
+    let consent = |by: &Node, item: &str, to: &str| {
+        let c: gsomia_core::Consent = serde_json::from_value(json!({
+            "id": "c-1", "originator": by.party(), "item": item, "holder": "KOR", "to": to,
+            "purpose": "missile-warning", "given": "2019-07-01", "until": "2030-01-01",
+        }))
+        .unwrap();
+        json!({ "kind": "consent", "payload": { "approved": true,
+            "consent": gsomia_crypto::consent::sign_consent(&by.keys().signing, c) } })
+    };
+    let (_, b) = from_jpn
+        .send(
+            &kor,
+            &k.addr,
+            vec![
+                json!({"kind": "item", "item": jpn_item}),
+                consent(&jpn, y, "USA"),
+            ],
+        )
+        .await;
+    assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
+    let (_, b) = from_usa
+        .send(
+            &kor,
+            &k.addr,
+            vec![
+                json!({"kind": "item", "item": usa_item}),
+                consent(&usa, z, "JPN"),
+            ],
+        )
+        .await;
+    assert_eq!(refused(&b), vec!["H1"], "{b}");
+    let held = kor.store().consents().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].originator.as_str(), held[0].item.as_str()),
+        ("JPN", y)
+    );
+    usa.close();
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m4_nobody_reclassifies_above_their_clearance() {
+    let (root, kor, k, _jpn, j, _) = pair("hostile-clearance").await;
+    let park = user(&kor, "park", json!(["analyst"]), "I");
+    let lee = user(&kor, "lee", json!(["authority"]), "III");
+    let mut r = report();
+    r["label"]["level"] = "I".into();
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&park),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/reclassify"),
+        Some(&lee),
+        Some(json!({"level": "III"}).to_string()),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M4")), "{b}");
+    let held = kor.store().item(REPORT_ID, None).unwrap().unwrap();
+    assert_eq!((held.label.level.as_str(), held.label.revision), ("I", 0));
+    let (s, _) = http(
+        &k.addr,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&lee),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "lee still may not read it");
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h5_nothing_is_answered_before_the_sender_is_authenticated() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-replies").await;
+    let mut hostile = Hostile::new(&jpn);
+    let id = "report--00000000-0000-4000-8000-00000000a008";
+    let item = own_item(&jpn, id, "2019-07-25T00:00:00.000Z", "GOKUHI", "JPN's");
+    let env = hostile.envelope(&kor, vec![json!({ "kind": "item", "item": item })]);
+    let (s, b) = post(&k.addr, &env).await;
+    assert_eq!(s, 200, "{b}");
+    // The same envelope id with a junk signature: no stored reply, no detail, no audit entry.
+    let before = counts(&kor);
+    let mut guessed = env.clone();
+    guessed.sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 64])
+    };
+    let (s, b) = post(&k.addr, &guessed).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b.get("reply").is_none(), "{b}");
+    assert!(!b.to_string().contains(id), "{b}");
+    assert_eq!(counts(&kor), before);
+    // A sender nobody imported learns nothing either.
+    let mut stranger = env.clone();
+    stranger.header.from = "CHN".parse().unwrap();
+    let (s, b) = post(&k.addr, &stranger).await;
+    assert_eq!(s, 403);
+    assert!(!b.to_string().contains("KOR"), "{b}");
+    assert_eq!(counts(&kor), before);
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h5_h6_checkpoints_from_strangers_or_replayed_are_not_evidence() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-checkpoints").await;
+    let add = |body: String| {
+        let addr = k.addr.clone();
+        async move {
+            http(
+                &addr,
+                "POST",
+                "/federation/v1/add-checkpoint",
+                None,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let before = counts(&kor);
+    // Unknown log names with text the caller chose: refused, nothing audited.
+    for _ in 0..20 {
+        let (s, _) = add(format!("old 0\n\ngsomia/ZZZ\n{}\n", "x".repeat(30_000))).await;
+        assert_eq!(s, 403);
+    }
+    let (s, _) = add(format!("old 0\n\ngsomia/ZZZ\n{}\n", "x".repeat(100_000))).await;
+    assert_eq!(s, 413, "over the size a checkpoint needs");
+    assert_eq!(counts(&kor), before);
+    // Two genuine checkpoints of JPN's log, the older replayed after the newer.
+    let older = gsomia_node::transparency::issue(&jpn).await.unwrap();
+    user(&jpn, "grow", json!(["analyst"]), "HI");
+    let newer = gsomia_node::transparency::issue(&jpn).await.unwrap();
+    assert!(newer.0 > older.0);
+    let (s, _) = add(format!("old 0\n\n{}", newer.1)).await;
+    assert!(s == 200 || s == 409, "{s}");
+    let held = kor.store().witnessed_latest("JPN").unwrap().unwrap().0;
+    assert!(held >= newer.0);
+    let (s, b) = http_text_status(&k.addr, format!("old {held}\n\n{}", older.1)).await;
+    assert_eq!(
+        (s, b.trim().to_owned()),
+        (409, held.to_string()),
+        "stale, not evidence"
+    );
+    // A newer genuine checkpoint with a proof that fails, not signed by JPN: not evidence.
+    user(&jpn, "grow2", json!(["analyst"]), "HI");
+    let newest = gsomia_node::transparency::issue(&jpn).await.unwrap();
+    let held = kor.store().witnessed_latest("JPN").unwrap().unwrap().0;
+    let junk = gsomia_log::proof::encode_hash(&gsomia_log::Hash([9; 32]));
+    let (s, _) = add(format!("old {held}\n{junk}\n\n{}", newest.1)).await;
+    assert!(s == 422 || s == 409, "{s}");
+    assert!(
+        kor.store().evidence().unwrap().is_empty(),
+        "no false accusation"
+    );
+    assert!(
+        !audit_actions(&kor)
+            .iter()
+            .any(|(a, _, _)| a == "checkpoint.witness"),
+        "no audit entry with text a stranger chose"
+    );
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+async fn http_text_status(addr: &str, body: String) -> (u16, String) {
+    super::federation::http_text(
+        addr,
+        "POST",
+        "/federation/v1/add-checkpoint",
+        None,
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h4_a_partner_that_never_answers_delays_only_itself() {
+    let (root, kor, k, jpn, j, kim) = pair("hostile-hung").await;
+    // USA accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_addr = hung.local_addr().unwrap().to_string();
+    let holder = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((socket, _)) = hung.accept().await {
+            held.push(socket);
+        }
+    });
+    init(&root.join("USA"), "USA");
+    let usa = Node::open(&root.join("USA"), clock("2019-07-25").0).unwrap();
+    kor.import_party(descriptor(&usa, &hung_addr)).unwrap();
+    kor.import_agreement(serde_json::from_str(&read("agreements/usa-kor-gsomia.json")).unwrap())
+        .unwrap();
+    usa.close();
+    // An item for the hung partner first, then one for JPN.
+    let first = "report--00000000-0000-4000-8000-00000000a009";
+    let mut r = report();
+    r["object"]["id"] = first.into();
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{first}/release"),
+        Some(&kim),
+        Some(json!({"to": "USA"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let second = "report--00000000-0000-4000-8000-00000000a00a";
+    let started = Instant::now();
+    publish_and_release(&kor, &k, &kim, second).await;
+    assert!(jpn.store().item(second, None).unwrap().is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "JPN waited {:?} behind the hung partner",
+        started.elapsed()
+    );
+    assert!(
+        !kor.store().peers_pending().unwrap().is_empty(),
+        "USA's is still queued"
+    );
+    // Stopping does not wait for the hung partner either.
+    let stopping = Instant::now();
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    holder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h3_a_hub_can_not_lower_the_level_the_originator_signed() {
+    let root = super::temp_dir("hostile-hub");
+    for p in ["KOR", "JPN", "USA"] {
+        init(&root.join(p), p);
+    }
+    let day = clock("2019-12-01").0;
+    let kor = Node::open(&root.join("KOR"), day.clone()).unwrap();
+    let usa = Node::open(&root.join("USA"), day.clone()).unwrap();
+    let jpn = Node::open(&root.join("JPN"), day).unwrap();
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    jpn.import_party(kor.descriptor().unwrap()).unwrap();
+    jpn.import_party(usa.descriptor().unwrap()).unwrap();
+    for a in ["tisa", "usa-jpn-gsomia"] {
+        jpn.import_agreement(serde_json::from_str(&read(&format!("agreements/{a}.json"))).unwrap())
+            .unwrap();
+    }
+    let sato = user(&jpn, "sato", json!(["analyst"]), "HI");
+    // KOR's level-II report as the US holds it, with KOR's consent to pass it to JPN.
+    let carried = |id: &str, level: &str| {
+        let mut item = own_item(&kor, id, "2019-11-30T00:00:00.000Z", "II", "KOR's report");
+        item["marking"] = json!({"party": "USA", "level": level, "originator": "KOR"});
+        item["custody"] = json!([{ "from": "KOR", "to": "USA", "agreement": "usa-kor-gsomia",
+            "level": "SECRET", "at": "2019-11-30T01:00:00Z" }]);
+        let c: gsomia_core::Consent = serde_json::from_value(json!({
+            "id": format!("kor-consent-{id}"), "originator": "KOR", "item": id, "holder": "USA",
+            "to": "JPN", "purpose": "missile-warning", "given": "2019-11-30", "until": "2020-11-30",
+        }))
+        .unwrap();
+        let c = gsomia_crypto::consent::sign_consent(&kor.keys().signing, c);
+        json!({ "kind": "item", "item": item, "consents": [c] })
+    };
+    let mut hub = Hostile::new(&usa);
+    let lowered = "report--00000000-0000-4000-8000-00000000a00b";
+    let (_, b) = hub
+        .send(&jpn, &j.addr, vec![carried(lowered, "CONFIDENTIAL")])
+        .await;
+    assert_eq!(refused(&b), vec!["H3"], "{b}");
+    assert!(jpn.store().item(lowered, None).unwrap().is_none());
+    assert!(
+        jpn.store().consents().unwrap().is_empty(),
+        "nothing of a refused item is kept"
+    );
+    // The honest hub: marked GOKUHI at JPN, out of reach of a user cleared for HI.
+    let honest = "report--00000000-0000-4000-8000-00000000a00c";
+    let (_, b) = hub
+        .send(&jpn, &j.addr, vec![carried(honest, "SECRET")])
+        .await;
+    assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
+    let held = jpn.store().item(honest, None).unwrap().unwrap();
+    assert_eq!(held.marking.unwrap().level.as_str(), "GOKUHI");
+    assert_eq!(jpn.store().consents().unwrap().len(), 1);
+    let (s, _) = http(
+        &j.addr,
+        "GET",
+        &format!("/api/v1/items/{honest}"),
+        Some(&sato),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    kor.close();
+    usa.close();
+    restarts_and_verifies(&root.join("JPN"), j, jpn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a7_concurrent_events_are_never_lost() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-events").await;
+    let lee = user(&kor, "lee", json!(["authority"]), "I");
+    let agreement = |id: &str, signed: bool| {
+        let mut a: Value = serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+        a["id"] = id.into();
+        a["events"] = match signed {
+            true => json!([{ "type": "signed", "by": "JPN", "on": "2016-11-23" },
+                           { "type": "signed", "by": "KOR", "on": "2016-11-23" }]),
+            false => json!([]),
+        };
+        a
+    };
+    // Two notices by one authority at once: one stands, the other is refused (A7).
+    kor.import_agreement(serde_json::from_value(agreement("kor-jpn-twice", true)).unwrap())
+        .unwrap();
+    let notice = || {
+        http(
+            &k.addr,
+            "POST",
+            "/api/v1/agreements/kor-jpn-twice/events",
+            Some(&lee),
+            Some(json!({"type": "notice"}).to_string()),
+        )
+    };
+    let (a, b) = tokio::join!(notice(), notice());
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
+    let kept = kor
+        .world()
+        .agreement("kor-jpn-twice")
+        .unwrap()
+        .file()
+        .events
+        .len();
+    assert_eq!(kept, 3);
+    // KOR's signature and JPN's, racing through the API and the inbox: both kept, every time.
+    let mut hostile = Hostile::new(&jpn);
+    for n in 0..10 {
+        let id = format!("kor-jpn-race-{n}");
+        kor.import_agreement(serde_json::from_value(agreement(&id, false)).unwrap())
+            .unwrap();
+        let theirs = hostile.envelope(
+            &kor,
+            vec![
+                json!({ "kind": "agreement_event", "payload": { "agreement": id,
+                "event": { "type": "signed", "by": "JPN", "on": "2019-07-25" } } }),
+            ],
+        );
+        let path = format!("/api/v1/agreements/{id}/events");
+        let body = json!({"type": "signed"}).to_string();
+        let (ours, theirs) = tokio::join!(
+            http(&k.addr, "POST", &path, Some(&lee), Some(body)),
+            post(&k.addr, &theirs)
+        );
+        assert_eq!((ours.0, theirs.0), (201, 200), "{ours:?} {theirs:?}");
+        let events = kor.world().agreement(&id).unwrap().file().events.clone();
+        assert_eq!(events.len(), 2, "{id}: {events:?}");
+        assert!(
+            kor.world()
+                .agreement(&id)
+                .unwrap()
+                .state_at(gsomia_core::Date::new(2019, 7, 25).unwrap())
+                .state
+                .in_force()
+        );
+    }
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
