@@ -170,7 +170,15 @@ pub(super) async fn publish(
     Body(req): Body<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let world = node.world();
-    let plan = match plan_publish(&node, &world, &user, req.label, req.object) {
+    // Published through this API, the object names the node's marking of it, so that it carries
+    // its classification on every interface (TAXII clients post their own).
+    let mut object = req.object;
+    if let Some(id) = object["id"].as_str() {
+        let marking =
+            super::taxii::marking_id_of(id, gsomia_core::version_of(&object), node.party());
+        super::taxii::add_ref(&mut object, &marking);
+    }
+    let plan = match plan_publish(&node, &world, &user, req.label, object) {
         Ok(plan) => plan,
         Err((e, Some(draft))) => return Err(audited(&node, e, *draft).await),
         Err((e, None)) => return Err(e),

@@ -412,7 +412,7 @@ struct Filters {
     versions: Versions,
     spec_ok: bool,
     limit: usize,
-    next: Option<(i64, i64)>,
+    next: Option<Cursor>,
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -529,6 +529,9 @@ fn listed_by_id(node: &Node, c: &Collection, ids: &[String]) -> Result<Vec<Liste
     Ok(out)
 }
 
+/// A position in a collection: when the row was added (µs), and its item number.
+type Cursor = (i64, i64);
+
 /// The most rows one request looks at, whatever it finds: a caller who may read little can
 /// not make the node scan a whole collection per request (H4); `next` goes on from there.
 const MAX_SCAN: usize = 2 * MAX_PAGE;
@@ -541,7 +544,7 @@ fn select(
     user: &User,
     c: &Collection,
     f: &Filters,
-) -> Result<(Vec<Visible>, Option<(i64, i64)>), TaxiiError> {
+) -> Result<(Vec<Visible>, Option<Cursor>), TaxiiError> {
     let world = node.world();
     let today = node.today();
     let mut out = vec![];
@@ -589,7 +592,11 @@ fn select(
                 break 'scan;
             }
             let mut object = item.object().clone();
-            add_ref(&mut object, &marking_id(s));
+            // A received item is served as its originator published it, naming this holder's
+            // marking as well; this party's own items are served exactly as published.
+            if s.label.originator != node.party() {
+                add_ref(&mut object, &marking_id(s));
+            }
             out.push(Visible {
                 added: l.added,
                 item: l.item,
@@ -600,7 +607,7 @@ fn select(
     Ok((out, next))
 }
 
-fn add_ref(object: &mut Value, id: &str) {
+pub(super) fn add_ref(object: &mut Value, id: &str) {
     if let Some(o) = object.as_object_mut() {
         let refs = o
             .entry("object_marking_refs")
@@ -644,17 +651,17 @@ fn marking(s: &StoredItem) -> Value {
     })
 }
 
-/// The id of [`marking`]: one per item version, label revision and holder level, since a
-/// marking-definition is never versioned.
+/// The id of [`marking`]: one per item version and holder. A marking-definition is not
+/// versioned; when the originator reclassifies, the definition under this id says the new level
+/// (it is the item's classification, which changed).
 fn marking_id(s: &StoredItem) -> String {
-    let holder = s
-        .marking
-        .as_ref()
-        .map_or(String::new(), |m| format!("{}\n{}", m.party, m.level));
-    let key = format!(
-        "gsomia-marking\n{}\n{}\n{}\n{holder}",
-        s.id, s.modified, s.label.revision
-    );
+    let holder = s.marking.as_ref().map_or(s.label.originator, |m| m.party);
+    marking_id_of(&s.id, &s.modified, holder)
+}
+
+/// [`marking_id`] of version `version` of item `id` as `holder` marks it.
+pub(super) fn marking_id_of(id: &str, version: &str, holder: gsomia_core::PartyCode) -> String {
+    let key = format!("gsomia-marking\n{id}\n{version}\n{holder}");
     format!("marking-definition--{}", uuid_from(&key))
 }
 
@@ -682,7 +689,7 @@ fn with_dates(mut resp: Response, first: Option<i64>, last: Option<i64>) -> Resp
 }
 
 /// The envelope (or manifest) body: `more`, `next` when there is more, the list when not empty.
-fn page(key: &str, list: Vec<Value>, next: Option<(i64, i64)>) -> Value {
+fn page(key: &str, list: Vec<Value>, next: Option<Cursor>) -> Value {
     let mut body = Map::new();
     body.insert("more".into(), next.is_some().into());
     if let Some((added, seq)) = next {
@@ -764,7 +771,7 @@ async fn get_objects(
 fn answer(
     key: &str,
     seen: &[Visible],
-    next: Option<(i64, i64)>,
+    next: Option<Cursor>,
     show: impl Fn(&Visible) -> Value,
 ) -> Response {
     let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
@@ -799,7 +806,7 @@ async fn object_versions(
     params: Vec<(String, String)>,
     default_all: bool,
     action: &str,
-) -> Result<(Vec<Visible>, Option<(i64, i64)>), TaxiiError> {
+) -> Result<(Vec<Visible>, Option<Cursor>), TaxiiError> {
     let mut params = params;
     params.retain(|(k, _)| k != "match[id]");
     params.push(("match[id]".into(), oid.to_owned()));
