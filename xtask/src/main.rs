@@ -575,7 +575,7 @@ fn draft(id: &str) -> gsomia_store::AuditDraft {
         actor: "kim".into(),
         action: "item.publish".into(),
         subject: id.into(),
-        decision: "allow".into(),
+        decision: gsomia_store::Verdict::Allow,
         rule: None,
         detail: serde_json::json!({ "version": "2019-07-25T00:30:00.000Z", "level": "II" }),
     }

@@ -154,7 +154,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
                 actor: "admin".into(),
                 action: "node.init".into(),
                 subject: opts.party.to_string(),
-                decision: "record".into(),
+                decision: gsomia_store::Verdict::Record,
                 rule: None,
                 detail: serde_json::json!({ "signing_key": descriptor.keys.signing }),
             }],

@@ -26,7 +26,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
-use gsomia_store::{AuditDraft, Batch, OutboxMessage, PartyRecord, Store, StoredItem, Write};
+use gsomia_store::{
+    AuditDraft, Batch, OutboxMessage, PartyRecord, Store, StoredItem, Verdict, Write,
+};
 use serde_json::{Value, json};
 
 use crate::api::{seal_item, unseal_object};
@@ -247,7 +249,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         "node",
         "federation.delivered",
         peer,
-        "record",
+        Verdict::Record,
         None,
         detail,
     )];
@@ -342,7 +344,7 @@ impl Inbox<'_> {
             from,
             action,
             subject,
-            "deny",
+            Verdict::Deny,
             Some(rule),
             detail,
         ));
@@ -353,7 +355,7 @@ impl Inbox<'_> {
         &mut self,
         action: &str,
         subject: &str,
-        decision: &str,
+        decision: Verdict,
         rule: Option<Rule>,
         detail: Value,
     ) {
@@ -572,7 +574,7 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
     cx.record(
         &format!("{kind}.received"),
         from.as_str(),
-        "record",
+        Verdict::Record,
         None,
         payload,
     );
@@ -697,7 +699,7 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
             }
         }
         let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
-        cx.record(action, &id, "allow", Some(Rule::M2), detail);
+        cx.record(action, &id, Verdict::Allow, Some(Rule::M2), detail);
     }
     let receipt = json!({ "item": id, "version": version, "party": me, "marking": marking, "agreement": agreement, "received": received });
     let signature = gsomia_crypto::statement::sign(&node.keys().signing, "receipt", &receipt);
@@ -734,7 +736,7 @@ fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
             cx.record(
                 action,
                 &id,
-                "allow",
+                Verdict::Allow,
                 Some(Rule::A7),
                 json!({ "event": event }),
             );
@@ -762,7 +764,13 @@ fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, A
         return Ok(cx.refuse(action, &item, Rule::R4, message));
     }
     cx.writes.push(Write::AddConsentRequest(payload.clone()));
-    cx.record(action, &item, "record", Some(Rule::R4), payload.clone());
+    cx.record(
+        action,
+        &item,
+        Verdict::Record,
+        Some(Rule::R4),
+        payload.clone(),
+    );
     Ok(Ok(None))
 }
 
@@ -808,7 +816,7 @@ fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError>
     cx.record(
         action,
         &subject,
-        "allow",
+        Verdict::Allow,
         Some(Rule::R4),
         json!({ "consent": *verified }),
     );
@@ -936,7 +944,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
             at: node.now_text(),
         });
     }
-    cx.record(action, &id, "allow", Some(Rule::M4), detail);
+    cx.record(action, &id, Verdict::Allow, Some(Rule::M4), detail);
     Ok(Ok(None))
 }
 
@@ -981,6 +989,6 @@ fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError
         cx.agreements.insert(id.clone(), a);
     }
     cx.writes.push(Write::PutAgreement(Box::new(file)));
-    cx.record(action, &id, "allow", Some(Rule::A1), json!({}));
+    cx.record(action, &id, Verdict::Allow, Some(Rule::A1), json!({}));
     Ok(Ok(None))
 }

@@ -8,7 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gsomia_core::{Agreement, AgreementFile, Date, PartyCode, Scheme, User, World, WorldError};
 use gsomia_crypto::NodeKeys;
 use gsomia_store::{
-    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, UserRecord, Write,
+    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, UserRecord,
+    Verdict, Write,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -199,7 +200,15 @@ impl Node {
 
     /// An audit entry by the shell's administrator.
     fn admin_entry(&self, action: &str, subject: &str, detail: serde_json::Value) -> AuditDraft {
-        entry(self, "admin", action, subject, "record", None, detail)
+        entry(
+            self,
+            "admin",
+            action,
+            subject,
+            Verdict::Record,
+            None,
+            detail,
+        )
     }
 
     /// Adds a user; returns their token, which is shown once and stored only as a hash.
@@ -418,7 +427,7 @@ pub fn entry(
     actor: &str,
     action: &str,
     subject: &str,
-    decision: &str,
+    decision: Verdict,
     rule: Option<gsomia_core::Rule>,
     detail: serde_json::Value,
 ) -> AuditDraft {
@@ -427,8 +436,8 @@ pub fn entry(
         actor: actor.into(),
         action: action.into(),
         subject: subject.into(),
-        decision: decision.into(),
-        rule: rule.map(|r| r.id().to_owned()),
+        decision,
+        rule,
         detail,
     }
 }

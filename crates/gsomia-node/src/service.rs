@@ -8,7 +8,7 @@
 //! item, and destruction live here today.
 
 use gsomia_core::{Action, Decision, Item, Rule, User};
-use gsomia_store::{AuditDraft, Batch, Store, StoredItem, Write};
+use gsomia_store::{AuditDraft, Batch, Store, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -42,7 +42,7 @@ pub async fn refuse(
         &user.id,
         action,
         subject,
-        "deny",
+        Verdict::Deny,
         rule,
         json!({ "message": error.message }),
     );
@@ -96,7 +96,7 @@ pub async fn readable(
                 &user.id,
                 action,
                 id,
-                "deny",
+                Verdict::Deny,
                 Some(r.rule),
                 json!({ "message": r.message }),
             );
@@ -108,7 +108,7 @@ pub async fn readable(
                 &user.id,
                 action,
                 id,
-                "deny",
+                Verdict::Deny,
                 None,
                 json!({ "message": "no such item" }),
             );
@@ -145,7 +145,7 @@ pub async fn read(
         &user.id,
         action,
         id,
-        "allow",
+        Verdict::Allow,
         None,
         json!({ "version": stored.modified, "via": via }),
     );
@@ -207,7 +207,7 @@ pub async fn destroy(
             &user.id,
             action,
             id,
-            "allow",
+            Verdict::Allow,
             Some(Rule::P5),
             detail,
         ));

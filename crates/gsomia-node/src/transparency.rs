@@ -37,7 +37,7 @@ use gsomia_log::{
     ConsistencyProof, Cosigner, Frontier, Hash, InclusionProof, LogKey, LogVerifier,
     SignedCheckpoint, WitnessVerifier, leaf_hash,
 };
-use gsomia_store::{Batch, LogHashes, PartyRecord, Store, Write};
+use gsomia_store::{Batch, LogHashes, PartyRecord, Store, Verdict, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -425,7 +425,7 @@ pub async fn add_checkpoint(
                 &party,
                 "checkpoint.witness",
                 &party,
-                "deny",
+                Verdict::Deny,
                 Some(Rule::H6),
                 json!({ "message": message }),
             );
@@ -526,7 +526,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
             from.as_str(),
             action,
             item,
-            "deny",
+            Verdict::Deny,
             Some(Rule::P7),
             json!({ "message": message }),
         );
@@ -563,7 +563,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
         from.as_str(),
         action,
         item,
-        "allow",
+        Verdict::Allow,
         Some(Rule::P7),
         json!({ "size": size, "entries": entries.len() }),
     );
@@ -688,12 +688,12 @@ pub async fn custody(
     }
     let (decision, rule_detail) = if problems.is_empty() {
         (
-            "allow",
+            Verdict::Allow,
             json!({ "holder": party, "size": size, "entries": entries.len() }),
         )
     } else {
         (
-            "deny",
+            Verdict::Deny,
             json!({ "holder": party, "size": size, "problems": problems }),
         )
     };

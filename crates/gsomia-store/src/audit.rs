@@ -12,6 +12,36 @@ use sha2::{Digest, Sha256};
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit entry records: a decision, allowed or refused, or a fact (a user added, a
+/// partner's report received). Written `allow`, `deny`, `record`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// A decision that allowed what was asked.
+    Allow,
+    /// A decision that refused it.
+    Deny,
+    /// A fact recorded, not a decision.
+    Record,
+}
+
+impl Verdict {
+    /// As written in the entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::Record => "record",
+        }
+    }
+}
+
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// An audit entry before it is numbered and chained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditDraft {
@@ -23,11 +53,11 @@ pub struct AuditDraft {
     pub action: String,
     /// What it was about (an item id, a user id, an agreement id).
     pub subject: String,
-    /// `allow`, `deny` or `record`.
-    pub decision: String,
-    /// The SPEC rule that decided, if any.
+    /// Allowed, refused, or recorded.
+    pub decision: Verdict,
+    /// The rule that decided, if any (docs/RULES.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<gsomia_core::Rule>,
     /// Anything else worth keeping (never a secret).
     #[serde(default)]
     pub detail: serde_json::Value,

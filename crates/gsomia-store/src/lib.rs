@@ -11,7 +11,7 @@ pub mod record;
 pub mod sqlite;
 pub mod verify;
 
-pub use audit::{AuditDraft, AuditEntry, verify_chain};
+pub use audit::{AuditDraft, AuditEntry, Verdict, verify_chain};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::SqliteStore;
 

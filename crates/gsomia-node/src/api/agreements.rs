@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gsomia_core::{Action, Agreement, Date, EventKind, Rule};
-use gsomia_store::{Batch, Store, Write};
+use gsomia_store::{Batch, Store, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -131,7 +131,7 @@ pub(super) async fn event(
         &user.id,
         action,
         &id,
-        "allow",
+        Verdict::Allow,
         Some(Rule::A7),
         json!({ "event": event }),
     );
@@ -206,7 +206,7 @@ pub(super) async fn propose(
         &user.id,
         action,
         &id,
-        "allow",
+        Verdict::Allow,
         Some(Rule::A1),
         json!({ "parties": a.parties() }),
     );

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gsomia_core::{Action, Consent, Date, Grantee, PartyCode, Rule};
-use gsomia_store::{Batch, Store, Write};
+use gsomia_store::{Batch, Store, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -67,7 +67,7 @@ pub(super) async fn ask(
         &user.id,
         "consent.ask",
         &req.item,
-        "record",
+        Verdict::Record,
         Some(Rule::R4),
         request.clone(),
     );
@@ -179,7 +179,11 @@ pub(super) async fn answer(
             at: node.now_text(),
         },
     ];
-    let decision = if req.approve { "allow" } else { "deny" };
+    let decision = if req.approve {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    };
     let draft = entry(
         &node,
         &user.id,

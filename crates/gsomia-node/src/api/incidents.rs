@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gsomia_core::{Action, PartyCode, Rule};
-use gsomia_store::{Batch, Incident, Store, StoredItem, Write};
+use gsomia_store::{Batch, Incident, Store, StoredItem, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -86,7 +86,7 @@ pub(super) async fn report(
         &user.id,
         "incident.report",
         &req.item,
-        "allow",
+        Verdict::Allow,
         Some(Rule::P6),
         json!({ "kind": incident.kind, "reported_to": to }),
     );
@@ -151,7 +151,7 @@ pub(super) async fn result(
         &user.id,
         "incident.result",
         &first.item,
-        "allow",
+        Verdict::Allow,
         Some(Rule::P6),
         json!({ "follows": id, "reported_to": to }),
     );

@@ -10,7 +10,7 @@ use gsomia_core::{
     Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Tag, User, World,
 };
 use gsomia_crypto::seal::{SealRandom, open, seal};
-use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Write};
+use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -251,7 +251,7 @@ pub(crate) fn plan_publish(
             &user.id,
             action,
             item.id(),
-            "deny",
+            Verdict::Deny,
             e.rule.and_then(gsomia_core::Rule::from_id),
             json!({ "message": e.message }),
         );
@@ -299,7 +299,7 @@ pub(crate) fn plan_publish(
         &user.id,
         action,
         item.id(),
-        "allow",
+        Verdict::Allow,
         None,
         detail,
     )];
@@ -322,7 +322,7 @@ pub(crate) fn plan_publish(
                     &rule.created_by,
                     "item.release",
                     item.id(),
-                    "allow",
+                    Verdict::Allow,
                     None,
                     detail,
                 ));
@@ -339,7 +339,7 @@ pub(crate) fn plan_publish(
                     &rule.created_by,
                     "item.release",
                     item.id(),
-                    "deny",
+                    Verdict::Deny,
                     rule_id,
                     detail,
                 ));
@@ -440,7 +440,7 @@ pub(super) async fn derive(
         &user.id,
         action,
         item.id(),
-        "allow",
+        Verdict::Allow,
         Some(gsomia_core::Rule::P4),
         detail,
     );
@@ -543,7 +543,7 @@ pub(super) async fn list(
         &user.id,
         "item.list",
         "items",
-        "allow",
+        Verdict::Allow,
         None,
         json!({ "returned": ids }),
     );
@@ -591,7 +591,7 @@ pub(super) async fn release(
     match decide_release(&node, &world, &item, req.to) {
         Ok((agreement, marking)) => {
             let detail = json!({ "to": req.to, "agreement": agreement, "marking": marking });
-            let draft = entry(&node, &user.id, action, &id, "allow", None, detail);
+            let draft = entry(&node, &user.id, action, &id, Verdict::Allow, None, detail);
             let writes = vec![outbox_item(&node, &stored, &agreement, &marking)];
             node.write(Batch {
                 writes,
@@ -700,7 +700,7 @@ pub(super) async fn add_rule(
         &user.id,
         action,
         req.to.as_str(),
-        "allow",
+        Verdict::Allow,
         Some(gsomia_core::Rule::R7),
         json!({ "rule": rule }),
     );

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use gsomia_core::{LevelId, Rule};
-use gsomia_store::{Batch, Store, Write};
+use gsomia_store::{Batch, Store, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -108,7 +108,7 @@ pub(super) async fn reclassify(
         &user.id,
         action,
         &id,
-        "allow",
+        Verdict::Allow,
         Some(Rule::M4),
         detail.clone(),
     );

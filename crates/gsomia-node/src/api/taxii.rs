@@ -37,7 +37,9 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Action, Decision, Label, User};
-use gsomia_store::{AuditDraft, Batch, Listed, Store, StoredItem, Write, added_micros, item_tags};
+use gsomia_store::{
+    AuditDraft, Batch, Listed, Store, StoredItem, Verdict, Write, added_micros, item_tags,
+};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -718,7 +720,7 @@ async fn audit_read(
         &user.id,
         action,
         &c.id,
-        "allow",
+        Verdict::Allow,
         None,
         json!({ "collection": c.tag, "returned": returned }),
     )];
@@ -731,7 +733,7 @@ async fn audit_read(
                 &user.id,
                 "item.read",
                 &v.item.id,
-                "allow",
+                Verdict::Allow,
                 None,
                 json!({ "version": v.item.modified, "via": action }),
             ));
@@ -840,7 +842,7 @@ async fn object_versions(
             &user.id,
             action,
             oid,
-            "deny",
+            Verdict::Deny,
             rule,
             json!({ "message": message }),
         );
@@ -996,7 +998,7 @@ async fn add_objects(
             &user.id,
             "taxii.add",
             &c.id,
-            "deny",
+            Verdict::Deny,
             None,
             json!({ "message": e.message }),
         );

@@ -1169,7 +1169,7 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         (
             refused.action.as_str(),
             refused.decision.as_str(),
-            refused.rule.as_deref()
+            refused.rule.map(gsomia_core::Rule::id)
         ),
         ("custody.query", "deny", Some("P7"))
     );
@@ -1314,7 +1314,10 @@ async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught(
         .find(|d| d.action == "checkpoint.witness")
         .unwrap();
     assert_eq!(
-        (refusal.decision.as_str(), refusal.rule.as_deref()),
+        (
+            refusal.decision.as_str(),
+            refusal.rule.map(gsomia_core::Rule::id)
+        ),
         ("deny", Some("H6"))
     );
     // KOR got no cosignature for its rewritten log.

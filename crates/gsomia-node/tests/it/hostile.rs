@@ -159,7 +159,8 @@ fn audit_actions(node: &Node) -> Vec<(String, String, Option<String>)> {
         .iter()
         .map(|e| {
             let d = e.parse().unwrap();
-            (d.action, d.decision, d.rule)
+            let rule = d.rule.map(|r| r.id().to_owned());
+            (d.action, d.decision.as_str().to_owned(), rule)
         })
         .collect()
 }

@@ -247,7 +247,7 @@ async fn posting_needs_a_gsomia_marking_and_a_cleared_publisher_and_refusals_are
         (
             last.action.as_str(),
             last.decision.as_str(),
-            last.rule.as_deref()
+            last.rule.map(gsomia_core::Rule::id)
         ),
         ("item.publish", "deny", Some("P1"))
     );
@@ -430,7 +430,10 @@ async fn p7_every_posted_object_decision_is_audited_even_beside_a_duplicate() {
         .iter()
         .map(|e| e.parse().unwrap())
         .filter(|d: &gsomia_store::AuditDraft| d.action == "item.publish")
-        .map(|d| (d.subject, d.decision, d.rule))
+        .map(|d| {
+            let rule = d.rule.map(|r| r.id().to_owned());
+            (d.subject, d.decision.as_str().to_owned(), rule)
+        })
         .collect();
     assert_eq!(
         decisions,

@@ -28,7 +28,7 @@ fn draft(action: &str, subject: &str) -> AuditDraft {
         actor: "kim".into(),
         action: action.into(),
         subject: subject.into(),
-        decision: "allow".into(),
+        decision: gsomia_store::Verdict::Allow,
         rule: None,
         detail: serde_json::json!({}),
     }
