@@ -31,11 +31,11 @@ use gsomia_store::{
 };
 use serde_json::{Value, json};
 
-use crate::api::{seal_item, unseal_object};
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::node::entry;
 use crate::protocol::{Message, Numbered, Payload};
+use crate::service::items::{seal_item, unseal_object};
 
 /// The most messages in one envelope.
 pub const BATCH: usize = 200;
@@ -436,7 +436,10 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             "the sender is not a party known to this node".to_owned(),
         ));
     };
-    let key = sender.keys.verifying_key().map_err(crate::api::internal)?;
+    let key = sender
+        .keys
+        .verifying_key()
+        .map_err(crate::service::internal)?;
     let secret = node.keys().encryption.to_bytes();
     let opened = envelope::open(&env, &key, node.party(), &secret).map_err(|e| {
         let rule = match e {
@@ -544,7 +547,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         .any(|w| matches!(w, Write::PutAgreement(_) | Write::PutConsent(_)));
     node.write(Batch { writes, audit }).await?;
     if reload {
-        node.reload_world().map_err(crate::api::internal)?;
+        node.reload_world().map_err(crate::service::internal)?;
     }
     Ok(reply)
 }
@@ -683,14 +686,14 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
             to: me,
             agreement: agreement.clone(),
             level: marking.level.clone(),
-            at: received.parse().map_err(crate::api::internal)?,
+            at: received.parse().map_err(crate::service::internal)?,
         });
         let stored = StoredItem {
             marking: Some(marking.clone()),
             custody,
             ..seal_item(node, &item, &version)?
         };
-        cx.writes.push(crate::api::marking_write(&stored));
+        cx.writes.push(crate::service::marking::write(&stored));
         cx.writes.push(Write::PutItem(Box::new(stored)));
         // H2: the consents are stored with the item they came with, once it is accepted.
         for c in carried {
@@ -923,7 +926,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
         .filter(|p| *p != from && *p != originator)
         .collect();
     let detail = json!({ "level": label.level, "revision": label.revision, "marking": marking, "sent_to": onward });
-    cx.writes.push(crate::api::marking_write(&StoredItem {
+    cx.writes.push(crate::service::marking::write(&StoredItem {
         label: label.clone(),
         marking: marking.clone(),
         custody: custody.clone(),

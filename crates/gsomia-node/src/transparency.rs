@@ -41,10 +41,10 @@ use gsomia_store::{Batch, LogHashes, PartyRecord, Store, Verdict, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{audited, internal};
 use crate::error::ApiError;
 use crate::federation::OsRng;
 use crate::node::{Node, entry};
+use crate::service::{audited, internal};
 
 /// The name of a party's log (the checkpoint's origin and the key name): `gsomia/<party>`.
 pub fn origin(party: PartyCode) -> String {

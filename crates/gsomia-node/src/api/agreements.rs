@@ -3,13 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Action, Agreement, Date, EventKind, Rule};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_core::{Date, EventKind};
+use gsomia_store::Store;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, Params, entry, internal, refuse};
+use super::{AppState, Body, Caller, Params, internal};
 use crate::error::{ApiError, ErrorBody};
+use crate::service::agreements;
 
 #[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -24,15 +25,6 @@ pub(super) async fn parties(
     Ok(Json(json!({ "parties": node.store().parties()? })))
 }
 
-/// The state of an agreement on a day, as `gsomia agreement state` prints it.
-pub(super) fn status(a: &Agreement, at: Date) -> Value {
-    let s = a.state_at(at);
-    json!({
-        "at": at, "state": s.state, "in_force": s.state.in_force(),
-        "entered_into_force": s.entered_into_force, "term_ends": s.term_ends, "terminates_on": s.terminates_on,
-    })
-}
-
 #[utoipa::path(get, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])), responses((status = 200, description = "Agreements with their state today", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     let world = node.world();
@@ -40,7 +32,7 @@ pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json
     let list: Vec<Value> = world
         .agreements()
         .iter()
-        .map(|a| json!({ "id": a.id(), "title": a.title(), "parties": a.parties(), "status": status(a, today) }))
+        .map(|a| json!({ "id": a.id(), "title": a.title(), "parties": a.parties(), "status": agreements::status(a, today) }))
         .collect();
     Ok(Json(json!({ "agreements": list })))
 }
@@ -66,7 +58,7 @@ pub(super) async fn get(
         .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
     let at = q.at.unwrap_or_else(|| node.today());
     Ok(Json(
-        json!({ "agreement": a.file(), "status": status(a, at) }),
+        json!({ "agreement": a.file(), "status": agreements::status(a, at) }),
     ))
 }
 
@@ -90,61 +82,8 @@ pub(super) async fn event(
     Path(id): Path<String>,
     Body(req): Body<EventRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let action = "agreement.event";
-    crate::service::permit(&node, &user, Action::AgreementEvent, action, &id).await?;
-    // Held from reading the agreement to reloading the world: no concurrent event is lost (A7).
-    let _gate = node.agreements_gate.lock().await;
-    let world = node.world();
-    let a = world
-        .agreement(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
-    let on = req.on.unwrap_or_else(|| node.today());
-    let event = gsomia_core::Event {
-        kind: req.kind,
-        by: node.party(),
-        on,
-        note: req.note,
-    };
-    let updated = match a.with_event(event.clone()) {
-        Ok(u) => u,
-        Err(invalid) => {
-            let e = ApiError {
-                status: StatusCode::CONFLICT,
-                code: "contradiction",
-                message: invalid.problem.to_string(),
-                rule: Some("A7"),
-            };
-            return Err(refuse(&node, &user, action, &id, e).await);
-        }
-    };
-    let mut writes = vec![Write::PutAgreement(Box::new(updated.file().clone()))];
-    for p in updated.parties().iter().filter(|p| **p != node.party()) {
-        writes.push(Write::Enqueue {
-            peer: p.to_string(),
-            kind: "agreement_event".into(),
-            payload: json!({ "agreement": id, "event": event }),
-            at: node.now_text(),
-        });
-    }
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        &id,
-        Verdict::Allow,
-        Some(Rule::A7),
-        json!({ "event": event }),
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    node.reload_world().map_err(internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "event": event, "status": status(&updated, node.today()) })),
-    ))
+    let done = agreements::event(&node, &user, &id, req.kind, req.on, req.note).await?;
+    Ok((StatusCode::CREATED, Json(done)))
 }
 
 /// An authority proposes a new agreement: stored here (pending until every party has signed,
@@ -158,66 +97,8 @@ pub(super) async fn propose(
     Caller(user): Caller,
     Body(file): Body<gsomia_core::AgreementFile>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let action = "agreement.propose";
-    let id = file.id.to_string();
-    crate::service::permit(&node, &user, Action::AgreementEvent, action, &id).await?;
-    let _gate = node.agreements_gate.lock().await;
-    let a = Agreement::new(file.clone())
-        .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
-    if !a.names(node.party()) {
-        return Err(ApiError::unprocessable(format!(
-            "parties: the agreement does not name {}",
-            node.party()
-        )));
-    }
-    if let Some(e) = file
-        .events
-        .iter()
-        .find(|e| e.by != node.party() || e.kind != EventKind::Signed)
-    {
-        return Err(ApiError::unprocessable(format!(
-            "events: a proposal carries only this party's signature, not a {} by {}",
-            e.kind, e.by
-        )));
-    }
-    if node.world().agreement(&id).is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("agreement `{id}` exists: a new agreement is a new agreement (A6)"),
-        ));
-    }
-    let mut all = node.store().agreements()?;
-    all.push(file.clone());
-    let parties = node.store().parties()?;
-    crate::node::build_world(parties, all, vec![])
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let mut writes = vec![Write::PutAgreement(Box::new(file.clone()))];
-    for p in a.parties().iter().filter(|p| **p != node.party()) {
-        writes.push(Write::Enqueue {
-            peer: p.to_string(),
-            kind: "agreement_proposal".into(),
-            payload: json!(file),
-            at: node.now_text(),
-        });
-    }
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        &id,
-        Verdict::Allow,
-        Some(Rule::A1),
-        json!({ "parties": a.parties() }),
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    node.reload_world().map_err(internal)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "agreement": file, "status": status(&a, node.today()) })),
+        Json(agreements::propose(&node, &user, file).await?),
     ))
 }

@@ -1,18 +1,15 @@
-//! Consents (R4, SPEC §4): a holder asks an item's originator for written consent to release it
-//! to a third party; the originator's authority approves (a consent signed by the originator's
-//! key, sent back to the holder) or refuses. A consent travels with the item to the third party,
-//! which checks the signature itself.
+//! Consents (R4) over the API; the decisions and writes are `crate::service::consents`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Action, Consent, Date, Grantee, PartyCode, Rule};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_core::{Date, PartyCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{AppState, Body, Caller, entry};
+use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
+use crate::service::consents;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,47 +33,8 @@ pub(super) async fn ask(
     Caller(user): Caller,
     Body(req): Body<ConsentAsk>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    crate::service::permit(&node, &user, Action::AskConsent, "consent.ask", &req.item).await?;
-    let Some(item) = node.store().item(&req.item, None)? else {
-        return Err(ApiError::not_found(format!("no item `{}`", req.item)));
-    };
-    let originator = item.label.originator;
-    if originator == node.party() {
-        return Err(ApiError::unprocessable(
-            "item: this node is its originator and needs no consent",
-        ));
-    }
-    if node.world().scheme(req.to).is_none() {
-        return Err(ApiError::unprocessable(format!(
-            "to: unknown party `{}`",
-            req.to
-        )));
-    }
-    let request = json!({
-        "item": req.item, "originator": originator, "holder": node.party(), "to": req.to,
-        "purpose": item.label.purpose, "until": req.until, "asked_by": user.id, "asked": node.now_text(),
-    });
-    let writes = vec![Write::Enqueue {
-        peer: originator.to_string(),
-        kind: "consent_request".into(),
-        payload: request.clone(),
-        at: node.now_text(),
-    }];
-    let draft = entry(
-        &node,
-        &user.id,
-        "consent.ask",
-        &req.item,
-        Verdict::Record,
-        Some(Rule::R4),
-        request.clone(),
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "request": request }))))
+    let asked = consents::ask(&node, &user, &req.item, req.to, req.until).await?;
+    Ok((StatusCode::ACCEPTED, Json(asked)))
 }
 
 /// Consent requests from partners about this party's items, with their answers.
@@ -86,15 +44,7 @@ pub(super) async fn requests(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let (action, subject) = ("consent.requests", "requests");
-    crate::service::permit(&node, &user, Action::ConsentRequests, action, subject).await?;
-    let list: Vec<Value> = node
-        .store()
-        .consent_requests()?
-        .into_iter()
-        .map(|r| json!({ "id": r.id, "request": r.request, "answer": r.answer }))
-        .collect();
-    Ok(Json(json!({ "requests": list })))
+    Ok(Json(consents::requests(&node, &user).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -116,94 +66,16 @@ pub(super) async fn answer(
     Path(id): Path<i64>,
     Body(req): Body<Answer>,
 ) -> Result<Json<Value>, ApiError> {
-    let subject = format!("request {id}");
-    crate::service::permit(
-        &node,
-        &user,
-        Action::AnswerConsent,
-        "consent.answer",
-        &subject,
-    )
-    .await?;
-    let open = node
-        .store()
-        .consent_requests()?
-        .into_iter()
-        .find(|r| r.id == id && r.answer.is_none());
-    let Some(open) = open else {
-        return Err(ApiError::not_found(format!("no open consent request {id}")));
-    };
-    let r = &open.request;
-    let item = r["item"].as_str().unwrap_or_default().to_owned();
-    let holder: PartyCode = serde_json::from_value(r["holder"].clone())
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let answer = if req.approve {
-        let consent = Consent {
-            id: format!("{}-consent-{id}", node.party()),
-            originator: node.party(),
-            item: item.clone(),
-            holder,
-            to: Grantee::Party(
-                serde_json::from_value(r["to"].clone())
-                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-            ),
-            purpose: serde_json::from_value(r["purpose"].clone())
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-            given: node.today(),
-            until: serde_json::from_value(r["until"].clone())
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-            signature: None,
-        };
-        let consent = consent
-            .check()
-            .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
-        let signed = gsomia_crypto::consent::sign_consent(&node.keys().signing, consent);
-        json!({ "approved": true, "consent": signed })
-    } else {
-        json!({ "approved": false, "request": r })
-    };
-    let kind = if req.approve {
-        "consent"
-    } else {
-        "consent_refused"
-    };
-    let writes = vec![
-        Write::AnswerConsentRequest {
-            id,
-            answer: answer.clone(),
-        },
-        Write::Enqueue {
-            peer: holder.to_string(),
-            kind: kind.into(),
-            payload: answer.clone(),
-            at: node.now_text(),
-        },
-    ];
-    let decision = if req.approve {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    };
-    let draft = entry(
-        &node,
-        &user.id,
-        "consent.answer",
-        &item,
-        decision,
-        Some(Rule::R4),
-        answer.clone(),
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    Ok(Json(answer))
+    Ok(Json(consents::answer(&node, &user, id, req.approve).await?))
 }
 
-/// The consents this node holds, each verified by its originator's signature when it arrived.
+/// The consents this node holds, each verified by its originator's signature, for authorities
+/// and security officers.
 #[utoipa::path(get, path = "/api/v1/consents", tag = "consents", security(("bearer" = [])),
     responses((status = 200, description = "Consents held", body = Object)))]
-pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "consents": node.store().consents()? })))
+pub(super) async fn list(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(consents::held(&node, &user).await?))
 }

@@ -1,49 +1,14 @@
-//! Incidents (P6): loss, compromise or possible compromise of an item is reported at once to
-//! its originator and to every party in its custody chain; the investigation's result follows
-//! as a second report linked to the first. Any user of the node may report (everyone holds the
-//! duty); results come from an authority or security officer.
-
-use std::collections::BTreeSet;
+//! Incidents (P6) over the API; the decisions and writes are `crate::service::incidents`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Action, PartyCode, Rule};
-use gsomia_store::{Batch, Incident, Store, StoredItem, Verdict, Write};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{AppState, Body, Caller, entry};
+use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::node::Node;
-
-const KINDS: [&str; 3] = ["loss", "compromise", "possible_compromise"];
-
-/// The parties a report about `item` goes to: its originator and every hop of its custody
-/// chain, this node excepted.
-fn recipients(node: &Node, item: &StoredItem) -> Vec<PartyCode> {
-    let mut to = BTreeSet::new();
-    to.insert(item.label.originator);
-    for hop in &item.custody {
-        to.insert(hop.from);
-        to.insert(hop.to);
-    }
-    to.remove(&node.party());
-    to.into_iter().collect()
-}
-
-fn writes(node: &Node, incident: &Incident, to: &[PartyCode]) -> Vec<Write> {
-    let mut writes = vec![Write::AddIncident(incident.clone())];
-    for p in to {
-        writes.push(Write::Enqueue {
-            peer: p.to_string(),
-            kind: "incident".into(),
-            payload: json!({ "incident": incident, "holder": node.party() }),
-            at: node.now_text(),
-        });
-    }
-    writes
-}
+use crate::service::incidents;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,47 +25,8 @@ pub(super) async fn report(
     Caller(user): Caller,
     Body(req): Body<ReportRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !KINDS.contains(&req.kind.as_str()) {
-        return Err(ApiError::unprocessable(format!(
-            "kind: `{}` is not one of {}",
-            req.kind,
-            KINDS.join(", ")
-        )));
-    }
-    // Reporting is every holder's duty (P6), for items the reporter may read: an item they may
-    // not read is answered as if it did not exist (H8).
-    let (item, _) =
-        crate::service::readable(&node, &user, "incident.report", &req.item, None).await?;
-    let incident = Incident {
-        id: 0,
-        item: req.item.clone(),
-        kind: req.kind,
-        description: req.description,
-        reported_by: user.id.clone(),
-        at: node.now_text(),
-        follows: None,
-    };
-    let to = recipients(&node, &item);
-    let draft = entry(
-        &node,
-        &user.id,
-        "incident.report",
-        &req.item,
-        Verdict::Allow,
-        Some(Rule::P6),
-        json!({ "kind": incident.kind, "reported_to": to }),
-    );
-    let committed = node
-        .write(Batch {
-            writes: writes(&node, &incident, &to),
-            audit: vec![draft],
-        })
-        .await?;
-    let id = committed.ids.first().copied().unwrap_or_default();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "incident": Incident { id, ..incident }, "reported_to": to })),
-    ))
+    let reported = incidents::report(&node, &user, &req.item, req.kind, req.description).await?;
+    Ok((StatusCode::CREATED, Json(reported)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -118,54 +44,8 @@ pub(super) async fn result(
     Path(id): Path<i64>,
     Body(req): Body<ResultRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let subject = format!("incident {id}");
-    crate::service::permit(
-        &node,
-        &user,
-        Action::ManageIncidents,
-        "incident.result",
-        &subject,
-    )
-    .await?;
-    let first = node
-        .store()
-        .incidents()?
-        .into_iter()
-        .find(|i| i.id == id && i.follows.is_none())
-        .ok_or_else(|| ApiError::not_found(format!("no incident report {id}")))?;
-    let Some(item) = node.store().item(&first.item, None)? else {
-        return Err(ApiError::not_found(format!("no item `{}`", first.item)));
-    };
-    let follow_up = Incident {
-        id: 0,
-        item: first.item.clone(),
-        kind: "result".into(),
-        description: format!("result: {}\nmeasures: {}", req.result, req.measures),
-        reported_by: user.id.clone(),
-        at: node.now_text(),
-        follows: Some(id),
-    };
-    let to = recipients(&node, &item);
-    let draft = entry(
-        &node,
-        &user.id,
-        "incident.result",
-        &first.item,
-        Verdict::Allow,
-        Some(Rule::P6),
-        json!({ "follows": id, "reported_to": to }),
-    );
-    let committed = node
-        .write(Batch {
-            writes: writes(&node, &follow_up, &to),
-            audit: vec![draft],
-        })
-        .await?;
-    let new_id = committed.ids.first().copied().unwrap_or_default();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "incident": Incident { id: new_id, ..follow_up }, "reported_to": to })),
-    ))
+    let followed = incidents::result(&node, &user, id, &req.result, &req.measures).await?;
+    Ok((StatusCode::CREATED, Json(followed)))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), responses((status = 200, description = "Every report", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
@@ -174,13 +54,5 @@ pub(super) async fn list(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    crate::service::permit(
-        &node,
-        &user,
-        Action::ManageIncidents,
-        "incident.list",
-        "incidents",
-    )
-    .await?;
-    Ok(Json(json!({ "incidents": node.store().incidents()? })))
+    Ok(Json(incidents::list(&node, &user).await?))
 }

@@ -1,155 +1,18 @@
-//! Items: publish, derive (P4), list and read (P1, P2), release (R1–R7), destroy (P5), and the
-//! standing release rules (R7).
-
-use std::collections::BTreeSet;
+//! Items over the API: the wire shapes of publish, derive (P4), read and list (P1, P2), release
+//! (R1–R7), destroy (P5) and the standing release rules (R7). The decisions and writes are the
+//! service's (`crate::service::items`).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{
-    Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Tag, User, World,
-};
-use gsomia_crypto::seal::{SealRandom, open, seal};
-use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Verdict, Write};
+use gsomia_core::{Label, LevelId, PartyCode, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, Caller, Params, audited, entry, internal, refuse};
-use crate::data::random32;
+use super::{AppState, Body, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
-use crate::node::Node;
-
-fn aad(id: &str, modified: &str) -> Vec<u8> {
-    format!("{id}\n{modified}").into_bytes()
-}
-
-fn invalid(e: gsomia_core::Invalid) -> ApiError {
-    ApiError::unprocessable(format!("{}: {}", e.place, e.problem))
-}
-
-/// Signs the binding of a new item of this node's and seals its content.
-/// Returns the item as stored and the item with its binding.
-fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiError> {
-    let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let mut file = item.file().clone();
-    file.binding = Some(binding.to_base64());
-    let bound = Item::new(file).map_err(internal)?;
-    Ok((seal_item(node, &bound, item.version())?, bound))
-}
-
-/// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
-/// and the originator's binding as the item carries them.
-pub(crate) fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
-    let nonces = random32().map_err(internal)?;
-    let mut random = SealRandom {
-        item_key: random32().map_err(internal)?,
-        content_nonce: [0; 12],
-        wrap_nonce: [0; 12],
-    };
-    random.content_nonce.copy_from_slice(&nonces[..12]);
-    random.wrap_nonce.copy_from_slice(&nonces[12..24]);
-    let content = gsomia_crypto::canonical::to_vec(item.object());
-    let sealed = seal(
-        &node.keys().master,
-        &random,
-        &aad(item.id(), version),
-        &content,
-    );
-    Ok(StoredItem {
-        seq: 0,
-        id: item.id().to_owned(),
-        modified: version.to_owned(),
-        stix_type: item.object()["type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        label: item.label().clone(),
-        marking: item.marking().cloned(),
-        custody: item.custody().to_vec(),
-        binding: item.file().binding.clone().unwrap_or_default(),
-        wrapped_key: Some(sealed.wrapped_key),
-        content: Some(sealed.content),
-        added: node.now_text(),
-        destroyed: None,
-    })
-}
-
-/// The decrypted STIX object of a stored item, or `None` if it was destroyed.
-pub(crate) fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>, ApiError> {
-    let (Some(key), Some(content)) = (&s.wrapped_key, &s.content) else {
-        return Ok(None);
-    };
-    let plain =
-        open(&node.keys().master, &aad(&s.id, &s.modified), key, content).map_err(internal)?;
-    serde_json::from_slice(&plain).map(Some).map_err(internal)
-}
-
-/// Opens a stored item (content decrypted), or `None` if it was destroyed.
-pub(crate) fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
-    let Some(object) = unseal_object(node, s)? else {
-        return Ok(None);
-    };
-    let file = ItemFile {
-        label: s.label.clone(),
-        object,
-        marking: s.marking.clone(),
-        custody: s.custody.clone(),
-        binding: Some(s.binding.clone()),
-    };
-    Item::new(file).map(Some).map_err(internal)
-}
-
-fn item_json(s: &StoredItem, item: &Item, marking: &Marking) -> Value {
-    json!({
-        "id": s.id, "version": s.modified, "seq": s.seq, "added": s.added,
-        "label": s.label, "marking": marking, "custody": s.custody, "binding": s.binding,
-        "object": item.object(),
-    })
-}
-
-fn rank(world: &World, party: PartyCode, level: &str) -> u16 {
-    world.scheme(party).and_then(|s| s.rank(level)).unwrap_or(0)
-}
-
-/// R6 (the originator's binding verifies) and R1–R5 for a release of `item` to `to`: the
-/// agreement and marking, or the refusal.
-fn decide_release(
-    node: &Node,
-    world: &World,
-    item: &Item,
-    to: PartyCode,
-) -> Result<(String, Marking), ApiError> {
-    let key = node
-        .store()
-        .parties()?
-        .into_iter()
-        .find(|p| p.code == item.label().originator)
-        .and_then(|p| p.keys.verifying_key().ok());
-    let checked = match key {
-        Some(k) => gsomia_crypto::verify_binding(&k, item)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        None => Err(format!(
-            "the public key of originator {} is unknown",
-            item.label().originator
-        )),
-    };
-    checked.map_err(|m| ApiError::forbidden("R6", m))?;
-    match gsomia_core::release(world, item, to, node.today()) {
-        Decision::Allow(r) => Ok((r.agreement.id().to_string(), r.marking)),
-        Decision::Deny(r) => Err(ApiError::refused(&r)),
-    }
-}
-
-fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) -> Write {
-    Write::Enqueue {
-        peer: marking.party.to_string(),
-        kind: "item".into(),
-        payload: json!({ "id": s.id, "version": s.modified, "agreement": agreement, "marking": marking }),
-        at: node.now_text(),
-    }
-}
+use crate::service::items::{self, ListFilter};
+use crate::service::marking;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -169,194 +32,15 @@ pub(super) async fn publish(
     Caller(user): Caller,
     Body(req): Body<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let world = node.world();
     // Published through this API, the object names the node's marking of it, so that it carries
     // its classification on every interface (TAXII clients post their own).
     let mut object = req.object;
     if let Some(id) = object["id"].as_str() {
-        let marking =
-            super::taxii::marking_id_of(id, gsomia_core::version_of(&object), node.party());
-        super::taxii::add_ref(&mut object, &marking);
+        let m = marking::marking_id_of(id, gsomia_core::version_of(&object), node.party());
+        marking::add_ref(&mut object, &m);
     }
-    let plan = match plan_publish(&node, &world, &user, req.label, object) {
-        Ok(plan) => plan,
-        Err((e, Some(draft))) => return Err(audited(&node, e, *draft).await),
-        Err((e, None)) => return Err(e),
-    };
-    let committed = node
-        .write(Batch {
-            writes: plan.writes,
-            audit: plan.audit,
-        })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": plan.id, "version": plan.version, "seq": committed.items.first(),
-            "binding": plan.binding, "released": plan.released,
-        })),
-    ))
-}
-
-/// A publication decided: what to commit together, and what to answer.
-pub(crate) struct PublishPlan {
-    /// The item, then the outbox messages of standing release rules.
-    pub writes: Vec<Write>,
-    /// The publication's audit entry and the release rules' decisions.
-    pub audit: Vec<AuditDraft>,
-    /// The item's id.
-    pub id: String,
-    /// Its version.
-    pub version: String,
-    /// The binding signed for it.
-    pub binding: String,
-    /// The standing release rules that released it (R7).
-    pub released: Vec<Value>,
-}
-
-/// Decides the publication of an item of this node's (the label's originator is this party;
-/// the publisher has a publishing role and a clearance at least the item's level, P1), signs
-/// its binding, seals its content and applies the standing release rules (R7). A refusal comes
-/// with the audit entry that records it when it was a decision; malformed input comes without.
-pub(crate) fn plan_publish(
-    node: &Node,
-    world: &World,
-    user: &User,
-    label: Label,
-    object: Value,
-) -> Result<PublishPlan, (ApiError, Option<Box<AuditDraft>>)> {
-    let action = "item.publish";
-    if label.originator != node.party() {
-        return Err((
-            ApiError::unprocessable(format!(
-                "label.originator: this node publishes as {}, not {}",
-                node.party(),
-                label.originator
-            )),
-            None,
-        ));
-    }
-    let file = ItemFile {
-        label,
-        object,
-        marking: None,
-        custody: vec![],
-        binding: None,
-    };
-    let item = Item::new(file).map_err(|e| (invalid(e), None))?;
-    world.check_item(&item).map_err(|e| (invalid(e), None))?;
-    let deny = |e: ApiError| {
-        let draft = entry(
-            node,
-            &user.id,
-            action,
-            item.id(),
-            Verdict::Deny,
-            e.rule.and_then(gsomia_core::Rule::from_id),
-            json!({ "message": e.message }),
-        );
-        (e, Some(Box::new(draft)))
-    };
-    if let Err(r) = gsomia_core::permit(user, gsomia_core::Action::Publish) {
-        return Err(deny(ApiError::refused(&r)));
-    }
-    // H1: an item id belongs to its originator; this node publishes none under another's.
-    let held = node
-        .store()
-        .item(item.id(), None)
-        .map_err(|e| (e.into(), None))?;
-    if let Some(held) = held
-        && held.label.originator != node.party()
-    {
-        return Err(deny(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "conflict",
-            message: format!(
-                "`{}` is held here as an item of {}: an item id belongs to its originator",
-                item.id(),
-                held.label.originator
-            ),
-            rule: Some("H1"),
-        }));
-    }
-    let party = node.party();
-    if rank(world, party, user.clearance.as_str()) < rank(world, party, item.label().level.as_str())
-    {
-        return Err(deny(ApiError::forbidden(
-            "P1",
-            format!(
-                "{}'s clearance `{}` is below `{}`: nobody classifies above their own clearance",
-                user.id,
-                user.clearance,
-                item.label().level
-            ),
-        )));
-    }
-    let (stored, bound) = sign_and_seal(node, &item).map_err(|e| (e, None))?;
-    let detail = json!({ "version": stored.modified, "level": item.label().level });
-    let mut audit = vec![entry(
-        node,
-        &user.id,
-        action,
-        item.id(),
-        Verdict::Allow,
-        None,
-        detail,
-    )];
-    let mut writes = vec![];
-    let mut released = vec![];
-    let rules = node.release_rules();
-    for rule in rules.iter() {
-        let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
-            && rank(world, party, bound.label().level.as_str())
-                <= rank(world, party, rule.max_level.as_str());
-        if !covered {
-            continue;
-        }
-        match decide_release(node, world, &bound, rule.to) {
-            Ok((agreement, marking)) => {
-                writes.push(outbox_item(node, &stored, &agreement, &marking));
-                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
-                audit.push(entry(
-                    node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    Verdict::Allow,
-                    None,
-                    detail,
-                ));
-                released.push(
-                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
-                );
-            }
-            Err(e) => {
-                let detail =
-                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                let rule_id = e.rule.and_then(gsomia_core::Rule::from_id);
-                audit.push(entry(
-                    node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    Verdict::Deny,
-                    rule_id,
-                    detail,
-                ));
-            }
-        }
-    }
-    let plan = PublishPlan {
-        id: item.id().to_owned(),
-        version: stored.modified.clone(),
-        binding: stored.binding.clone(),
-        released,
-        audit,
-        writes: vec![],
-    };
-    writes.insert(0, super::taxii::marking_write(&stored));
-    writes.insert(0, Write::PutItem(Box::new(stored)));
-    Ok(PublishPlan { writes, ..plan })
+    let published = items::publish(&node, &user, req.label, object).await?;
+    Ok((StatusCode::CREATED, Json(published)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -384,77 +68,10 @@ pub(super) async fn derive(
     Caller(user): Caller,
     Body(req): Body<DeriveRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let action = "item.derive";
-    if req.sources.is_empty() {
-        return Err(ApiError::unprocessable(
-            "sources: a derived item needs at least one source",
-        ));
-    }
-    let subject = req
-        .object
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned();
-    crate::service::permit(&node, &user, Action::Derive, action, &subject).await?;
-    let world = node.world();
-    let mut sources = Vec::new();
-    for s in &req.sources {
-        let Some(stored) = node.store().item(&s.id, s.version.as_deref())? else {
-            return Err(ApiError::not_found(format!("no item `{}`", s.id)));
-        };
-        let Some(item) = unseal(&node, &stored)? else {
-            let e = ApiError::forbidden("P5", format!("source `{}` was destroyed", s.id));
-            return Err(refuse(&node, &user, action, &subject, e).await);
-        };
-        if let Decision::Deny(r) = gsomia_core::read(&world, &item, &user, node.today()) {
-            return Err(refuse(&node, &user, action, &subject, ApiError::refused(&r)).await);
-        }
-        sources.push(item);
-    }
-    let scheme = world
-        .scheme(node.party())
-        .ok_or_else(|| internal("the node's own scheme is missing"))?;
-    let created = node.now_text().parse().map_err(internal)?;
-    let refs: Vec<&Item> = sources.iter().collect();
-    let label = gsomia_core::derive(scheme, &refs, req.purpose, created)
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let file = ItemFile {
-        label,
-        object: req.object,
-        marking: None,
-        custody: vec![],
-        binding: None,
-    };
-    let item = Item::new(file).map_err(invalid)?;
-    if sources.iter().any(|s| s.id() == item.id()) {
-        return Err(ApiError::unprocessable(
-            "object.id: a derived item needs an id of its own",
-        ));
-    }
-    let (stored, _) = sign_and_seal(&node, &item)?;
-    let ids: Vec<&str> = sources.iter().map(Item::id).collect();
-    let detail = json!({ "version": stored.modified, "level": item.label().level, "sources": ids });
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        item.id(),
-        Verdict::Allow,
-        Some(gsomia_core::Rule::P4),
-        detail,
-    );
-    let label = item.label().clone();
-    let modified = stored.modified.clone();
-    node.write(Batch {
-        writes: vec![Write::PutItem(Box::new(stored))],
-        audit: vec![draft],
-    })
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": item.id(), "version": modified, "label": label })),
-    ))
+    let sources: Vec<(String, Option<String>)> =
+        req.sources.into_iter().map(|s| (s.id, s.version)).collect();
+    let derived = items::derive(&node, &user, &sources, req.object, req.purpose).await?;
+    Ok((StatusCode::CREATED, Json(derived)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -473,8 +90,8 @@ pub(super) async fn get(
     Params(q): Params<ItemQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (stored, item, marking) =
-        crate::service::read(&node, &user, &id, q.version.as_deref(), "api").await?;
-    Ok(Json(item_json(&stored, &item, &marking)))
+        items::read(&node, &user, &id, q.version.as_deref(), "api").await?;
+    Ok(Json(items::item_json(&stored, &item, &marking)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -497,62 +114,14 @@ pub(super) async fn list(
     Caller(user): Caller,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let world = node.world();
-    let today = node.today();
-    let mut cursor = q.after.unwrap_or(0);
-    let mut out = Vec::new();
-    let mut ids = Vec::new();
-    // At most ten pages of rows are scanned per request; `next` lets the caller go on.
-    let mut scanned = 0;
-    'scan: while scanned < limit * 10 {
-        let rows = node.store().items_after(cursor, limit)?;
-        if rows.is_empty() {
-            break;
-        }
-        for s in rows {
-            cursor = s.seq;
-            scanned += 1;
-            let wanted = q.stix_type.as_ref().is_none_or(|t| *t == s.stix_type)
-                && q.topic
-                    .as_ref()
-                    .is_none_or(|t| s.label.topics.iter().any(|x| x.as_str() == t))
-                && q.originator
-                    .as_ref()
-                    .is_none_or(|o| s.label.originator.as_str() == o);
-            if !wanted {
-                continue;
-            }
-            // Decided on the label before anything is decrypted.
-            let decision =
-                gsomia_core::read_label(&world, &s.id, &s.label, s.marking.as_ref(), &user, today);
-            let Decision::Allow(access) = decision else {
-                continue;
-            };
-            if let Some(item) = unseal(&node, &s)? {
-                ids.push(json!([s.id, s.modified]));
-                out.push(item_json(&s, &item, &access.marking));
-                if out.len() == limit {
-                    break 'scan;
-                }
-            }
-        }
-    }
-    let draft = entry(
-        &node,
-        &user.id,
-        "item.list",
-        "items",
-        Verdict::Allow,
-        None,
-        json!({ "returned": ids }),
-    );
-    node.write(Batch {
-        writes: vec![],
-        audit: vec![draft],
-    })
-    .await?;
-    Ok(Json(json!({ "items": out, "next": cursor })))
+    let filter = ListFilter {
+        after: q.after,
+        limit: q.limit,
+        stix_type: q.stix_type,
+        topic: q.topic,
+        originator: q.originator,
+    };
+    Ok(Json(items::list(&node, &user, &filter).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -571,40 +140,8 @@ pub(super) async fn release(
     Path(id): Path<String>,
     Body(req): Body<ReleaseRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let action = "item.release";
-    // The role first: a refusal says nothing about whether the item exists (H8).
-    crate::service::permit(&node, &user, Action::Release, action, &id).await?;
-    let world = node.world();
-    if world.scheme(req.to).is_none() {
-        return Err(ApiError::unprocessable(format!(
-            "to: unknown party `{}`",
-            req.to
-        )));
-    }
-    let Some(stored) = node.store().item(&id, None)? else {
-        return Err(ApiError::not_found(format!("no item `{id}`")));
-    };
-    let Some(item) = unseal(&node, &stored)? else {
-        let e = ApiError::forbidden("P5", format!("item `{id}` was destroyed"));
-        return Err(refuse(&node, &user, action, &id, e).await);
-    };
-    match decide_release(&node, &world, &item, req.to) {
-        Ok((agreement, marking)) => {
-            let detail = json!({ "to": req.to, "agreement": agreement, "marking": marking });
-            let draft = entry(&node, &user.id, action, &id, Verdict::Allow, None, detail);
-            let writes = vec![outbox_item(&node, &stored, &agreement, &marking)];
-            node.write(Batch {
-                writes,
-                audit: vec![draft],
-            })
-            .await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({ "decision": "allow", "agreement": agreement, "marking": marking })),
-            ))
-        }
-        Err(e) => Err(refuse(&node, &user, action, &id, e).await),
-    }
+    let released = items::release(&node, &user, &id, req.to).await?;
+    Ok((StatusCode::ACCEPTED, Json(released)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -625,22 +162,9 @@ pub(super) async fn destroy(
     Path(id): Path<String>,
     Body(req): Body<DestroyRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let action = "item.destroy";
-    // The role first: a refusal says nothing about whether the item exists (H8).
-    crate::service::permit(&node, &user, Action::Destroy, action, &id).await?;
-    let Some(stored) = node.store().item(&id, req.version.as_deref())? else {
-        return Err(ApiError::not_found(format!("no item `{id}`")));
-    };
-    if stored.destroyed.is_some() {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "destroyed",
-            format!("item `{id}` is already destroyed"),
-        ));
-    }
-    let mut certificates =
-        crate::service::destroy(&node, &user, &[stored], &req.reason, "api").await?;
-    Ok(Json(certificates.pop().unwrap_or_default()))
+    let version = req.version.as_deref();
+    let certificate = items::destroy_one(&node, &user, &id, version, &req.reason, "api").await?;
+    Ok(Json(certificate))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -661,58 +185,8 @@ pub(super) async fn add_rule(
     Caller(user): Caller,
     Body(req): Body<RuleRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let action = "release_rule.add";
-    crate::service::permit(&node, &user, Action::ReleaseRules, action, req.to.as_str()).await?;
-    let world = node.world();
-    if world.scheme(req.to).is_none() || req.to == node.party() {
-        return Err(ApiError::unprocessable(format!(
-            "to: `{}` is not a partner of this node",
-            req.to
-        )));
-    }
-    if req.topics.is_empty() {
-        return Err(ApiError::unprocessable(
-            "topics: a standing rule names at least one topic",
-        ));
-    }
-    if world
-        .scheme(node.party())
-        .and_then(|s| s.level(req.max_level.as_str()))
-        .is_none()
-    {
-        return Err(ApiError::unprocessable(format!(
-            "max_level: unknown level `{}` in the scheme of {}",
-            req.max_level,
-            node.party()
-        )));
-    }
-    let topics: BTreeSet<Tag> = req.topics.into_iter().collect();
-    let rule = ReleaseRule {
-        id: 0,
-        to: req.to,
-        topics: topics.into_iter().collect(),
-        max_level: req.max_level,
-        created_by: user.id.clone(),
-        created: node.now_text(),
-    };
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        req.to.as_str(),
-        Verdict::Allow,
-        Some(gsomia_core::Rule::R7),
-        json!({ "rule": rule }),
-    );
-    let committed = node
-        .write(Batch {
-            writes: vec![Write::AddReleaseRule(rule.clone())],
-            audit: vec![draft],
-        })
-        .await?;
-    node.reload_release_rules().map_err(internal)?;
-    let id = committed.ids.first().copied().unwrap_or_default();
-    Ok((StatusCode::CREATED, Json(json!(ReleaseRule { id, ..rule }))))
+    let rule = items::add_release_rule(&node, &user, req.to, req.topics, req.max_level).await?;
+    Ok((StatusCode::CREATED, Json(json!(rule))))
 }
 
 #[utoipa::path(get, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), responses((status = 200, description = "The standing release rules", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
@@ -721,13 +195,7 @@ pub(super) async fn rules(
     State(node): State<AppState>,
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    crate::service::permit(
-        &node,
-        &user,
-        Action::ReleaseRules,
-        "release_rule.list",
-        "rules",
-    )
-    .await?;
-    Ok(Json(json!({ "rules": *node.release_rules() })))
+    Ok(Json(
+        json!({ "rules": items::release_rules(&node, &user).await? }),
+    ))
 }

@@ -14,9 +14,7 @@ mod openapi;
 mod reclassification;
 mod taxii;
 
-pub(crate) use items::{seal_item, unseal, unseal_object};
-pub use taxii::EXTENSION;
-pub(crate) use taxii::marking_write;
+pub use crate::service::marking::EXTENSION;
 
 use std::sync::Arc;
 
@@ -181,7 +179,7 @@ impl FromRequestParts<AppState> for Caller {
 /// An audit entry made now (see `crate::node::entry`).
 pub(crate) use crate::node::entry;
 
-pub(crate) use crate::service::{audited, refuse};
+pub(crate) use crate::service::audited;
 
 /// The federation inbox: a partner node's envelope (authenticated by its signature, not a
 /// token). See `crate::federation`.
@@ -233,12 +231,4 @@ async fn custody_query(
         .map(Json)
 }
 
-/// A failure of the node's own (an unreadable descriptor): logged, answered with nothing.
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "internal error");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-}
+pub(crate) use crate::service::internal;

@@ -1,15 +1,13 @@
-//! Reclassification (M4), at the originator: its authority sets a new level; the node re-signs
-//! the label's binding, applies it to its own copies and sends it to every party it released
-//! the item to, which apply it and pass it on (`crate::federation`).
+//! Reclassification (M4) over the API; the decision and writes are
+//! `crate::service::reclassification`.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use gsomia_core::{LevelId, Rule};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_core::LevelId;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{AppState, Body, Caller, entry, internal, refuse};
+use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,90 +30,6 @@ pub(super) async fn reclassify(
     Path(id): Path<String>,
     Body(req): Body<ReclassifyRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let action = "item.reclassify";
-    crate::service::permit(&node, &user, gsomia_core::Action::Reclassify, action, &id).await?;
-    let Some(stored) = node.store().item(&id, None)? else {
-        return Err(ApiError::not_found(format!("no item `{id}`")));
-    };
-    if stored.label.originator != node.party() {
-        let e = ApiError::forbidden(
-            "M4",
-            format!(
-                "only the originator, {}, changes the classification; nobody downgrades on their own",
-                stored.label.originator
-            ),
-        );
-        return Err(refuse(&node, &user, action, &id, e).await);
-    }
-    let world = node.world();
-    if world
-        .scheme(node.party())
-        .and_then(|s| s.level(req.level.as_str()))
-        .is_none()
-    {
-        return Err(ApiError::unprocessable(format!(
-            "level: unknown level `{}` in the scheme of {}",
-            req.level,
-            node.party()
-        )));
-    }
-    // M4: the officer is cleared for both the old and the new level.
-    if let Err(r) = gsomia_core::reclassification::may_reclassify(
-        &world,
-        &user,
-        &stored.label.level,
-        &req.level,
-    ) {
-        return Err(refuse(&node, &user, action, &id, ApiError::refused(&r)).await);
-    }
-    let object = super::unseal_object(&node, &stored)?
-        .ok_or_else(|| ApiError::forbidden("P5", format!("item `{id}` was destroyed")))?;
-    let mut label = stored.label.clone();
-    let before = label.level.clone();
-    label.level = req.level;
-    // A newer notice than any a holder has: holders apply only a newer one (M4).
-    label.revision += 1;
-    let binding = gsomia_crypto::sign_binding(&node.keys().signing, &label, &object)
-        .map_err(internal)?
-        .to_base64();
-    let payload = json!({ "id": id, "label": label, "binding": binding });
-    let relabelled = gsomia_store::StoredItem {
-        label: label.clone(),
-        ..stored
-    };
-    let mut writes = vec![
-        super::marking_write(&relabelled),
-        Write::Reclassify {
-            id: id.clone(),
-            label: Box::new(label.clone()),
-            binding,
-            marking: None,
-            custody: vec![],
-        },
-    ];
-    let holders = crate::federation::released_to(&node, &id)?;
-    for p in &holders {
-        writes.push(Write::Enqueue {
-            peer: p.to_string(),
-            kind: "reclassification".into(),
-            payload: payload.clone(),
-            at: node.now_text(),
-        });
-    }
-    let detail = json!({ "from": before, "to": label.level, "sent_to": holders });
-    let draft = entry(
-        &node,
-        &user.id,
-        action,
-        &id,
-        Verdict::Allow,
-        Some(Rule::M4),
-        detail.clone(),
-    );
-    node.write(Batch {
-        writes,
-        audit: vec![draft],
-    })
-    .await?;
-    Ok(Json(detail))
+    let done = crate::service::reclassification::reclassify(&node, &user, &id, req.level).await?;
+    Ok(Json(done))
 }

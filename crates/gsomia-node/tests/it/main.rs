@@ -857,10 +857,24 @@ async fn p4_a_derived_item_keeps_the_highest_level_and_every_originator() {
         Some(body.to_string()),
     )
     .await;
+    // A contractor can not read the source: it is answered as if it did not exist (H8), and
+    // the audit entry names the rule.
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let refusal = f
+        .node
+        .store()
+        .audit_after(0, 10_000)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(
-        (s, b["error"]["rule"].as_str()),
-        (StatusCode::FORBIDDEN, Some("P2")),
-        "a contractor can not read the source: {b}"
+        (
+            refusal.action.as_str(),
+            refusal.rule.map(gsomia_core::Rule::id)
+        ),
+        ("item.derive", Some("P2"))
     );
     let (s, b) = call(
         &f,

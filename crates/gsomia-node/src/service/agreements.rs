@@ -1,0 +1,154 @@
+//! Agreements (A1–A8): this party's events on an agreement and its proposals, each by an
+//! authority, recorded and sent to the other parties. Whoever changes agreements holds
+//! `Node::agreements_gate` from reading to reloading the world, the inbox included, so that no
+//! concurrent event is lost (A7).
+
+use axum::http::StatusCode;
+use gsomia_core::{Action, Agreement, Date, EventKind, Rule, User};
+use gsomia_store::{Batch, Store, Verdict, Write};
+use serde_json::{Value, json};
+
+use super::{internal, permit, refuse};
+use crate::error::ApiError;
+use crate::node::{Node, entry};
+
+/// The state of an agreement on a day, as `gsomia agreement state` prints it.
+pub fn status(a: &Agreement, at: Date) -> Value {
+    let s = a.state_at(at);
+    json!({
+        "at": at, "state": s.state, "in_force": s.state.in_force(),
+        "entered_into_force": s.entered_into_force, "term_ends": s.term_ends, "terminates_on": s.terminates_on,
+    })
+}
+
+/// This party's event on agreement `id`, by its authority; refused per A7. The event is queued
+/// for every other party.
+pub async fn event(
+    node: &Node,
+    user: &User,
+    id: &str,
+    kind: EventKind,
+    on: Option<Date>,
+    note: Option<String>,
+) -> Result<Value, ApiError> {
+    let action = "agreement.event";
+    permit(node, user, Action::AgreementEvent, action, &id).await?;
+    // Held from reading the agreement to reloading the world: no concurrent event is lost (A7).
+    let _gate = node.agreements_gate.lock().await;
+    let world = node.world();
+    let a = world
+        .agreement(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
+    let on = on.unwrap_or_else(|| node.today());
+    let event = gsomia_core::Event {
+        kind: kind,
+        by: node.party(),
+        on,
+        note: note,
+    };
+    let updated = match a.with_event(event.clone()) {
+        Ok(u) => u,
+        Err(invalid) => {
+            let e = ApiError {
+                status: StatusCode::CONFLICT,
+                code: "contradiction",
+                message: invalid.problem.to_string(),
+                rule: Some("A7"),
+            };
+            return Err(refuse(node, user, action, &id, e).await);
+        }
+    };
+    let mut writes = vec![Write::PutAgreement(Box::new(updated.file().clone()))];
+    for p in updated.parties().iter().filter(|p| **p != node.party()) {
+        writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "agreement_event".into(),
+            payload: json!({ "agreement": id, "event": event }),
+            at: node.now_text(),
+        });
+    }
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        &id,
+        Verdict::Allow,
+        Some(Rule::A7),
+        json!({ "event": event }),
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    node.reload_world().map_err(internal)?;
+    Ok(json!({ "event": event, "status": status(&updated, node.today()) }))
+}
+
+/// An authority proposes a new agreement: stored here (pending until every party has signed,
+/// A1) and sent to every other party, whose authority signs it through its events.
+pub async fn propose(
+    node: &Node,
+    user: &User,
+    file: gsomia_core::AgreementFile,
+) -> Result<Value, ApiError> {
+    let action = "agreement.propose";
+    let id = file.id.to_string();
+    permit(node, user, Action::AgreementEvent, action, &id).await?;
+    let _gate = node.agreements_gate.lock().await;
+    let a = Agreement::new(file.clone())
+        .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
+    if !a.names(node.party()) {
+        return Err(ApiError::unprocessable(format!(
+            "parties: the agreement does not name {}",
+            node.party()
+        )));
+    }
+    if let Some(e) = file
+        .events
+        .iter()
+        .find(|e| e.by != node.party() || e.kind != EventKind::Signed)
+    {
+        return Err(ApiError::unprocessable(format!(
+            "events: a proposal carries only this party's signature, not a {} by {}",
+            e.kind, e.by
+        )));
+    }
+    if node.world().agreement(&id).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("agreement `{id}` exists: a new agreement is a new agreement (A6)"),
+        ));
+    }
+    let mut all = node.store().agreements()?;
+    all.push(file.clone());
+    let parties = node.store().parties()?;
+    crate::node::build_world(parties, all, vec![])
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let mut writes = vec![Write::PutAgreement(Box::new(file.clone()))];
+    for p in a.parties().iter().filter(|p| **p != node.party()) {
+        writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "agreement_proposal".into(),
+            payload: json!(file),
+            at: node.now_text(),
+        });
+    }
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        &id,
+        Verdict::Allow,
+        Some(Rule::A1),
+        json!({ "parties": a.parties() }),
+    );
+    node.write(Batch {
+        writes,
+        audit: vec![draft],
+    })
+    .await?;
+    node.reload_world().map_err(internal)?;
+    Ok(json!({ "agreement": file, "status": status(&a, node.today()) }))
+}

@@ -1,0 +1,767 @@
+//! Items: publish, derive (P4), read and list (P1, P2, H8), release (R1–R7), destroy (P5), and
+//! the standing release rules (R7). Content is sealed at rest under a per-item key.
+
+use std::collections::BTreeSet;
+
+use gsomia_core::{
+    Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Rule, Tag, User, World,
+};
+use gsomia_crypto::seal::{SealRandom, open, seal};
+use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Verdict, Write};
+use serde_json::{Value, json};
+
+use super::{audited, internal, permit, refuse};
+use crate::data::random32;
+use crate::error::ApiError;
+use crate::node::{Node, entry};
+
+fn aad(id: &str, modified: &str) -> Vec<u8> {
+    format!("{id}\n{modified}").into_bytes()
+}
+
+fn invalid(e: gsomia_core::Invalid) -> ApiError {
+    ApiError::unprocessable(format!("{}: {}", e.place, e.problem))
+}
+
+/// Signs the binding of a new item of this node's and seals its content.
+/// Returns the item as stored and the item with its binding.
+fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiError> {
+    let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let mut file = item.file().clone();
+    file.binding = Some(binding.to_base64());
+    let bound = Item::new(file).map_err(internal)?;
+    Ok((seal_item(node, &bound, item.version())?, bound))
+}
+
+/// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
+/// and the originator's binding as the item carries them.
+pub fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
+    let nonces = random32().map_err(internal)?;
+    let mut random = SealRandom {
+        item_key: random32().map_err(internal)?,
+        content_nonce: [0; 12],
+        wrap_nonce: [0; 12],
+    };
+    random.content_nonce.copy_from_slice(&nonces[..12]);
+    random.wrap_nonce.copy_from_slice(&nonces[12..24]);
+    let content = gsomia_crypto::canonical::to_vec(item.object());
+    let sealed = seal(
+        &node.keys().master,
+        &random,
+        &aad(item.id(), version),
+        &content,
+    );
+    Ok(StoredItem {
+        seq: 0,
+        id: item.id().to_owned(),
+        modified: version.to_owned(),
+        stix_type: item.object()["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        label: item.label().clone(),
+        marking: item.marking().cloned(),
+        custody: item.custody().to_vec(),
+        binding: item.file().binding.clone().unwrap_or_default(),
+        wrapped_key: Some(sealed.wrapped_key),
+        content: Some(sealed.content),
+        added: node.now_text(),
+        destroyed: None,
+    })
+}
+
+/// The decrypted STIX object of a stored item, or `None` if it was destroyed.
+pub fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>, ApiError> {
+    let (Some(key), Some(content)) = (&s.wrapped_key, &s.content) else {
+        return Ok(None);
+    };
+    let plain =
+        open(&node.keys().master, &aad(&s.id, &s.modified), key, content).map_err(internal)?;
+    serde_json::from_slice(&plain).map(Some).map_err(internal)
+}
+
+/// Opens a stored item (content decrypted), or `None` if it was destroyed.
+pub fn unseal(node: &Node, s: &StoredItem) -> Result<Option<Item>, ApiError> {
+    let Some(object) = unseal_object(node, s)? else {
+        return Ok(None);
+    };
+    let file = ItemFile {
+        label: s.label.clone(),
+        object,
+        marking: s.marking.clone(),
+        custody: s.custody.clone(),
+        binding: Some(s.binding.clone()),
+    };
+    Item::new(file).map(Some).map_err(internal)
+}
+
+/// An item as the API shows it to a reader: version, label, the reader's party's marking,
+/// custody chain, binding and content.
+pub fn item_json(s: &StoredItem, item: &Item, marking: &Marking) -> Value {
+    json!({
+        "id": s.id, "version": s.modified, "seq": s.seq, "added": s.added,
+        "label": s.label, "marking": marking, "custody": s.custody, "binding": s.binding,
+        "object": item.object(),
+    })
+}
+
+fn rank(world: &World, party: PartyCode, level: &str) -> u16 {
+    world.scheme(party).and_then(|s| s.rank(level)).unwrap_or(0)
+}
+
+/// R6 (the originator's binding verifies) and R1–R5 for a release of `item` to `to`: the
+/// agreement and marking, or the refusal.
+fn decide_release(
+    node: &Node,
+    world: &World,
+    item: &Item,
+    to: PartyCode,
+) -> Result<(String, Marking), ApiError> {
+    let key = node
+        .store()
+        .parties()?
+        .into_iter()
+        .find(|p| p.code == item.label().originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    let checked = match key {
+        Some(k) => gsomia_crypto::verify_binding(&k, item)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => Err(format!(
+            "the public key of originator {} is unknown",
+            item.label().originator
+        )),
+    };
+    checked.map_err(|m| ApiError::forbidden("R6", m))?;
+    match gsomia_core::release(world, item, to, node.today()) {
+        Decision::Allow(r) => Ok((r.agreement.id().to_string(), r.marking)),
+        Decision::Deny(r) => Err(ApiError::refused(&r)),
+    }
+}
+
+fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) -> Write {
+    Write::Enqueue {
+        peer: marking.party.to_string(),
+        kind: "item".into(),
+        payload: json!({ "id": s.id, "version": s.modified, "agreement": agreement, "marking": marking }),
+        at: node.now_text(),
+    }
+}
+
+/// A publication decided: what to commit together, and what to answer.
+pub struct PublishPlan {
+    /// The item, then the outbox messages of standing release rules.
+    pub writes: Vec<Write>,
+    /// The publication's audit entry and the release rules' decisions.
+    pub audit: Vec<AuditDraft>,
+    /// The item's id.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// The binding signed for it.
+    pub binding: String,
+    /// The standing release rules that released it (R7).
+    pub released: Vec<Value>,
+}
+
+/// Decides the publication of an item of this node's (the label's originator is this party;
+/// the publisher has a publishing role and a clearance at least the item's level, P1), signs
+/// its binding, seals its content and applies the standing release rules (R7). A refusal comes
+/// with the audit entry that records it when it was a decision; malformed input comes without.
+pub fn plan_publish(
+    node: &Node,
+    world: &World,
+    user: &User,
+    label: Label,
+    object: Value,
+) -> Result<PublishPlan, (ApiError, Option<Box<AuditDraft>>)> {
+    let action = "item.publish";
+    if label.originator != node.party() {
+        return Err((
+            ApiError::unprocessable(format!(
+                "label.originator: this node publishes as {}, not {}",
+                node.party(),
+                label.originator
+            )),
+            None,
+        ));
+    }
+    let file = ItemFile {
+        label,
+        object,
+        marking: None,
+        custody: vec![],
+        binding: None,
+    };
+    let item = Item::new(file).map_err(|e| (invalid(e), None))?;
+    world.check_item(&item).map_err(|e| (invalid(e), None))?;
+    let deny = |e: ApiError| {
+        let draft = entry(
+            node,
+            &user.id,
+            action,
+            item.id(),
+            Verdict::Deny,
+            e.rule.and_then(gsomia_core::Rule::from_id),
+            json!({ "message": e.message }),
+        );
+        (e, Some(Box::new(draft)))
+    };
+    if let Err(r) = gsomia_core::permit(user, gsomia_core::Action::Publish) {
+        return Err(deny(ApiError::refused(&r)));
+    }
+    // H1: an item id belongs to its originator; this node publishes none under another's.
+    if let Some(e) = owned_by_another(node, item.id()).map_err(|e| (e, None))? {
+        return Err(deny(e));
+    }
+    let party = node.party();
+    if rank(world, party, user.clearance.as_str()) < rank(world, party, item.label().level.as_str())
+    {
+        return Err(deny(ApiError::forbidden(
+            "P1",
+            format!(
+                "{}'s clearance `{}` is below `{}`: nobody classifies above their own clearance",
+                user.id,
+                user.clearance,
+                item.label().level
+            ),
+        )));
+    }
+    let (stored, bound) = sign_and_seal(node, &item).map_err(|e| (e, None))?;
+    let detail = json!({ "version": stored.modified, "level": item.label().level });
+    let mut audit = vec![entry(
+        node,
+        &user.id,
+        action,
+        item.id(),
+        Verdict::Allow,
+        None,
+        detail,
+    )];
+    let mut writes = vec![];
+    let mut released = vec![];
+    let rules = node.release_rules();
+    for rule in rules.iter() {
+        let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
+            && rank(world, party, bound.label().level.as_str())
+                <= rank(world, party, rule.max_level.as_str());
+        if !covered {
+            continue;
+        }
+        match decide_release(node, world, &bound, rule.to) {
+            Ok((agreement, marking)) => {
+                writes.push(outbox_item(node, &stored, &agreement, &marking));
+                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
+                audit.push(entry(
+                    node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    Verdict::Allow,
+                    None,
+                    detail,
+                ));
+                released.push(
+                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
+                );
+            }
+            Err(e) => {
+                let detail =
+                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
+                let rule_id = e.rule.and_then(gsomia_core::Rule::from_id);
+                audit.push(entry(
+                    node,
+                    &rule.created_by,
+                    "item.release",
+                    item.id(),
+                    Verdict::Deny,
+                    rule_id,
+                    detail,
+                ));
+            }
+        }
+    }
+    let plan = PublishPlan {
+        id: item.id().to_owned(),
+        version: stored.modified.clone(),
+        binding: stored.binding.clone(),
+        released,
+        audit,
+        writes: vec![],
+    };
+    writes.insert(0, super::marking::write(&stored));
+    writes.insert(0, Write::PutItem(Box::new(stored)));
+    Ok(PublishPlan { writes, ..plan })
+}
+
+/// What a publication answers: the item's id and version, its number, the binding signed for
+/// it, and the standing rules that released it.
+pub async fn publish(
+    node: &Node,
+    user: &User,
+    label: Label,
+    object: Value,
+) -> Result<Value, ApiError> {
+    let world = node.world();
+    let plan = match plan_publish(node, &world, user, label, object) {
+        Ok(plan) => plan,
+        Err((e, Some(draft))) => return Err(audited(node, e, *draft).await),
+        Err((e, None)) => return Err(e),
+    };
+    let committed = node
+        .write(Batch {
+            writes: plan.writes,
+            audit: plan.audit,
+        })
+        .await?;
+    Ok(json!({
+        "id": plan.id, "version": plan.version, "seq": committed.items.first(),
+        "binding": plan.binding, "released": plan.released,
+    }))
+}
+
+/// Derives a new item (a copy, translation or extract) from items `user` may read (P4): it
+/// takes the highest level, every caveat and every originator of its sources. A source the
+/// caller may not read is answered as one that does not exist (H8).
+pub async fn derive(
+    node: &Node,
+    user: &User,
+    sources: &[(String, Option<String>)],
+    object: Value,
+    purpose: Tag,
+) -> Result<Value, ApiError> {
+    let action = "item.derive";
+    if sources.is_empty() {
+        return Err(ApiError::unprocessable(
+            "sources: a derived item needs at least one source",
+        ));
+    }
+    let subject = object
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned();
+    permit(node, user, Action::Derive, action, &subject).await?;
+    let world = node.world();
+    let mut read = Vec::new();
+    for (id, version) in sources {
+        let (stored, _) = readable(node, user, action, id, version.as_deref()).await?;
+        let Some(item) = unseal(node, &stored)? else {
+            let e = ApiError::forbidden("P5", format!("source `{id}` was destroyed"));
+            return Err(refuse(node, user, action, &subject, e).await);
+        };
+        read.push(item);
+    }
+    let scheme = world
+        .scheme(node.party())
+        .ok_or_else(|| internal("the node's own scheme is missing"))?;
+    let created = node.now_text().parse().map_err(internal)?;
+    let refs: Vec<&Item> = read.iter().collect();
+    let label = gsomia_core::derive(scheme, &refs, purpose, created)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let file = ItemFile {
+        label,
+        object,
+        marking: None,
+        custody: vec![],
+        binding: None,
+    };
+    let item = Item::new(file).map_err(invalid)?;
+    if read.iter().any(|s| s.id() == item.id()) {
+        return Err(ApiError::unprocessable(
+            "object.id: a derived item needs an id of its own",
+        ));
+    }
+    if let Some(e) = owned_by_another(node, item.id())? {
+        return Err(refuse(node, user, action, item.id(), e).await);
+    }
+    let (stored, _) = sign_and_seal(node, &item)?;
+    let ids: Vec<&str> = read.iter().map(Item::id).collect();
+    let detail = json!({ "version": stored.modified, "level": item.label().level, "sources": ids });
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        item.id(),
+        Verdict::Allow,
+        Some(Rule::P4),
+        detail,
+    );
+    let label = item.label().clone();
+    let modified = stored.modified.clone();
+    node.write(Batch {
+        writes: vec![
+            super::marking::write(&stored),
+            Write::PutItem(Box::new(stored)),
+        ],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(json!({ "id": item.id(), "version": modified, "label": label }))
+}
+
+/// H1: the refusal of a new item of this node's under an id held from another originator.
+fn owned_by_another(node: &Node, id: &str) -> Result<Option<ApiError>, ApiError> {
+    Ok(node
+        .store()
+        .item(id, None)?
+        .filter(|held| held.label.originator != node.party())
+        .map(|held| ApiError {
+            status: axum::http::StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!(
+                "`{id}` is held here as an item of {}: an item id belongs to its originator",
+                held.label.originator
+            ),
+            rule: Some("H1"),
+        }))
+}
+
+/// An item version `user` may read, with the marking it is read under, decided on the label
+/// before anything is decrypted. A missing item and one the caller may not read get the same
+/// answer (404), after the same work (one audit entry each), so that neither the answer nor
+/// its time tells them apart (H8); the audit entry names the real rule for the officers.
+pub async fn readable(
+    node: &Node,
+    user: &User,
+    action: &str,
+    id: &str,
+    version: Option<&str>,
+) -> Result<(StoredItem, Marking), ApiError> {
+    let missing = || ApiError::not_found(format!("no item `{id}`"));
+    let stored = node.store().item(id, version)?;
+    let decision = stored.as_ref().map(|s| {
+        gsomia_core::read_label(
+            &node.world(),
+            &s.id,
+            &s.label,
+            s.marking.as_ref(),
+            user,
+            node.today(),
+        )
+    });
+    let (rule, message) = match (stored, decision) {
+        (Some(s), Some(Decision::Allow(access))) => return Ok((s, access.marking)),
+        (_, Some(Decision::Deny(r))) => (Some(r.rule), r.message),
+        _ => (None, "no such item".to_owned()),
+    };
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        id,
+        Verdict::Deny,
+        rule,
+        json!({ "message": message }),
+    );
+    Err(audited(node, missing(), draft).await)
+}
+
+/// Reads one item for `user` (P1, P2, M2, H8): the stored version, the item decrypted, and the
+/// marking it is read under; the read is audited, naming the interface it came through.
+pub async fn read(
+    node: &Node,
+    user: &User,
+    id: &str,
+    version: Option<&str>,
+    via: &str,
+) -> Result<(StoredItem, Item, Marking), ApiError> {
+    let action = "item.read";
+    let (stored, marking) = readable(node, user, action, id, version).await?;
+    let Some(item) = unseal(node, &stored)? else {
+        let e = ApiError {
+            status: axum::http::StatusCode::GONE,
+            code: "destroyed",
+            message: format!(
+                "item `{id}` was destroyed on {}",
+                stored.destroyed.clone().unwrap_or_default()
+            ),
+            rule: Some("P5"),
+        };
+        return Err(refuse(node, user, action, id, e).await);
+    };
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        id,
+        Verdict::Allow,
+        None,
+        json!({ "version": stored.modified, "via": via }),
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok((stored, item, marking))
+}
+
+/// What to list: after which item number, how many, and which type, topic and originator.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    /// The item number to go on after.
+    pub after: Option<i64>,
+    /// At most this many (1 to 1,000; 100 when absent).
+    pub limit: Option<usize>,
+    /// STIX type.
+    pub stix_type: Option<String>,
+    /// A topic of the label.
+    pub topic: Option<String>,
+    /// The originator.
+    pub originator: Option<String>,
+}
+
+/// What `user` may read, in the order it was added, and the cursor to go on from. Items the
+/// caller may not read are left out (default deny), decided on their labels before anything
+/// is decrypted; at most ten pages of rows are looked at per request. One audit entry lists
+/// what was returned.
+pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let world = node.world();
+    let today = node.today();
+    let mut cursor = q.after.unwrap_or(0);
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    let mut scanned = 0;
+    'scan: while scanned < limit * 10 {
+        let rows = node.store().items_after(cursor, limit)?;
+        if rows.is_empty() {
+            break;
+        }
+        for s in rows {
+            cursor = s.seq;
+            scanned += 1;
+            let wanted = q.stix_type.as_ref().is_none_or(|t| *t == s.stix_type)
+                && q.topic
+                    .as_ref()
+                    .is_none_or(|t| s.label.topics.iter().any(|x| x.as_str() == t))
+                && q.originator
+                    .as_ref()
+                    .is_none_or(|o| s.label.originator.as_str() == o);
+            if !wanted {
+                continue;
+            }
+            let decision =
+                gsomia_core::read_label(&world, &s.id, &s.label, s.marking.as_ref(), user, today);
+            let Decision::Allow(access) = decision else {
+                continue;
+            };
+            if let Some(item) = unseal(node, &s)? {
+                ids.push(json!([s.id, s.modified]));
+                out.push(item_json(&s, &item, &access.marking));
+                if out.len() == limit {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    let draft = entry(
+        node,
+        &user.id,
+        "item.list",
+        "items",
+        Verdict::Allow,
+        None,
+        json!({ "returned": ids }),
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(json!({ "items": out, "next": cursor }))
+}
+
+/// Releases an item to a party: an authority or security officer (R7, asked before anything
+/// is looked up, H8), a binding that verifies (R6), R1–R5 today; then the durable outbox.
+pub async fn release(node: &Node, user: &User, id: &str, to: PartyCode) -> Result<Value, ApiError> {
+    let action = "item.release";
+    permit(node, user, Action::Release, action, id).await?;
+    let world = node.world();
+    if world.scheme(to).is_none() {
+        return Err(ApiError::unprocessable(format!("to: unknown party `{to}`")));
+    }
+    let Some(stored) = node.store().item(id, None)? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    let Some(item) = unseal(node, &stored)? else {
+        let e = ApiError::forbidden("P5", format!("item `{id}` was destroyed"));
+        return Err(refuse(node, user, action, id, e).await);
+    };
+    match decide_release(node, &world, &item, to) {
+        Ok((agreement, marking)) => {
+            let detail = json!({ "to": to, "agreement": agreement, "marking": marking });
+            let draft = entry(node, &user.id, action, id, Verdict::Allow, None, detail);
+            let writes = vec![outbox_item(node, &stored, &agreement, &marking)];
+            node.write(Batch {
+                writes,
+                audit: vec![draft],
+            })
+            .await?;
+            Ok(json!({ "decision": "allow", "agreement": agreement, "marking": marking }))
+        }
+        Err(e) => Err(refuse(node, user, action, id, e).await),
+    }
+}
+
+/// Destroys a version of an item (the newest when `version` is absent), for an authority or
+/// security officer (P5, asked before anything is looked up, H8). The signed certificate.
+pub async fn destroy_one(
+    node: &Node,
+    user: &User,
+    id: &str,
+    version: Option<&str>,
+    reason: &str,
+    via: &str,
+) -> Result<Value, ApiError> {
+    permit(node, user, Action::Destroy, "item.destroy", id).await?;
+    let Some(stored) = node.store().item(id, version)? else {
+        return Err(ApiError::not_found(format!("no item `{id}`")));
+    };
+    if stored.destroyed.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "destroyed",
+            format!("item `{id}` is already destroyed"),
+        ));
+    }
+    let mut certificates = destroy(node, user, &[stored], reason, via).await?;
+    certificates
+        .pop()
+        .ok_or_else(|| internal("a destruction without a certificate"))
+}
+
+/// Destroys item versions (P5) for a user already permitted to: their keys and content are
+/// deleted (crypto-shredding), a signed destruction certificate for each is kept in the audit
+/// log and, where the agreement it came under says so, sent to the originator. REST and TAXII
+/// DELETE both come here. The certificates, in order.
+pub async fn destroy(
+    node: &Node,
+    user: &User,
+    versions: &[StoredItem],
+    reason: &str,
+    via: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let action = "item.destroy";
+    let world = node.world();
+    let mut writes = vec![];
+    let mut audit = vec![];
+    let mut out = vec![];
+    for stored in versions {
+        let id = &stored.id;
+        let at = node.now_text();
+        let certificate = json!({
+            "item": id, "version": stored.modified, "originator": stored.label.originator,
+            "holder": node.party(), "destroyed": at, "by": user.id, "reason": reason,
+        });
+        let signature =
+            gsomia_crypto::statement::sign(&node.keys().signing, "destruction", &certificate);
+        writes.push(Write::DestroyItem {
+            id: id.clone(),
+            modified: stored.modified.clone(),
+            at,
+        });
+        let report = stored.label.originator != node.party()
+            && stored
+                .custody
+                .last()
+                .and_then(|hop| world.agreement(hop.agreement.as_str()))
+                .is_some_and(|a| a.terms().report_destruction);
+        if report {
+            writes.push(Write::Enqueue {
+                peer: stored.label.originator.to_string(),
+                kind: "destruction".into(),
+                payload: json!({ "certificate": certificate, "signature": signature }),
+                at: node.now_text(),
+            });
+        }
+        let detail = json!({ "certificate": certificate, "signature": signature, "reported": report, "via": via });
+        audit.push(entry(
+            node,
+            &user.id,
+            action,
+            id,
+            Verdict::Allow,
+            Some(Rule::P5),
+            detail,
+        ));
+        out.push(json!({ "certificate": certificate, "signature": signature, "reported_to_originator": report }));
+    }
+    node.write(Batch { writes, audit }).await?;
+    Ok(out)
+}
+
+/// Adds a standing release rule (R7), by an authority or security officer.
+pub async fn add_release_rule(
+    node: &Node,
+    user: &User,
+    to: PartyCode,
+    topics: Vec<Tag>,
+    max_level: LevelId,
+) -> Result<ReleaseRule, ApiError> {
+    let action = "release_rule.add";
+    permit(node, user, Action::ReleaseRules, action, to.as_str()).await?;
+    let world = node.world();
+    if world.scheme(to).is_none() || to == node.party() {
+        return Err(ApiError::unprocessable(format!(
+            "to: `{to}` is not a partner of this node"
+        )));
+    }
+    if topics.is_empty() {
+        return Err(ApiError::unprocessable(
+            "topics: a standing rule names at least one topic",
+        ));
+    }
+    if world
+        .scheme(node.party())
+        .and_then(|s| s.level(max_level.as_str()))
+        .is_none()
+    {
+        return Err(ApiError::unprocessable(format!(
+            "max_level: unknown level `{max_level}` in the scheme of {}",
+            node.party()
+        )));
+    }
+    let topics: BTreeSet<Tag> = topics.into_iter().collect();
+    let rule = ReleaseRule {
+        id: 0,
+        to,
+        topics: topics.into_iter().collect(),
+        max_level,
+        created_by: user.id.clone(),
+        created: node.now_text(),
+    };
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        to.as_str(),
+        Verdict::Allow,
+        Some(Rule::R7),
+        json!({ "rule": rule }),
+    );
+    let committed = node
+        .write(Batch {
+            writes: vec![Write::AddReleaseRule(rule.clone())],
+            audit: vec![draft],
+        })
+        .await?;
+    node.reload_release_rules().map_err(internal)?;
+    let id = committed.ids.first().copied().unwrap_or_default();
+    Ok(ReleaseRule { id, ..rule })
+}
+
+/// The standing release rules, for authorities and security officers (R7).
+pub async fn release_rules(node: &Node, user: &User) -> Result<Vec<ReleaseRule>, ApiError> {
+    permit(
+        node,
+        user,
+        Action::ReleaseRules,
+        "release_rule.list",
+        "rules",
+    )
+    .await?;
+    Ok(node.release_rules().to_vec())
+}
