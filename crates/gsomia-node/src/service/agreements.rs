@@ -32,19 +32,19 @@ pub async fn event(
     note: Option<String>,
 ) -> Result<Value, ApiError> {
     let action = "agreement.event";
-    permit(node, user, Action::AgreementEvent, action, &id).await?;
+    permit(node, user, Action::AgreementEvent, action, id).await?;
     // Held from reading the agreement to reloading the world: no concurrent event is lost (A7).
     let _gate = node.agreements_gate.lock().await;
     let world = node.world();
     let a = world
-        .agreement(&id)
+        .agreement(id)
         .ok_or_else(|| ApiError::not_found(format!("no agreement `{id}`")))?;
     let on = on.unwrap_or_else(|| node.today());
     let event = gsomia_core::Event {
-        kind: kind,
+        kind,
         by: node.party(),
         on,
-        note: note,
+        note,
     };
     let updated = match a.with_event(event.clone()) {
         Ok(u) => u,
@@ -55,7 +55,7 @@ pub async fn event(
                 message: invalid.problem.to_string(),
                 rule: Some("A7"),
             };
-            return Err(refuse(node, user, action, &id, e).await);
+            return Err(refuse(node, user, action, id, e).await);
         }
     };
     let mut writes = vec![Write::PutAgreement(Box::new(updated.file().clone()))];
@@ -71,7 +71,7 @@ pub async fn event(
         node,
         &user.id,
         action,
-        &id,
+        id,
         Verdict::Allow,
         Some(Rule::A7),
         json!({ "event": event }),

@@ -81,7 +81,7 @@ pub async fn answer(node: &Node, user: &User, id: i64, approve: bool) -> Result<
     let subject = format!("request {id}");
     permit(
         node,
-        &user,
+        user,
         Action::AnswerConsent,
         "consent.answer",
         &subject,
