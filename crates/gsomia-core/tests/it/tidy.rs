@@ -103,3 +103,32 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// The node's interfaces only translate: no handler under `api/` formats an audit entry or
+/// writes to the store; the service layer (`service/`) and the partner-facing modules do.
+#[test]
+fn node_interfaces_write_nothing_themselves() {
+    let api = crate_dir("gsomia-node").join("src/api");
+    for entry in std::fs::read_dir(&api).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for banned in ["entry(", ".write(Batch", "Write::", "AuditDraft"] {
+            assert!(
+                !text.contains(banned),
+                "{} uses `{banned}`: deciding and writing belong to the service layer",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Every refusal the node gives names a rule of docs/RULES.md, which lists every rule id.
+#[test]
+fn every_rule_is_written_down_in_the_projects_own_docs() {
+    let rules = std::fs::read_to_string(crate_dir("..").join("docs/RULES.md")).unwrap();
+    for rule in gsomia_core::Rule::ALL {
+        let id = rule.id();
+        let named = rules.contains(&format!("**{id}**")) || rules.contains(&format!("**{id}b**"));
+        assert!(named, "docs/RULES.md does not describe {id}");
+    }
+}

@@ -176,11 +176,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// An audit entry made now (see `crate::node::entry`).
-pub(crate) use crate::node::entry;
-
-pub(crate) use crate::service::audited;
-
 /// The federation inbox: a partner node's envelope (authenticated by its signature, not a
 /// token). See `crate::federation`.
 async fn inbox(

@@ -37,16 +37,14 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Action, Decision, Label, User};
-use gsomia_store::{
-    AuditDraft, Batch, Listed, Store, StoredItem, Verdict, Write, added_micros, item_tags,
-};
+use gsomia_store::{Listed, Store, StoredItem, added_micros, item_tags};
 use serde_json::{Map, Value, json};
 
-use super::{AppState, audited, entry};
+use super::AppState;
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::service::items::{plan_publish, unseal};
-use crate::service::marking::{EXTENSION, add_ref, marking_id, uuid_from};
+use crate::service::items::unseal;
+use crate::service::marking::{self, EXTENSION, add_ref, marking_id, uuid_from};
 
 /// The TAXII media type, byte for byte (clients compare it strictly).
 pub const MEDIA: &str = "application/taxii+json;version=2.1";
@@ -617,7 +615,7 @@ fn page(key: &str, list: Vec<Value>, next: Option<Cursor>) -> Value {
     Value::Object(body)
 }
 
-/// Records what a request returned (P7).
+/// Records what a request returned (P7), through the service.
 async fn audit_read(
     node: &Node,
     user: &User,
@@ -625,39 +623,9 @@ async fn audit_read(
     c: &Collection,
     seen: &[Visible],
 ) -> Result<(), TaxiiError> {
-    let returned: Vec<Value> = seen
-        .iter()
-        .map(|v| json!([v.item.id, v.item.modified]))
-        .collect();
-    let mut audit = vec![entry(
-        node,
-        &user.id,
-        action,
-        &c.id,
-        Verdict::Allow,
-        None,
-        json!({ "collection": c.tag, "returned": returned }),
-    )];
-    for v in seen {
-        // A partner's item gets an entry of its own, so that its originator finds the read in
-        // the custody record it asks this node for (SPEC §8).
-        if v.item.label.originator != node.party() {
-            audit.push(entry(
-                node,
-                &user.id,
-                "item.read",
-                &v.item.id,
-                Verdict::Allow,
-                None,
-                json!({ "version": v.item.modified, "via": action }),
-            ));
-        }
-    }
-    node.write(Batch {
-        writes: vec![],
-        audit,
-    })
-    .await?;
+    let returned: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
+    let detail = json!({ "collection": c.tag });
+    crate::service::items::record_reads(node, user, action, &c.id, detail, &returned).await?;
     Ok(())
 }
 
@@ -729,44 +697,16 @@ async fn object_versions(
     let f = Filters::parse(&params, default_all)?;
     let (seen, next) = select(node, user, c, &f)?;
     if seen.is_empty() {
-        let world = node.world();
-        let refusal = node
+        let held: Vec<StoredItem> = node
             .store()
             .versions(oid)?
-            .iter()
+            .into_iter()
             .filter(|s| item_tags(s).contains(&c.tag))
-            .find_map(|s| {
-                let d = gsomia_core::read_label(
-                    &world,
-                    &s.id,
-                    &s.label,
-                    s.marking.as_ref(),
-                    user,
-                    node.today(),
-                );
-                d.refusal().cloned()
-            });
-        let (rule, message) = match refusal {
-            Some(r) => (Some(r.rule), r.message),
-            None => (None, "no such object".to_owned()),
-        };
-        let e = TaxiiError::not_found(format!("no object `{oid}` in this collection"));
-        let draft = entry(
-            node,
-            &user.id,
-            action,
-            oid,
-            Verdict::Deny,
-            rule,
-            json!({ "message": message }),
-        );
-        let written = node
-            .write(Batch {
-                writes: vec![],
-                audit: vec![draft],
-            })
-            .await;
-        return Err(written.map_or_else(TaxiiError::from, |_| e));
+            .collect();
+        crate::service::items::record_unseen(node, user, action, oid, &held).await?;
+        return Err(TaxiiError::not_found(format!(
+            "no object `{oid}` in this collection"
+        )));
     }
     Ok((seen, next))
 }
@@ -907,24 +847,15 @@ async fn add_objects(
                 user.id, c.title
             ),
         );
-        let draft = entry(
-            &node,
-            &user.id,
-            "taxii.add",
-            &c.id,
-            Verdict::Deny,
-            None,
-            json!({ "message": e.message }),
-        );
-        return Err(audited(&node, e, draft).await.into());
+        return Err(crate::service::refuse(&node, &user, "taxii.add", &c.id, e)
+            .await
+            .into());
     };
-    let world = node.world();
     let mut labels: HashMap<String, Result<Label, String>> = HashMap::new();
-    let mut writes = vec![];
-    let mut audit: Vec<AuditDraft> = vec![];
     let mut successes = vec![];
     let mut failures = vec![];
     // Markings first: objects may name a marking that comes later in the envelope.
+    let mut markings = vec![];
     for o in objects.iter().filter(|o| o["type"] == "marking-definition") {
         let Some(id) = o["id"]
             .as_str()
@@ -936,23 +867,9 @@ async fn add_objects(
         if let Some(label) = label_of(o) {
             labels.insert(id.to_owned(), label);
         }
-        let key = format!("taxii.marking.{id}");
-        match node.store().meta(&key)? {
-            Some(known) if serde_json::from_str::<Value>(&known).ok().as_ref() != Some(o) => {
-                failures.push(detail(o, Some(format!("another marking-definition `{id}` is stored; marking definitions are not versioned"))));
-            }
-            Some(_) => successes.push(detail(o, None)),
-            None => {
-                writes.push(Write::SetMeta {
-                    key,
-                    value: o.to_string(),
-                });
-                successes.push(detail(o, None));
-            }
-        }
+        markings.push(o.clone());
     }
-    let mut published = vec![];
-    let mut in_envelope = std::collections::HashSet::new();
+    let mut to_publish = vec![];
     for o in objects.iter().filter(|o| o["type"] != "marking-definition") {
         let refs: Vec<&str> = o["object_marking_refs"]
             .as_array()
@@ -963,8 +880,7 @@ async fn add_objects(
         let mut label = None;
         for r in refs {
             if !labels.contains_key(r)
-                && let Some(text) = node.store().meta(&format!("taxii.marking.{r}"))?
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && let Some(v) = marking::posted(&node, r)?
                 && let Some(l) = label_of(&v)
             {
                 labels.insert(r.to_owned(), l);
@@ -996,34 +912,15 @@ async fn add_objects(
             ));
             continue;
         }
-        let id = o["id"].as_str().unwrap_or_default();
-        let version = detail(o, None)["version"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if node.store().item(id, Some(&version))?.is_some()
-            || !in_envelope.insert((id.to_owned(), version.clone()))
-        {
-            failures.push(detail(
-                o,
-                Some(format!("`{id}` version `{version}` is already stored")),
-            ));
-            continue;
-        }
-        match plan_publish(&node, &world, &user, label, o.clone()) {
-            Ok(plan) => {
-                published.push(detail(o, None));
-                writes.extend(plan.writes);
-                audit.extend(plan.audit);
-            }
-            Err((e, draft)) => {
-                let message = match e.rule {
-                    Some(r) => format!("{} (rule {r})", e.message),
-                    None => e.message,
-                };
-                failures.push(detail(o, Some(message)));
-                audit.extend(draft.map(|d| *d));
-            }
+        to_publish.push((label, o.clone()));
+    }
+    let shown: Vec<Value> = to_publish.iter().map(|(_, o)| o.clone()).collect();
+    let (kept, published) =
+        crate::service::items::publish_many(&node, &user, &markings, to_publish).await?;
+    for (o, outcome) in markings.iter().zip(kept).chain(shown.iter().zip(published)) {
+        match outcome {
+            Ok(()) => successes.push(detail(o, None)),
+            Err(m) => failures.push(detail(o, Some(m))),
         }
     }
     let status_id = uuid_from(&format!(
@@ -1034,76 +931,6 @@ async fn add_objects(
             .unwrap_or_default()
     ));
     let count = |v: &Vec<Value>| v.len();
-    // If the envelope's batch fails as a whole (a version stored meanwhile), each item is tried
-    // alone so that the others still land.
-    let batch = Batch {
-        writes: writes.clone(),
-        audit: audit.clone(),
-    };
-    if node.write(batch).await.is_err() {
-        published.clear();
-        let mut markings = vec![];
-        let mut items = vec![];
-        for w in writes {
-            match w {
-                Write::SetMeta { .. } => markings.push(w),
-                other => items.push(other),
-            }
-        }
-        node.write(Batch {
-            writes: markings,
-            audit: vec![],
-        })
-        .await?;
-        // Writes go item by item: each PutItem with the outbox messages after it.
-        let mut groups: Vec<Vec<Write>> = vec![];
-        for w in items {
-            if matches!(w, Write::PutItem(_)) || groups.is_empty() {
-                groups.push(vec![]);
-            }
-            if let Some(g) = groups.last_mut() {
-                g.push(w);
-            }
-        }
-        // The decisions about objects that were not stored (refusals) are recorded all the same.
-        let stored_ids: std::collections::HashSet<String> = groups
-            .iter()
-            .filter_map(|g| match g.first() {
-                Some(Write::PutItem(item)) => Some(item.id.clone()),
-                _ => None,
-            })
-            .collect();
-        let others: Vec<AuditDraft> = audit
-            .iter()
-            .filter(|d| !stored_ids.contains(&d.subject))
-            .cloned()
-            .collect();
-        node.write(Batch {
-            writes: vec![],
-            audit: others,
-        })
-        .await?;
-        for g in groups {
-            let Some(Write::PutItem(item)) = g.first() else {
-                continue;
-            };
-            let (id, version) = (item.id.clone(), item.modified.clone());
-            let mine: Vec<AuditDraft> = audit.iter().filter(|d| d.subject == id).cloned().collect();
-            match node
-                .write(Batch {
-                    writes: g,
-                    audit: mine,
-                })
-                .await
-            {
-                Ok(_) => published.push(json!({ "id": id, "version": version })),
-                Err(e) => {
-                    failures.push(json!({ "id": id, "version": version, "message": e.message }))
-                }
-            }
-        }
-    }
-    successes.extend(published);
     let total = objects.len();
     let mut status = Map::new();
     status.insert("id".into(), status_id.clone().into());

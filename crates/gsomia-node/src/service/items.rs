@@ -765,3 +765,219 @@ pub async fn release_rules(node: &Node, user: &User) -> Result<Vec<ReleaseRule>,
     .await?;
     Ok(node.release_rules().to_vec())
 }
+
+/// What became of one object of [`publish_many`]: stored, or why not.
+pub type Outcome = Result<(), String>;
+
+/// Publishes many objects for `user` in one commit (TAXII POST): each is decided as
+/// [`publish`] decides it, a version already stored or given twice is refused, and
+/// `markings` (marking-definitions that came with them) are kept; a marking-definition is
+/// never versioned, so another under a stored id is refused. Every decision is audited, the
+/// refusals too. If the commit fails as a whole (a version stored meanwhile), each item is
+/// committed alone, so that the others still land. The outcome of each marking, then of each
+/// object, in order.
+pub async fn publish_many(
+    node: &Node,
+    user: &User,
+    markings: &[Value],
+    objects: Vec<(Label, Value)>,
+) -> Result<(Vec<Outcome>, Vec<Outcome>), ApiError> {
+    let world = node.world();
+    let mut writes = vec![];
+    let mut audit: Vec<AuditDraft> = vec![];
+    let mut kept = vec![];
+    for m in markings {
+        let id = m["id"].as_str().unwrap_or_default();
+        kept.push(match super::marking::posted(node, id)? {
+            Some(known) if known != *m => Err(format!(
+                "another marking-definition `{id}` is stored; marking definitions are not versioned"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                writes.push(super::marking::keep_posted(id, m));
+                Ok(())
+            }
+        });
+    }
+    let mut outcomes: Vec<(String, Outcome)> = vec![];
+    let mut in_envelope = std::collections::HashSet::new();
+    for (label, object) in objects {
+        let id = object["id"].as_str().unwrap_or_default().to_owned();
+        let version = gsomia_core::version_of(&object).to_owned();
+        if node.store().item(&id, Some(&version))?.is_some()
+            || !in_envelope.insert((id.clone(), version.clone()))
+        {
+            let refused = Err(format!("`{id}` version `{version}` is already stored"));
+            outcomes.push((id, refused));
+            continue;
+        }
+        match plan_publish(node, &world, user, label, object) {
+            Ok(plan) => {
+                outcomes.push((id, Ok(())));
+                writes.extend(plan.writes);
+                audit.extend(plan.audit);
+            }
+            Err((e, draft)) => {
+                let message = match e.rule {
+                    Some(r) => format!("{} (rule {r})", e.message),
+                    None => e.message,
+                };
+                outcomes.push((id, Err(message)));
+                audit.extend(draft.map(|d| *d));
+            }
+        }
+    }
+    let batch = Batch {
+        writes: writes.clone(),
+        audit: audit.clone(),
+    };
+    if node.write(batch).await.is_ok() {
+        return Ok((kept, outcomes.into_iter().map(|(_, o)| o).collect()));
+    }
+    // One by one: the markings, the refusals' entries, then each item with what follows it.
+    let (mut items, mut others) = (vec![], vec![]);
+    for w in writes {
+        match w {
+            Write::SetMeta { .. } if items.is_empty() => others.push(w),
+            w => items.push(w),
+        }
+    }
+    let mut groups: Vec<Vec<Write>> = vec![];
+    for w in items {
+        if matches!(w, Write::PutItem(_)) || groups.is_empty() {
+            groups.push(vec![]);
+        }
+        if let Some(g) = groups.last_mut() {
+            g.push(w);
+        }
+    }
+    let stored: std::collections::HashSet<String> = groups
+        .iter()
+        .filter_map(|g| match g.first() {
+            Some(Write::PutItem(item)) => Some(item.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let refusals: Vec<AuditDraft> = audit
+        .iter()
+        .filter(|d| !stored.contains(&d.subject))
+        .cloned()
+        .collect();
+    node.write(Batch {
+        writes: others,
+        audit: refusals,
+    })
+    .await?;
+    let mut failed = std::collections::HashMap::new();
+    for g in groups {
+        let Some(Write::PutItem(item)) = g.first() else {
+            continue;
+        };
+        let id = item.id.clone();
+        let mine: Vec<AuditDraft> = audit.iter().filter(|d| d.subject == id).cloned().collect();
+        if let Err(e) = node
+            .write(Batch {
+                writes: g,
+                audit: mine,
+            })
+            .await
+        {
+            failed.insert(id, e.message);
+        }
+    }
+    let outcomes = outcomes
+        .into_iter()
+        .map(|(id, o)| match failed.remove(&id) {
+            Some(message) if o.is_ok() => Err(message),
+            _ => o,
+        })
+        .collect();
+    Ok((kept, outcomes))
+}
+
+/// Records what a listing returned (P7): one entry for the request, naming what it returned,
+/// and one `item.read` entry per partner's item, so that its originator finds the read in the
+/// custody record it asks this node for.
+pub async fn record_reads(
+    node: &Node,
+    user: &User,
+    action: &str,
+    subject: &str,
+    mut detail: Value,
+    returned: &[&StoredItem],
+) -> Result<(), ApiError> {
+    detail["returned"] = returned.iter().map(|s| json!([s.id, s.modified])).collect();
+    let mut audit = vec![entry(
+        node,
+        &user.id,
+        action,
+        subject,
+        Verdict::Allow,
+        None,
+        detail,
+    )];
+    for s in returned
+        .iter()
+        .filter(|s| s.label.originator != node.party())
+    {
+        audit.push(entry(
+            node,
+            &user.id,
+            "item.read",
+            &s.id,
+            Verdict::Allow,
+            None,
+            json!({ "version": s.modified, "via": action }),
+        ));
+    }
+    node.write(Batch {
+        writes: vec![],
+        audit,
+    })
+    .await?;
+    Ok(())
+}
+
+/// Records that `user` asked for item `id` and saw nothing: refused under the rule of the first
+/// of `held` (its versions) they may not read, or because there is none. Either way one entry,
+/// so that a missing item and an unreadable one cost the same (H8).
+pub async fn record_unseen(
+    node: &Node,
+    user: &User,
+    action: &str,
+    id: &str,
+    held: &[StoredItem],
+) -> Result<(), ApiError> {
+    let world = node.world();
+    let refusal = held.iter().find_map(|s| {
+        gsomia_core::read_label(
+            &world,
+            &s.id,
+            &s.label,
+            s.marking.as_ref(),
+            user,
+            node.today(),
+        )
+        .refusal()
+        .cloned()
+    });
+    let (rule, message) = match refusal {
+        Some(r) => (Some(r.rule), r.message),
+        None => (None, "no such object".to_owned()),
+    };
+    let draft = entry(
+        node,
+        &user.id,
+        action,
+        id,
+        Verdict::Deny,
+        rule,
+        json!({ "message": message }),
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await?;
+    Ok(())
+}

@@ -91,8 +91,27 @@ pub fn marking_id_of(id: &str, version: &str, holder: gsomia_core::PartyCode) ->
 
 /// The write that keeps [`marking`] for `s`, so that it can be served by id.
 pub fn write(s: &StoredItem) -> Write {
+    keep_posted(&marking_id(s), &marking(s))
+}
+
+/// A marking-definition a client posted (TAXII), kept under its id, if one is.
+pub fn posted(
+    node: &crate::node::Node,
+    id: &str,
+) -> Result<Option<Value>, gsomia_store::StoreError> {
+    use gsomia_store::Store;
+    match node.store().meta(&format!("taxii.marking.{id}"))? {
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| gsomia_store::StoreError::Corrupt(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The write that keeps a posted marking-definition under its id.
+pub fn keep_posted(id: &str, marking: &Value) -> Write {
     Write::SetMeta {
-        key: format!("taxii.marking.{}", marking_id(s)),
-        value: marking(s).to_string(),
+        key: format!("taxii.marking.{id}"),
+        value: marking.to_string(),
     }
 }
