@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
-use crate::agreement::HistoryError;
+use crate::history::HistoryError;
 use crate::date::Date;
 use crate::party::PartyCode;
 

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod date;
 pub mod decision;
 pub mod equivalence;
+pub mod history;
 pub mod input;
 pub mod item;
 pub mod label;

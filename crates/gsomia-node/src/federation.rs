@@ -827,18 +827,6 @@ fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError>
     Ok(Ok(None))
 }
 
-/// The parties this node released an item to: those whose receipts it holds.
-pub fn released_to(node: &Node, id: &str) -> Result<Vec<PartyCode>, gsomia_store::StoreError> {
-    let mut parties: Vec<PartyCode> = node
-        .store()
-        .receipts(id)?
-        .iter()
-        .filter_map(|r| r["receipt"]["party"].as_str()?.parse().ok())
-        .collect();
-    parties.sort();
-    parties.dedup();
-    Ok(parties)
-}
 
 /// The originator's reclassification (M4), from the originator or passed on by the party this
 /// node received the item from. It counts only if it is newer than the label held (its
@@ -921,7 +909,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
         level: h.level.clone(),
         originator,
     });
-    let onward: Vec<PartyCode> = released_to(node, &id)?
+    let onward: Vec<PartyCode> = crate::service::items::released_to(node, &id)?
         .into_iter()
         .filter(|p| *p != from && *p != originator)
         .collect();

@@ -981,3 +981,16 @@ pub async fn record_unseen(
     .await?;
     Ok(())
 }
+
+/// The parties this node released an item to: those whose receipts it holds.
+pub fn released_to(node: &Node, id: &str) -> Result<Vec<PartyCode>, gsomia_store::StoreError> {
+    let mut parties: Vec<PartyCode> = node
+        .store()
+        .receipts(id)?
+        .iter()
+        .filter_map(|r| r["receipt"]["party"].as_str()?.parse().ok())
+        .collect();
+    parties.sort();
+    parties.dedup();
+    Ok(parties)
+}

@@ -76,7 +76,7 @@ pub async fn reclassify(
             custody: vec![],
         },
     ];
-    let holders = crate::federation::released_to(node, id)?;
+    let holders = super::items::released_to(node, id)?;
     for p in &holders {
         writes.push(Write::Enqueue {
             peer: p.to_string(),

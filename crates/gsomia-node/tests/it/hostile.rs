@@ -836,3 +836,255 @@ async fn a7_concurrent_events_are_never_lost() {
     halt(j).await;
     restarts_and_verifies(&root.join("KOR"), k, kor).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The property: whatever partners send, in any order.
+
+/// One thing a hostile partner does. Ids come from a small pool so that partners collide with
+/// each other's and with the victim's own items: 0 and 1 are KOR's own.
+#[derive(Debug, Clone)]
+enum Op {
+    /// The sender's own item under id `id`, version `version`, at the higher or lower level.
+    Item { from: usize, id: usize, version: u8, high: bool },
+    /// A reclassification of `id` signed by the sender or by the other partner, at a revision.
+    Reclass { from: usize, id: usize, by_other: bool, high: bool, revision: u32 },
+    /// The sender's consent `consent` about item `id`, for the victim.
+    Consent { from: usize, consent: usize, id: usize },
+    /// An envelope claiming to be from the sender, signed with the other partner's key.
+    Forged { from: usize, id: usize },
+    /// The last envelope again.
+    Replay,
+    /// A message of a kind nobody knows.
+    Unknown { from: usize },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..2usize, 0..4usize, 0..3u8, any::<bool>())
+            .prop_map(|(from, id, version, high)| Op::Item { from, id, version, high }),
+        (0..2usize, 0..4usize, any::<bool>(), any::<bool>(), 0..4u32).prop_map(
+            |(from, id, by_other, high, revision)| Op::Reclass { from, id, by_other, high, revision }
+        ),
+        (0..2usize, 0..2usize, 0..4usize).prop_map(|(from, consent, id)| Op::Consent { from, consent, id }),
+        (0..2usize, 0..4usize).prop_map(|(from, id)| Op::Forged { from, id }),
+        Just(Op::Replay),
+        (0..2usize).prop_map(|from| Op::Unknown { from }),
+    ]
+}
+
+const POOL: [&str; 4] = [
+    "report--00000000-0000-4000-8000-0000000000f0",
+    "report--00000000-0000-4000-8000-0000000000f1",
+    "report--00000000-0000-4000-8000-0000000000f2",
+    "report--00000000-0000-4000-8000-0000000000f3",
+];
+
+/// What the victim must never lose, whatever it is sent: its own items as published, the
+/// first originator of every id and consent id, levels at least what the originators' labels
+/// map to, an audit log untouched by what does not authenticate, and a node that restarts.
+struct Victim {
+    dir: std::path::PathBuf,
+    node: Arc<Node>,
+    partners: [Arc<Node>; 2],
+    own: Vec<gsomia_store::StoredItem>,
+    originators: std::collections::HashMap<String, gsomia_core::PartyCode>,
+    consents: std::collections::HashMap<String, gsomia_core::PartyCode>,
+}
+
+impl Victim {
+    async fn apply(&mut self, ops: &[Op]) {
+        let mut last: Option<(Envelope, bool)> = None;
+        for op in ops {
+            let high_of = |p: &Node, high: bool| match (p.party().as_str(), high) {
+                ("JPN", true) => "GOKUHI",
+                ("JPN", false) => "HI",
+                (_, true) => "SECRET",
+                (_, false) => "CONFIDENTIAL",
+            };
+            let mut forged = false;
+            let env = match op {
+                Op::Item { from, id, version, high } => {
+                    let p = &self.partners[*from];
+                    let v = format!("2019-07-2{version}T00:00:00.000Z");
+                    let item = own_item(p, POOL[*id], &v, high_of(p, *high), "x");
+                    Hostile::new(p).envelope(&self.node, vec![json!({"kind": "item", "item": item})])
+                }
+                Op::Reclass { from, id, by_other, high, revision } => {
+                    let (p, signer) = (&self.partners[*from], &self.partners[(*from + *by_other as usize) % 2]);
+                    let item = own_item(signer, POOL[*id], "2019-07-20T00:00:00.000Z", "x", "x");
+                    let n = notice(signer, &item, high_of(signer, *high), *revision);
+                    Hostile::new(p).envelope(&self.node, vec![n])
+                }
+                Op::Consent { from, consent, id } => {
+                    let p = &self.partners[*from];
+                    let other = self.partners[(*from + 1) % 2].party();
+                    let c: gsomia_core::Consent = serde_json::from_value(json!({
+                        "id": format!("c-{consent}"), "originator": p.party(), "item": POOL[*id],
+                        "holder": "KOR", "to": other, "purpose": "missile-warning",
+                        "given": "2019-07-01", "until": "2030-01-01",
+                    }))
+                    .unwrap();
+                    let c = gsomia_crypto::consent::sign_consent(&p.keys().signing, c);
+                    Hostile::new(p).envelope(
+                        &self.node,
+                        vec![json!({"kind": "consent", "payload": {"approved": true, "consent": c}})],
+                    )
+                }
+                Op::Forged { from, id } => {
+                    forged = true;
+                    let p = &self.partners[*from];
+                    let item = own_item(p, POOL[*id], "2019-07-29T00:00:00.000Z", high_of(p, true), "x");
+                    let mut liar = Hostile::new(&self.partners[(*from + 1) % 2]);
+                    let mut env = liar.envelope(&self.node, vec![json!({"kind": "item", "item": item})]);
+                    env.header.from = p.party();
+                    env
+                }
+                Op::Replay => match last.clone() {
+                    Some((env, was_forged)) => {
+                        forged = was_forged;
+                        env
+                    }
+                    None => continue,
+                },
+                Op::Unknown { from } => Hostile::new(&self.partners[*from])
+                    .envelope(&self.node, vec![json!({"kind": "takeover", "payload": {}})]),
+            };
+            let before = counts(&self.node);
+            let answer = gsomia_node::federation::receive(&self.node, env.clone()).await;
+            if forged {
+                assert!(answer.is_err(), "{op:?}");
+                assert_eq!(counts(&self.node), before, "{op:?}: nothing of a forgery is kept");
+            } else {
+                answer.unwrap_or_else(|e| panic!("{op:?}: {}", e.message));
+            }
+            last = Some((env, forged));
+            self.check(op);
+        }
+    }
+
+    fn check(&mut self, op: &Op) {
+        let store = self.node.store();
+        for own in &self.own {
+            let versions = store.versions(&own.id).unwrap();
+            assert_eq!(versions.len(), 1, "{op:?}: {} has another version", own.id);
+            assert_eq!(
+                (&versions[0].label, &versions[0].binding, &versions[0].content),
+                (&own.label, &own.binding, &own.content),
+                "{op:?}: KOR's own item changed"
+            );
+        }
+        let world = self.node.world();
+        for id in POOL {
+            for s in store.versions(id).unwrap() {
+                let first = *self.originators.entry(id.to_owned()).or_insert(s.label.originator);
+                assert_eq!(s.label.originator, first, "{op:?}: {id} changed hands");
+                if s.label.originator != self.node.party() {
+                    let item = gsomia_node::service::items::unseal(&self.node, &s).unwrap().unwrap();
+                    let level = &s.marking.as_ref().unwrap().level;
+                    gsomia_core::reclassification::check_claimed_level(&world, &item, self.node.party(), level)
+                        .unwrap_or_else(|r| panic!("{op:?}: {id} below its floor: {}", r.message));
+                }
+            }
+        }
+        for c in store.consents().unwrap() {
+            let first = *self.consents.entry(c.id.clone()).or_insert(c.originator);
+            assert_eq!(c.originator, first, "{op:?}: consent {} changed hands", c.id);
+        }
+    }
+
+    /// Closes the victim and opens it again; its log verifies.
+    fn restart(&mut self) {
+        self.node.close();
+        let verifier = log_verifier(&self.node);
+        let log = gsomia_store::verify::LogFile::open(&self.dir.join("gsomia.db")).unwrap();
+        log.verify(
+            |note| {
+                let c = gsomia_log::SignedCheckpoint::open(note, &verifier).map_err(|e| e.to_string())?;
+                Ok((c.size, c.root))
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        self.node = Node::open(&self.dir, clock("2019-07-30").0).unwrap();
+        assert!(!self.node.store().users().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn h1_h2_h3_h5_random_partner_messages_never_corrupt_the_node() {
+    use proptest::strategy::Strategy;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let root = super::temp_dir("hostile-property");
+    for p in ["KOR", "JPN", "USA"] {
+        init(&root.join(p), p);
+    }
+    let day = clock("2019-07-30").0;
+    let node = Node::open(&root.join("KOR"), day.clone()).unwrap();
+    let jpn = Node::open(&root.join("JPN"), day.clone()).unwrap();
+    let usa = Node::open(&root.join("USA"), day).unwrap();
+    for p in [&jpn, &usa] {
+        node.import_party(p.descriptor().unwrap()).unwrap();
+    }
+    for a in ["kor-jpn-gsomia", "usa-kor-gsomia"] {
+        node.import_agreement(serde_json::from_str(&read(&format!("agreements/{a}.json"))).unwrap())
+            .unwrap();
+    }
+    user(&node, "kim", json!(["analyst"]), "II");
+    let kim: gsomia_core::User = serde_json::from_value(json!({"id": "kim", "party": "KOR",
+        "roles": ["analyst"], "clearance": "II", "duties": ["missile-warning"]})).unwrap();
+    let own = rt.block_on(async {
+        let mut own = vec![];
+        for id in &POOL[..2] {
+            let mut r = report();
+            r["object"]["id"] = (*id).into();
+            let label = serde_json::from_value(r["label"].clone()).unwrap();
+            gsomia_node::service::items::publish(&node, &kim, label, r["object"].clone())
+                .await
+                .unwrap();
+            own.push(node.store().item(id, None).unwrap().unwrap());
+        }
+        own
+    });
+    let victim = Victim {
+        dir: root.join("KOR"),
+        node,
+        partners: [jpn, usa],
+        own,
+        originators: Default::default(),
+        consents: Default::default(),
+    };
+    let scale: u32 = std::env::var("GSOMIA_PROPTEST_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let config = proptest::test_runner::Config {
+        cases: 48 * scale,
+        failure_persistence: None,
+        ..Default::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let victim = std::cell::RefCell::new(victim);
+    let result = runner.run(&proptest::collection::vec(op(), 1..8).boxed(), |ops| {
+        let mut v = victim.borrow_mut();
+        rt.block_on(v.apply(&ops));
+        v.restart();
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // Not vacuous: partners' items, reclassifications and consents were accepted on the way.
+    let v = victim.into_inner();
+    assert!(v.originators.values().any(|o| o.as_str() != "KOR"));
+    assert!(!v.consents.is_empty());
+    let applied = audit_actions(&v.node)
+        .iter()
+        .filter(|(a, d, _)| a == "item.reclassify.received" && d == "allow")
+        .count();
+    assert!(applied > 0, "no reclassification was ever applied");
+}
