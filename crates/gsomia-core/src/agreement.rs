@@ -260,7 +260,6 @@ pub struct Status {
     pub terminates_on: Option<Date>,
 }
 
-
 /// A stretch of history from a day on: state and termination date.
 #[derive(Debug, Clone, Copy)]
 struct Phase {

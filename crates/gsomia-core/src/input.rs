@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
-use crate::history::HistoryError;
 use crate::date::Date;
+use crate::history::HistoryError;
 use crate::party::PartyCode;
 
 /// A problem in one input file, at one place in it.

@@ -827,7 +827,6 @@ fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError>
     Ok(Ok(None))
 }
 
-
 /// The originator's reclassification (M4), from the originator or passed on by the party this
 /// node received the item from. It counts only if it is newer than the label held (its
 /// revision, inside what the originator signed), and the originator's binding of the new label

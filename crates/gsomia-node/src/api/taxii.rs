@@ -749,7 +749,9 @@ async fn get_object(
     }
     let (seen, next) =
         object_versions(&node, &user, &c, &oid, params(q)?, false, "item.read").await?;
-    audit_read(&node, &user, "taxii.object", &c, &seen).await?;
+    // A read by id is an item read, recorded as the API records one (P7).
+    let read: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
+    crate::service::items::record_item_reads(&node, &user, &read, "taxii").await?;
     Ok(answer("objects", &seen, next, |v| v.object.clone()))
 }
 
@@ -762,7 +764,8 @@ async fn get_versions(
     let c = collection(&node, &user, &cid)?;
     let (seen, more) =
         object_versions(&node, &user, &c, &oid, params(q)?, true, "item.read").await?;
-    audit_read(&node, &user, "taxii.versions", &c, &seen).await?;
+    let read: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
+    crate::service::items::record_item_reads(&node, &user, &read, "taxii").await?;
     Ok(answer("versions", &seen, more, |v| {
         v.item.modified.clone().into()
     }))

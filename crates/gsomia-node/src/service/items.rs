@@ -938,6 +938,37 @@ pub async fn record_reads(
     Ok(())
 }
 
+/// Records reads of item versions by id (P7): one `item.read` entry each, as [`read`] makes,
+/// naming the interface.
+pub async fn record_item_reads(
+    node: &Node,
+    user: &User,
+    read: &[&StoredItem],
+    via: &str,
+) -> Result<(), ApiError> {
+    let audit = read
+        .iter()
+        .map(|s| {
+            let detail = json!({ "version": s.modified, "via": via });
+            entry(
+                node,
+                &user.id,
+                "item.read",
+                &s.id,
+                Verdict::Allow,
+                None,
+                detail,
+            )
+        })
+        .collect();
+    node.write(Batch {
+        writes: vec![],
+        audit,
+    })
+    .await?;
+    Ok(())
+}
+
 /// Records that `user` asked for item `id` and saw nothing: refused under the rule of the first
 /// of `held` (its versions) they may not read, or because there is none. Either way one entry,
 /// so that a missing item and an unreadable one cost the same (H8).

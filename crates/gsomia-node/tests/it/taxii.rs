@@ -543,3 +543,168 @@ async fn h4_a_page_scans_a_bounded_number_of_rows() {
     }
     assert_eq!(seen, 2_050);
 }
+
+/// The gsomia label a marking-definition carries.
+fn taxii_label(marking: &Value) -> Value {
+    let mut label = marking["extensions"][gsomia_node::api::EXTENSION].clone();
+    label.as_object_mut().unwrap().remove("extension_type");
+    label
+}
+
+/// The entries the last request wrote: (action, subject, decision, rule, detail).
+fn written(f: &Fixture, after: u64) -> Vec<(String, String, String, Option<String>, Value)> {
+    f.node
+        .store()
+        .audit_after(after, 1_000)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let d: gsomia_store::AuditDraft = e.parse().unwrap();
+            let rule = d.rule.map(|r| r.id().to_owned());
+            (
+                d.action,
+                d.subject,
+                d.decision.as_str().to_owned(),
+                rule,
+                d.detail,
+            )
+        })
+        .collect()
+}
+
+/// REST and TAXII are two doors to one service: the same action gets the same decision, the
+/// same audit entry (but for the interface it names) and the same effects.
+#[tokio::test]
+async fn rest_and_taxii_decide_record_and_change_the_same() {
+    let f = kor_node("parity", "2019-07-25");
+    let c = collection(&f).await;
+    let marking: Value = serde_json::from_str(MARKING).unwrap();
+    let object = |n: u32| {
+        json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-00000000020{n}"),
+            "created": "2019-07-25T01:00:00.000Z", "modified": "2019-07-25T01:00:00.000Z",
+            "name": "x", "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix", "valid_from": "2019-07-25T01:00:00Z",
+            "object_marking_refs": [marking["id"]],
+        })
+    };
+    let label = taxii_label(&marking);
+    let strip = |mut d: Value| {
+        if let Some(o) = d.as_object_mut() {
+            o.remove("via");
+            o.remove("binding");
+        }
+        d
+    };
+    // Publish, allowed and refused (choi, III, may not classify at II: P1).
+    let mut decided = vec![];
+    for (who, n) in [("kim", 1), ("choi", 3)] {
+        let before = f.node.store().counts().unwrap();
+        let (s, b) = super::call(
+            &f,
+            "POST",
+            "/api/v1/items",
+            Some(who),
+            Some(json!({"label": label, "object": object(n)}).to_string()),
+        )
+        .await;
+        let rest = written(&f, before.audit);
+        let rest_items = f.node.store().counts().unwrap().items - before.items;
+        let before = f.node.store().counts().unwrap();
+        let envelope = json!({ "objects": [marking, object(n + 1)] });
+        let (_, _, status) = taxii(&f, "POST", &format!("{c}objects/"), who, Some(envelope)).await;
+        let taxii_entries = written(&f, before.audit);
+        let taxii_items = f.node.store().counts().unwrap().items - before.items;
+        assert_eq!(rest_items, taxii_items, "{who}: {b} {status}");
+        let shape = |w: &[(String, String, String, Option<String>, Value)]| {
+            w.iter()
+                .map(|(a, _, d, r, _)| (a.clone(), d.clone(), r.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&rest), shape(&taxii_entries), "{who}");
+        decided.push((s, status["failure_count"].as_u64()));
+    }
+    assert_eq!(
+        decided,
+        [
+            (StatusCode::CREATED, Some(0)),
+            (StatusCode::FORBIDDEN, Some(1))
+        ]
+    );
+    // Read by id, allowed and refused: one `item.read` entry each, the same but for `via`.
+    let id = "indicator--00000000-0000-4000-8000-000000000201";
+    for who in ["kim", "choi"] {
+        let before = f.node.store().counts().unwrap().audit;
+        let (s, _) = super::call(&f, "GET", &format!("/api/v1/items/{id}"), Some(who), None).await;
+        let rest = written(&f, before);
+        let before = f.node.store().counts().unwrap().audit;
+        let (t, _, _) = taxii(&f, "GET", &format!("{c}objects/{id}/"), who, None).await;
+        let through_taxii = written(&f, before);
+        assert_eq!(s, t, "{who}: the same answer");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(through_taxii.len(), 1);
+        let (a, b) = (&rest[0], &through_taxii[0]);
+        assert_eq!((&a.0, &a.1, &a.2, &a.3), (&b.0, &b.1, &b.2, &b.3), "{who}");
+        assert_eq!(strip(a.4.clone()), strip(b.4.clone()), "{who}");
+    }
+    // List: the same items returned.
+    let before = f.node.store().counts().unwrap().audit;
+    super::call(&f, "GET", "/api/v1/items", Some("kim"), None).await;
+    let rest = written(&f, before);
+    let before = f.node.store().counts().unwrap().audit;
+    taxii(&f, "GET", &format!("{c}objects/"), "kim", None).await;
+    let through_taxii = written(&f, before);
+    assert_eq!(rest[0].4["returned"], through_taxii[0].4["returned"]);
+    // Destroy: refused for an analyst (P5) and allowed for an officer, with a signed
+    // certificate either way; the same effect.
+    let ids = [
+        "indicator--00000000-0000-4000-8000-000000000201",
+        "indicator--00000000-0000-4000-8000-000000000202",
+    ];
+    for who in ["kim", "park"] {
+        let before = f.node.store().counts().unwrap().audit;
+        let (s, _) = super::call(
+            &f,
+            "POST",
+            &format!("/api/v1/items/{}/destroy", ids[0]),
+            Some(who),
+            Some("{}".into()),
+        )
+        .await;
+        let rest = written(&f, before);
+        let before = f.node.store().counts().unwrap().audit;
+        let (t, _, _) = taxii(&f, "DELETE", &format!("{c}objects/{}/", ids[1]), who, None).await;
+        let through_taxii = written(&f, before);
+        assert_eq!(
+            (s.is_success(), t.is_success()),
+            (who == "park", who == "park"),
+            "{who}"
+        );
+        assert_eq!(rest.len(), 1, "{who}: {rest:?}");
+        assert_eq!(through_taxii.len(), 1, "{who}: {through_taxii:?}");
+        let (a, b) = (&rest[0], &through_taxii[0]);
+        assert_eq!((&a.0, &a.2, &a.3), (&b.0, &b.2, &b.3), "{who}");
+        if who == "park" {
+            for (entry, id) in [(a, ids[0]), (b, ids[1])] {
+                let certificate = &entry.4["certificate"];
+                assert_eq!(certificate["item"], id);
+                assert!(gsomia_crypto::statement::verify(
+                    &f.node.keys().signing.verifying_key(),
+                    "destruction",
+                    certificate,
+                    entry.4["signature"].as_str().unwrap()
+                ));
+                assert!(
+                    f.node
+                        .store()
+                        .item(id, None)
+                        .unwrap()
+                        .unwrap()
+                        .destroyed
+                        .is_some()
+                );
+            }
+        }
+    }
+}
