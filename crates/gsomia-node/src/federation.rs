@@ -34,7 +34,9 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::node::entry;
-use crate::protocol::{Message, Numbered, Payload};
+use crate::protocol::{
+    Message, Numbered, Payload, Receipt, Refused, Reply, SignedReceipt, SignedReply,
+};
 use crate::service::items::{seal_item, unseal_object};
 
 /// The most messages in one envelope.
@@ -186,23 +188,25 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         let text: String = String::from_utf8_lossy(&reply).chars().take(200).collect();
         return Err(format!("{peer} answered {status}: {text}"));
     }
-    let reply: Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
+    let reply: SignedReply = serde_json::from_slice(&reply)
+        .map_err(|e| format!("{peer}'s reply is not a reply of this protocol: {e}"))?;
     let key = peer_record
         .keys
         .verifying_key()
         .map_err(|e| e.to_string())?;
-    let signature = reply["signature"].as_str().unwrap_or_default();
-    if !gsomia_crypto::statement::verify(&key, "reply", &reply["reply"], signature) {
-        return Err(format!("{peer}'s reply does not verify"));
+    if !reply.verifies(&key) {
+        return Err(format!(
+            "{peer}'s reply, or a receipt in it, does not verify"
+        ));
     }
-    let body = &reply["reply"];
-    if body["envelope"] != env.header.id.as_str() {
+    let body = &reply.reply;
+    if body.envelope != env.header.id {
         return Err(format!("{peer} answered another envelope"));
     }
     // A reply acknowledges at most what the envelope carried, and receipts only for its items,
     // made by the peer itself: a peer can not mark other messages delivered or claim to hold
     // items it was not sent.
-    let through = body["through"].as_u64().unwrap_or(0);
+    let through = body.through;
     if through > env.header.seq.1 {
         return Err(format!(
             "{peer} acknowledged message {through}, beyond the envelope's last ({})",
@@ -215,18 +219,9 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         .filter_map(|m| Some((m.payload["id"].as_str()?, m.payload["version"].as_str()?)))
         .collect();
     let mut writes = vec![];
-    for r in body["receipts"].as_array().into_iter().flatten() {
-        if !gsomia_crypto::statement::verify(
-            &key,
-            "receipt",
-            &r["receipt"],
-            r["signature"].as_str().unwrap_or_default(),
-        ) {
-            return Err(format!("a receipt from {peer} does not verify"));
-        }
-        let item = r["receipt"]["item"].as_str().unwrap_or_default();
-        let version = r["receipt"]["version"].as_str().unwrap_or_default();
-        if r["receipt"]["party"] != peer || !sent.contains(&(item, version)) {
+    for r in &body.receipts {
+        let (item, version) = (r.receipt.item.as_str(), r.receipt.version.as_str());
+        if r.receipt.party != code || !sent.contains(&(item, version)) {
             return Err(format!(
                 "{peer} sent a receipt for `{item}` version `{version}`, which this envelope did not carry"
             ));
@@ -235,7 +230,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
             item: item.to_owned(),
             version: version.to_owned(),
             party: peer.to_owned(),
-            receipt: r.clone(),
+            receipt: serde_json::to_value(r).map_err(|e| e.to_string())?,
         });
     }
     writes.push(Write::Delivered {
@@ -243,7 +238,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         through,
         at: node.now_text(),
     });
-    let detail = json!({ "envelope": env.header.id, "through": through, "receipts": body["receipts"].as_array().map_or(0, Vec::len), "refusals": body["refusals"] });
+    let detail = json!({ "envelope": env.header.id, "through": through, "receipts": body.receipts.len(), "refusals": body.refusals });
     let audit = vec![entry(
         node,
         "node",
@@ -320,7 +315,7 @@ async fn drain(node: Arc<Node>, peer: String, mut stop: tokio::sync::watch::Rece
 // Receiving.
 
 /// What is refused of a partner's message: the rule and why, for the signed reply.
-type Outcome = Result<Option<Value>, (Rule, String)>;
+type Outcome = Result<Option<SignedReceipt>, (Rule, String)>;
 
 /// One envelope being applied: the sender, what it has changed so far, what to commit.
 struct Inbox<'a> {
@@ -487,8 +482,11 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     let mut refusals = vec![];
     for raw in &payload.messages {
         let Some(seq) = raw["seq"].as_u64() else {
-            refusals
-                .push(json!({ "seq": null, "rule": "M1", "message": "a message without `seq`" }));
+            refusals.push(Refused {
+                seq: None,
+                rule: Rule::M1,
+                message: "a message without `seq`".into(),
+            });
             continue;
         };
         if seq <= through {
@@ -522,19 +520,27 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         match outcome {
             Ok(Some(receipt)) => receipts.push(receipt),
             Ok(None) => {}
-            Err((rule, message)) => {
-                refusals.push(json!({ "seq": seq, "rule": rule.id(), "message": message }))
-            }
+            Err((rule, message)) => refusals.push(Refused {
+                seq: Some(seq),
+                rule,
+                message,
+            }),
         }
     }
     let Inbox {
         mut writes, audit, ..
     } = cx;
-    let body = json!({
-        "envelope": env.header.id, "from": node.party(), "through": through,
-        "receipts": receipts, "refusals": refusals,
-    });
-    let reply = json!({ "reply": body, "signature": gsomia_crypto::statement::sign(&node.keys().signing, "reply", &body) });
+    let reply = SignedReply::sign(
+        &node.keys().signing,
+        Reply {
+            envelope: env.header.id.clone(),
+            from: node.party(),
+            through,
+            receipts,
+            refusals,
+        },
+    );
+    let reply = serde_json::to_value(&reply).map_err(crate::service::internal)?;
     writes.push(Write::Received {
         peer: from.to_string(),
         through,
@@ -704,11 +710,15 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
         cx.record(action, &id, Verdict::Allow, Some(Rule::M2), detail);
     }
-    let receipt = json!({ "item": id, "version": version, "party": me, "marking": marking, "agreement": agreement, "received": received });
-    let signature = gsomia_crypto::statement::sign(&node.keys().signing, "receipt", &receipt);
-    Ok(Ok(Some(
-        json!({ "receipt": receipt, "signature": signature }),
-    )))
+    let receipt = Receipt {
+        item: id,
+        version,
+        party: me,
+        marking,
+        agreement: agreement.to_string(),
+        received,
+    };
+    Ok(Ok(Some(SignedReceipt::sign(&node.keys().signing, receipt))))
 }
 
 /// A partner's own agreement event (A7).

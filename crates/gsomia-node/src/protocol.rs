@@ -120,3 +120,104 @@ impl Message {
         }
     }
 }
+
+/// The receiver's answer to an envelope, signed by it ([`SignedReply`]): how far it applied the
+/// sender's messages, a signed receipt for each item it holds now (M3), and what it refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    /// The envelope answered.
+    pub envelope: String,
+    /// The receiver.
+    pub from: gsomia_core::PartyCode,
+    /// The last sequence number applied.
+    pub through: u64,
+    /// A receipt per item received (or received before, for a resent item).
+    pub receipts: Vec<SignedReceipt>,
+    /// The messages refused, each with its rule.
+    pub refusals: Vec<Refused>,
+}
+
+/// A reply with the receiver's signature over it (statement kind `reply`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedReply {
+    /// The reply.
+    pub reply: Reply,
+    /// The receiver's Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// The receiver's acknowledgement of an item: what it holds, under which agreement, how it
+/// marked it (M3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The item's STIX id.
+    pub item: String,
+    /// Its version.
+    pub version: String,
+    /// The receiver.
+    pub party: gsomia_core::PartyCode,
+    /// The receiver's marking.
+    pub marking: gsomia_core::Marking,
+    /// The agreement it came under.
+    pub agreement: String,
+    /// When it was received (RFC 3339).
+    pub received: String,
+}
+
+/// A receipt with the receiver's signature over it (statement kind `receipt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedReceipt {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// The receiver's Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// A message the receiver refused, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refused {
+    /// Its sequence number, if it had one.
+    pub seq: Option<u64>,
+    /// The rule that refused it.
+    pub rule: gsomia_core::Rule,
+    /// Why, for the sender's officer.
+    pub message: String,
+}
+
+impl SignedReply {
+    /// Signs `reply` as the receiver.
+    pub fn sign(key: &gsomia_crypto::SigningKey, reply: Reply) -> SignedReply {
+        let signature = gsomia_crypto::statement::sign(key, "reply", &json_of(&reply));
+        SignedReply { reply, signature }
+    }
+
+    /// Whether the receiver's key signed it, and every receipt in it.
+    pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
+        gsomia_crypto::statement::verify(key, "reply", &json_of(&self.reply), &self.signature)
+            && self.reply.receipts.iter().all(|r| r.verifies(key))
+    }
+}
+
+impl SignedReceipt {
+    /// Signs `receipt` as the receiver.
+    pub fn sign(key: &gsomia_crypto::SigningKey, receipt: Receipt) -> SignedReceipt {
+        let signature = gsomia_crypto::statement::sign(key, "receipt", &json_of(&receipt));
+        SignedReceipt { receipt, signature }
+    }
+
+    /// Whether the receiver's key signed it.
+    pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
+        gsomia_crypto::statement::verify(key, "receipt", &json_of(&self.receipt), &self.signature)
+    }
+}
+
+/// The JSON a statement is signed over.
+fn json_of(value: &impl Serialize) -> Value {
+    // INVARIANT: these types are plain data (strings, numbers, codes): they always serialise.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

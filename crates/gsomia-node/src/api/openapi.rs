@@ -13,7 +13,7 @@ use crate::error::{ErrorBody, ErrorDetail};
     info(
         title = "gsomia node API",
         description = "A gsomia node: agreements, items, releases, incidents and the audit log. \
-                       Refusals are 403 with the SPEC rule id in `error.rule`."
+                       Refusals are 403 with the rule id (docs/RULES.md) in `error.rule`; an item the caller may not read is answered 404, as one that does not exist."
     ),
     paths(
         agreements::descriptor, agreements::parties, agreements::list, agreements::get,
