@@ -70,7 +70,12 @@ pub(super) async fn derive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sources: Vec<(String, Option<String>)> =
         req.sources.into_iter().map(|s| (s.id, s.version)).collect();
-    let derived = items::derive(&node, &user, &sources, req.object, req.purpose).await?;
+    let mut object = req.object;
+    if let Some(id) = object["id"].as_str() {
+        let m = marking::marking_id_of(id, gsomia_core::version_of(&object), node.party());
+        marking::add_ref(&mut object, &m);
+    }
+    let derived = items::derive(&node, &user, &sources, object, req.purpose).await?;
     Ok((StatusCode::CREATED, Json(derived)))
 }
 

@@ -959,8 +959,9 @@ async fn add_objects(
     Ok(resp)
 }
 
-/// The most status resources kept (in memory, newest first out last).
-const STATUSES: usize = 4096;
+/// The most status resources kept in memory (the oldest goes first): about 10 MiB with
+/// envelopes of 100 objects.
+const STATUSES: usize = 1024;
 
 /// Keeps a status resource for its poster to read soon after posting. Statuses live in memory,
 /// the newest [`STATUSES`]: they are a convenience for the client, not the record, which is the

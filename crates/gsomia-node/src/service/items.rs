@@ -290,7 +290,15 @@ pub fn plan_publish(
         audit,
         writes: vec![],
     };
-    writes.insert(0, super::marking::write(&stored));
+    // The node's marking is kept for serving by id when the object names it (published through
+    // the JSON API); an object posted through TAXII names the marking it came with.
+    let ours = super::marking::marking_id(&stored);
+    let named = bound.object()["object_marking_refs"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| *r == ours.as_str()));
+    if named {
+        writes.insert(0, super::marking::write(&stored));
+    }
     writes.insert(0, Write::PutItem(Box::new(stored)));
     Ok(PublishPlan { writes, ..plan })
 }

@@ -12,6 +12,7 @@
 
 pub mod agreements;
 pub mod consents;
+pub mod inbox;
 pub mod incidents;
 pub mod items;
 pub mod marking;

@@ -228,6 +228,19 @@ async fn h1_a_partner_can_not_shadow_or_reclassify_another_originators_item() {
     )
     .await;
     assert_eq!(s, 404);
+    // Nor can JPN pull KOR's custody record for that id: it is KOR's item.
+    until("JPN witnessed KOR's log", || {
+        jpn.store().witnessed_latest("KOR").unwrap().is_some()
+    })
+    .await;
+    let refused = gsomia_node::transparency::custody(&jpn, &descriptor(&kor, &k.addr), REPORT_ID)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("originator"),
+        "{}",
+        refused.message
+    );
     halt(j).await;
     restarts_and_verifies(&root.join("KOR"), k, kor).await;
 }
@@ -678,6 +691,7 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
     .await;
     assert_eq!(s, 202, "{b}");
     let second = "report--00000000-0000-4000-8000-00000000a00a";
+    let cosigned = kor.store().last_cosigned("JPN").unwrap();
     let started = Instant::now();
     publish_and_release(&kor, &k, &kim, second).await;
     assert!(jpn.store().item(second, None).unwrap().is_some());
@@ -690,6 +704,11 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
         !kor.store().peers_pending().unwrap().is_empty(),
         "USA's is still queued"
     );
+    // Witnessing goes on too: JPN cosigns KOR's newer checkpoints while USA hangs.
+    until("JPN cosigns a newer checkpoint", || {
+        kor.store().last_cosigned("JPN").unwrap() > cosigned
+    })
+    .await;
     // Stopping does not wait for the hung partner either.
     let stopping = Instant::now();
     halt(j).await;

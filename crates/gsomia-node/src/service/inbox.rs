@@ -1,0 +1,668 @@
+//! The inbox (SPEC §5, §7): what a partner's authenticated envelope says, applied for a partner
+//! that may be hostile (H1–H6). `crate::federation::receive` checks the protocol version, the
+//! sender and the envelope's signature before it calls [`apply`], which takes only an opened
+//! envelope (`Verified<Vec<u8>>`).
+//!
+//! Each item is checked from this side: H1 (an id held under another originator is refused),
+//! the originator's binding (R6), H2 (each carried consent is about the item, from its
+//! originator, for the sender to give to this party, and verifies; otherwise the item is
+//! refused whole, and consents are stored only with the accepted item), R1–R5 as the release
+//! decision, H3; then it is marked with this party's equivalent level, given its custody hop
+//! (M2), sealed, stored and acknowledged with a signed receipt (M3). Reclassifications come only
+//! from the originator or the hop the item came from, only newer than the label held, never
+//! about this party's own items, and are passed on to the parties the item was released to,
+//! never back (M4). Everything is audited.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
+use gsomia_crypto::Verified;
+use gsomia_store::{AuditDraft, Batch, PartyRecord, Store, StoredItem, Verdict, Write};
+use serde_json::{Value, json};
+
+use super::items::{seal_item, unseal_object};
+use crate::error::ApiError;
+use crate::node::{Node, entry};
+use crate::protocol::{
+    Message, Numbered, Payload, Receipt, Refused, Reply, SignedReceipt, SignedReply,
+};
+
+/// What is refused of a partner's message: the rule and why, for the signed reply.
+type Outcome = Result<Option<SignedReceipt>, (Rule, String)>;
+
+/// One envelope being applied: the sender, what it has changed so far, what to commit.
+struct Inbox<'a> {
+    node: &'a Node,
+    from: PartyCode,
+    parties: &'a [PartyRecord],
+    world: Arc<World>,
+    /// Agreements changed by earlier messages of this envelope.
+    agreements: HashMap<String, Agreement>,
+    writes: Vec<Write>,
+    audit: Vec<AuditDraft>,
+}
+
+impl Inbox<'_> {
+    /// Audits the refusal of a partner's message and returns it for the signed reply.
+    fn refuse(&mut self, action: &str, subject: &str, rule: Rule, message: String) -> Outcome {
+        let detail = json!({ "message": message });
+        let from = self.from.as_str();
+        self.audit.push(entry(
+            self.node,
+            from,
+            action,
+            subject,
+            Verdict::Deny,
+            Some(rule),
+            detail,
+        ));
+        Err((rule, message))
+    }
+
+    fn record(
+        &mut self,
+        action: &str,
+        subject: &str,
+        decision: Verdict,
+        rule: Option<Rule>,
+        detail: Value,
+    ) {
+        let from = self.from.as_str();
+        self.audit.push(entry(
+            self.node, from, action, subject, decision, rule, detail,
+        ));
+    }
+
+    /// The newest version of item `id`, counting what this envelope stored so far (an item and
+    /// its reclassification may travel in one envelope).
+    fn stored_item(&self, id: &str) -> Result<Option<StoredItem>, ApiError> {
+        let pending = self.writes.iter().rev().find_map(|w| match w {
+            Write::PutItem(s) if s.id == id => Some((**s).clone()),
+            _ => None,
+        });
+        match pending {
+            Some(s) => Ok(Some(s)),
+            None => Ok(self.node.store().item(id, None)?),
+        }
+    }
+
+    /// The label of the newest version of item `id` (see [`Inbox::stored_item`]).
+    fn item_label(&self, id: &str) -> Result<Option<gsomia_core::Label>, ApiError> {
+        Ok(self.stored_item(id)?.map(|s| s.label))
+    }
+
+    /// The originator of the consent held under `id`, counting what this envelope stored.
+    fn consent_originator(&self, id: &str) -> Option<PartyCode> {
+        let pending = self.writes.iter().find_map(|w| match w {
+            Write::PutConsent(c) if c.id == id => Some(c.originator),
+            _ => None,
+        });
+        pending.or_else(|| {
+            self.world
+                .consents()
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.originator)
+        })
+    }
+
+    /// The agreement as this envelope has left it so far.
+    fn agreement(&self, id: &str) -> Option<Agreement> {
+        self.agreements
+            .get(id)
+            .cloned()
+            .or_else(|| self.world.agreement(id).cloned())
+    }
+}
+
+/// Applies an opened envelope from partner `from` and returns the signed reply. Envelopes from
+/// one partner are applied one at a time (the caller holds its inbox lock).
+pub async fn apply(
+    node: &Node,
+    from: PartyCode,
+    envelope_id: &str,
+    opened: Verified<Vec<u8>>,
+) -> Result<Value, ApiError> {
+    let parties = node.store().parties()?;
+    let payload: Payload = serde_json::from_slice(&opened.into_inner())
+        .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
+    // Whoever changes agreements holds the gate from reading them to reloading the world (A7).
+    let touches_agreements = payload.messages.iter().any(|m| {
+        matches!(
+            m["kind"].as_str(),
+            Some("agreement_event" | "agreement_proposal")
+        )
+    });
+    let _agreements = match touches_agreements {
+        true => Some(node.agreements_gate.lock().await),
+        false => None,
+    };
+    let world = node.world();
+    // A sender is a partner only once this party signed an agreement with it; before that it
+    // may only propose one (A1).
+    let named = crate::node::partner(&world, node.party(), from);
+    let mut through = node.store().inbox_mark(from.as_str())?;
+    let mut cx = Inbox {
+        node,
+        from,
+        parties: &parties,
+        world,
+        agreements: HashMap::new(),
+        writes: vec![],
+        audit: vec![],
+    };
+    let mut receipts = vec![];
+    let mut refusals = vec![];
+    for raw in &payload.messages {
+        let Some(seq) = raw["seq"].as_u64() else {
+            refusals.push(Refused {
+                seq: None,
+                rule: Rule::M1,
+                message: "a message without `seq`".into(),
+            });
+            continue;
+        };
+        if seq <= through {
+            continue; // already applied: exactly once in effect
+        }
+        through = seq;
+        let outcome = match serde_json::from_value::<Numbered>(raw.clone()) {
+            Err(e) => cx.refuse(
+                "message.received",
+                from.as_str(),
+                Rule::M1,
+                format!("message {seq} is not a message of this protocol: {e}"),
+            ),
+            Ok(Numbered { message, .. }) => {
+                if !named && !matches!(message, Message::AgreementProposal { .. }) {
+                    let message_kind = message.kind();
+                    cx.refuse(
+                        &format!("{message_kind}.received"),
+                        from.as_str(),
+                        Rule::R1,
+                        format!(
+                            "{from} is not a party to any agreement with {}",
+                            node.party()
+                        ),
+                    )
+                } else {
+                    apply_one(&mut cx, message)?
+                }
+            }
+        };
+        match outcome {
+            Ok(Some(receipt)) => receipts.push(receipt),
+            Ok(None) => {}
+            Err((rule, message)) => refusals.push(Refused {
+                seq: Some(seq),
+                rule,
+                message,
+            }),
+        }
+    }
+    let Inbox {
+        mut writes, audit, ..
+    } = cx;
+    let reply = SignedReply::sign(
+        &node.keys().signing,
+        Reply {
+            envelope: envelope_id.to_owned(),
+            from: node.party(),
+            through,
+            receipts,
+            refusals,
+        },
+    );
+    let reply = serde_json::to_value(&reply).map_err(crate::service::internal)?;
+    writes.push(Write::Received {
+        peer: from.to_string(),
+        through,
+        envelope: envelope_id.to_owned(),
+        reply: reply.clone(),
+    });
+    // The world changes only with agreements and consents: rebuild it only then.
+    let reload = writes
+        .iter()
+        .any(|w| matches!(w, Write::PutAgreement(_) | Write::PutConsent(_)));
+    node.write(Batch { writes, audit }).await?;
+    if reload {
+        node.reload_world().map_err(crate::service::internal)?;
+    }
+    Ok(reply)
+}
+
+/// Applies one message. `Err` only when this node fails (its store): the envelope is then
+/// answered with an error and applied again when it is resent.
+fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
+    Ok(match message {
+        Message::Item { item, consents } => receive_item(cx, &item, consents)?,
+        Message::AgreementEvent { payload } => receive_event(cx, &payload),
+        Message::AgreementProposal { payload } => receive_proposal(cx, &payload)?,
+        Message::Reclassification { payload } => receive_reclassification(cx, &payload)?,
+        Message::ConsentRequest { payload } => receive_consent_request(cx, &payload)?,
+        Message::Consent { payload } => receive_consent(cx, &payload)?,
+        // Incident reports and results (P6), destruction certificates (P5), refused consents,
+        // withdrawn releases: recorded as the partner signed them.
+        Message::Withdrawn { payload } => recorded(cx, "withdrawn", payload),
+        Message::ConsentRefused { payload } => recorded(cx, "consent_refused", payload),
+        Message::Incident { payload } => recorded(cx, "incident", payload),
+        Message::Result { payload } => recorded(cx, "result", payload),
+        Message::Destruction { payload } => recorded(cx, "destruction", payload),
+    })
+}
+
+fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
+    let from = cx.from;
+    cx.record(
+        &format!("{kind}.received"),
+        from.as_str(),
+        Verdict::Record,
+        None,
+        payload,
+    );
+    Ok(None)
+}
+
+/// M1–M3 for one item, with H1–H3.
+fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<Outcome, ApiError> {
+    let (node, from, me) = (cx.node, cx.from, cx.node.party());
+    let action = "item.receive";
+    let file: ItemFile = match serde_json::from_value(msg.clone()) {
+        Ok(f) => f,
+        Err(e) => return Ok(cx.refuse(action, "-", Rule::M1, format!("malformed item: {e}"))),
+    };
+    let item = match Item::new(file) {
+        Ok(i) => i,
+        Err(e) => {
+            return Ok(cx.refuse(action, "-", Rule::M1, format!("{}: {}", e.place, e.problem)));
+        }
+    };
+    let id = item.id().to_owned();
+    if item.holder() != from {
+        let m = format!("{from} sent an item held by {}", item.holder());
+        return Ok(cx.refuse(action, &id, Rule::M1, m));
+    }
+    if let Err(e) = cx.world.check_item(&item) {
+        return Ok(cx.refuse(action, &id, Rule::M1, format!("{}: {}", e.place, e.problem)));
+    }
+    let originator = item.label().originator;
+    // H1: an item id belongs to its originator; nobody else's message shadows it.
+    if let Some(held) = cx.item_label(&id)?
+        && held.originator != originator
+    {
+        let m = format!(
+            "`{id}` is held here as an item of {}: an item id belongs to its originator, and \
+             {from} can not send one of {originator} under it",
+            held.originator
+        );
+        return Ok(cx.refuse(action, &id, Rule::H1, m));
+    }
+    // R6: the originator's binding.
+    let key = cx
+        .parties
+        .iter()
+        .find(|p| p.code == originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    let Some(key) = key else {
+        let m = format!("the key of originator {originator} is unknown");
+        return Ok(cx.refuse(action, &id, Rule::R6, m));
+    };
+    if let Err(e) = gsomia_crypto::verify_binding(&key, &item) {
+        return Ok(cx.refuse(action, &id, Rule::R6, e.to_string()));
+    }
+    // H2: each consent carried with it is about this item, from one of its originators, for
+    // the sender to release to this party, and verifies; otherwise the item is refused whole.
+    let mut carried = vec![];
+    for c in consents {
+        let fits = c.item == id
+            && item.label().originators().any(|o| o == c.originator)
+            && c.holder == from
+            && c.to == Grantee::Party(me);
+        if !fits {
+            let m = format!(
+                "consent `{}` carried with `{id}` is not one of its originators' consents for \
+                 {from} to release it to {me}",
+                c.id
+            );
+            return Ok(cx.refuse(action, &id, Rule::H2, m));
+        }
+        if let Some(other) = cx.consent_originator(&c.id).filter(|o| *o != c.originator) {
+            let m = format!(
+                "consent `{}` is held here from {other}: a consent id belongs to its originator",
+                c.id
+            );
+            return Ok(cx.refuse(action, &id, Rule::H1, m));
+        }
+        match crate::node::verify_consent(cx.parties, c) {
+            Ok(v) => carried.push(v),
+            Err(m) => return Ok(cx.refuse(action, &id, Rule::H2, m)),
+        }
+    }
+    let world = match carried.is_empty() {
+        true => cx.world.clone(),
+        false => Arc::new(
+            cx.world
+                .with_consents(carried.iter().map(|c| (**c).clone()).collect()),
+        ),
+    };
+    // R1–R5 from this side, as the sender's release decision.
+    let (agreement, marking) = match gsomia_core::release(&world, &item, me, node.today()) {
+        Decision::Allow(r) => (r.agreement.id().clone(), r.marking),
+        Decision::Deny(r) => return Ok(cx.refuse(action, &id, r.rule, r.message)),
+    };
+    // H3: not below what the originator's signed label maps to.
+    if let Err(r) =
+        gsomia_core::reclassification::check_claimed_level(&world, &item, me, &marking.level)
+    {
+        return Ok(cx.refuse(action, &id, r.rule, r.message));
+    }
+    let version = item.version().to_owned();
+    let received = node.now_text();
+    if node.store().item(&id, Some(&version))?.is_none() {
+        let mut custody = item.custody().to_vec();
+        custody.push(gsomia_core::Hop {
+            from,
+            to: me,
+            agreement: agreement.clone(),
+            level: marking.level.clone(),
+            at: received.parse().map_err(crate::service::internal)?,
+        });
+        let stored = StoredItem {
+            marking: Some(marking.clone()),
+            custody,
+            ..seal_item(node, &item, &version)?
+        };
+        cx.writes.push(crate::service::marking::write(&stored));
+        cx.writes.push(Write::PutItem(Box::new(stored)));
+        // H2: the consents are stored with the item they came with, once it is accepted.
+        for c in carried {
+            if cx.consent_originator(&c.id).is_none() {
+                cx.writes.push(Write::PutConsent(c));
+            }
+        }
+        let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
+        cx.record(action, &id, Verdict::Allow, Some(Rule::M2), detail);
+    }
+    let receipt = Receipt {
+        item: id,
+        version,
+        party: me,
+        marking,
+        agreement: agreement.to_string(),
+        received,
+    };
+    Ok(Ok(Some(SignedReceipt::sign(&node.keys().signing, receipt))))
+}
+
+/// A partner's own agreement event (A7).
+fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
+    let action = "agreement.event.received";
+    let from = cx.from;
+    let id = payload["agreement"].as_str().unwrap_or_default().to_owned();
+    let event: gsomia_core::Event = match serde_json::from_value(payload["event"].clone()) {
+        Ok(e) => e,
+        Err(e) => return cx.refuse(action, &id, Rule::A7, format!("malformed event: {e}")),
+    };
+    let outcome = if event.by != from {
+        Err(format!("{from} sent an event made by {}", event.by))
+    } else {
+        match cx.agreement(&id) {
+            None => Err(format!("no agreement `{id}` here")),
+            Some(a) if !a.names(from) => Err(format!("`{id}` does not name {from}")),
+            Some(a) => a
+                .with_event(event.clone())
+                .map_err(|e| e.problem.to_string()),
+        }
+    };
+    match outcome {
+        Ok(updated) => {
+            cx.writes
+                .push(Write::PutAgreement(Box::new(updated.file().clone())));
+            cx.agreements.insert(id.clone(), updated);
+            cx.record(
+                action,
+                &id,
+                Verdict::Allow,
+                Some(Rule::A7),
+                json!({ "event": event }),
+            );
+            Ok(None)
+        }
+        Err(message) => cx.refuse(action, &id, Rule::A7, message),
+    }
+}
+
+/// A partner asks for this party's consent to release one of this party's items onward.
+fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "consent.request.received";
+    let (node, from) = (cx.node, cx.from);
+    let item = payload["item"].as_str().unwrap_or_default().to_owned();
+    let ours = payload["originator"] == node.party().as_str()
+        && payload["holder"] == from.as_str()
+        && node
+            .store()
+            .item(&item, None)?
+            .is_some_and(|s| s.label.originator == node.party());
+    if !ours {
+        let message = format!(
+            "{from} asked for consent on an item this node did not originate, or for another holder"
+        );
+        return Ok(cx.refuse(action, &item, Rule::R4, message));
+    }
+    cx.writes.push(Write::AddConsentRequest(payload.clone()));
+    cx.record(
+        action,
+        &item,
+        Verdict::Record,
+        Some(Rule::R4),
+        payload.clone(),
+    );
+    Ok(Ok(None))
+}
+
+/// The originator's signed consent arrives at the holder: kept only if it verifies, is the
+/// sender's own, is for this node, concerns an item of the sender's held here, and takes no
+/// other originator's consent id (R4, H1, H2).
+fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "consent.received";
+    let (node, from) = (cx.node, cx.from);
+    let consent: Consent = match serde_json::from_value(payload["consent"].clone()) {
+        Ok(c) => c,
+        Err(e) => return Ok(cx.refuse(action, "-", Rule::R4, format!("malformed consent: {e}"))),
+    };
+    let subject = consent.item.clone();
+    if consent.originator != from || consent.holder != node.party() {
+        let m = format!(
+            "consent `{}` from {from} is not {from}'s consent for this node",
+            consent.id
+        );
+        return Ok(cx.refuse(action, &subject, Rule::R4, m));
+    }
+    let held = cx
+        .item_label(&consent.item)?
+        .is_some_and(|l| l.originators().any(|o| o == from));
+    if !held {
+        let m = format!("no item `{subject}` of {from} is held here");
+        return Ok(cx.refuse(action, &subject, Rule::R4, m));
+    }
+    if let Some(other) = cx.consent_originator(&consent.id) {
+        let m = match other == from {
+            true => format!("consent `{}` is held already", consent.id),
+            false => format!(
+                "consent `{}` is held here from {other}: a consent id belongs to its originator",
+                consent.id
+            ),
+        };
+        return Ok(cx.refuse(action, &subject, Rule::H1, m));
+    }
+    let verified = match crate::node::verify_consent(cx.parties, consent) {
+        Ok(v) => v,
+        Err(m) => return Ok(cx.refuse(action, &subject, Rule::R4, m)),
+    };
+    cx.record(
+        action,
+        &subject,
+        Verdict::Allow,
+        Some(Rule::R4),
+        json!({ "consent": *verified }),
+    );
+    cx.writes.push(Write::PutConsent(verified));
+    Ok(Ok(None))
+}
+
+/// The originator's reclassification (M4), from the originator or passed on by the party this
+/// node received the item from. It counts only if it is newer than the label held (its
+/// revision, inside what the originator signed), and the originator's binding of the new label
+/// verifies over this node's copy. It is applied along the custody chain and passed on to the
+/// parties this node released the item to, never back to the sender: a notice that changes
+/// nothing is not passed on, so notices can not loop.
+fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "item.reclassify.received";
+    let (node, from, me) = (cx.node, cx.from, cx.node.party());
+    let id = payload["id"].as_str().unwrap_or_default().to_owned();
+    let Ok(label) = serde_json::from_value::<gsomia_core::Label>(payload["label"].clone()) else {
+        return Ok(cx.refuse(action, &id, Rule::M4, "malformed label".into()));
+    };
+    let Some(stored) = cx.stored_item(&id)? else {
+        return Ok(cx.refuse(action, &id, Rule::M4, format!("no item `{id}` here")));
+    };
+    let originator = stored.label.originator;
+    if originator == me || label.originator != originator {
+        let m = format!(
+            "`{id}` is an item of {originator}: only {originator} changes its classification"
+        );
+        return Ok(cx.refuse(action, &id, Rule::H1, m));
+    }
+    let received_from = stored.custody.last().map(|h| h.from);
+    if from != originator && Some(from) != received_from {
+        let m = format!(
+            "{from} is neither the originator of `{id}` nor the party this node received it from"
+        );
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
+    }
+    if label.revision <= stored.label.revision {
+        let m = format!(
+            "the notice for `{id}` (revision {}) is not newer than the label held (revision {}): \
+             an old label is never applied again",
+            label.revision, stored.label.revision
+        );
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
+    }
+    let Some(object) = unseal_object(node, &stored)? else {
+        return Ok(cx.refuse(
+            action,
+            &id,
+            Rule::P5,
+            format!("item `{id}` was destroyed here"),
+        ));
+    };
+    let binding = payload["binding"].as_str().unwrap_or_default().to_owned();
+    let file = ItemFile {
+        label: label.clone(),
+        object,
+        marking: None,
+        custody: vec![],
+        binding: Some(binding.clone()),
+    };
+    let key = cx
+        .parties
+        .iter()
+        .find(|p| p.code == originator)
+        .and_then(|p| p.keys.verifying_key().ok());
+    let sound = match (Item::new(file), key) {
+        (Ok(item), Some(k)) => gsomia_crypto::verify_binding(&k, &item).is_ok(),
+        _ => false,
+    };
+    if !sound {
+        let m = "the originator's binding of the new label does not verify".to_owned();
+        return Ok(cx.refuse(action, &id, Rule::M4, m));
+    }
+    let custody = match gsomia_core::reclassification::remark_custody(
+        &cx.world,
+        originator,
+        &label.level,
+        &stored.custody,
+    ) {
+        Ok(c) => c,
+        Err(r) => return Ok(cx.refuse(action, &id, r.rule, r.message)),
+    };
+    let marking = custody.last().map(|h| gsomia_core::Marking {
+        party: h.to,
+        level: h.level.clone(),
+        originator,
+    });
+    let onward: Vec<PartyCode> = crate::service::items::released_to(node, &id)?
+        .into_iter()
+        .filter(|p| *p != from && *p != originator)
+        .collect();
+    let detail = json!({ "level": label.level, "revision": label.revision, "marking": marking, "sent_to": onward });
+    cx.writes.push(crate::service::marking::write(&StoredItem {
+        label: label.clone(),
+        marking: marking.clone(),
+        custody: custody.clone(),
+        ..stored
+    }));
+    cx.writes.push(Write::Reclassify {
+        id: id.clone(),
+        label: Box::new(label),
+        binding,
+        marking,
+        custody,
+    });
+    for p in onward {
+        cx.writes.push(Write::Enqueue {
+            peer: p.to_string(),
+            kind: "reclassification".into(),
+            payload: payload.clone(),
+            at: node.now_text(),
+        });
+    }
+    cx.record(action, &id, Verdict::Allow, Some(Rule::M4), detail);
+    Ok(Ok(None))
+}
+
+/// A partner proposes an agreement naming this party: kept (pending until this party's
+/// authority signs it, A1) if it is sound, names both, and carries no signature but the
+/// proposer's.
+fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "agreement.proposal.received";
+    let (node, from) = (cx.node, cx.from);
+    let id = payload["id"].as_str().unwrap_or_default().to_owned();
+    let checked = (|| -> Result<gsomia_core::AgreementFile, String> {
+        let file: gsomia_core::AgreementFile =
+            serde_json::from_value(payload.clone()).map_err(|e| e.to_string())?;
+        let a = Agreement::new(file.clone()).map_err(|e| e.to_string())?;
+        if !a.names(node.party()) || !a.names(from) {
+            return Err("the agreement does not name both parties".into());
+        }
+        if file
+            .events
+            .iter()
+            .any(|e| e.by != from || e.kind != gsomia_core::EventKind::Signed)
+        {
+            return Err(format!(
+                "a proposal from {from} carries only {from}'s signature"
+            ));
+        }
+        if cx.agreement(&id).is_some() {
+            return Err(format!("agreement `{id}` exists here"));
+        }
+        Ok(file)
+    })();
+    let file = match checked {
+        Ok(f) => f,
+        Err(m) => return Ok(cx.refuse(action, &id, Rule::A7, m)),
+    };
+    let mut all = node.store().agreements()?;
+    all.push(file.clone());
+    if let Err(e) = crate::node::build_world(cx.parties.to_vec(), all, vec![]) {
+        return Ok(cx.refuse(action, &id, Rule::A7, e.to_string()));
+    }
+    if let Ok(a) = Agreement::new(file.clone()) {
+        cx.agreements.insert(id.clone(), a);
+    }
+    cx.writes.push(Write::PutAgreement(Box::new(file)));
+    cx.record(action, &id, Verdict::Allow, Some(Rule::A1), json!({}));
+    Ok(Ok(None))
+}
