@@ -44,10 +44,10 @@ pub struct Node {
     /// and partners never wait for each other.
     inbox_gates:
         std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Mutex<()>>>>,
-    /// TAXII status resources, the newest few thousand, in memory: a status is for the poster
-    /// to check soon after posting; it is not the record (the audit log is).
-    pub taxii_statuses:
-        std::sync::Mutex<std::collections::VecDeque<(String, String, serde_json::Value)>>,
+    /// TAXII status resources (id, poster, the status as JSON text), the newest 1,024, in
+    /// memory: a status is for the poster to check soon after posting; it is not the record
+    /// (the audit log is).
+    pub taxii_statuses: std::sync::Mutex<std::collections::VecDeque<(String, String, String)>>,
 }
 
 impl Node {

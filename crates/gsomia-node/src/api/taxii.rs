@@ -960,7 +960,7 @@ async fn add_objects(
 }
 
 /// The most status resources kept in memory (the oldest goes first): about 10 MiB with
-/// envelopes of 100 objects.
+/// envelopes of 100 objects, kept as text.
 const STATUSES: usize = 1024;
 
 /// Keeps a status resource for its poster to read soon after posting. Statuses live in memory,
@@ -974,7 +974,8 @@ fn keep_status(node: &Node, id: &str, user: &str, status: &Value) {
     if kept.len() == STATUSES {
         kept.pop_front();
     }
-    kept.push_back((id.to_owned(), user.to_owned(), status.clone()));
+    // Kept as text: a few kilobytes each, where the parsed value would take several times that.
+    kept.push_back((id.to_owned(), user.to_owned(), status.to_string()));
 }
 
 async fn get_status(
@@ -989,7 +990,7 @@ async fn get_status(
         };
         kept.iter()
             .find(|(id, u, _)| *id == sid && *u == user.id)
-            .map(|(_, _, status)| status.clone())
+            .and_then(|(_, _, status)| serde_json::from_str::<Value>(status).ok())
     };
     match found {
         Some(status) => Ok(taxii_json(&status)),

@@ -449,21 +449,29 @@ pub async fn readable(
             node.today(),
         )
     });
-    let (rule, message) = match (stored, decision) {
+    let refusal = match (stored, decision) {
         (Some(s), Some(Decision::Allow(access))) => return Ok((s, access.marking)),
-        (_, Some(Decision::Deny(r))) => (Some(r.rule), r.message),
-        _ => (None, "no such item".to_owned()),
+        (_, Some(Decision::Deny(r))) => Some(r),
+        _ => None,
     };
-    let draft = entry(
-        node,
-        &user.id,
-        action,
-        id,
-        Verdict::Deny,
-        rule,
-        json!({ "message": message }),
-    );
-    Err(audited(node, missing(), draft).await)
+    Err(audited(node, missing(), unseen(node, user, action, id, refusal)).await)
+}
+
+/// The audit entry of a read that showed nothing: refused under `refusal`'s rule, or asked for
+/// an item that does not exist.
+fn unseen(
+    node: &Node,
+    user: &User,
+    action: &str,
+    id: &str,
+    refusal: Option<gsomia_core::Refusal>,
+) -> AuditDraft {
+    let (rule, message) = match refusal {
+        Some(r) => (Some(r.rule), r.message),
+        None => (None, "no such item".to_owned()),
+    };
+    let detail = json!({ "message": message });
+    entry(node, &user.id, action, id, Verdict::Deny, rule, detail)
 }
 
 /// Reads one item for `user` (P1, P2, M2, H8): the stored version, the item decrypted, and the
@@ -722,16 +730,7 @@ pub async fn add_release_rule(
             "topics: a standing rule names at least one topic",
         ));
     }
-    if world
-        .scheme(node.party())
-        .and_then(|s| s.level(max_level.as_str()))
-        .is_none()
-    {
-        return Err(ApiError::unprocessable(format!(
-            "max_level: unknown level `{max_level}` in the scheme of {}",
-            node.party()
-        )));
-    }
+    super::own_level(node, "max_level", &max_level)?;
     let topics: BTreeSet<Tag> = topics.into_iter().collect();
     let rule = ReleaseRule {
         id: 0,
@@ -1000,19 +999,7 @@ pub async fn record_unseen(
         .refusal()
         .cloned()
     });
-    let (rule, message) = match refusal {
-        Some(r) => (Some(r.rule), r.message),
-        None => (None, "no such object".to_owned()),
-    };
-    let draft = entry(
-        node,
-        &user.id,
-        action,
-        id,
-        Verdict::Deny,
-        rule,
-        json!({ "message": message }),
-    );
+    let draft = unseen(node, user, action, id, refusal);
     node.write(Batch {
         writes: vec![],
         audit: vec![draft],

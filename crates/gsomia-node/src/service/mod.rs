@@ -86,3 +86,18 @@ pub fn internal(e: impl std::fmt::Display) -> ApiError {
         "internal error",
     )
 }
+
+/// Checks that `level` (the request's `field`) is a level of this party's scheme: 422 if not.
+pub fn own_level(node: &Node, field: &str, level: &gsomia_core::LevelId) -> Result<(), ApiError> {
+    let world = node.world();
+    match world
+        .scheme(node.party())
+        .and_then(|s| s.level(level.as_str()))
+    {
+        Some(_) => Ok(()),
+        None => Err(ApiError::unprocessable(format!(
+            "{field}: unknown level `{level}` in the scheme of {}",
+            node.party()
+        ))),
+    }
+}

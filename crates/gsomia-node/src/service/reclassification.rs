@@ -33,18 +33,8 @@ pub async fn reclassify(
         );
         return Err(refuse(node, user, action, id, e).await);
     }
+    super::own_level(node, "level", &level)?;
     let world = node.world();
-    if world
-        .scheme(node.party())
-        .and_then(|s| s.level(level.as_str()))
-        .is_none()
-    {
-        return Err(ApiError::unprocessable(format!(
-            "level: unknown level `{}` in the scheme of {}",
-            level,
-            node.party()
-        )));
-    }
     // M4: the officer is cleared for both the old and the new level.
     if let Err(r) =
         gsomia_core::reclassification::may_reclassify(&world, user, &stored.label.level, &level)
