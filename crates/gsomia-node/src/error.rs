@@ -30,7 +30,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// For a person.
     pub message: String,
-    /// The SPEC rule of a refusal.
+    /// The rule of a refusal (docs/RULES.md).
     pub rule: Option<&'static str>,
 }
 
@@ -125,6 +125,6 @@ pub struct ErrorDetail {
     pub code: String,
     /// For a person: names the problem.
     pub message: String,
-    /// For a refusal, the SPEC rule id (`R4`, `P1`, …).
+    /// For a refusal, the rule id (`R4`, `P1`, …; see docs/RULES.md).
     pub rule: Option<String>,
 }

@@ -21,7 +21,7 @@ use gsomia_crypto::Verified;
 use gsomia_store::{AuditDraft, Batch, PartyRecord, Store, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
-use super::items::{seal_item, unseal_object};
+use super::items::{seal_received, unseal_object};
 use crate::error::ApiError;
 use crate::node::{Node, entry};
 use crate::protocol::{
@@ -308,9 +308,10 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         let m = format!("the key of originator {originator} is unknown");
         return Ok(cx.refuse(action, &id, Rule::R6, m));
     };
-    if let Err(e) = gsomia_crypto::verify_binding(&key, &item) {
-        return Ok(cx.refuse(action, &id, Rule::R6, e.to_string()));
-    }
+    let verified = match gsomia_crypto::verify_binding(&key, &item) {
+        Ok(v) => v,
+        Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e.to_string())),
+    };
     // H2: each consent carried with it is about this item, from one of its originators, for
     // the sender to release to this party, and verifies; otherwise the item is refused whole.
     let mut carried = vec![];
@@ -371,7 +372,7 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         let stored = StoredItem {
             marking: Some(marking.clone()),
             custody,
-            ..seal_item(node, &item, &version)?
+            ..seal_received(node, verified, &version)?
         };
         cx.writes.push(crate::service::marking::write(&stored));
         cx.writes.push(Write::PutItem(Box::new(stored)));

@@ -34,9 +34,20 @@ fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiErro
     Ok((seal_item(node, &bound, item.version())?, bound))
 }
 
+/// A partner's item as stored: only one whose originator's binding was verified here can be
+/// (H2, R6); see [`seal_item`].
+pub fn seal_received(
+    node: &Node,
+    item: gsomia_crypto::Verified<&Item>,
+    version: &str,
+) -> Result<StoredItem, ApiError> {
+    seal_item(node, item.into_inner(), version)
+}
+
 /// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
-/// and the originator's binding as the item carries them.
-pub fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
+/// and the originator's binding as the item carries them. Used for this node's own items,
+/// which it has just bound itself, and through [`seal_received`] for partners' items.
+fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
     let nonces = random32().map_err(internal)?;
     let mut random = SealRandom {
         item_key: random32().map_err(internal)?,
