@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gsomia_core::Refusal;
+use gsomia_core::{Refusal, Rule};
 use gsomia_store::StoreError;
 
 /// What can go wrong running a node.
@@ -31,7 +31,7 @@ pub struct ApiError {
     /// For a person.
     pub message: String,
     /// The rule of a refusal (docs/RULES.md).
-    pub rule: Option<&'static str>,
+    pub rule: Option<Rule>,
 }
 
 impl ApiError {
@@ -66,12 +66,12 @@ impl ApiError {
             status: StatusCode::FORBIDDEN,
             code: "refused",
             message: refusal.message.clone(),
-            rule: Some(refusal.rule.id()),
+            rule: Some(refusal.rule),
         }
     }
 
     /// 403 for a role the caller lacks.
-    pub fn forbidden(rule: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(rule: Rule, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
@@ -103,7 +103,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(rule) = self.rule {
-            error["rule"] = rule.into();
+            error["rule"] = rule.id().into();
         }
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gsomia_core::{Grantee, PartyCode};
+use gsomia_core::{Grantee, PartyCode, Rule};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
 use gsomia_store::{Batch, OutboxMessage, PartyRecord, Store, Verdict, Write};
 use serde_json::{Value, json};
@@ -74,7 +74,7 @@ pub(crate) fn encryption_key(record: &PartyRecord) -> Result<[u8; 32], String> {
         .ok_or_else(|| format!("no encryption key for {}", record.code))
 }
 
-fn forbidden(code: &'static str, rule: Option<&'static str>, message: String) -> ApiError {
+fn forbidden(code: &'static str, rule: Option<Rule>, message: String) -> ApiError {
     ApiError {
         status: axum::http::StatusCode::FORBIDDEN,
         code,
@@ -336,7 +336,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         crate::node::log_unauthenticated("inbox", "unknown sender");
         return Err(forbidden(
             "unknown_sender",
-            Some("R1"),
+            Some(Rule::R1),
             "the sender is not a party known to this node".to_owned(),
         ));
     };
@@ -349,9 +349,9 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         let rule = match e {
             envelope::EnvelopeError::Signature(_) => {
                 crate::node::log_unauthenticated("inbox", "bad signature");
-                "M1"
+                Rule::M1
             }
-            _ => "R8",
+            _ => Rule::R8,
         };
         forbidden("bad_envelope", Some(rule), e.to_string())
     })?;

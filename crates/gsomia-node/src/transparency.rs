@@ -332,7 +332,7 @@ pub async fn add_checkpoint(
         ApiError::bad_request(e)
     })?;
     let log = note.lines().next().unwrap_or_default();
-    let forbidden = |code: &'static str, rule: &'static str, message: &str| ApiError {
+    let forbidden = |code: &'static str, rule: Rule, message: &str| ApiError {
         status: axum::http::StatusCode::FORBIDDEN,
         code,
         message: message.to_owned(),
@@ -346,7 +346,7 @@ pub async fn add_checkpoint(
         crate::node::log_unauthenticated("add-checkpoint", "not a partner's log");
         return Err(forbidden(
             "unknown_log",
-            "H5",
+            Rule::H5,
             "this node witnesses only the logs of its partners",
         ));
     };
@@ -358,7 +358,7 @@ pub async fn add_checkpoint(
             crate::node::log_unauthenticated("add-checkpoint", "a note that does not verify");
             return Err(forbidden(
                 "bad_signature",
-                "M1",
+                Rule::M1,
                 "the checkpoint is not signed by its log's key",
             ));
         }
@@ -433,7 +433,7 @@ pub async fn add_checkpoint(
                 status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 code: "inconsistent_log",
                 message,
-                rule: Some("H6"),
+                rule: Some(gsomia_core::Rule::H6),
             };
             let writes = vec![Write::AddEvidence {
                 party,
@@ -491,7 +491,7 @@ pub struct ProvenEntry {
 /// originator only.
 pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiError> {
     let from = env.header.from;
-    let forbidden = |rule: &'static str, message: String| ApiError {
+    let forbidden = |rule: Rule, message: String| ApiError {
         status: axum::http::StatusCode::FORBIDDEN,
         code: "forbidden",
         message,
@@ -502,7 +502,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
     let (Some(record), true) = (record, named) else {
         crate::node::log_unauthenticated("custody", "not a partner");
         return Err(forbidden(
-            "H5",
+            gsomia_core::Rule::H5,
             "the sender is not a partner of this node".to_owned(),
         ));
     };
@@ -510,7 +510,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
     let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
         .map_err(|e| {
             crate::node::log_unauthenticated("custody", "an envelope that does not open");
-            forbidden("M1", e.to_string())
+            forbidden(gsomia_core::Rule::M1, e.to_string())
         })?;
     let ask: Value = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("custody query: {e}")))?;
@@ -530,7 +530,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
             Some(Rule::P7),
             json!({ "message": message }),
         );
-        (forbidden("P7", message), draft)
+        (forbidden(gsomia_core::Rule::P7, message), draft)
     };
     let stored = node.store().item(item, None)?;
     let originator = stored.as_ref().map(|s| s.label.originator);

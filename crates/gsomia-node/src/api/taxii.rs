@@ -1010,7 +1010,7 @@ async fn delete_object(
     let c = collection(&node, &user, &cid)?;
     if c.topic.is_none() {
         let e = ApiError::forbidden(
-            "P5",
+            gsomia_core::Rule::P5,
             "a partner's collection is read-only here: destroy its items through the API",
         );
         return Err(crate::service::refuse(&node, &user, action, &oid, e)

@@ -53,7 +53,7 @@ pub async fn event(
                 status: StatusCode::CONFLICT,
                 code: "contradiction",
                 message: invalid.problem.to_string(),
-                rule: Some("A7"),
+                rule: Some(gsomia_core::Rule::A7),
             };
             return Err(refuse(node, user, action, id, e).await);
         }

@@ -144,7 +144,7 @@ fn decide_release(
             item.label().originator
         )),
     };
-    checked.map_err(|m| ApiError::forbidden("R6", m))?;
+    checked.map_err(|m| ApiError::forbidden(gsomia_core::Rule::R6, m))?;
     match gsomia_core::release(world, item, to, node.today()) {
         Decision::Allow(r) => Ok((r.agreement.id().to_string(), r.marking)),
         Decision::Deny(r) => Err(ApiError::refused(&r)),
@@ -214,7 +214,7 @@ pub fn plan_publish(
             action,
             item.id(),
             Verdict::Deny,
-            e.rule.and_then(gsomia_core::Rule::from_id),
+            e.rule,
             json!({ "message": e.message }),
         );
         (e, Some(Box::new(draft)))
@@ -230,7 +230,7 @@ pub fn plan_publish(
     if rank(world, party, user.clearance.as_str()) < rank(world, party, item.label().level.as_str())
     {
         return Err(deny(ApiError::forbidden(
-            "P1",
+            gsomia_core::Rule::P1,
             format!(
                 "{}'s clearance `{}` is below `{}`: nobody classifies above their own clearance",
                 user.id,
@@ -280,7 +280,7 @@ pub fn plan_publish(
             Err(e) => {
                 let detail =
                     json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                let rule_id = e.rule.and_then(gsomia_core::Rule::from_id);
+                let rule_id = e.rule;
                 audit.push(entry(
                     node,
                     &rule.created_by,
@@ -367,7 +367,10 @@ pub async fn derive(
     for (id, version) in sources {
         let (stored, _) = readable(node, user, action, id, version.as_deref()).await?;
         let Some(item) = unseal(node, &stored)? else {
-            let e = ApiError::forbidden("P5", format!("source `{id}` was destroyed"));
+            let e = ApiError::forbidden(
+                gsomia_core::Rule::P5,
+                format!("source `{id}` was destroyed"),
+            );
             return Err(refuse(node, user, action, &subject, e).await);
         };
         read.push(item);
@@ -433,7 +436,7 @@ fn owned_by_another(node: &Node, id: &str) -> Result<Option<ApiError>, ApiError>
                 "`{id}` is held here as an item of {}: an item id belongs to its originator",
                 held.label.originator
             ),
-            rule: Some("H1"),
+            rule: Some(gsomia_core::Rule::H1),
         }))
 }
 
@@ -504,7 +507,7 @@ pub async fn read(
                 "item `{id}` was destroyed on {}",
                 stored.destroyed.clone().unwrap_or_default()
             ),
-            rule: Some("P5"),
+            rule: Some(gsomia_core::Rule::P5),
         };
         return Err(refuse(node, user, action, id, e).await);
     };
@@ -614,7 +617,7 @@ pub async fn release(node: &Node, user: &User, id: &str, to: PartyCode) -> Resul
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
     let Some(item) = unseal(node, &stored)? else {
-        let e = ApiError::forbidden("P5", format!("item `{id}` was destroyed"));
+        let e = ApiError::forbidden(gsomia_core::Rule::P5, format!("item `{id}` was destroyed"));
         return Err(refuse(node, user, action, id, e).await);
     };
     match decide_release(node, &world, &item, to) {

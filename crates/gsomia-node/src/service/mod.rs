@@ -18,7 +18,7 @@ pub mod items;
 pub mod marking;
 pub mod reclassification;
 
-use gsomia_core::{Action, Rule, User};
+use gsomia_core::{Action, User};
 use gsomia_store::{AuditDraft, Batch, Verdict};
 use serde_json::json;
 
@@ -47,7 +47,7 @@ pub async fn refuse(
     subject: &str,
     error: ApiError,
 ) -> ApiError {
-    let rule = error.rule.and_then(Rule::from_id);
+    let rule = error.rule;
     let draft = entry(
         node,
         &user.id,

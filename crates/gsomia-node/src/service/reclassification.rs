@@ -25,7 +25,7 @@ pub async fn reclassify(
     };
     if stored.label.originator != node.party() {
         let e = ApiError::forbidden(
-            "M4",
+            gsomia_core::Rule::M4,
             format!(
                 "only the originator, {}, changes the classification; nobody downgrades on their own",
                 stored.label.originator
@@ -41,8 +41,9 @@ pub async fn reclassify(
     {
         return Err(refuse(node, user, action, id, ApiError::refused(&r)).await);
     }
-    let object = super::items::unseal_object(node, &stored)?
-        .ok_or_else(|| ApiError::forbidden("P5", format!("item `{id}` was destroyed")))?;
+    let object = super::items::unseal_object(node, &stored)?.ok_or_else(|| {
+        ApiError::forbidden(gsomia_core::Rule::P5, format!("item `{id}` was destroyed"))
+    })?;
     let mut label = stored.label.clone();
     let before = label.level.clone();
     label.level = level;
