@@ -156,6 +156,26 @@ pub fn serve(data: &Path) -> Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // One `gsomia serve` per data folder: a second is refused. The shell's administration
+    // (`user add`, `party import`, …) may run beside it: the store takes one writer at a time
+    // and each goes on from the stored head of the audit log.
+    let lock_path = data.join("gsomia.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: can not open the lock file", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{}: another `gsomia serve` is running on this data folder; stop it first",
+            data.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("{}: can not lock", lock_path.display()));
+        }
+    }
     let node = open(data)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -167,6 +187,7 @@ pub fn serve(data: &Path) -> Result<ExitCode> {
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
+    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 

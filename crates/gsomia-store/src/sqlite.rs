@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use gsomia_core::{AgreementFile, Consent, User};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
 use rustc_hash::FxHashMap;
@@ -250,10 +252,11 @@ impl SqliteStore {
             .unwrap_or((0, GENESIS.to_owned()));
         let tree = catch_up_tree(&mut conn, seq)?;
         let head = Head { seq, hash, tree };
+        let version = data_version(&conn)?;
         let (tx, rx) = channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("gsomia-store-writer".into())
-            .spawn(move || run_writer(conn, rx, head))
+            .spawn(move || run_writer(conn, rx, head, version))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore {
             path,
@@ -456,7 +459,36 @@ fn catch_up_tree(conn: &mut Connection, audit_size: u64) -> Result<Frontier, Sto
     Ok(tree)
 }
 
-fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head) {
+/// SQLite's count of commits made by other connections to this database, as this connection
+/// sees it (`PRAGMA data_version`).
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+        .map_err(db)
+}
+
+/// The head of the audit chain and the right edge of its Merkle tree, as stored.
+fn stored_head(conn: &Connection) -> Result<Head, StoreError> {
+    let (seq, hash): (u64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?
+        .unwrap_or((0, GENESIS.to_owned()));
+    #[cfg(not(feature = "benchmark-without-merkle-log"))]
+    let size = seq;
+    #[cfg(feature = "benchmark-without-merkle-log")]
+    let size = 0;
+    let tree = Frontier::load(size, &StoredHashes(conn))
+        .map_err(|e| StoreError::Corrupt(format!("Merkle tree of size {size}: {e}")))?;
+    Ok(Head { seq, hash, tree })
+}
+
+fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head, version: i64) {
+    // The data version this writer's head is up to date with; `None` forces a reload.
+    let mut version = Some(version);
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -466,7 +498,7 @@ fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head) {
             }
         }
         let before = head.clone();
-        match commit_group(&mut conn, &group, &mut head) {
+        match commit_group(&mut conn, &group, &mut head, &mut version) {
             Ok(results) => {
                 for (job, r) in group.into_iter().zip(results) {
                     (job.done)(r);
@@ -475,6 +507,7 @@ fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head) {
             Err(e) => {
                 // The transaction failed as a whole (disk full, I/O error): nothing is stored.
                 head = before;
+                version = None;
                 let msg = e.to_string();
                 for job in group {
                     (job.done)(Err(StoreError::Database(msg.clone())));
@@ -489,8 +522,19 @@ fn commit_group(
     conn: &mut Connection,
     group: &[Job],
     head: &mut Head,
+    version: &mut Option<i64>,
 ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
-    let tx = conn.transaction().map_err(db)?;
+    // The write lock first: one writer at a time, whatever the process. Another process (the
+    // shell's `gsomia user add` beside `gsomia serve`) may have committed since this writer last
+    // did: then its entries are in the chain, and this writer goes on from the stored head.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let now = data_version(&tx)?;
+    if *version != Some(now) {
+        *head = stored_head(&tx)?;
+        *version = Some(now);
+    }
     let mut results = Vec::with_capacity(group.len());
     // Prepared once per connection: parsing these per batch cost more than the inserts.
     let run = |sql: &str| {

@@ -446,3 +446,94 @@ fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
         c.wait().unwrap();
     }
 }
+
+/// The shell's administration beside a running node (issue 11's first finding): `user add` while
+/// `gsomia serve` runs used to break every later audited request (a second writer's entry took
+/// the number the server's writer meant to use). Now the new user's token works at once, the
+/// server's own writes go on, the log verifies; and a second `serve` on the same data folder is
+/// refused with a clear message.
+#[test]
+fn administration_beside_a_running_node_and_one_server_per_folder() {
+    let dir = std::env::temp_dir().join(format!("gsomia-beside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("kor");
+    let d = data.to_str().unwrap();
+    let scheme = format!("{M}/schemes/KOR.json");
+    let out = run(&[
+        "init",
+        "--data",
+        d,
+        "--party",
+        "KOR",
+        "--scheme",
+        &scheme,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(out.starts_with("exit 0"), "{out}");
+    let add = |id: &str| {
+        let out = run(&[
+            "user",
+            "add",
+            "--data",
+            d,
+            "--id",
+            id,
+            "--roles",
+            "analyst",
+            "--clearance",
+            "II",
+            "--duties",
+            "missile-warning",
+        ]);
+        assert!(out.starts_with("exit 0"), "{out}");
+        out.lines().nth(1).unwrap().to_owned()
+    };
+    let kim = add("kim");
+    let (mut child, addr) = start(&data);
+    let (s, b) = http(&addr, "POST", "/api/v1/items", &kim, &item(1)).unwrap();
+    assert_eq!(s, 201, "{b}");
+    // Beside the running server.
+    let lee = add("lee");
+    for (n, token) in [(2, &lee), (3, &kim), (4, &lee)] {
+        let (s, b) = http(&addr, "POST", "/api/v1/items", token, &item(n)).unwrap();
+        assert_eq!(s, 201, "{b}");
+    }
+    // A second server on the same folder: refused at once (bounded: killed after 10 s if not).
+    let mut second = Command::new(env!("CARGO_BIN_EXE_gsomia"))
+        .args(["serve", "--data", d])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut said = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{said}");
+    assert!(said.contains("another `gsomia serve` is running"), "{said}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let store = SqliteStore::open(data.join("gsomia.db")).unwrap();
+    let entries = store.audit_after(0, 10_000).unwrap();
+    assert_eq!(verify_chain(&entries), Ok(entries.len() as u64));
+    assert_eq!(store.counts().unwrap().items, 4);
+    store.close();
+    let out = run(&["audit", "verify", "--data", d]);
+    assert!(out.starts_with("exit 0"), "{out}");
+}

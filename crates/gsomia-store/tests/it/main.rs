@@ -218,3 +218,36 @@ proptest! {
         }
     }
 }
+
+/// Two stores on one database (the shell's `gsomia user add` beside a running `gsomia serve`,
+/// each with its own writer): SQLite's lock takes one writer at a time, and each goes on from
+/// the stored head, so the chain and the tree stay one, gap-free, and every write lands.
+#[test]
+fn two_writers_on_one_database_keep_one_chain() {
+    let path = temp_db("two-writers");
+    let a = Arc::new(SqliteStore::open(&path).unwrap());
+    let b = Arc::new(SqliteStore::open(&path).unwrap());
+    let threads: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(k, s)| {
+            std::thread::spawn(move || {
+                for n in 0..60 {
+                    s.write(publish(k * 1000 + n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let entries = a.audit_after(0, 1_000).unwrap();
+    assert_eq!(entries.len(), 120);
+    assert_eq!(verify_chain(&entries), Ok(120));
+    assert_eq!(b.counts().unwrap().items, 120);
+    a.close();
+    b.close();
+    let log = gsomia_store::verify::LogFile::open(&path).unwrap();
+    log.verify(|_| Err("no checkpoints here".into()), |_, _| {})
+        .unwrap();
+}
