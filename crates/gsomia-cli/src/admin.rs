@@ -110,7 +110,9 @@ pub enum PartyCommand {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
     },
-    /// Import another party's descriptor, as its node exported it.
+    /// Import another party's descriptor, as its node exported it. A known party's keys are
+    /// not replaced unless --force is given, after its officer read you the new fingerprint
+    /// (`party export` prints it on stderr).
     ///
     /// Example: gsomia party import --data kor jpn.json
     Import {
@@ -119,6 +121,9 @@ pub enum PartyCommand {
         data: PathBuf,
         /// The descriptor file.
         file: PathBuf,
+        /// Replace a known party's keys (check the fingerprint with its officer first).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -269,15 +274,23 @@ pub fn party(command: PartyCommand) -> Result<ExitCode> {
             let node = open(&data)?;
             let d = node.descriptor().map_err(|e| anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&d)?);
+            eprintln!(
+                "{}'s fingerprint, to read to the partner's officer: {}",
+                d.code,
+                d.keys.fingerprint()
+            );
         }
-        PartyCommand::Import { data, file } => {
+        PartyCommand::Import { data, file, force } => {
             let node = open(&data)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("{}: can not read", file.display()))?;
             let record: PartyRecord =
                 serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            node.import_party(record)
-                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let imported = match force {
+                true => node.replace_party_keys(record),
+                false => node.import_party(record),
+            };
+            imported.map_err(|e| anyhow!("{}: {e}", file.display()))?;
             node.close();
         }
     }

@@ -213,6 +213,12 @@ impl Node {
 
     /// Adds a user; returns their token, which is shown once and stored only as a hash.
     pub fn add_user(&self, user: User) -> Result<String, NodeError> {
+        if self.store.users()?.iter().any(|u| u.user.id == user.id) {
+            return Err(NodeError::Input(format!(
+                "a user `{}` exists already: choose another id (a disabled user keeps theirs)",
+                user.id
+            )));
+        }
         if user.party != self.party() {
             return Err(NodeError::Input(format!(
                 "a user of this node belongs to {}, not {}",
@@ -248,8 +254,36 @@ impl Node {
         Ok(())
     }
 
-    /// Imports (or updates) another party's descriptor.
+    /// Imports another party's descriptor, or updates a known party's name, scheme or endpoint.
+    /// A known party's keys are not replaced this way: a partner's keys change only when its
+    /// officer's read fingerprint was checked ([`Node::replace_party_keys`]).
     pub fn import_party(&self, record: PartyRecord) -> Result<(), NodeError> {
+        if let Some(known) = self
+            .store
+            .parties()?
+            .into_iter()
+            .find(|p| p.code == record.code)
+            && known.keys != record.keys
+        {
+            return Err(NodeError::Input(format!(
+                "{} is known here with other keys (fingerprint {}); this descriptor's fingerprint \
+                 is {}. A partner's keys are not replaced silently: if its officer read you the \
+                 new fingerprint, import it again with --force",
+                record.code,
+                known.keys.fingerprint(),
+                record.keys.fingerprint()
+            )));
+        }
+        self.put_party(record)
+    }
+
+    /// Imports a descriptor whose keys differ from the ones held, once the officer checked its
+    /// fingerprint with the partner's officer (`gsomia party import --force`). Audited.
+    pub fn replace_party_keys(&self, record: PartyRecord) -> Result<(), NodeError> {
+        self.put_party(record)
+    }
+
+    fn put_party(&self, record: PartyRecord) -> Result<(), NodeError> {
         if record.code == self.party() {
             return Err(NodeError::Input(
                 "that is this node's own descriptor".into(),
@@ -271,7 +305,7 @@ impl Node {
         let entry = self.admin_entry(
             "party.import",
             record.code.as_str(),
-            serde_json::json!({ "signing_key": record.keys.signing }),
+            serde_json::json!({ "signing_key": record.keys.signing, "fingerprint": record.keys.fingerprint() }),
         );
         self.store.write(Batch {
             writes: vec![Write::PutParty(record)],

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gsomia_store::{SqliteStore, Store, verify_chain};
 
-use super::{M, root, run};
+use super::{M, root, run, stdout_of};
 
 /// One HTTP/1.1 request on a fresh connection; the status and body.
 fn http(
@@ -326,9 +326,9 @@ fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
         assert!(out.starts_with("exit 0"), "{out}");
     }
     for (here, there) in [(&kor, &jpn), (&jpn, &kor)] {
-        let desc = run(&["party", "export", "--data", there.to_str().unwrap()]);
+        let desc = stdout_of(&["party", "export", "--data", there.to_str().unwrap()]);
         let file = dir.join("descriptor.json");
-        std::fs::write(&file, desc.strip_prefix("exit 0\n").unwrap()).unwrap();
+        std::fs::write(&file, desc).unwrap();
         assert_eq!(
             run(&[
                 "party",

@@ -29,6 +29,17 @@ fn run(args: &[&str]) -> String {
     s
 }
 
+/// What a successful command printed on stdout alone.
+fn stdout_of(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gsomia"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn check(args: &[&str], expect: Expect) {
     expect.assert_eq(&run(args));
 }
@@ -468,7 +479,21 @@ fn init_user_party_and_agreement_import_from_the_shell() {
     ]);
     let descriptor = run(&["party", "export", "--data", j]);
     let file = dir.join("jpn.json");
-    std::fs::write(&file, descriptor.strip_prefix("exit 0\n").unwrap()).unwrap();
+    // stdout is the descriptor; the fingerprint to read to the partner goes to stderr.
+    let exported = |out: &str| {
+        let (json, said) = out
+            .strip_prefix("exit 0\n")
+            .unwrap()
+            .rsplit_once("}\n")
+            .unwrap();
+        (format!("{json}}}\n"), said.to_owned())
+    };
+    let (json, said) = exported(&descriptor);
+    assert!(
+        said.starts_with("JPN's fingerprint, to read to the partner's officer: "),
+        "{said}"
+    );
+    std::fs::write(&file, json).unwrap();
     let agreement = format!("{M}/agreements/kor-jpn-gsomia.json");
     // The agreement names JPN, whose descriptor is not yet imported: refused.
     let out = run(&["agreement", "import", "--data", k, &agreement]);
@@ -482,6 +507,51 @@ fn init_user_party_and_agreement_import_from_the_shell() {
     );
     assert_eq!(
         run(&["agreement", "import", "--data", k, &agreement]),
+        "exit 0\n"
+    );
+    // Another node claiming to be JPN: its keys do not replace the ones held, unless the officer
+    // checked the new fingerprint and forces it.
+    let impostor = dir.join("jpn2");
+    let i = impostor.to_str().unwrap();
+    run(&[
+        "init",
+        "--data",
+        i,
+        "--party",
+        "JPN",
+        "--scheme",
+        &format!("{M}/schemes/JPN.json"),
+    ]);
+    let (json, said) = exported(&run(&["party", "export", "--data", i]));
+    let new_fingerprint = said.rsplit(": ").next().unwrap().trim().to_owned();
+    let other = dir.join("jpn2.json");
+    std::fs::write(&other, json).unwrap();
+    let out = run(&["party", "import", "--data", k, other.to_str().unwrap()]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("known here with other keys"),
+        "{out}"
+    );
+    assert!(out.contains(&new_fingerprint), "{out}");
+    assert_eq!(
+        run(&[
+            "party",
+            "import",
+            "--data",
+            k,
+            "--force",
+            other.to_str().unwrap()
+        ]),
+        "exit 0\n"
+    );
+    assert_eq!(
+        run(&[
+            "party",
+            "import",
+            "--data",
+            k,
+            "--force",
+            file.to_str().unwrap()
+        ]),
         "exit 0\n"
     );
     let out = run(&[
@@ -499,6 +569,24 @@ fn init_user_party_and_agreement_import_from_the_shell() {
         "missile-warning",
     ]);
     assert!(out.starts_with("exit 0\ngsomia_"), "{out}");
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        k,
+        "--id",
+        "kim",
+        "--roles",
+        "analyst",
+        "--clearance",
+        "II",
+        "--duties",
+        "missile-warning",
+    ]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("a user `kim` exists already"),
+        "{out}"
+    );
     let out = run(&[
         "user",
         "add",
