@@ -49,26 +49,35 @@ pub enum AuditCommand {
             required_unless_present = "old"
         )]
         entry: Option<u64>,
-        /// The size of an earlier checkpoint.
+        /// The size of an earlier checkpoint (`gsomia audit checkpoints` lists them).
         #[arg(long, value_name = "SIZE")]
         old: Option<u64>,
         /// The size of the checkpoint to prove against (the latest if absent).
         #[arg(long, value_name = "SIZE")]
         size: Option<u64>,
     },
-    /// Check a proof printed by `prove` against the log's verifier key (from `gsomia audit key`
-    /// on that node, or its descriptor). Needs nothing but the file and the key.
+    /// Check a proof printed by `prove` against the log's key: its verifier key (from `gsomia
+    /// audit key` on that node) or the signing key as the node's descriptor carries it
+    /// (`keys.signing`). Needs nothing but the file and the key.
     ///
     /// Example:
     ///   gsomia audit check-proof --key 'gsomia/KOR+1a2b3c4d+AU…' proof.json
     #[command(verbatim_doc_comment)]
     CheckProof {
-        /// The log's verifier key, `name+id+base64` (C2SP signed-note).
-        #[arg(long, value_name = "VKEY")]
+        /// The log's verifier key, `name+id+base64` (C2SP signed-note), or the node's Ed25519
+        /// signing key in base64, as its descriptor carries it.
+        #[arg(long, value_name = "KEY")]
         key: String,
         /// The proof file.
         #[arg(value_name = "FILE")]
         proof: PathBuf,
+    },
+    /// List the checkpoints this node issued: size and root, oldest first (the sizes `prove
+    /// --old` and `--size` take).
+    Checkpoints {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
     },
     /// Print this node's log verifier key, for partners and for `check-proof`.
     Key {
@@ -89,6 +98,17 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
             size,
         } => prove(&data, entry, old, size),
         AuditCommand::CheckProof { key, proof } => check_proof(&key, &proof),
+        AuditCommand::Checkpoints { data } => {
+            let log = open_log(&data)?;
+            let verifier = verifier(&data)?;
+            for (size, note) in log.checkpoints().map_err(|e| anyhow!("{e}"))? {
+                let root = SignedCheckpoint::open(&note, &verifier)
+                    .map(|c| gsomia_log::proof::encode_hash(&c.root))
+                    .unwrap_or_else(|e| format!("does not verify: {e}"));
+                println!("{size}\t{root}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Key { data } => {
             println!("{}", verifier(&data)?.vkey());
             Ok(ExitCode::SUCCESS)
@@ -197,11 +217,31 @@ fn prove(data: &Path, entry: Option<u64>, old: Option<u64>, size: Option<u64>) -
     Ok(ExitCode::SUCCESS)
 }
 
+/// The verifier for `--key`: a C2SP verifier key, or a descriptor's base64 Ed25519 signing key,
+/// which signs under the log name the checkpoint gives (`gsomia/<party>`).
+fn key_of(key: &str, bundle: &Value) -> Result<LogVerifier> {
+    // A descriptor's key is 32 bytes of base64 (which may itself contain `+`); anything else
+    // is read as a verifier key.
+    let Ok(key) = gsomia_crypto::keys::verifying_key(key.trim()) else {
+        return LogVerifier::from_vkey(key).map_err(|e| {
+            anyhow!(
+                "--key: neither a base64 Ed25519 key nor a verifier key (`name+id+base64`): {e}"
+            )
+        });
+    };
+    let origin = bundle["checkpoint"]
+        .as_str()
+        .and_then(|n| n.lines().next())
+        .filter(|o| o.starts_with("gsomia/"))
+        .context("the proof's checkpoint names no gsomia log")?;
+    Ok(LogVerifier::new(origin, key))
+}
+
 fn check_proof(key: &str, file: &Path) -> Result<ExitCode> {
-    let verifier = LogVerifier::from_vkey(key).map_err(|e| anyhow!("--key: {e}"))?;
     let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
     let bundle: Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+    let verifier = key_of(key, &bundle)?;
     let field = |name: &str| -> Result<&str> {
         bundle[name]
             .as_str()

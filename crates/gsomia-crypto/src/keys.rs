@@ -34,25 +34,6 @@ pub struct PublicKeys {
 #[error("`{0}` is not a 32-byte key in base64")]
 pub struct BadKey(pub String);
 
-impl PublicKeys {
-    /// A fingerprint of the keys, for two officers to read to each other over the phone before
-    /// one imports the other's descriptor: the first 16 bytes of SHA-256 over both keys, in hex
-    /// groups of four.
-    pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(format!(
-            "gsomia-keys-v1\n{}\n{}",
-            self.signing, self.encryption
-        ));
-        let hex = crate::hex(&digest[..16]);
-        hex.as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
 impl NodeKeys {
     /// Keys from three 32-byte seeds.
     pub fn from_seeds(signing: [u8; 32], encryption: [u8; 32], master: [u8; 32]) -> NodeKeys {
@@ -75,8 +56,23 @@ impl NodeKeys {
 impl PublicKeys {
     /// The Ed25519 verifying key.
     pub fn verifying_key(&self) -> Result<VerifyingKey, BadKey> {
-        let bytes = decode32(&self.signing)?;
-        VerifyingKey::from_bytes(&bytes).map_err(|_| BadKey(self.signing.clone()))
+        verifying_key(&self.signing)
+    }
+    /// A fingerprint of the keys, for two officers to read to each other over the phone before
+    /// one imports the other's descriptor: the first 16 bytes of SHA-256 over both keys, in hex
+    /// groups of four.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!(
+            "gsomia-keys-v1\n{}\n{}",
+            self.signing, self.encryption
+        ));
+        let hex = crate::hex(&digest[..16]);
+        hex.as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Checks both keys.
@@ -85,6 +81,12 @@ impl PublicKeys {
         decode32(&self.encryption)?;
         Ok(())
     }
+}
+
+/// An Ed25519 verifying key from its base64 form, as descriptors carry it.
+pub fn verifying_key(base64: &str) -> Result<VerifyingKey, BadKey> {
+    let bytes = decode32(base64)?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| BadKey(base64.to_owned()))
 }
 
 fn decode32(text: &str) -> Result<[u8; 32], BadKey> {

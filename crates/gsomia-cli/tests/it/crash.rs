@@ -256,6 +256,15 @@ fn acknowledged_publishes_survive_sigkill() {
         out.starts_with("exit 0\nverified: entry 3 is in gsomia/KOR's log"),
         "{out}"
     );
+    // The signing key as the node's descriptor carries it works as well.
+    let descriptor: serde_json::Value =
+        serde_json::from_str(&super::stdout_of(&["party", "export", "--data", d])).unwrap();
+    let signing = descriptor["keys"]["signing"].as_str().unwrap();
+    let out = run(&["audit", "check-proof", "--key", signing, f]);
+    assert!(
+        out.starts_with("exit 0\nverified: entry 3 is in gsomia/KOR's log"),
+        "{out}"
+    );
     let mut forged: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let body = forged["entry"]["body"]
@@ -274,14 +283,15 @@ fn acknowledged_publishes_survive_sigkill() {
         out.starts_with("exit 2\n") && out.contains("--key"),
         "{out}"
     );
-    let consistency = run(&[
-        "audit",
-        "prove",
-        "--data",
-        d,
-        "--old",
-        &sizes.iter().next().unwrap().to_string(),
-    ]);
+    // `audit checkpoints` lists the sizes `prove --old` takes.
+    let listed = super::stdout_of(&["audit", "checkpoints", "--data", d]);
+    let listed_sizes: Vec<u64> = listed
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(sizes.iter().all(|s| listed_sizes.contains(s)), "{listed}");
+    let first = listed_sizes[0].to_string();
+    let consistency = run(&["audit", "prove", "--data", d, "--old", &first]);
     let out = if consistency.starts_with("exit 0\n") {
         std::fs::write(&file, consistency.strip_prefix("exit 0\n").unwrap()).unwrap();
         run(&["audit", "check-proof", "--key", &vkey, f])
