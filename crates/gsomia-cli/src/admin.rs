@@ -60,6 +60,29 @@ pub enum UserCommand {
         #[arg(long)]
         id: String,
     },
+    /// Enable a disabled user again: their token works again.
+    Enable {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The user's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Issue a user a new token and print it, once; the old one stops working at once.
+    ///
+    /// Example: gsomia user token --data kor --id kim --expires 2027-06-30
+    Token {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The user's id.
+        #[arg(long)]
+        id: String,
+        /// The last day the token works (none: until it is reissued or the user disabled).
+        #[arg(long, value_name = "DATE")]
+        expires: Option<gsomia_core::Date>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,6 +115,9 @@ pub struct UserAddArgs {
     /// The user's name.
     #[arg(long, default_value = "")]
     name: String,
+    /// The last day the token works (none: until it is reissued or the user disabled).
+    #[arg(long, value_name = "DATE")]
+    expires: Option<gsomia_core::Date>,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -231,7 +257,9 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                     Kind::Contractor => UserKind::Contractor,
                 },
             };
-            let token = node.add_user(user).map_err(|e| anyhow!("{e}"))?;
+            let token = node
+                .add_user_until(user, a.expires)
+                .map_err(|e| anyhow!("{e}"))?;
             node.close();
             println!("{token}");
         }
@@ -246,7 +274,7 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
                 println!(
-                    "{}\t{}\t{}\t{}{}",
+                    "{}\t{}\t{}\t{}{}{}",
                     u.user.id,
                     u.user.clearance,
                     roles.join(","),
@@ -255,7 +283,10 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                     } else {
                         "official"
                     },
-                    if u.disabled { "\tdisabled" } else { "" }
+                    if u.disabled { "\tdisabled" } else { "" },
+                    u.expires
+                        .map(|d| format!("\ttoken until {d}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -263,6 +294,19 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
             let node = open(&data)?;
             node.disable_user(&id).map_err(|e| anyhow!("{e}"))?;
             node.close();
+        }
+        UserCommand::Enable { data, id } => {
+            let node = open(&data)?;
+            node.enable_user(&id).map_err(|e| anyhow!("{e}"))?;
+            node.close();
+        }
+        UserCommand::Token { data, id, expires } => {
+            let node = open(&data)?;
+            let token = node
+                .reissue_token(&id, expires)
+                .map_err(|e| anyhow!("{e}"))?;
+            node.close();
+            println!("{token}");
         }
     }
     Ok(ExitCode::SUCCESS)

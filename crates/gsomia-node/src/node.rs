@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gsomia_core::{Agreement, AgreementFile, Date, PartyCode, Scheme, User, World, WorldError};
 use gsomia_crypto::NodeKeys;
 use gsomia_store::{
-    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, UserRecord,
-    Verdict, Write,
+    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, StoreError,
+    UserRecord, Verdict, Write,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -213,6 +213,12 @@ impl Node {
 
     /// Adds a user; returns their token, which is shown once and stored only as a hash.
     pub fn add_user(&self, user: User) -> Result<String, NodeError> {
+        self.add_user_until(user, None)
+    }
+
+    /// Adds a user whose token works until the end of `expires` (none: until reissued or
+    /// disabled); returns the token, shown once.
+    pub fn add_user_until(&self, user: User, expires: Option<Date>) -> Result<String, NodeError> {
         if self.store.users()?.iter().any(|u| u.user.id == user.id) {
             return Err(NodeError::Input(format!(
                 "a user `{}` exists already: choose another id (a disabled user keeps theirs)",
@@ -229,13 +235,14 @@ impl Node {
         self.world()
             .check_user(&user)
             .map_err(|e| NodeError::Input(format!("{}: {}", e.place, e.problem)))?;
-        let token = format!("gsomia_{}", URL_SAFE_NO_PAD.encode(data::random32()?));
-        let detail = serde_json::json!({ "roles": user.roles, "clearance": user.clearance, "kind": user.kind });
+        let token = new_token()?;
+        let detail = serde_json::json!({ "roles": user.roles, "clearance": user.clearance, "kind": user.kind, "expires": expires });
         let entry = self.admin_entry("user.add", &user.id, detail);
         let record = UserRecord {
             token_hash: gsomia_crypto::token_hash(&token),
             user,
             disabled: false,
+            expires: expires.map(|d| d.to_string()),
         };
         self.store.write(Batch {
             writes: vec![Write::AddUser(record)],
@@ -252,6 +259,45 @@ impl Node {
             audit: vec![entry],
         })?;
         Ok(())
+    }
+
+    /// Enables a disabled user again: their current token works again.
+    pub fn enable_user(&self, id: &str) -> Result<(), NodeError> {
+        let entry = self.admin_entry("user.enable", id, serde_json::json!({}));
+        self.store.write(Batch {
+            writes: vec![Write::EnableUser(id.into())],
+            audit: vec![entry],
+        })?;
+        Ok(())
+    }
+
+    /// Gives a user a new token, valid until the end of `expires` if given; the old one stops
+    /// working at once. Returns the token, shown once.
+    pub fn reissue_token(&self, id: &str, expires: Option<Date>) -> Result<String, NodeError> {
+        let token = new_token()?;
+        let detail = serde_json::json!({ "expires": expires });
+        let entry = self.admin_entry("user.token", id, detail);
+        self.store.write(Batch {
+            writes: vec![Write::SetToken {
+                id: id.to_owned(),
+                token_hash: gsomia_crypto::token_hash(&token),
+                expires: expires.map(|d| d.to_string()),
+            }],
+            audit: vec![entry],
+        })?;
+        Ok(token)
+    }
+
+    /// The enabled user a bearer token belongs to, if its token has not expired today. Every
+    /// interface authenticates users here.
+    pub fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let record = self
+            .store
+            .user_by_token(&gsomia_crypto::token_hash(token))?;
+        let today = self.today().to_string();
+        Ok(record
+            .filter(|r| r.expires.as_ref().is_none_or(|last| today <= *last))
+            .map(|r| r.user))
     }
 
     /// Imports another party's descriptor, or updates a known party's name, scheme or endpoint.
@@ -344,6 +390,14 @@ impl Node {
     pub fn close(&self) {
         self.store.close();
     }
+}
+
+/// A new bearer token: 32 random bytes.
+fn new_token() -> Result<String, NodeError> {
+    Ok(format!(
+        "gsomia_{}",
+        URL_SAFE_NO_PAD.encode(data::random32()?)
+    ))
 }
 
 /// The world from stored descriptors and agreements.

@@ -55,6 +55,17 @@ pub enum Write {
     AddUser(UserRecord),
     /// Disable a user: their token stops working.
     DisableUser(String),
+    /// Enable a disabled user again.
+    EnableUser(String),
+    /// Give a user a new token (the old one stops working), valid until `expires` if given.
+    SetToken {
+        /// The user.
+        id: String,
+        /// Hex SHA-256 of the new token.
+        token_hash: String,
+        /// The last day it works (`YYYY-MM-DD`).
+        expires: Option<String>,
+    },
     /// Add an item version.
     PutItem(Box<StoredItem>),
     /// Apply the originator's reclassification to every stored version of an item (M4): the new

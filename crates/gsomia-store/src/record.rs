@@ -30,6 +30,8 @@ pub struct UserRecord {
     pub token_hash: String,
     /// Whether the user is disabled.
     pub disabled: bool,
+    /// The last day (`YYYY-MM-DD`) the token works; none: until it is reissued or disabled.
+    pub expires: Option<String>,
 }
 
 /// One item version as stored: the label in clear for decisions and queries, the content

@@ -141,6 +141,10 @@ INSERT OR IGNORE INTO item_tags (tag, added, seq)
     FROM items i WHERE json_array_length(i.custody) > 0;
 INSERT OR IGNORE INTO tags (tag) SELECT DISTINCT tag FROM item_tags;
 "#,
+    // Tokens that expire: the last day a user's token works (`YYYY-MM-DD`), or none.
+    r#"
+ALTER TABLE users ADD COLUMN expires TEXT;
+"#,
 ];
 
 /// A batch with its JSON made by the submitting thread, so that the one writer thread only runs
@@ -585,17 +589,38 @@ fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, Stor
             }
             Write::AddUser(u) => {
                 tx.prepare_cached(
-                    "INSERT INTO users (id, user, token_hash, disabled) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO users (id, user, token_hash, disabled, expires)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![u.user.id, json(&u.user), u.token_hash, u.disabled])
+                    s.execute(params![
+                        u.user.id,
+                        json(&u.user),
+                        u.token_hash,
+                        u.disabled,
+                        u.expires
+                    ])
                 })
                 .map_err(db)?;
             }
-            Write::DisableUser(id) => {
+            Write::DisableUser(id) | Write::EnableUser(id) => {
+                let disabled = matches!(w, Write::DisableUser(_));
                 let n = tx
-                    .prepare_cached("UPDATE users SET disabled = 1 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![id]))
+                    .prepare_cached("UPDATE users SET disabled = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![id, disabled]))
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("user `{id}`")));
+                }
+            }
+            Write::SetToken {
+                id,
+                token_hash,
+                expires,
+            } => {
+                let n = tx
+                    .prepare_cached("UPDATE users SET token_hash = ?2, expires = ?3 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![id, token_hash, expires]))
                     .map_err(db)?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("user `{id}`")));
@@ -927,17 +952,20 @@ impl Store for SqliteStore {
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.read(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT user, token_hash, disabled FROM users ORDER BY id")
+                .prepare_cached("SELECT user, token_hash, disabled, expires FROM users ORDER BY id")
                 .map_err(db)?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .map_err(db)?;
             rows.map(|r| {
-                let (user, token_hash, disabled) = r.map_err(db)?;
+                let (user, token_hash, disabled, expires) = r.map_err(db)?;
                 Ok(UserRecord {
                     user: parse::<User>(&user)?,
                     token_hash,
                     disabled,
+                    expires,
                 })
             })
             .collect()
@@ -946,17 +974,20 @@ impl Store for SqliteStore {
 
     fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read(|c| {
-            let row: Option<String> = c
-                .prepare_cached("SELECT user FROM users WHERE token_hash = ?1 AND disabled = 0")
+            let row: Option<(String, Option<String>)> = c
+                .prepare_cached(
+                    "SELECT user, expires FROM users WHERE token_hash = ?1 AND disabled = 0",
+                )
                 .map_err(db)?
-                .query_row([token_hash], |r| r.get(0))
+                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db)?;
-            row.map(|u| {
+            row.map(|(u, expires)| {
                 Ok(UserRecord {
                     user: parse(&u)?,
                     token_hash: token_hash.to_owned(),
                     disabled: false,
+                    expires,
                 })
             })
             .transpose()

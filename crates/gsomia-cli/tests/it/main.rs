@@ -639,6 +639,44 @@ fn init_user_party_and_agreement_import_from_the_shell() {
         run(&["user", "list", "--data", k]),
         "exit 0\nkim\tII\tanalyst\tofficial\tdisabled\n"
     );
+    assert_eq!(
+        run(&["user", "enable", "--data", k, "--id", "kim"]),
+        "exit 0\n"
+    );
+    let out = run(&[
+        "user",
+        "token",
+        "--data",
+        k,
+        "--id",
+        "kim",
+        "--expires",
+        "2030-01-01",
+    ]);
+    assert!(out.starts_with("exit 0\ngsomia_"), "{out}");
+    assert_eq!(
+        run(&["user", "list", "--data", k]),
+        "exit 0\nkim\tII\tanalyst\tofficial\ttoken until 2030-01-01\n"
+    );
+    let out = run(&["user", "token", "--data", k, "--id", "nobody"]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("user `nobody`"),
+        "{out}"
+    );
+    let out = run(&[
+        "user",
+        "token",
+        "--data",
+        k,
+        "--id",
+        "kim",
+        "--expires",
+        "2030-02-30",
+    ]);
+    assert!(
+        out.starts_with("exit 2\n") && out.contains("--expires"),
+        "{out}"
+    );
 }
 
 /// The demo runs three real nodes twice and tells the story; its key facts, not only its exit

@@ -25,7 +25,6 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gsomia_core::User;
-use gsomia_store::Store;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -163,14 +162,11 @@ impl FromRequestParts<AppState> for Caller {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        match node
-            .store()
-            .user_by_token(&gsomia_crypto::token_hash(token.trim()))?
-        {
-            Some(record) => Ok(Caller(record.user)),
+        match node.user_by_token(token.trim())? {
+            Some(user) => Ok(Caller(user)),
             None => {
-                tracing::info!("refused an unknown or disabled token");
-                Err(unauthenticated("unknown or disabled token"))
+                tracing::info!("refused an unknown, disabled or expired token");
+                Err(unauthenticated("unknown, disabled or expired token"))
             }
         }
     }

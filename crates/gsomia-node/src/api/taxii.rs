@@ -188,11 +188,8 @@ impl FromRequestParts<AppState> for TaxiiUser {
         } else {
             return Err(unauthorized("use HTTP Basic or a bearer token"));
         };
-        match node
-            .store()
-            .user_by_token(&gsomia_crypto::token_hash(&token))?
-        {
-            Some(r) if id.as_ref().is_none_or(|id| *id == r.user.id) => Ok(TaxiiUser(r.user)),
+        match node.user_by_token(&token)? {
+            Some(u) if id.as_ref().is_none_or(|id| *id == u.id) => Ok(TaxiiUser(u)),
             _ => {
                 tracing::info!("taxii: refused unknown credentials");
                 Err(unauthorized("unknown user or token"))

@@ -1271,3 +1271,67 @@ async fn h8_refusals_say_nothing_of_what_exists() {
     let (s, _) = call(&f, "GET", "/api/v1/release-rules", Some("park"), None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// Tokens: one that expired is refused (401) on every interface; a reissued token replaces the
+/// old one at once; a disabled user's token works again once the user is enabled.
+#[tokio::test]
+async fn tokens_expire_are_reissued_and_users_re_enabled() {
+    let f = kor_node("tokens", "2019-07-25");
+    let me = |token: &str| {
+        let node = f.node.clone();
+        let token = token.to_owned();
+        async move {
+            let req = Request::builder()
+                .uri("/api/v1/agreements")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let resp = gsomia_node::api::app(node).oneshot(req).await.unwrap();
+            resp.status()
+        }
+    };
+    let user = |id: &str| -> User {
+        serde_json::from_value(json!({"id": id, "party": "KOR", "roles": ["analyst"],
+            "clearance": "II", "duties": ["missile-warning"]}))
+        .unwrap()
+    };
+    let day = |d: &str| -> gsomia_core::Date { d.parse().unwrap() };
+    let old = f
+        .node
+        .add_user_until(user("yun"), Some(day("2019-07-24")))
+        .unwrap();
+    assert_eq!(
+        me(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "expired yesterday"
+    );
+    let today = f
+        .node
+        .reissue_token("yun", Some(day("2019-07-25")))
+        .unwrap();
+    assert_eq!(
+        me(&today).await,
+        StatusCode::OK,
+        "valid through its last day"
+    );
+    let fresh = f.node.reissue_token("yun", None).unwrap();
+    assert_eq!(me(&today).await, StatusCode::UNAUTHORIZED, "replaced");
+    assert_eq!(me(&fresh).await, StatusCode::OK);
+    f.node.disable_user("yun").unwrap();
+    assert_eq!(me(&fresh).await, StatusCode::UNAUTHORIZED);
+    f.node.enable_user("yun").unwrap();
+    assert_eq!(me(&fresh).await, StatusCode::OK);
+    // TAXII authenticates through the same door.
+    let req = Request::builder()
+        .uri("/taxii2/")
+        .header("accept", "application/taxii+json;version=2.1")
+        .header("authorization", format!("Bearer {today}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(f.node.reissue_token("nobody", None).is_err());
+}
