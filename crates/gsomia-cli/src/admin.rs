@@ -341,6 +341,16 @@ pub fn party(command: PartyCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `gsomia status`: the node's standing with each partner.
+pub fn status(data: &Path) -> Result<ExitCode> {
+    let node = open(data)?;
+    let report =
+        gsomia_node::service::status::report(&node).map_err(|e| anyhow!("{}", e.message))?;
+    node.close();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn import_agreement(data: &Path, file: &Path) -> Result<ExitCode> {
     let node = open(data)?;
     let text = std::fs::read_to_string(file)

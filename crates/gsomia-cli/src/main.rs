@@ -54,6 +54,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data: std::path::PathBuf,
     },
+    /// Show how the node stands with each partner, as JSON: messages queued and the oldest,
+    /// deliveries and the last, checkpoints exchanged. (The last delivery failure is known to
+    /// the running server: `GET /api/v1/status`.)
+    ///
+    /// Example: gsomia status --data kor
+    Status {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: std::path::PathBuf,
+    },
     /// Manage a node's users.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -71,6 +81,7 @@ fn main() -> ExitCode {
         Command::Demo { keep } => demo::demo(keep),
         Command::Init(a) => admin::init(a),
         Command::Serve { data } => admin::serve(&data),
+        Command::Status { data } => admin::status(&data),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),
     };

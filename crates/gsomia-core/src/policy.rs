@@ -43,6 +43,8 @@ pub enum Action {
     Audit,
     /// Issue a checkpoint of the audit log, or ask a holder for an item's custody record (P7).
     Log,
+    /// See how the node stands with its partners: queues, deliveries, failures (P7).
+    Status,
 }
 
 use Action::*;
@@ -66,7 +68,7 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         AskConsent | ConsentRequests => (OFFICERS, Rule::R4),
         AnswerConsent => (AUTHORITY, Rule::R4),
         ManageIncidents => (OFFICERS, Rule::P6),
-        Audit | Log => (AUDITORS, Rule::P7),
+        Audit | Log | Status => (AUDITORS, Rule::P7),
     }
 }
 
@@ -115,5 +117,6 @@ fn verb(action: Action) -> &'static str {
         ManageIncidents => "manage incidents",
         Audit => "read the audit log",
         Log => "act on the audit log",
+        Status => "see the node's delivery status",
     }
 }

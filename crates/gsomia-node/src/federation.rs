@@ -248,6 +248,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     node.write(Batch { writes, audit })
         .await
         .map_err(|e| e.message)?;
+    tracing::info!(%peer, envelope = %env.header.id, through, receipts = body.receipts.len(), refusals = body.refusals.len(), "delivered");
     Ok(true)
 }
 
@@ -294,9 +295,13 @@ async fn drain(node: Arc<Node>, peer: String, mut stop: tokio::sync::watch::Rece
             _ = stop.changed() => return,
         };
         match delivered {
-            Ok(true) => wait = Duration::from_millis(100),
+            Ok(true) => {
+                node.delivery_outcome(&peer, None);
+                wait = Duration::from_millis(100);
+            }
             Ok(false) => return,
             Err(e) => {
+                node.delivery_outcome(&peer, Some(e.clone()));
                 tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

@@ -48,6 +48,9 @@ pub struct Node {
     /// memory: a status is for the poster to check soon after posting; it is not the record
     /// (the audit log is).
     pub taxii_statuses: std::sync::Mutex<std::collections::VecDeque<(String, String, String)>>,
+    /// The last delivery failure per partner (when, what), cleared by a delivery: what the
+    /// delivery status shows an officer.
+    delivery_errors: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 impl Node {
@@ -77,6 +80,7 @@ impl Node {
             agreements_gate: tokio::sync::Mutex::new(()),
             inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
             taxii_statuses: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            delivery_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -157,6 +161,27 @@ impl Node {
             Err(p) => p.into_inner(),
         };
         gates.entry(partner).or_default().clone()
+    }
+
+    /// Records the outcome of a delivery to `peer`: its error, or `None` once delivered.
+    pub fn delivery_outcome(&self, peer: &str, error: Option<String>) {
+        let mut errors = match self.delivery_errors.lock() {
+            Ok(e) => e,
+            Err(p) => p.into_inner(),
+        };
+        match error {
+            Some(e) => errors.insert(peer.to_owned(), (self.now_text(), e)),
+            None => errors.remove(peer),
+        };
+    }
+
+    /// The last delivery failure to `peer` since its last delivery: when, and what.
+    pub fn delivery_error(&self, peer: &str) -> Option<(String, String)> {
+        let errors = match self.delivery_errors.lock() {
+            Ok(e) => e,
+            Err(p) => p.into_inner(),
+        };
+        errors.get(peer).cloned()
     }
 
     /// Resolves when a message was queued for a partner since the last call.

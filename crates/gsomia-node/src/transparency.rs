@@ -253,6 +253,7 @@ async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> R
                 })
                 .await
                 .map_err(|e| e.message)?;
+                tracing::info!(witness = %peer.code, size, "checkpoint cosigned");
                 return Ok(());
             }
             409 => {

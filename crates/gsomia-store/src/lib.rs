@@ -274,6 +274,21 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
 }
 
+/// Delivery to one partner, as the outbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PeerDelivery {
+    /// The partner.
+    pub peer: String,
+    /// Messages queued and not yet acknowledged.
+    pub queued: u64,
+    /// When the oldest of them was queued (RFC 3339).
+    pub oldest_queued: Option<String>,
+    /// Messages the partner acknowledged with a signed reply.
+    pub delivered: u64,
+    /// When the last acknowledgement came (RFC 3339).
+    pub last_delivered: Option<String>,
+}
+
 /// A partner's request for this party's consent, and the answer once given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsentRequest {
@@ -324,6 +339,8 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
     /// The peers with undelivered messages.
     fn peers_pending(&self) -> Result<Vec<String>, StoreError>;
+    /// Delivery to each partner that was ever sent anything, by partner.
+    fn delivery(&self) -> Result<Vec<PeerDelivery>, StoreError>;
     /// The last message sequence number applied from a peer (0 if none).
     fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError>;
     /// The reply given to an envelope already applied.

@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap;
 use crate::audit::{AuditEntry, GENESIS};
 use crate::{
     Batch, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage, PartyRecord,
-    ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
+    PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
 };
 
 /// The most batches committed in one transaction.
@@ -1083,6 +1083,30 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+        })
+    }
+
+    fn delivery(&self) -> Result<Vec<PeerDelivery>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT peer, SUM(delivered IS NULL), MIN(CASE WHEN delivered IS NULL THEN created END),
+                            SUM(delivered IS NOT NULL), MAX(delivered)
+                     FROM outbox GROUP BY peer ORDER BY peer",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(PeerDelivery {
+                        peer: r.get(0)?,
+                        queued: r.get::<_, i64>(1)? as u64,
+                        oldest_queued: r.get(2)?,
+                        delivered: r.get::<_, i64>(3)? as u64,
+                        last_delivered: r.get(4)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
         })
     }
 

@@ -546,4 +546,9 @@ fn administration_beside_a_running_node_and_one_server_per_folder() {
     store.close();
     let out = run(&["audit", "verify", "--data", d]);
     assert!(out.starts_with("exit 0"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&super::stdout_of(&["status", "--data", d])).unwrap();
+    assert_eq!(status["party"], "KOR");
+    assert!(status["log_size"].as_u64().unwrap() >= 6, "{status}");
+    assert_eq!(status["partners"], serde_json::json!([]));
 }

@@ -38,6 +38,7 @@ fn policy_table_every_action_and_role() {
         (ManageIncidents, ["P6", "P6", "+",  "+",  "P6"]),
         (Audit,           ["P7", "P7", "+",  "+",  "+"]),
         (Log,             ["P7", "P7", "+",  "+",  "+"]),
+        (Status,          ["P7", "P7", "+",  "+",  "+"]),
     ];
     for (action, expected) in table {
         let mut got = vec![];

@@ -43,3 +43,12 @@ pub(super) async fn list(
         .collect();
     Ok(Json(json!({ "entries": list, "next": next })))
 }
+
+#[utoipa::path(get, path = "/api/v1/status", tag = "node", security(("bearer" = [])), responses((status = 200, description = "Per partner: queued messages and the oldest, deliveries and the last, the last delivery failure, checkpoints exchanged", body = Object), (status = 403, description = "Not an officer or administrator (P7)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+/// How the node stands with each partner (officers and administrators).
+pub(super) async fn status(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::service::status::for_user(&node, &user).await?))
+}

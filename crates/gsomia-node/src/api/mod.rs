@@ -74,6 +74,7 @@ pub fn app(node: Arc<Node>) -> Router {
             post(consents::answer),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/status", get(audit::status))
         .route(
             "/api/v1/log/checkpoint",
             get(log::checkpoint).post(log::issue),
@@ -94,6 +95,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .merge(taxii::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(node)
 }
 
@@ -170,6 +172,16 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
     }
+}
+
+/// One line per request at info level: method, path (never the query or headers, which may
+/// carry tokens), status, time taken.
+async fn access_log(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(%method, path, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    resp
 }
 
 /// The federation inbox: a partner node's envelope (authenticated by its signature, not a

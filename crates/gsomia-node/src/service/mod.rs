@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod items;
 pub mod marking;
 pub mod reclassification;
+pub mod status;
 
 use gsomia_core::{Action, User};
 use gsomia_store::{AuditDraft, Batch, Verdict};

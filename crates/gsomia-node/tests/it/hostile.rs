@@ -709,6 +709,28 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
         kor.store().last_cosigned("JPN").unwrap() > cosigned
     })
     .await;
+    // The officer sees it: USA's queue and its oldest message, JPN's deliveries.
+    let (s, report) = http(&k.addr, "GET", "/api/v1/status", Some(&kim), None).await;
+    assert_eq!(s, 200, "{report}");
+    let partner = |code: &str| {
+        report["partners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["party"] == code)
+            .unwrap()
+            .clone()
+    };
+    let (usa_row, jpn_row) = (partner("USA"), partner("JPN"));
+    assert_eq!(usa_row["queued"], 1, "{report}");
+    assert!(usa_row["oldest_queued"].is_string(), "{report}");
+    assert_eq!(jpn_row["queued"], 0, "{report}");
+    assert!(jpn_row["delivered"].as_u64().unwrap() >= 1, "{report}");
+    assert!(jpn_row["last_delivered"].is_string(), "{report}");
+    assert!(jpn_row["cosigned_our_checkpoint_of_size"].as_u64().unwrap() > 0);
+    let analyst = user(&kor, "han", json!(["analyst"]), "II");
+    let (s, b) = http(&k.addr, "GET", "/api/v1/status", Some(&analyst), None).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("P7")), "{b}");
     // Stopping does not wait for the hung partner either.
     let stopping = Instant::now();
     halt(j).await;

@@ -1146,6 +1146,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/node",
         "get /api/v1/parties",
         "get /api/v1/release-rules",
+        "get /api/v1/status",
         "post /api/v1/agreements",
         "post /api/v1/agreements/{id}/events",
         "post /api/v1/consents/requests",

@@ -1,0 +1,48 @@
+//! How the node stands with each partner, for its officers (`GET /api/v1/status`) and the
+//! shell (`gsomia status`): what is queued and since when, what was delivered and when, the
+//! last delivery failure, and the checkpoints exchanged.
+
+use gsomia_core::{Action, User};
+use gsomia_store::Store;
+use serde_json::{Value, json};
+
+use super::permit;
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// The delivery and witnessing state of every known partner, and the node's own log size.
+pub fn report(node: &Node) -> Result<Value, ApiError> {
+    let store = node.store();
+    let delivery = store.delivery()?;
+    let mut partners = vec![];
+    for p in store.parties()? {
+        if p.code == node.party() {
+            continue;
+        }
+        let code = p.code.to_string();
+        let d = delivery.iter().find(|d| d.peer == code);
+        let error = node.delivery_error(&code);
+        partners.push(json!({
+            "party": code,
+            "endpoint": p.endpoint,
+            "queued": d.map_or(0, |d| d.queued),
+            "oldest_queued": d.and_then(|d| d.oldest_queued.clone()),
+            "delivered": d.map_or(0, |d| d.delivered),
+            "last_delivered": d.and_then(|d| d.last_delivered.clone()),
+            "last_error": error.map(|(at, message)| json!({ "at": at, "message": message })),
+            "cosigned_our_checkpoint_of_size": store.last_cosigned(&code)?,
+            "witnessed_their_checkpoint_of_size": store.witnessed_latest(&code)?.map(|(s, _)| s),
+        }));
+    }
+    Ok(json!({
+        "party": node.party(),
+        "log_size": store.log_size()?,
+        "partners": partners,
+    }))
+}
+
+/// [`report`], for officers and administrators (P7).
+pub async fn for_user(node: &Node, user: &User) -> Result<Value, ApiError> {
+    permit(node, user, Action::Status, "status", "partners").await?;
+    report(node)
+}
