@@ -245,15 +245,7 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8192;")
             .map_err(db)?;
         migrate(&mut conn)?;
-        let (seq, hash): (u64, String) = conn
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db)?
-            .unwrap_or((0, GENESIS.to_owned()));
+        let (seq, hash) = chain_head(&conn)?;
         let tree = catch_up_tree(&mut conn, seq)?;
         let head = Head { seq, hash, tree };
         let version = data_version(&conn)?;
@@ -470,9 +462,9 @@ fn data_version(conn: &Connection) -> Result<i64, StoreError> {
         .map_err(db)
 }
 
-/// The head of the audit chain and the right edge of its Merkle tree, as stored.
-fn stored_head(conn: &Connection) -> Result<Head, StoreError> {
-    let (seq, hash): (u64, String) = conn
+/// The number and hash of the last audit entry (0 and the genesis hash for an empty log).
+fn chain_head(conn: &Connection) -> Result<(u64, String), StoreError> {
+    Ok(conn
         .query_row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
             [],
@@ -480,7 +472,12 @@ fn stored_head(conn: &Connection) -> Result<Head, StoreError> {
         )
         .optional()
         .map_err(db)?
-        .unwrap_or((0, GENESIS.to_owned()));
+        .unwrap_or((0, GENESIS.to_owned())))
+}
+
+/// The head of the audit chain and the right edge of its Merkle tree, as stored.
+fn stored_head(conn: &Connection) -> Result<Head, StoreError> {
+    let (seq, hash) = chain_head(conn)?;
     #[cfg(not(feature = "benchmark-without-merkle-log"))]
     let size = seq;
     #[cfg(feature = "benchmark-without-merkle-log")]
