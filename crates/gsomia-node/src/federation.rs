@@ -74,12 +74,12 @@ pub(crate) fn encryption_key(record: &PartyRecord) -> Result<[u8; 32], String> {
         .ok_or_else(|| format!("no encryption key for {}", record.code))
 }
 
-fn forbidden(code: &'static str, rule: Option<Rule>, message: String) -> ApiError {
+fn forbidden(code: &'static str, rule: Rule, message: String) -> ApiError {
     ApiError {
         status: axum::http::StatusCode::FORBIDDEN,
         code,
         message,
-        rule,
+        rule: Some(rule),
     }
 }
 
@@ -341,7 +341,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         crate::node::log_unauthenticated("inbox", "unknown sender");
         return Err(forbidden(
             "unknown_sender",
-            Some(Rule::R1),
+            Rule::R1,
             "the sender is not a party known to this node".to_owned(),
         ));
     };
@@ -358,12 +358,12 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
             }
             _ => Rule::R8,
         };
-        forbidden("bad_envelope", Some(rule), e.to_string())
+        forbidden("bad_envelope", rule, e.to_string())
     })?;
     let gate = node.inbox_gate(from);
     let _one_at_a_time = gate.lock().await;
     if let Some(reply) = node.store().reply(from.as_str(), &env.header.id)? {
         return Ok(reply);
     }
-    crate::service::inbox::apply(node, from, &env.header.id, opened).await
+    crate::service::inbox::apply(node, &parties, from, &env.header.id, opened).await
 }

@@ -156,19 +156,13 @@ impl Node {
 
     /// The lock that orders `partner`'s envelopes.
     pub fn inbox_gate(&self, partner: PartyCode) -> Arc<tokio::sync::Mutex<()>> {
-        let mut gates = match self.inbox_gates.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut gates = lock(&self.inbox_gates);
         gates.entry(partner).or_default().clone()
     }
 
     /// Records the outcome of a delivery to `peer`: its error, or `None` once delivered.
     pub fn delivery_outcome(&self, peer: &str, error: Option<String>) {
-        let mut errors = match self.delivery_errors.lock() {
-            Ok(e) => e,
-            Err(p) => p.into_inner(),
-        };
+        let mut errors = lock(&self.delivery_errors);
         match error {
             Some(e) => errors.insert(peer.to_owned(), (self.now_text(), e)),
             None => errors.remove(peer),
@@ -177,10 +171,7 @@ impl Node {
 
     /// The last delivery failure to `peer` since its last delivery: when, and what.
     pub fn delivery_error(&self, peer: &str) -> Option<(String, String)> {
-        let errors = match self.delivery_errors.lock() {
-            Ok(e) => e,
-            Err(p) => p.into_inner(),
-        };
+        let errors = lock(&self.delivery_errors);
         errors.get(peer).cloned()
     }
 
@@ -415,6 +406,12 @@ impl Node {
     pub fn close(&self) {
         self.store.close();
     }
+}
+
+/// A mutex's guard, also when a thread panicked holding it: what these mutexes guard (maps of
+/// locks, statuses, last errors) is replaced whole, never left half-written.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A new bearer token: 32 random bytes.

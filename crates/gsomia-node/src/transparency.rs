@@ -131,24 +131,8 @@ pub async fn run_checkpoints(node: Arc<Node>, mut stop: tokio::sync::watch::Rece
         if *stop.borrow() {
             break;
         }
-        match issue(&node).await.and_then(|(size, note)| {
-            asking.retain(|_, t| !t.is_finished());
-            for record in due(&node, size)? {
-                if asking.contains_key(&record.code) {
-                    continue;
-                }
-                let (code, node, note) = (record.code, node.clone(), note.clone());
-                let task = tokio::spawn(async move {
-                    if let Err(e) = witness_by(&node, &record, size, &note).await {
-                        tracing::warn!(peer = %record.code, error = %e, "witnessing");
-                    }
-                });
-                asking.insert(code, task);
-            }
-            Ok(())
-        }) {
-            Ok(()) => {}
-            Err(e) => tracing::warn!(error = %e.message, "checkpoint"),
+        if let Err(e) = round(&node, &mut asking).await {
+            tracing::warn!(error = %e.message, "checkpoint");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -158,6 +142,24 @@ pub async fn run_checkpoints(node: Arc<Node>, mut stop: tokio::sync::watch::Rece
     for (_, task) in asking {
         task.abort();
     }
+}
+
+/// Issues a checkpoint and asks each partner that has not cosigned it, and is not being asked
+/// already, to witness it.
+async fn round(
+    node: &Arc<Node>,
+    asking: &mut HashMap<PartyCode, tokio::task::JoinHandle<()>>,
+) -> Result<(), ApiError> {
+    let (size, note) = issue(node).await?;
+    asking.retain(|_, t| !t.is_finished());
+    for record in due(node, size)? {
+        if !asking.contains_key(&record.code) {
+            let code = record.code;
+            let task = tokio::spawn(witness_logged(node.clone(), record, size, note.clone()));
+            asking.insert(code, task);
+        }
+    }
+    Ok(())
 }
 
 /// The partners that have not cosigned the checkpoint of `size` and can be reached.
@@ -181,18 +183,20 @@ fn due(node: &Node, size: u64) -> Result<Vec<PartyRecord>, ApiError> {
         .collect())
 }
 
+/// [`witness_by`], its failure logged: the next round asks again.
+async fn witness_logged(node: Arc<Node>, peer: PartyRecord, size: u64, note: String) {
+    if let Err(e) = witness_by(&node, &peer, size, &note).await {
+        tracing::warn!(peer = %peer.code, error = %e, "witnessing");
+    }
+}
+
 /// One round: issue a checkpoint and have every partner that has not cosigned it witness it,
 /// each asked by a task of its own; returns when all have answered or given up.
 pub async fn tick(node: &Arc<Node>) -> Result<(), ApiError> {
     let (size, note) = issue(node).await?;
     let mut asked = tokio::task::JoinSet::new();
     for record in due(node, size)? {
-        let (node, note) = (node.clone(), note.clone());
-        asked.spawn(async move {
-            if let Err(e) = witness_by(&node, &record, size, &note).await {
-                tracing::warn!(peer = %record.code, error = %e, "witnessing");
-            }
-        });
+        asked.spawn(witness_logged(node.clone(), record, size, note.clone()));
     }
     asked.join_all().await;
     Ok(())
@@ -377,7 +381,7 @@ pub async fn add_checkpoint(
         let proof = ConsistencyProof {
             old,
             new: shown.size,
-            hashes: hashes.clone(),
+            hashes,
         };
         let fails = if shown.size == held.size {
             (shown.root != held.root).then(|| {
@@ -434,7 +438,7 @@ pub async fn add_checkpoint(
                 status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 code: "inconsistent_log",
                 message,
-                rule: Some(gsomia_core::Rule::H6),
+                rule: Some(Rule::H6),
             };
             let writes = vec![Write::AddEvidence {
                 party,

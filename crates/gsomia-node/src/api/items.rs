@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::{AppState, Body, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::items::{self, ListFilter};
-use crate::service::marking;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,14 +31,7 @@ pub(super) async fn publish(
     Caller(user): Caller,
     Body(req): Body<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    // Published through this API, the object names the node's marking of it, so that it carries
-    // its classification on every interface (TAXII clients post their own).
-    let mut object = req.object;
-    if let Some(id) = object["id"].as_str() {
-        let m = marking::marking_id_of(id, gsomia_core::version_of(&object), node.party());
-        marking::add_ref(&mut object, &m);
-    }
-    let published = items::publish(&node, &user, req.label, object).await?;
+    let published = items::publish(&node, &user, req.label, req.object).await?;
     Ok((StatusCode::CREATED, Json(published)))
 }
 
@@ -70,12 +62,7 @@ pub(super) async fn derive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sources: Vec<(String, Option<String>)> =
         req.sources.into_iter().map(|s| (s.id, s.version)).collect();
-    let mut object = req.object;
-    if let Some(id) = object["id"].as_str() {
-        let m = marking::marking_id_of(id, gsomia_core::version_of(&object), node.party());
-        marking::add_ref(&mut object, &m);
-    }
-    let derived = items::derive(&node, &user, &sources, object, req.purpose).await?;
+    let derived = items::derive(&node, &user, &sources, req.object, req.purpose).await?;
     Ok((StatusCode::CREATED, Json(derived)))
 }
 

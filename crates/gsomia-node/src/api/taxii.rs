@@ -708,30 +708,6 @@ async fn object_versions(
     Ok((seen, next))
 }
 
-/// A marking-definition this node keeps, if `user` may see it: one that carries a gsomia label
-/// is shown only to a user who may read an item under that label (H8); others (TLP,
-/// statements) to anyone.
-async fn get_marking(node: &Node, user: &User, oid: &str) -> Result<Option<Value>, TaxiiError> {
-    let Some(text) = node.store().meta(&format!("taxii.marking.{oid}"))? else {
-        return Ok(None);
-    };
-    let marking: Value = serde_json::from_str(&text)
-        .map_err(|e| gsomia_store::StoreError::Corrupt(e.to_string()))?;
-    let Some(label) = label_of(&marking) else {
-        return Ok(Some(marking));
-    };
-    let holder = marking["extensions"][EXTENSION]["holder"].clone();
-    let held = serde_json::from_value::<gsomia_core::Marking>(json!({
-        "party": holder["party"], "level": holder["level"],
-        "originator": marking["extensions"][EXTENSION]["originator"],
-    }))
-    .ok();
-    let may = label.is_ok_and(|l| {
-        gsomia_core::read_label(&node.world(), "", &l, held.as_ref(), user, node.today()).is_allow()
-    });
-    Ok(may.then_some(marking))
-}
-
 async fn get_object(
     State(node): State<AppState>,
     TaxiiUser(user): TaxiiUser,
@@ -740,7 +716,7 @@ async fn get_object(
 ) -> Result<Response, TaxiiError> {
     let c = collection(&node, &user, &cid)?;
     if oid.starts_with("marking-definition--")
-        && let Some(marking) = get_marking(&node, &user, &oid).await?
+        && let Some(marking) = marking::readable(&node, &user, &oid)?
     {
         return Ok(taxii_json(&json!({ "more": false, "objects": [marking] })));
     }
@@ -770,20 +746,6 @@ async fn get_versions(
 
 // ---------------------------------------------------------------------------------------------
 // Adding, deleting, status.
-
-/// The gsomia label a marking-definition carries, if it carries one.
-fn label_of(marking: &Value) -> Option<Result<Label, String>> {
-    let ext = marking.get("extensions")?.get(EXTENSION)?;
-    let mut props = ext.as_object()?.clone();
-    props.remove("extension_type");
-    props.remove("holder");
-    Some(serde_json::from_value(Value::Object(props)).map_err(|e| {
-        format!(
-            "the gsomia marking `{}` is not a label: {e}",
-            marking["id"].as_str().unwrap_or("?")
-        )
-    }))
-}
 
 fn detail(object: &Value, message: Option<String>) -> Value {
     let version = gsomia_core::version_of(object);
@@ -864,7 +826,7 @@ async fn add_objects(
             failures.push(detail(o, Some("a marking-definition needs an id".into())));
             continue;
         };
-        if let Some(label) = label_of(o) {
+        if let Some(label) = marking::label_of(o) {
             labels.insert(id.to_owned(), label);
         }
         markings.push(o.clone());
@@ -881,7 +843,7 @@ async fn add_objects(
         for r in refs {
             if !labels.contains_key(r)
                 && let Some(v) = marking::posted(&node, r)?
-                && let Some(l) = label_of(&v)
+                && let Some(l) = marking::label_of(&v)
             {
                 labels.insert(r.to_owned(), l);
             }
@@ -964,10 +926,7 @@ const STATUSES: usize = 1024;
 /// the newest [`STATUSES`]: they are a convenience for the client, not the record, which is the
 /// audit log (every object's decision is there).
 fn keep_status(node: &Node, id: &str, user: &str, status: &Value) {
-    let mut kept = match node.taxii_statuses.lock() {
-        Ok(k) => k,
-        Err(p) => p.into_inner(),
-    };
+    let mut kept = crate::node::lock(&node.taxii_statuses);
     if kept.len() == STATUSES {
         kept.pop_front();
     }
@@ -981,10 +940,7 @@ async fn get_status(
     Path(sid): Path<String>,
 ) -> Result<Response, TaxiiError> {
     let found = {
-        let kept = match node.taxii_statuses.lock() {
-            Ok(k) => k,
-            Err(p) => p.into_inner(),
-        };
+        let kept = crate::node::lock(&node.taxii_statuses);
         kept.iter()
             .find(|(id, u, _)| *id == sid && *u == user.id)
             .and_then(|(_, _, status)| serde_json::from_str::<Value>(status).ok())

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
 use gsomia_crypto::Verified;
 use gsomia_store::{AuditDraft, Batch, PartyRecord, Store, StoredItem, Verdict, Write};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::items::{seal_received, unseal_object};
@@ -87,6 +88,16 @@ impl Inbox<'_> {
         }
     }
 
+    /// Whether version `version` of item `id` is held, counting what this envelope stored (the
+    /// same item twice in one envelope is received once).
+    fn holds_version(&self, id: &str, version: &str) -> Result<bool, ApiError> {
+        let pending = self
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::PutItem(s) if s.id == id && s.modified == version));
+        Ok(pending || self.node.store().item(id, Some(version))?.is_some())
+    }
+
     /// The label of the newest version of item `id` (see [`Inbox::stored_item`]).
     fn item_label(&self, id: &str) -> Result<Option<gsomia_core::Label>, ApiError> {
         Ok(self.stored_item(id)?.map(|s| s.label))
@@ -117,14 +128,15 @@ impl Inbox<'_> {
 }
 
 /// Applies an opened envelope from partner `from` and returns the signed reply. Envelopes from
-/// one partner are applied one at a time (the caller holds its inbox lock).
+/// one partner are applied one at a time (the caller holds its inbox lock). `parties` are the
+/// descriptors the caller authenticated the sender with.
 pub async fn apply(
     node: &Node,
+    parties: &[PartyRecord],
     from: PartyCode,
     envelope_id: &str,
     opened: Verified<Vec<u8>>,
 ) -> Result<Value, ApiError> {
-    let parties = node.store().parties()?;
     let payload: Payload = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
     // Whoever changes agreements holds the gate from reading them to reloading the world (A7).
@@ -146,7 +158,7 @@ pub async fn apply(
     let mut cx = Inbox {
         node,
         from,
-        parties: &parties,
+        parties,
         world,
         agreements: HashMap::new(),
         writes: vec![],
@@ -167,7 +179,7 @@ pub async fn apply(
             continue; // already applied: exactly once in effect
         }
         through = seq;
-        let outcome = match serde_json::from_value::<Numbered>(raw.clone()) {
+        let outcome = match Numbered::deserialize(raw) {
             Err(e) => cx.refuse(
                 "message.received",
                 from.as_str(),
@@ -268,7 +280,7 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
 fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<Outcome, ApiError> {
     let (node, from, me) = (cx.node, cx.from, cx.node.party());
     let action = "item.receive";
-    let file: ItemFile = match serde_json::from_value(msg.clone()) {
+    let file = match ItemFile::deserialize(msg) {
         Ok(f) => f,
         Err(e) => return Ok(cx.refuse(action, "-", Rule::M1, format!("malformed item: {e}"))),
     };
@@ -360,7 +372,7 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
     }
     let version = item.version().to_owned();
     let received = node.now_text();
-    if node.store().item(&id, Some(&version))?.is_none() {
+    if !cx.holds_version(&id, &version)? {
         let mut custody = item.custody().to_vec();
         custody.push(gsomia_core::Hop {
             from,
@@ -401,7 +413,7 @@ fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
     let action = "agreement.event.received";
     let from = cx.from;
     let id = payload["agreement"].as_str().unwrap_or_default().to_owned();
-    let event: gsomia_core::Event = match serde_json::from_value(payload["event"].clone()) {
+    let event = match gsomia_core::Event::deserialize(&payload["event"]) {
         Ok(e) => e,
         Err(e) => return cx.refuse(action, &id, Rule::A7, format!("malformed event: {e}")),
     };
@@ -468,7 +480,7 @@ fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, A
 fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
     let action = "consent.received";
     let (node, from) = (cx.node, cx.from);
-    let consent: Consent = match serde_json::from_value(payload["consent"].clone()) {
+    let consent = match Consent::deserialize(&payload["consent"]) {
         Ok(c) => c,
         Err(e) => return Ok(cx.refuse(action, "-", Rule::R4, format!("malformed consent: {e}"))),
     };
@@ -522,7 +534,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
     let action = "item.reclassify.received";
     let (node, from, me) = (cx.node, cx.from, cx.node.party());
     let id = payload["id"].as_str().unwrap_or_default().to_owned();
-    let Ok(label) = serde_json::from_value::<gsomia_core::Label>(payload["label"].clone()) else {
+    let Ok(label) = gsomia_core::Label::deserialize(&payload["label"]) else {
         return Ok(cx.refuse(action, &id, Rule::M4, "malformed label".into()));
     };
     let Some(stored) = cx.stored_item(&id)? else {
@@ -630,9 +642,8 @@ fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError
     let action = "agreement.proposal.received";
     let (node, from) = (cx.node, cx.from);
     let id = payload["id"].as_str().unwrap_or_default().to_owned();
-    let checked = (|| -> Result<gsomia_core::AgreementFile, String> {
-        let file: gsomia_core::AgreementFile =
-            serde_json::from_value(payload.clone()).map_err(|e| e.to_string())?;
+    let checked = (|| -> Result<(gsomia_core::AgreementFile, Agreement), String> {
+        let file = gsomia_core::AgreementFile::deserialize(payload).map_err(|e| e.to_string())?;
         let a = Agreement::new(file.clone()).map_err(|e| e.to_string())?;
         if !a.names(node.party()) || !a.names(from) {
             return Err("the agreement does not name both parties".into());
@@ -649,9 +660,9 @@ fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError
         if cx.agreement(&id).is_some() {
             return Err(format!("agreement `{id}` exists here"));
         }
-        Ok(file)
+        Ok((file, a))
     })();
-    let file = match checked {
+    let (file, agreement) = match checked {
         Ok(f) => f,
         Err(m) => return Ok(cx.refuse(action, &id, Rule::A7, m)),
     };
@@ -660,9 +671,7 @@ fn receive_proposal(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError
     if let Err(e) = crate::node::build_world(cx.parties.to_vec(), all, vec![]) {
         return Ok(cx.refuse(action, &id, Rule::A7, e.to_string()));
     }
-    if let Ok(a) = Agreement::new(file.clone()) {
-        cx.agreements.insert(id.clone(), a);
-    }
+    cx.agreements.insert(id.clone(), agreement);
     cx.writes.push(Write::PutAgreement(Box::new(file)));
     cx.record(action, &id, Verdict::Allow, Some(Rule::A1), json!({}));
     Ok(Ok(None))

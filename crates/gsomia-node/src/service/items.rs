@@ -280,14 +280,13 @@ pub fn plan_publish(
             Err(e) => {
                 let detail =
                     json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                let rule_id = e.rule;
                 audit.push(entry(
                     node,
                     &rule.created_by,
                     "item.release",
                     item.id(),
                     Verdict::Deny,
-                    rule_id,
+                    e.rule,
                     detail,
                 ));
             }
@@ -314,14 +313,16 @@ pub fn plan_publish(
     Ok(PublishPlan { writes, ..plan })
 }
 
-/// What a publication answers: the item's id and version, its number, the binding signed for
-/// it, and the standing rules that released it.
+/// Publishes one item of this node's (the JSON API): the object names the node's marking
+/// ([`super::marking::name_own`]). Answers the item's id and version, its number, the binding
+/// signed for it, and the standing rules that released it.
 pub async fn publish(
     node: &Node,
     user: &User,
     label: Label,
-    object: Value,
+    mut object: Value,
 ) -> Result<Value, ApiError> {
+    super::marking::name_own(node, &mut object);
     let world = node.world();
     let plan = match plan_publish(node, &world, user, label, object) {
         Ok(plan) => plan,
@@ -347,10 +348,11 @@ pub async fn derive(
     node: &Node,
     user: &User,
     sources: &[(String, Option<String>)],
-    object: Value,
+    mut object: Value,
     purpose: Tag,
 ) -> Result<Value, ApiError> {
     let action = "item.derive";
+    super::marking::name_own(node, &mut object);
     if sources.is_empty() {
         return Err(ApiError::unprocessable(
             "sources: a derived item needs at least one source",

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use gsomia_core::Label;
 use gsomia_store::{StoredItem, Write};
 
 /// The gsomia marking extension's id (`docs/stix/gsomia-marking-extension.json`).
@@ -89,6 +90,16 @@ pub fn marking_id_of(id: &str, version: &str, holder: gsomia_core::PartyCode) ->
     format!("marking-definition--{}", uuid_from(&key))
 }
 
+/// Names this node's marking in an object it publishes itself (through the JSON API), so that
+/// the object carries its classification on every interface; it is added before the binding
+/// is signed. (TAXII clients post objects that name their own gsomia marking.)
+pub fn name_own(node: &crate::node::Node, object: &mut Value) {
+    if let Some(id) = object["id"].as_str() {
+        let ours = marking_id_of(id, gsomia_core::version_of(object), node.party());
+        add_ref(object, &ours);
+    }
+}
+
 /// The write that keeps [`marking`] for `s`, so that it can be served by id.
 pub fn write(s: &StoredItem) -> Write {
     keep_posted(&marking_id(s), &marking(s))
@@ -114,4 +125,53 @@ pub fn keep_posted(id: &str, marking: &Value) -> Write {
         key: format!("taxii.marking.{id}"),
         value: marking.to_string(),
     }
+}
+
+/// The gsomia label a marking-definition carries, if it carries one.
+pub fn label_of(marking: &Value) -> Option<Result<Label, String>> {
+    let ext = marking.get("extensions")?.get(EXTENSION)?;
+    let mut props = ext.as_object()?.clone();
+    props.remove("extension_type");
+    props.remove("holder");
+    Some(serde_json::from_value(Value::Object(props)).map_err(|e| {
+        format!(
+            "the gsomia marking `{}` is not a label: {e}",
+            marking["id"].as_str().unwrap_or("?")
+        )
+    }))
+}
+
+/// A marking-definition this node keeps under `id`, if `user` may see it: one that carries a
+/// gsomia label only to a user who may read under that label, at the holder's level where it
+/// names one (H8: its id is computable, and it tells the item's level, topics and purpose);
+/// others (TLP, statements) to anyone.
+pub fn readable(
+    node: &crate::node::Node,
+    user: &gsomia_core::User,
+    id: &str,
+) -> Result<Option<Value>, gsomia_store::StoreError> {
+    use serde::Deserialize;
+    let Some(marking) = posted(node, id)? else {
+        return Ok(None);
+    };
+    let label = match label_of(&marking) {
+        None => return Ok(Some(marking)),
+        Some(Err(_)) => return Ok(None),
+        Some(Ok(label)) => label,
+    };
+    let holder = &marking["extensions"][EXTENSION]["holder"];
+    let held = match (
+        gsomia_core::PartyCode::deserialize(&holder["party"]),
+        gsomia_core::LevelId::deserialize(&holder["level"]),
+    ) {
+        (Ok(party), Ok(level)) => Some(gsomia_core::Marking {
+            party,
+            level,
+            originator: label.originator,
+        }),
+        _ => None,
+    };
+    let world = node.world();
+    let decision = gsomia_core::read_label(&world, "", &label, held.as_ref(), user, node.today());
+    Ok(decision.is_allow().then_some(marking))
 }

@@ -1215,3 +1215,38 @@ fn h1_h2_h3_h5_random_partner_messages_never_corrupt_the_node() {
         .count();
     assert!(applied > 0, "no reclassification was ever applied");
 }
+
+/// The same item twice in one envelope, and an item with its reclassification in the same
+/// envelope: received once, notice applied, one answer (M3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m3_m4_an_envelope_carrying_an_item_twice_and_its_notice_is_applied_once() {
+    let (root, kor, k, jpn, j, _) = pair("hostile-twice").await;
+    let mut hostile = Hostile::new(&jpn);
+    let id = "report--00000000-0000-4000-8000-00000000a0d0";
+    let item = own_item(
+        &jpn,
+        id,
+        "2019-07-25T00:00:00.000Z",
+        "GOKUHI",
+        "JPN's report",
+    );
+    let message = json!({ "kind": "item", "item": item });
+    let before = counts(&kor);
+    let (s, b) = hostile
+        .send(
+            &kor,
+            &k.addr,
+            vec![message.clone(), message, notice(&jpn, &item, "HI", 1)],
+        )
+        .await;
+    assert_eq!((s, refused(&b)), (200, Vec::<String>::new()), "{b}");
+    assert_eq!(b["reply"]["receipts"].as_array().unwrap().len(), 2, "{b}");
+    assert_eq!(counts(&kor).items, before.items + 1);
+    let held = kor.store().item(id, None).unwrap().unwrap();
+    assert_eq!(
+        (held.marking.unwrap().level.as_str(), held.label.revision),
+        ("III", 1)
+    );
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
