@@ -8,6 +8,8 @@ Black-box tests of a TAXII 2.1 server, driven only by environment variables:
   TAXII_MARKING    optional: JSON text of one STIX 2.1 marking-definition.  Every envelope the
                    suite POSTs carries it and every SDO the suite makes lists its id in
                    object_marking_refs.  Without it the suite makes a statement marking itself.
+  TAXII_CA         optional: the server's certificate (PEM) to verify HTTPS with; the system's
+                   trust store if absent.
   TAXII_SERVER     optional: "medallion" marks the known medallion 3.0.0 deviations from the
                    spec as strict xfails (so they are reported, and a fix is noticed).
 
@@ -51,6 +53,12 @@ BULK_PER_ENVELOPE = 100
 PAGE_LIMIT = 37
 MAX_413_BODY = 64 * 1024 * 1024
 
+# What requests and taxii2-client verify the server's certificate with. requests lets
+# REQUESTS_CA_BUNDLE (set on many systems) override a session's `verify`, so it is pointed
+# at the same file.
+VERIFY = os.environ.get("TAXII_CA", "").strip() or True
+if VERIFY is not True:
+    os.environ["REQUESTS_CA_BUNDLE"] = VERIFY
 ON_MEDALLION = os.environ.get("TAXII_SERVER", "").strip().lower() == "medallion"
 
 
@@ -239,6 +247,7 @@ class Http:
         self.password = password
         self.session = requests.Session()
         self.session.auth = (user, password)
+        self.session.verify = VERIFY
 
     def request(self, method, url, params=None, headers=None, data=None):
         hdrs = {"Accept": TAXII_MEDIA}
@@ -314,7 +323,7 @@ def urls(api_root_url, collection_info):
 
 @pytest.fixture(scope="session")
 def tc_collection(config, urls):
-    col = Collection(urls.collection, user=config.user, password=config.password)
+    col = Collection(urls.collection, user=config.user, password=config.password, verify=VERIFY)
     yield col
     col.close()
 
@@ -579,7 +588,7 @@ def test_discovery(discovery, config):
     for k in ("description", "contact"):
         if k in discovery:
             assert isinstance(discovery[k], str)
-    server = Server(config.discovery, user=config.user, password=config.password)
+    server = Server(config.discovery, user=config.user, password=config.password, verify=VERIFY)
     try:
         assert server.title == discovery["title"]
         assert len(server.api_roots) == len(roots)
@@ -595,7 +604,7 @@ def test_api_root_information(api_root_info, api_root_url, config):
     mcl = api_root_info.get("max_content_length")
     assert isinstance(mcl, int) and not isinstance(mcl, bool) and mcl > 0, (
         "max_content_length must be a positive integer: %r" % mcl)
-    root = ApiRoot(api_root_url, user=config.user, password=config.password)
+    root = ApiRoot(api_root_url, user=config.user, password=config.password, verify=VERIFY)
     try:
         assert root.title == api_root_info["title"]
         assert TAXII_MEDIA in root.versions
@@ -626,7 +635,7 @@ def test_collections_list(collections_body, api_root_url, config):
         check_collection_resource(c)
     ids = [c["id"] for c in cols]
     assert len(ids) == len(set(ids)), "collection ids must be unique"
-    root = ApiRoot(api_root_url, user=config.user, password=config.password)
+    root = ApiRoot(api_root_url, user=config.user, password=config.password, verify=VERIFY)
     try:
         assert [c.id for c in root.collections] == ids
     finally:
@@ -964,7 +973,7 @@ def test_unknown_status_is_404(http, urls):
 def _unauthenticated(urls, config, how):
     auth = None if how == "missing" else (config.user or "conformance", "%s-wrong-%s" % (config.password, uuid.uuid4().hex))
     return requests.get(urls.objects, headers={"Accept": TAXII_MEDIA}, auth=auth,
-                        timeout=HTTP_TIMEOUT, allow_redirects=False)
+                        timeout=HTTP_TIMEOUT, allow_redirects=False, verify=VERIFY)
 
 
 @pytest.mark.parametrize("how", ["wrong", "missing"])

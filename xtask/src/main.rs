@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::{Signer, SigningKey};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use gsomia_node::client::Client;
 
 mod taxii;
 
@@ -44,6 +42,10 @@ fn main() -> Result<()> {
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
+        ["bench", "tls", ..] => tls(
+            flag("--seconds", "10").parse()?,
+            flag("--clients", "32").parse()?,
+        ),
         ["bench", "taxii", ..] => taxii::bench(
             &flag("--sizes", "1000,10000,100000,1000000"),
             &flag("--peers", "gsomia,medallion,opentaxii"),
@@ -57,6 +59,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
+                 \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
             std::process::exit(2);
@@ -101,6 +104,11 @@ fn run(bin: &Path, args: &[&str]) -> Result<String> {
 
 /// A fresh KOR node with one analyst; its data directory and the analyst's token.
 fn node(bin: &Path, name: &str) -> Result<(PathBuf, String)> {
+    node_serving(bin, name, true)
+}
+
+/// [`node`], serving HTTPS (`tls`) or plain HTTP on loopback.
+fn node_serving(bin: &Path, name: &str, tls: bool) -> Result<(PathBuf, String)> {
     let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
@@ -120,6 +128,11 @@ fn node(bin: &Path, name: &str) -> Result<(PathBuf, String)> {
             "127.0.0.1:0",
         ],
     )?;
+    if !tls {
+        let config = data.join("gsomia.toml");
+        let text = std::fs::read_to_string(&config)?;
+        std::fs::write(config, format!("{text}insecure_http = true\n"))?;
+    }
     let token = run(
         bin,
         &[
@@ -140,7 +153,47 @@ fn node(bin: &Path, name: &str) -> Result<(PathBuf, String)> {
     Ok((data, token.trim().to_owned()))
 }
 
-/// Starts `gsomia serve`; the child, its address, and how long it took to log "listening".
+/// A pooled client pinned to the certificate key of the node in `data`.
+fn client_of(data: &Path) -> Result<Client> {
+    let pem = std::fs::read(data.join("tls.crt"))?;
+    let der = gsomia_node::tls::first_certificate(&pem).map_err(anyhow::Error::msg)?;
+    let pin = gsomia_node::tls::CertInfo::of(&der)
+        .map_err(anyhow::Error::msg)?
+        .pin;
+    Client::new(Some(pin)).map_err(anyhow::Error::msg)
+}
+
+/// Where a node serves and how to reach it: its base URL and the pin of its key (none for
+/// plain HTTP).
+#[derive(Clone)]
+struct Base {
+    url: String,
+    pin: Option<gsomia_node::tls::Pin>,
+}
+
+impl Base {
+    fn of(data: &Path, addr: &str) -> Result<Base> {
+        if data.join("gsomia.toml").exists()
+            && std::fs::read_to_string(data.join("gsomia.toml"))?.contains("insecure_http = true")
+        {
+            return Ok(Base {
+                url: format!("http://{addr}"),
+                pin: None,
+            });
+        }
+        Ok(Base {
+            url: format!("https://{addr}"),
+            pin: client_of(data)?.pin(),
+        })
+    }
+
+    /// A new client, with its own pool.
+    fn client(&self) -> Result<Client> {
+        Client::new(self.pin).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Starts `gsomia serve`; the child and its address.
 fn serve(bin: &Path, data: &Path) -> Result<(Child, String)> {
     let mut child = Command::new(bin)
         .args(["serve", "--data", data.to_str().context("path")?])
@@ -228,32 +281,31 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// One client: a keep-alive connection publishing until the deadline. Latencies of the 201s.
 async fn client(
-    addr: String,
+    base: Base,
     token: String,
     first: u64,
     until: Instant,
     bodies: Arc<Vec<String>>,
 ) -> Result<(Vec<Duration>, u64)> {
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let http = base.client()?;
+    let url = format!("{}/api/v1/items", base.url);
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut n = first;
     while Instant::now() < until {
         let body = bodies[(n % bodies.len() as u64) as usize]
             .replace("000000000000\"", &format!("{n:012}\""));
-        let req = hyper::Request::post("/api/v1/items")
-            .header("host", "localhost")
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
         let t = Instant::now();
-        let resp = sender.send_request(req).await?;
-        let status = resp.status();
-        resp.into_body().collect().await?;
-        if status == hyper::StatusCode::CREATED {
+        let (status, _) = http
+            .send("POST", &url, &headers, body.into_bytes())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if status == 201 {
             latencies.push(t.elapsed());
         } else {
             errors += 1;
@@ -271,6 +323,7 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
     let (data, token) = node(&bin, "publish")?;
     let reference = sign_rate();
     let (mut child, addr) = serve(&bin, &data)?;
+    let base = Base::of(&data, &addr)?;
     let bodies = Arc::new(vec![item(0)]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -294,7 +347,7 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
                 .map(|i| {
                     let first = (round as u64 + 1) * 100_000_000 + i * 1_000_000;
                     tokio::spawn(client(
-                        addr.clone(),
+                        base.clone(),
                         token.clone(),
                         first,
                         until,
@@ -340,7 +393,7 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
 /// One round of `clients` publishers for `seconds`; items per second.
 fn publish_round(
     rt: &tokio::runtime::Runtime,
-    addr: &str,
+    base: &Base,
     token: &str,
     first: u64,
     clients: u64,
@@ -353,7 +406,7 @@ fn publish_round(
         let tasks: Vec<_> = (0..clients)
             .map(|i| {
                 tokio::spawn(client(
-                    addr.to_owned(),
+                    base.clone(),
                     token.to_owned(),
                     first + i * 1_000_000,
                     until,
@@ -387,6 +440,10 @@ fn publish_without_merkle_log(seconds: u64, clients: Vec<u64>) -> Result<()> {
     let (data_without, token_without) = node(&with, "publish-no-merkle")?;
     let (mut a, addr_with) = serve(&with, &data_with)?;
     let (mut b, addr_without) = serve(&without, &data_without)?;
+    let (addr_with, addr_without) = (
+        Base::of(&data_with, &addr_with)?,
+        Base::of(&data_without, &addr_without)?,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -652,18 +709,13 @@ fn memory(items: u64) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let base = Base::of(&data, &addr)?;
+    let http = base.client()?;
     let first = rt.block_on(async {
         loop {
-            if let Ok(stream) = tokio::net::TcpStream::connect(&addr).await {
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(conn);
-                let req = hyper::Request::get("/healthz")
-                    .header("host", "localhost")
-                    .body(Full::new(Bytes::new()))?;
-                if sender.send_request(req).await?.status() == hyper::StatusCode::OK {
-                    return anyhow::Ok(started.elapsed());
-                }
+            let healthz = format!("{}/healthz", base.url);
+            if let Ok((200, _)) = http.send("GET", &healthz, &[], vec![]).await {
+                return anyhow::Ok(started.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -671,7 +723,7 @@ fn memory(items: u64) -> Result<()> {
     // Some work on the full database: publishes and a page of the listing.
     let bodies = Arc::new(vec![item(0)]);
     let until = Instant::now() + Duration::from_secs(5);
-    let done = rt.block_on(client(addr.clone(), token, 900_000_000_000, until, bodies))?;
+    let done = rt.block_on(client(base, token, 900_000_000_000, until, bodies))?;
     println!(
         "startup to first answered request on {items} items: {:.1} ms (target 100 ms)",
         first.as_secs_f64() * 1000.0
@@ -687,6 +739,94 @@ fn memory(items: u64) -> Result<()> {
     );
     child.kill()?;
     child.wait()?;
+    Ok(())
+}
+
+/// What TLS costs (issue 11: at most 15% of publish throughput with keep-alive): the same
+/// build serving HTTPS and plain HTTP on loopback, publish rounds alternating between them;
+/// then new connections per second (a TLS 1.3 handshake and one request each) on both.
+fn tls(seconds: u64, clients: u64) -> Result<()> {
+    let bin = gsomia()?;
+    let (data_tls, token_tls) = node_serving(&bin, "tls", true)?;
+    let (data_plain, token_plain) = node_serving(&bin, "plain", false)?;
+    let (mut a, addr_tls) = serve(&bin, &data_tls)?;
+    let (mut b, addr_plain) = serve(&bin, &data_plain)?;
+    let (tls, plain) = (
+        Base::of(&data_tls, &addr_tls)?,
+        Base::of(&data_plain, &addr_plain)?,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "publish over HTTPS (TLS 1.3, keep-alive) and plain HTTP on loopback, {clients} clients, \
+         {seconds} s per round, rounds alternating"
+    );
+    println!("| round | HTTPS items/s | plain HTTP items/s | cost of TLS |");
+    println!("|---|---|---|---|");
+    let mut first = 1_000_000_000;
+    let (mut sum_tls, mut sum_plain) = (0.0, 0.0);
+    for round in 1..=3 {
+        let r_tls = publish_round(&rt, &tls, &token_tls, first, clients, seconds)?;
+        let r_plain = publish_round(&rt, &plain, &token_plain, first, clients, seconds)?;
+        first += 100_000_000;
+        sum_tls += r_tls;
+        sum_plain += r_plain;
+        println!(
+            "| {round} | {r_tls:.0} | {r_plain:.0} | {:.1}% |",
+            (1.0 - r_tls / r_plain) * 100.0
+        );
+    }
+    println!(
+        "| all | {:.0} | {:.0} | {:.1}% |",
+        sum_tls / 3.0,
+        sum_plain / 3.0,
+        (1.0 - sum_tls / sum_plain) * 100.0
+    );
+    println!();
+    println!("new connections, each one GET /healthz, 8 at a time, {seconds} s:");
+    println!("| transport | connections/s |");
+    println!("|---|---|");
+    for (name, base) in [("HTTPS (TLS 1.3 handshake)", &tls), ("plain HTTP", &plain)] {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let done = rt.block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let base = base.clone();
+                    tokio::spawn(async move {
+                        let mut n = 0u64;
+                        let url = format!("{}/healthz", base.url);
+                        while Instant::now() < until {
+                            // A new client has an empty pool: a new connection.
+                            let (s, _) = base
+                                .client()?
+                                .send("GET", &url, &[], vec![])
+                                .await
+                                .map_err(anyhow::Error::msg)?;
+                            anyhow::ensure!(s == 200, "healthz: {s}");
+                            n += 1;
+                        }
+                        anyhow::Ok(n)
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for t in tasks {
+                n += t.await??;
+            }
+            anyhow::Ok(n)
+        })?;
+        println!(
+            "| {name} | {:.0} |",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    for child in [&mut a, &mut b] {
+        child.kill()?;
+        child.wait()?;
+    }
     Ok(())
 }
 
@@ -795,7 +935,7 @@ fn federation(items: u64) -> Result<()> {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--endpoint",
-                &format!("http://127.0.0.1:{port}"),
+                &format!("https://127.0.0.1:{port}"),
             ],
         )?;
         urls.insert(p, format!("127.0.0.1:{port}"));
@@ -854,6 +994,7 @@ fn federation(items: u64) -> Result<()> {
     )?;
     let token = token.trim().to_owned();
     let (mut kor, kor_addr) = serve(&bin, &kor_data)?;
+    let kor_base = Base::of(&kor_data, &kor_addr)?;
     // JPN is down: publish and release everything at KOR.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -863,29 +1004,27 @@ fn federation(items: u64) -> Result<()> {
     rt.block_on(async {
         let tasks: Vec<_> = (0..32u64)
             .map(|c| {
-                let (addr, token) = (kor_addr.clone(), token.clone());
+                let (base, token) = (kor_base.clone(), token.clone());
                 tokio::spawn(async move {
+                    let http = base.client()?;
+                    let auth = format!("Bearer {token}");
+                    let headers = [
+                        ("authorization", auth.as_str()),
+                        ("content-type", "application/json"),
+                    ];
                     for n in (c..items).step_by(32) {
                         let id = format!("report--00000000-0000-4000-8000-{n:012}");
-                        let url = format!("http://{addr}/api/v1/items");
-                        let (s, b) = gsomia_node::client::request(
-                            "POST",
-                            &url,
-                            Some(&token),
-                            Some(item(n).into_bytes()),
-                        )
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e))?;
+                        let url = format!("{}/api/v1/items", base.url);
+                        let (s, b) = http
+                            .send("POST", &url, &headers, item(n).into_bytes())
+                            .await
+                            .map_err(|e| anyhow::anyhow!(e))?;
                         anyhow::ensure!(s == 201, "publish: {s} {}", String::from_utf8_lossy(&b));
-                        let url = format!("http://{addr}/api/v1/items/{id}/release");
-                        let (s, b) = gsomia_node::client::request(
-                            "POST",
-                            &url,
-                            Some(&token),
-                            Some(br#"{"to":"JPN"}"#.to_vec()),
-                        )
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e))?;
+                        let url = format!("{}/api/v1/items/{id}/release", base.url);
+                        let (s, b) = http
+                            .send("POST", &url, &headers, br#"{"to":"JPN"}"#.to_vec())
+                            .await
+                            .map_err(|e| anyhow::anyhow!(e))?;
                         anyhow::ensure!(s == 202, "release: {s} {}", String::from_utf8_lossy(&b));
                     }
                     anyhow::Ok(())

@@ -59,10 +59,11 @@ pub fn bench(sizes: &str, peers: &str, deadline_secs: u64) -> Result<()> {
         .split(',')
         .map(|p| match p.trim() {
             "gsomia" => Ok(Peer::Gsomia),
+            "gsomia-http" => Ok(Peer::GsomiaHttp),
             "medallion" => Ok(Peer::Medallion),
             "opentaxii" => Ok(Peer::OpenTaxii),
             other => Err(anyhow!(
-                "--peers: unknown peer `{other}` (gsomia, medallion, opentaxii)"
+                "--peers: unknown peer `{other}` (gsomia, gsomia-http, medallion, opentaxii)"
             )),
         })
         .collect::<Result<_>>()?;
@@ -154,7 +155,10 @@ pub fn bench(sizes: &str, peers: &str, deadline_secs: u64) -> Result<()> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Peer {
+    /// Over HTTPS (TLS 1.3), as it serves by default.
     Gsomia,
+    /// Over plain HTTP on loopback (`insecure_http`): what TLS costs, side by side.
+    GsomiaHttp,
     Medallion,
     OpenTaxii,
 }
@@ -163,6 +167,7 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Gsomia => "gsomia",
+            Peer::GsomiaHttp => "gsomia (plain HTTP)",
             Peer::Medallion => "medallion",
             Peer::OpenTaxii => "OpenTAXII",
         }
@@ -170,7 +175,8 @@ impl Peer {
 
     fn start(self, root: &Path) -> Result<(Server, Target)> {
         match self {
-            Peer::Gsomia => start_gsomia(root),
+            Peer::Gsomia => start_gsomia(root, true),
+            Peer::GsomiaHttp => start_gsomia(root, false),
             Peer::Medallion => start_python("start-medallion.sh", &root.join("medallion")),
             Peer::OpenTaxii => start_python("start-opentaxii.sh", &root.join("opentaxii")),
         }
@@ -181,6 +187,8 @@ impl Peer {
 struct Target {
     /// `127.0.0.1:PORT`.
     addr: String,
+    /// For HTTPS: a pooled client pinned to the server's key (it keeps connections).
+    tls: Option<gsomia_node::client::Client>,
     /// Path of the collection's `objects/` endpoint (with the trailing slash).
     objects: String,
     /// Value of the `Authorization` header.
@@ -270,9 +278,9 @@ impl Drop for Server {
 
 /// A fresh KOR node offering the `dprk-missile` collection, with kim as analyst, security
 /// officer and authority (who may publish), served from the release binary.
-fn start_gsomia(root: &Path) -> Result<(Server, Target)> {
+fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
     let bin = super::gsomia()?;
-    let data = root.join("gsomia");
+    let data = root.join(if tls { "gsomia" } else { "gsomia-http" });
     let d = data.to_str().context("path")?;
     let scheme = workspace().join("examples/model-case/schemes/KOR.json");
     super::run(
@@ -291,7 +299,11 @@ fn start_gsomia(root: &Path) -> Result<(Server, Target)> {
     )?;
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config)?;
-    std::fs::write(config, format!("{text}taxii_topics = [\"dprk-missile\"]\n"))?;
+    let plain = if tls { "" } else { "insecure_http = true\n" };
+    std::fs::write(
+        config,
+        format!("{text}taxii_topics = [\"dprk-missile\"]\n{plain}"),
+    )?;
     let token = super::run(
         &bin,
         &[
@@ -312,8 +324,14 @@ fn start_gsomia(root: &Path) -> Result<(Server, Target)> {
     let token = token.lines().next().unwrap_or_default().trim().to_owned();
     let (child, addr) = super::serve(&bin, &data)?;
     running().push(child.id());
+    let client = if tls {
+        Some(super::client_of(&data)?)
+    } else {
+        None
+    };
     let server = Server::Gsomia { child, dir: data };
     let mut target = Target {
+        tls: client,
         addr,
         objects: String::new(),
         auth: format!("Bearer {token}"),
@@ -406,6 +424,7 @@ fn start_python(script: &str, dir: &Path) -> Result<(Server, Target)> {
         ),
     };
     let target = Target {
+        tls: None,
         addr: addr.to_owned(),
         objects: format!(
             "{path}collections/{}/objects/",
@@ -495,6 +514,23 @@ impl Http {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes)> {
+        if let Some(client) = &t.tls {
+            let url = format!("https://{}{path}", t.addr);
+            let mut headers = vec![("accept", MEDIA), ("authorization", t.auth.as_str())];
+            if body.is_some() {
+                headers.push(("content-type", MEDIA));
+            }
+            let (status, body) = client
+                .send(
+                    method.as_str(),
+                    &url,
+                    &headers,
+                    body.map(|b| b.to_vec()).unwrap_or_default(),
+                )
+                .await
+                .map_err(|e| anyhow!("{method} {path}: {e}"))?;
+            return Ok((StatusCode::from_u16(status)?, Bytes::from(body)));
+        }
         let mut kept = self.sender.take();
         if let Some(s) = &mut kept
             && s.ready().await.is_err()

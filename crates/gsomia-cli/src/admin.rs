@@ -213,7 +213,11 @@ pub fn serve(data: &Path) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&node.config.listen)
             .await
             .with_context(|| format!("can not listen on {}", node.config.listen))?;
-        tracing::info!(party = %node.party(), addr = %listener.local_addr()?, "gsomia node listening");
+        let addr = listener.local_addr()?;
+        match node.tls() {
+            Some(tls) => tracing::info!(party = %node.party(), %addr, tls_pin = %tls.info.pin, "gsomia node listening (HTTPS)"),
+            None => tracing::warn!(party = %node.party(), %addr, "gsomia node listening on plain HTTP (insecure_http, loopback only)"),
+        }
         gsomia_node::serve(node, listener, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
@@ -323,6 +327,9 @@ pub fn party(command: PartyCommand) -> Result<ExitCode> {
                 d.code,
                 d.keys.fingerprint()
             );
+            if let Some(pin) = &d.tls_pin {
+                eprintln!("its TLS key, which partners pin: {pin}");
+            }
         }
         PartyCommand::Import { data, file, force } => {
             let node = open(&data)?;

@@ -47,6 +47,8 @@ const KN25: &str = "report--2c9a7a1e-5b3f-4c8e-9d21-7f3b1e0c4a55";
 struct Running {
     node: Arc<Node>,
     url: String,
+    /// Pinned to the node's certificate key.
+    client: client::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -84,14 +86,16 @@ impl Demo {
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.nodes[party].url);
-        client::json(
-            method,
-            &url,
-            self.tokens.get(user).map(String::as_str),
-            body.as_ref(),
-        )
-        .await
-        .map_err(|e| anyhow!("{party} {method} {path}: {e}"))
+        self.nodes[party]
+            .client
+            .json(
+                method,
+                &url,
+                self.tokens.get(user).map(String::as_str),
+                body.as_ref(),
+            )
+            .await
+            .map_err(|e| anyhow!("{party} {method} {path}: {e}"))
     }
 
     /// Waits (at most 10 s) until `check` holds: what federation delivers arrives quickly.
@@ -168,7 +172,9 @@ async fn setup(dir: &Path) -> Result<Demo> {
             Arc::new(move || *clock_now.lock().unwrap_or_else(|p| p.into_inner()));
         let node = Node::open(&data, clock).map_err(|e| anyhow!("{e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let url = format!("https://{}", listener.local_addr()?);
+        let pin = node.tls().map(|t| t.info.pin);
+        let client = client::Client::new(pin).map_err(|e| anyhow!("{e}"))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(gsomia_node::serve(node.clone(), listener, async {
             let _ = stopped.await;
@@ -178,6 +184,7 @@ async fn setup(dir: &Path) -> Result<Demo> {
             Running {
                 node,
                 url,
+                client,
                 stop,
                 task,
             },
@@ -587,17 +594,24 @@ pub fn demo(keep: bool) -> Result<ExitCode> {
             for (p, r) in &d.nodes {
                 println!("  {p}: {}", r.url);
             }
+            let cacert = |p: &str| base.join("history").join(p).join("tls.crt");
             println!(
-                "  curl -H \"Authorization: Bearer {}\" {}/api/v1/items",
-                d.tokens["kim"], d.nodes["KOR"].url
+                "  curl --cacert {} -H \"Authorization: Bearer {}\" {}/api/v1/items",
+                cacert("KOR").display(),
+                d.tokens["kim"],
+                d.nodes["KOR"].url
             );
             println!(
-                "  curl -H \"Authorization: Bearer {}\" {}/api/v1/audit",
-                d.tokens["kim"], d.nodes["KOR"].url
+                "  curl --cacert {} -H \"Authorization: Bearer {}\" {}/api/v1/audit",
+                cacert("KOR").display(),
+                d.tokens["kim"],
+                d.nodes["KOR"].url
             );
             println!(
-                "  curl -H \"Authorization: Bearer {}\" {}/api/v1/items/{WONSAN}",
-                d.tokens["sato"], d.nodes["JPN"].url
+                "  curl --cacert {} -H \"Authorization: Bearer {}\" {}/api/v1/items/{WONSAN}",
+                cacert("JPN").display(),
+                d.tokens["sato"],
+                d.nodes["JPN"].url
             );
             println!("  data: {}", base.display());
             let _ = tokio::signal::ctrl_c().await;

@@ -1,43 +1,21 @@
-//! A minimal HTTP/1.1 client over plain TCP: what the delivery task posts envelopes with, and
-//! what `gsomia demo` drives nodes with. (TLS, with rustls, is to come with real deployments.)
+//! The HTTP client a node reaches its partners with (and `gsomia demo`, the tests and the
+//! benchmarks reach nodes with): hyper-util's pooled client over rustls, trusting one pinned
+//! certificate key ([`crate::tls`]). Plain `http://` is refused unless the host is a loopback
+//! address.
 //!
 //! Every call is bounded (H4): [`CONNECT_TIMEOUT`] to connect, [`REQUEST_TIMEOUT`] for the
 //! whole exchange, and at most [`MAX_RESPONSE_BYTES`] of answer. A partner that accepts a
 //! connection and never answers costs its own delivery task that long, and nothing else.
+//! Connections are kept alive and reused ([`POOL_IDLE`]).
 
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
-/// Sends one request to `url` (`http://host:port/path`), with a bearer token and a JSON body if
-/// given; the status and the response body.
-pub async fn request(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Vec<u8>>,
-) -> Result<(u16, Vec<u8>), String> {
-    send(method, url, token, "application/json", body).await
-}
-
-/// Sends `body` with the content type `content_type` and the extra `headers`; the status and
-/// the response body.
-pub async fn request_typed(
-    method: &str,
-    url: &str,
-    content_type: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> Result<(u16, Vec<u8>), String> {
-    tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        exchange(method, url, None, content_type, headers, Some(body)),
-    )
-    .await
-    .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
-}
+use crate::tls::Pin;
 
 /// The longest wait for a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,87 +23,143 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer read.
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// How long an idle connection is kept for the next request.
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
-async fn send(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    content_type: &str,
-    body: Option<Vec<u8>>,
-) -> Result<(u16, Vec<u8>), String> {
-    tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        exchange(method, url, token, content_type, &[], body),
-    )
-    .await
-    .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+type Inner =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A pooled client that trusts one server key. Cheap to clone: clones share the pool.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Inner,
+    pin: Option<Pin>,
 }
 
-async fn exchange(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    content_type: &str,
-    headers: &[(&str, String)],
-    body: Option<Vec<u8>>,
-) -> Result<(u16, Vec<u8>), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(authority))
-        .await
-        .map_err(|_| {
-            format!(
-                "{authority}: no connection within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            )
-        })?
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", authority)
-        .header("content-type", content_type);
-    for (name, value) in headers {
-        req = req.header(*name, value);
+impl Client {
+    /// A client for `https://` servers whose certificate key is `pin`; with no pin, only
+    /// `http://` on loopback.
+    pub fn new(pin: Option<Pin>) -> Result<Client, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(std::sync::Arc::unwrap_or_clone(crate::tls::client_config(
+                pin,
+            )?))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(https);
+        Ok(Client { inner, pin })
     }
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
+
+    /// The pinned key.
+    pub fn pin(&self) -> Option<Pin> {
+        self.pin
     }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            format!("{authority}: {e} (answers are read up to {MAX_RESPONSE_BYTES} bytes)")
-        })?
-        .to_bytes();
-    Ok((status, bytes.to_vec()))
+
+    /// Sends `body` to `url` with the `headers`; the status and the answer.
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, url, headers, body))
+            .await
+            .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
+        let host = uri.host().unwrap_or_default();
+        match uri.scheme_str() {
+            Some("https") if self.pin.is_some() => {}
+            Some("https") => return Err(format!("{url}: no TLS key is pinned for this server")),
+            Some("http") if is_loopback(host) => {}
+            Some("http") => {
+                return Err(format!(
+                    "{url}: plain http:// is refused except on a loopback address (H7); \
+                     use https:// with a pinned key"
+                ));
+            }
+            _ => return Err(format!("`{url}` is not an https:// URL")),
+        }
+        let mut req = hyper::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = self
+            .inner
+            .request(req)
+            .await
+            .map_err(|e| format!("{url}: {}", chain(&e)))?;
+        let status = resp.status().as_u16();
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e} (answers are read up to {MAX_RESPONSE_BYTES} bytes)"))?
+            .to_bytes();
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// A JSON request with an optional bearer token; the status and the answer as JSON
+    /// (`null` if it is not JSON).
+    pub async fn json(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let (status, bytes) = self.send(method, url, &headers, body).await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
+    }
 }
 
-/// [`request`] with JSON in and out.
-pub async fn json(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<&serde_json::Value>,
-) -> Result<(u16, serde_json::Value), String> {
-    let body = body.map(|b| b.to_string().into_bytes());
-    let (status, bytes) = request(method, url, token, body).await?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    ))
+/// An error and its causes, innermost last: hyper-util's connection errors say what failed
+/// only in their sources (a refused TLS key, a refused connection).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Whether `host` (from a URL) names this machine: `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -5,6 +5,8 @@
 //! DIR/keys/signing.key   Ed25519 seed        (0600)
 //! DIR/keys/encryption.key X25519 secret      (0600)
 //! DIR/keys/master.key    wraps item keys     (0600)
+//! DIR/keys/tls.key       the TLS private key (0600, PEM)
+//! DIR/tls.crt            the TLS certificate (self-signed by `init`; PEM; public)
 //! DIR/gsomia.db          SQLite (WAL)
 //! ```
 //!
@@ -45,6 +47,24 @@ pub struct Config {
     /// agreements' scopes are offered too).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taxii_topics: Vec<String>,
+    /// The TLS certificate chain (PEM, leaf first), relative to the data directory: the one
+    /// `init` made, or one from the ministry's PKI.
+    #[serde(default = "default_tls_cert")]
+    pub tls_cert: String,
+    /// The TLS certificate's private key (PEM), relative to the data directory.
+    #[serde(default = "default_tls_key")]
+    pub tls_key: String,
+    /// Serve plain HTTP instead of HTTPS: refused unless `listen` is a loopback address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
+}
+
+fn default_tls_cert() -> String {
+    "tls.crt".into()
+}
+
+fn default_tls_key() -> String {
+    "keys/tls.key".into()
 }
 
 fn default_max_body() -> usize {
@@ -112,6 +132,13 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         write_secret(&key_path(dir, name), &STANDARD.encode(seed))?;
     }
     let keys = NodeKeys::from_seeds(seeds[0], seeds[1], seeds[2]);
+    let (cert, tls_key) = crate::tls::self_signed(
+        &format!("gsomia {}", opts.party),
+        tls_names(&opts.listen, opts.endpoint.as_deref()),
+    )
+    .map_err(NodeError::Io)?;
+    write_secret(&dir.join(default_tls_key()), &tls_key)?;
+    std::fs::write(dir.join(default_tls_cert()), &cert).map_err(|e| io(dir, e))?;
     let config = Config {
         party: opts.party,
         listen: opts.listen,
@@ -119,13 +146,20 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         max_body_bytes: default_max_body(),
         checkpoint_interval_ms: default_checkpoint_interval(),
         taxii_topics: vec![],
+        tls_cert: default_tls_cert(),
+        tls_key: default_tls_key(),
+        insecure_http: false,
     };
+    let identity = identity(dir, &config)?;
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
     let text = format!(
         "# gsomia node configuration.\n\
          # party: this node's party code. listen: the address the API listens on.\n\
          # endpoint: the URL partners reach this node at. max_body_bytes: larger requests get 413.\n\
          # checkpoint_interval_ms: how often the audit log is checkpointed and witnessed.\n\
+         # tls_cert, tls_key: the HTTPS certificate (PEM, leaf first) and its key; `init` made a\n\
+         # self-signed one; a ministry's PKI certificate may replace it (partners pin its key).\n\
+         # insecure_http = true serves plain HTTP, and only on a loopback address.\n\
          {toml}"
     );
     std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;
@@ -135,6 +169,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         scheme: opts.scheme.file().clone(),
         keys: keys.public(),
         endpoint: opts.endpoint,
+        tls_pin: Some(identity.info.pin.to_string()),
     };
     // The database holds labels, wrapped keys and the audit log: created 0600 before SQLite
     // opens it (its -wal and -shm files take the database file's mode).
@@ -175,6 +210,36 @@ fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
 
 fn io(path: &Path, e: std::io::Error) -> NodeError {
     NodeError::Io(format!("{}: {e}", path.display()))
+}
+
+/// The names a self-signed certificate is made for: this machine's, and the hosts of `listen`
+/// and `endpoint`. (Partners trust the key, not the name; names matter to `curl --cacert`.)
+fn tls_names(listen: &str, endpoint: Option<&str>) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let listen_host = listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified())
+        .map(|a| a.ip().to_string());
+    let endpoint_host = endpoint
+        .and_then(|e| e.parse::<hyper::Uri>().ok())
+        .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    for host in [listen_host, endpoint_host].into_iter().flatten() {
+        if !names.contains(&host) {
+            names.push(host);
+        }
+    }
+    names
+}
+
+/// The node's TLS certificate and key, as the configuration names them.
+pub fn identity(dir: &Path, config: &Config) -> Result<crate::tls::Identity, NodeError> {
+    crate::tls::Identity::load(&dir.join(&config.tls_cert), &dir.join(&config.tls_key))
+        .map_err(NodeError::Input)
 }
 
 /// Reads the configuration and keys of the node in `dir`.

@@ -36,6 +36,9 @@ use crate::node::entry;
 use crate::protocol::{Message, Numbered, Payload, SignedReply};
 use crate::service::items::unseal_object;
 
+/// The content type of what partners post to each other.
+pub const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+
 /// The most messages in one envelope.
 pub const BATCH: usize = 200;
 
@@ -172,14 +175,14 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     let Some(peer_record) = record_of else {
         return Err(format!("{peer} is not a known party"));
     };
-    let endpoint = peer_record
-        .endpoint
-        .clone()
-        .ok_or_else(|| format!("{peer} has no endpoint"))?;
+    if peer_record.endpoint.is_none() {
+        return Err(format!("{peer} has no endpoint"));
+    }
     let env = build(node, code, &messages)?;
     let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
-    let url = format!("{}/federation/v1/inbox", endpoint.trim_end_matches('/'));
-    let (status, reply) = crate::client::request("POST", &url, None, Some(body)).await?;
+    let (status, reply) = node
+        .post_to(&peer_record, "/federation/v1/inbox", JSON, body)
+        .await?;
     if status != 200 {
         // The peer's text is cut short: it goes to this node's log.
         let text: String = String::from_utf8_lossy(&reply).chars().take(200).collect();

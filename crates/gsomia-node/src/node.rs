@@ -51,12 +51,21 @@ pub struct Node {
     /// The last delivery failure per partner (when, what), cleared by a delivery: what the
     /// delivery status shows an officer.
     delivery_errors: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// The node's TLS certificate and key (none when it serves plain HTTP on loopback).
+    tls: Option<crate::tls::Identity>,
+    /// One pooled client per partner, for the key pinned when it was made.
+    clients: std::sync::Mutex<std::collections::HashMap<PartyCode, crate::client::Client>>,
 }
 
 impl Node {
     /// Opens the node in `dir`.
     pub fn open(dir: &Path, clock: Clock) -> Result<Arc<Node>, NodeError> {
         let (config, keys) = data::load(dir)?;
+        let tls = if config.insecure_http {
+            None
+        } else {
+            Some(data::identity(dir, &config)?)
+        };
         let store = Arc::new(SqliteStore::open(data::db_path(dir))?);
         let stored = store.meta("party")?;
         if stored.as_deref() != Some(config.party.as_str()) {
@@ -81,7 +90,47 @@ impl Node {
             inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
             taxii_statuses: std::sync::Mutex::new(std::collections::VecDeque::new()),
             delivery_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
+            tls,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
+    }
+
+    /// The node's TLS identity; none when it serves plain HTTP.
+    pub fn tls(&self) -> Option<&crate::tls::Identity> {
+        self.tls.as_ref()
+    }
+
+    /// Posts `body` to `path` at `peer`'s endpoint, over TLS to the key its descriptor pins
+    /// (or plain HTTP to a loopback endpoint that pins none); the status and the answer.
+    pub async fn post_to(
+        &self,
+        peer: &PartyRecord,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let endpoint = peer
+            .endpoint
+            .as_deref()
+            .ok_or_else(|| format!("{} has no endpoint", peer.code))?;
+        let pin = peer
+            .tls_pin
+            .as_deref()
+            .map(str::parse::<crate::tls::Pin>)
+            .transpose()?;
+        let client = {
+            let mut clients = lock(&self.clients);
+            match clients.get(&peer.code) {
+                Some(c) if c.pin() == pin => c.clone(),
+                _ => {
+                    let c = crate::client::Client::new(pin)?;
+                    clients.insert(peer.code, c.clone());
+                    c
+                }
+            }
+        };
+        let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+        client.send("POST", &url, headers, body).await
     }
 
     /// This node's party.
@@ -146,12 +195,19 @@ impl Node {
     }
 
     /// This node's descriptor.
+    /// Its endpoint and TLS pin are the configuration's and the certificate's of today.
     pub fn descriptor(&self) -> Result<PartyRecord, NodeError> {
-        self.store
+        let stored = self
+            .store
             .parties()?
             .into_iter()
             .find(|p| p.code == self.party())
-            .ok_or_else(|| NodeError::Input("the node's own descriptor is missing".into()))
+            .ok_or_else(|| NodeError::Input("the node's own descriptor is missing".into()))?;
+        Ok(PartyRecord {
+            endpoint: self.config.endpoint.clone().or(stored.endpoint.clone()),
+            tls_pin: self.tls.as_ref().map(|t| t.info.pin.to_string()),
+            ..stored
+        })
     }
 
     /// The lock that orders `partner`'s envelopes.
@@ -325,16 +381,27 @@ impl Node {
             .parties()?
             .into_iter()
             .find(|p| p.code == record.code)
-            && known.keys != record.keys
         {
-            return Err(NodeError::Input(format!(
-                "{} is known here with other keys (fingerprint {}); this descriptor's fingerprint \
-                 is {}. A partner's keys are not replaced silently: if its officer read you the \
-                 new fingerprint, import it again with --force",
-                record.code,
-                known.keys.fingerprint(),
-                record.keys.fingerprint()
-            )));
+            if known.keys != record.keys {
+                return Err(NodeError::Input(format!(
+                    "{} is known here with other keys (fingerprint {}); this descriptor's \
+                     fingerprint is {}. A partner's keys are not replaced silently: if its \
+                     officer read you the new fingerprint, import it again with --force",
+                    record.code,
+                    known.keys.fingerprint(),
+                    record.keys.fingerprint()
+                )));
+            }
+            if known.tls_pin.is_some() && known.tls_pin != record.tls_pin {
+                return Err(NodeError::Input(format!(
+                    "{} is known here with another TLS key ({}); this descriptor pins {}. A \
+                     partner's TLS key is not replaced silently: if its officer read you the new \
+                     pin, import it again with --force",
+                    record.code,
+                    known.tls_pin.as_deref().unwrap_or_default(),
+                    record.tls_pin.as_deref().unwrap_or("none")
+                )));
+            }
         }
         self.put_party(record)
     }
@@ -355,6 +422,9 @@ impl Node {
             .keys
             .check()
             .map_err(|e| NodeError::Input(e.to_string()))?;
+        if let Some(pin) = &record.tls_pin {
+            pin.parse::<crate::tls::Pin>().map_err(NodeError::Input)?;
+        }
         let scheme = Scheme::new(record.scheme.clone())
             .map_err(|e| NodeError::Input(format!("scheme: {e}")))?;
         if scheme.party() != record.code {

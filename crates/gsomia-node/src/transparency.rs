@@ -204,13 +204,6 @@ pub async fn tick(node: &Arc<Node>) -> Result<(), ApiError> {
 
 /// Asks `peer` to witness the checkpoint of `size`, and keeps its cosignature.
 async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> Result<(), String> {
-    let url = format!(
-        "{}/federation/v1/add-checkpoint",
-        peer.endpoint
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/')
-    );
     let mut old = node
         .store()
         .last_cosigned(peer.code.as_str())
@@ -233,10 +226,18 @@ async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> R
             "add-checkpoint",
             &json!({ "body": body }),
         );
-        let headers = [(SIGNATURE_HEADER, signature)];
-        let (status, reply) =
-            crate::client::request_typed("POST", &url, "text/plain", &headers, body.into_bytes())
-                .await?;
+        let headers = [
+            ("content-type", "text/plain"),
+            (SIGNATURE_HEADER, signature.as_str()),
+        ];
+        let (status, reply) = node
+            .post_to(
+                peer,
+                "/federation/v1/add-checkpoint",
+                &headers,
+                body.into_bytes(),
+            )
+            .await?;
         let reply = String::from_utf8_lossy(&reply).into_owned();
         match status {
             200 => {
@@ -638,18 +639,16 @@ pub async fn custody(
         &json!({ "item": item, "size": size }),
     )
     .map_err(internal)?;
-    let url = format!(
-        "{}/federation/v1/custody",
-        holder
-            .endpoint
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/')
-    );
     let bad_gateway =
         |m: String| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "bad_holder_answer", m);
     let body = serde_json::to_vec(&ask).map_err(internal)?;
-    let (status, reply) = crate::client::request("POST", &url, None, Some(body))
+    let (status, reply) = node
+        .post_to(
+            holder,
+            "/federation/v1/custody",
+            crate::federation::JSON,
+            body,
+        )
         .await
         .map_err(|e| bad_gateway(format!("{party}: {e}")))?;
     if status != 200 {

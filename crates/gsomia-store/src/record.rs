@@ -19,6 +19,10 @@ pub struct PartyRecord {
     /// Its federation endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The SHA-256 of its TLS certificate's public key, `sha256//BASE64`: the only key its
+    /// partners accept from its endpoint (H7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_pin: Option<String>,
 }
 
 /// A user and the hash of their token.

@@ -2,8 +2,7 @@
 //! SIGKILL mid-stream; after a restart every item whose publish was acknowledged is there and
 //! readable, and the audit chain verifies. Several kill points.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,8 @@ use gsomia_store::{SqliteStore, Store, verify_chain};
 
 use super::{M, root, run, stdout_of};
 
-/// One HTTP/1.1 request on a fresh connection; the status and body.
+/// One HTTPS request to the node started at `addr` (pinned to its certificate key); the status
+/// and body.
 fn http(
     addr: &str,
     method: &str,
@@ -22,19 +22,39 @@ fn http(
     token: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    Ok((status, body))
+    let client = CLIENTS
+        .lock()
+        .unwrap()
+        .get(addr)
+        .cloned()
+        .unwrap_or_else(|| panic!("no node was started at {addr}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let url = format!("https://{addr}{path}");
+    let (status, body) = runtime
+        .block_on(client.send(method, &url, &headers, body.as_bytes().to_vec()))
+        .map_err(std::io::Error::other)?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A client pinned to each node started, by address.
+static CLIENTS: std::sync::LazyLock<
+    Mutex<std::collections::HashMap<String, gsomia_node::client::Client>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// A client pinned to the certificate key of the node in `data`.
+pub(super) fn client_of(data: &Path) -> gsomia_node::client::Client {
+    let pem = std::fs::read(data.join("tls.crt")).unwrap();
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+    let pin = gsomia_node::tls::CertInfo::of(&der).unwrap().pin;
+    gsomia_node::client::Client::new(Some(pin)).unwrap()
 }
 
 /// Starts `gsomia serve` and waits (bounded) for its "listening" line; the child and address.
@@ -58,6 +78,10 @@ pub(super) fn start(data: &Path) -> (Child, String) {
                 .unwrap()
                 .trim_matches('"')
                 .to_owned();
+            CLIENTS
+                .lock()
+                .unwrap()
+                .insert(addr.clone(), client_of(data));
             // Keep draining the pipe so the server never blocks on a full stdout.
             std::thread::spawn(move || for _ in lines.by_ref() {});
             return (child, addr);
@@ -331,7 +355,7 @@ fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--endpoint",
-            &format!("http://127.0.0.1:{port}"),
+            &format!("https://127.0.0.1:{port}"),
         ]);
         assert!(out.starts_with("exit 0"), "{out}");
     }

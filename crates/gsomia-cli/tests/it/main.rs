@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
 
 mod crash;
+mod readme;
 mod taxii;
 
 use std::path::{Path, PathBuf};
@@ -527,7 +528,17 @@ fn init_user_party_and_agreement_import_from_the_shell() {
         &format!("{M}/schemes/JPN.json"),
     ]);
     let (json, said) = exported(&run(&["party", "export", "--data", i]));
-    let new_fingerprint = said.rsplit(": ").next().unwrap().trim().to_owned();
+    let new_fingerprint = said
+        .lines()
+        .find(|l| l.contains("fingerprint"))
+        .and_then(|l| l.rsplit(": ").next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        said.contains("its TLS key, which partners pin: sha256//"),
+        "{said}"
+    );
     let other = dir.join("jpn2.json");
     std::fs::write(&other, json).unwrap();
     let out = run(&["party", "import", "--data", k, other.to_str().unwrap()]);

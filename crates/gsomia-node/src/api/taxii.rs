@@ -230,7 +230,12 @@ fn base(headers: &HeaderMap, node: &Node) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or(&node.config.listen);
-    format!("http://{host}")
+    let scheme = if node.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 async fn discovery(State(node): State<AppState>, _: TaxiiUser, headers: HeaderMap) -> Response {

@@ -20,6 +20,11 @@ pub(super) struct Running {
 pub(super) async fn start(node: Arc<Node>, addr: &str) -> Running {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let pin = node.tls().map(|t| t.info.pin);
+    CLIENTS
+        .lock()
+        .unwrap()
+        .insert(addr.clone(), gsomia_node::client::Client::new(pin).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(gsomia_node::serve(node, listener, async {
         let _ = stopped.await;
@@ -47,7 +52,7 @@ pub(super) async fn until(what: &str, mut check: impl FnMut() -> bool) {
 
 pub(super) fn descriptor(node: &Node, addr: &str) -> PartyRecord {
     PartyRecord {
-        endpoint: Some(format!("http://{addr}")),
+        endpoint: Some(format!("https://{addr}")),
         ..node.descriptor().unwrap()
     }
 }
@@ -75,23 +80,34 @@ pub(super) async fn http_text(
     token: Option<&str>,
     body: Option<String>,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, body.to_owned())
+    let client = CLIENTS
+        .lock()
+        .unwrap()
+        .get(addr)
+        .cloned()
+        .unwrap_or_else(|| panic!("no node was started at {addr}"));
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a));
+    }
+    let url = format!("https://{addr}{path}");
+    let (status, body) = client
+        .send(
+            method,
+            &url,
+            &headers,
+            body.unwrap_or_default().into_bytes(),
+        )
+        .await
+        .unwrap();
+    (status, String::from_utf8(body).unwrap())
 }
+
+/// A client for each node started, pinned to its certificate key, by address.
+static CLIENTS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, gsomia_node::client::Client>>,
+> = std::sync::LazyLock::new(Default::default);
 
 pub(super) fn user(node: &Node, id: &str, roles: Value, clearance: &str) -> String {
     let party = node.party();

@@ -7,6 +7,7 @@ mod federation;
 mod hostile;
 mod log;
 mod taxii;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -663,15 +664,22 @@ async fn a_real_server_answers_on_loopback_and_stops_gracefully() {
     let server = tokio::spawn(gsomia_node::serve(f.node.clone(), listener, async {
         let _ = stopped.await;
     }));
+    let pin = f.node.tls().unwrap().info.pin;
+    let client = gsomia_node::client::Client::new(Some(pin)).unwrap();
+    let (status, body) = client
+        .send("GET", &format!("https://{addr}/healthz"), &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.ends_with("ok"), "{out}");
+    let mut out = vec![];
+    let _ = s.read_to_end(&mut out).await;
+    assert!(!out.starts_with(b"HTTP/1.1 200"), "{out:?}");
     stop.send(()).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), server)
         .await
