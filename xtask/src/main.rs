@@ -173,9 +173,8 @@ struct Base {
 
 impl Base {
     fn of(data: &Path, addr: &str) -> Result<Base> {
-        if data.join("gsomia.toml").exists()
-            && std::fs::read_to_string(data.join("gsomia.toml"))?.contains("insecure_http = true")
-        {
+        let (config, _) = gsomia_node::data::load(data).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if config.insecure_http {
             return Ok(Base {
                 url: format!("http://{addr}"),
                 pin: None,

@@ -53,6 +53,10 @@ enum Command {
         /// The data directory.
         #[arg(long, value_name = "DIR")]
         data: std::path::PathBuf,
+        /// `text` for people, `json` (one object a line) for log shippers. Every line about a
+        /// request carries its id, as its answer (`x-request-id`) and audit entry do.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: admin::LogFormat,
     },
     /// Show how the node stands with each partner, as JSON: messages queued and the oldest,
     /// deliveries and the last, checkpoints exchanged. (The last delivery failure is known to
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit::audit(c),
         Command::Demo { keep } => demo::demo(keep),
         Command::Init(a) => admin::init(a),
-        Command::Serve { data } => admin::serve(&data),
+        Command::Serve { data, log_format } => admin::serve(&data, log_format),
         Command::Status { data } => admin::status(&data),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),

@@ -45,6 +45,8 @@ pub enum Action {
     Log,
     /// See how the node stands with its partners: queues, deliveries, failures (P7).
     Status,
+    /// Read the node's operating metrics (`/metrics`): the node's administrator (P7).
+    Metrics,
 }
 
 use Action::*;
@@ -69,6 +71,7 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         AnswerConsent => (AUTHORITY, Rule::R4),
         ManageIncidents => (OFFICERS, Rule::P6),
         Audit | Log | Status => (AUDITORS, Rule::P7),
+        Metrics => (&[Role::Admin], Rule::P7),
     }
 }
 
@@ -118,5 +121,6 @@ fn verb(action: Action) -> &'static str {
         Audit => "read the audit log",
         Log => "act on the audit log",
         Status => "see the node's delivery status",
+        Metrics => "read the node's metrics",
     }
 }

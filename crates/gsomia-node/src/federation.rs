@@ -180,6 +180,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     }
     let env = build(node, code, &messages)?;
     let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
     let (status, reply) = node
         .post_to(&peer_record, "/federation/v1/inbox", JSON, body)
         .await?;
@@ -251,6 +252,12 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     node.write(Batch { writes, audit })
         .await
         .map_err(|e| e.message)?;
+    node.metrics()
+        .delivery_seconds
+        .get_or_create(&crate::metrics::PartnerLabels {
+            partner: peer.to_owned(),
+        })
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(%peer, envelope = %env.header.id, through, receipts = body.receipts.len(), refusals = body.refusals.len(), "delivered");
     Ok(true)
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod data;
 pub mod error;
 pub mod federation;
+pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod service;
@@ -46,6 +47,7 @@ pub async fn serve(
         }
     };
     let app = api::app(node.clone());
+    node.set_draining(false);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(federation::run_delivery(node.clone(), stopped.clone()));
     let checkpoints = tokio::spawn(transparency::run_checkpoints(node.clone(), stopped));
@@ -89,6 +91,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    node.set_draining(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

@@ -51,10 +51,17 @@ pub struct Node {
     /// The last delivery failure per partner (when, what), cleared by a delivery: what the
     /// delivery status shows an officer.
     delivery_errors: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// The last failure of a partner to witness this node's checkpoint (when, what), cleared by
+    /// a cosignature: a partner holding a larger checkpoint than this log shows here.
+    witness_errors: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     /// The node's TLS certificate and key (none when it serves plain HTTP on loopback).
     tls: Option<crate::tls::Identity>,
     /// One pooled client per partner, for the key pinned when it was made.
     clients: std::sync::Mutex<std::collections::HashMap<PartyCode, crate::client::Client>>,
+    /// What `/metrics` shows.
+    metrics: crate::metrics::Metrics,
+    /// Set once the server stops taking requests: `/readyz` then answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -81,6 +88,7 @@ impl Node {
         Ok(Arc::new(Node {
             config,
             keys,
+            metrics: crate::metrics::Metrics::new(store.clone()),
             store,
             world: RwLock::new(Arc::new(world)),
             rules,
@@ -90,9 +98,36 @@ impl Node {
             inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
             taxii_statuses: std::sync::Mutex::new(std::collections::VecDeque::new()),
             delivery_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
+            witness_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
             tls,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Marks the server as stopping (or started).
+    pub fn set_draining(&self, draining: bool) {
+        self.draining
+            .store(draining, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the node takes requests: its store answers and it is not stopping.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("shutting down".into());
+        }
+        if !self.store.is_open() {
+            return Err("the store is closed".into());
+        }
+        self.store
+            .log_size()
+            .map(|_| ())
+            .map_err(|e| format!("store: {e}"))
     }
 
     /// The node's TLS identity; none when it serves plain HTTP.
@@ -218,17 +253,59 @@ impl Node {
 
     /// Records the outcome of a delivery to `peer`: its error, or `None` once delivered.
     pub fn delivery_outcome(&self, peer: &str, error: Option<String>) {
-        let mut errors = lock(&self.delivery_errors);
-        match error {
-            Some(e) => errors.insert(peer.to_owned(), (self.now_text(), e)),
-            None => errors.remove(peer),
+        let outcome = if error.is_some() {
+            "failed"
+        } else {
+            "delivered"
         };
+        self.metrics
+            .deliveries
+            .get_or_create(&crate::metrics::DeliveryLabels {
+                partner: peer.to_owned(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.outcome(&self.delivery_errors, peer, error);
     }
 
     /// The last delivery failure to `peer` since its last delivery: when, and what.
     pub fn delivery_error(&self, peer: &str) -> Option<(String, String)> {
-        let errors = lock(&self.delivery_errors);
-        errors.get(peer).cloned()
+        lock(&self.delivery_errors).get(peer).cloned()
+    }
+
+    /// Records the outcome of asking `peer` to witness a checkpoint: its error, or `None` once
+    /// cosigned.
+    pub fn witness_outcome(&self, peer: &str, error: Option<String>) {
+        let partner = crate::metrics::PartnerLabels {
+            partner: peer.to_owned(),
+        };
+        match error {
+            Some(_) => self.metrics.witness_failures.get_or_create(&partner).inc(),
+            None => self
+                .metrics
+                .checkpoints_cosigned
+                .get_or_create(&partner)
+                .inc(),
+        };
+        self.outcome(&self.witness_errors, peer, error);
+    }
+
+    /// The last failure of `peer` to witness this node's checkpoint since its last cosignature.
+    pub fn witness_error(&self, peer: &str) -> Option<(String, String)> {
+        lock(&self.witness_errors).get(peer).cloned()
+    }
+
+    fn outcome(
+        &self,
+        errors: &std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+        peer: &str,
+        error: Option<String>,
+    ) {
+        let mut errors = lock(errors);
+        match error {
+            Some(e) => errors.insert(peer.to_owned(), (self.now_text(), e)),
+            None => errors.remove(peer),
+        };
     }
 
     /// Resolves when a message was queued for a partner since the last call.
@@ -243,6 +320,7 @@ impl Node {
             .writes
             .iter()
             .any(|w| matches!(w, Write::Enqueue { .. }));
+        let decisions = crate::metrics::Metrics::decisions_of(&batch.audit);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store
             .submit(batch, Box::new(move |r| drop(tx.send(r))));
@@ -250,8 +328,11 @@ impl Node {
             Ok(r) => r.map_err(ApiError::from),
             Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
         };
-        if queues && result.is_ok() {
-            self.outbox.notify_one();
+        if result.is_ok() {
+            self.metrics.committed(&decisions);
+            if queues {
+                self.outbox.notify_one();
+            }
         }
         result
     }
@@ -611,6 +692,13 @@ pub fn entry(
     rule: Option<gsomia_core::Rule>,
     detail: serde_json::Value,
 ) -> AuditDraft {
+    let mut detail = detail;
+    // The request it was decided in, if any: its log lines carry the same id.
+    if let Ok(id) = crate::api::REQUEST_ID.try_with(Clone::clone)
+        && let Some(fields) = detail.as_object_mut()
+    {
+        fields.insert("request".into(), id.into());
+    }
     AuditDraft {
         at: node.now_text(),
         actor: actor.into(),

@@ -104,6 +104,7 @@ pub async fn issue(node: &Node) -> Result<(u64, String), ApiError> {
         audit: vec![],
     })
     .await?;
+    node.metrics().checkpoints_issued.inc();
     Ok((size, note))
 }
 
@@ -185,8 +186,12 @@ fn due(node: &Node, size: u64) -> Result<Vec<PartyRecord>, ApiError> {
 
 /// [`witness_by`], its failure logged: the next round asks again.
 async fn witness_logged(node: Arc<Node>, peer: PartyRecord, size: u64, note: String) {
-    if let Err(e) = witness_by(&node, &peer, size, &note).await {
-        tracing::warn!(peer = %peer.code, error = %e, "witnessing");
+    match witness_by(&node, &peer, size, &note).await {
+        Ok(()) => node.witness_outcome(peer.code.as_str(), None),
+        Err(e) => {
+            tracing::warn!(peer = %peer.code, error = %e, "witnessing");
+            node.witness_outcome(peer.code.as_str(), Some(e));
+        }
     }
 }
 
@@ -476,6 +481,12 @@ pub async fn add_checkpoint(
         })
         .await?;
     }
+    node.metrics()
+        .checkpoints_witnessed
+        .get_or_create(&crate::metrics::PartnerLabels {
+            partner: record.code.to_string(),
+        })
+        .inc();
     Ok(Witnessed::Cosigned(line))
 }
 

@@ -13,7 +13,7 @@ pub mod verify;
 
 pub use audit::{AuditDraft, AuditEntry, Verdict, verify_chain};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
-pub use sqlite::SqliteStore;
+pub use sqlite::{CommitStats, SqliteStore};
 
 use gsomia_core::AgreementFile;
 

@@ -203,6 +203,27 @@ pub struct SqliteStore {
     /// never change once committed, they are most of what a proof reads, and there are few of
     /// them (one per 32 entries: 10 MB at 10 million entries).
     upper: RwLock<FxHashMap<u64, [u8; 32]>>,
+    /// What the writer has committed, for the node's metrics.
+    stats: Arc<Stats>,
+}
+
+/// The writer's counters.
+#[derive(Debug, Default)]
+struct Stats {
+    commits: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
+}
+
+/// What the writer has committed since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitStats {
+    /// Transactions committed (each a group of batches).
+    pub commits: u64,
+    /// Batches committed in them.
+    pub batches: u64,
+    /// Seconds spent in those transactions.
+    pub seconds: f64,
 }
 
 /// The lowest tree level whose hashes [`SqliteStore`] keeps in memory once read.
@@ -250,9 +271,11 @@ impl SqliteStore {
         let head = Head { seq, hash, tree };
         let version = data_version(&conn)?;
         let (tx, rx) = channel::<Job>();
+        let stats = Arc::new(Stats::default());
+        let counted = stats.clone();
         let writer = std::thread::Builder::new()
             .name("gsomia-store-writer".into())
-            .spawn(move || run_writer(conn, rx, head, version))
+            .spawn(move || run_writer(conn, rx, head, version, &counted))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore {
             path,
@@ -260,7 +283,23 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             upper: RwLock::default(),
+            stats,
         })
+    }
+
+    /// Whether the store takes writes (it has not been closed).
+    pub fn is_open(&self) -> bool {
+        self.jobs.lock().is_ok_and(|j| j.is_some())
+    }
+
+    /// What the writer has committed since the store was opened.
+    pub fn commit_stats(&self) -> CommitStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        CommitStats {
+            commits: self.stats.commits.load(Relaxed),
+            batches: self.stats.batches.load(Relaxed),
+            seconds: self.stats.micros.load(Relaxed) as f64 / 1e6,
+        }
     }
 
     /// Stops accepting writes, waits for the writer to commit what it has, and checkpoints the
@@ -487,7 +526,13 @@ fn stored_head(conn: &Connection) -> Result<Head, StoreError> {
     Ok(Head { seq, hash, tree })
 }
 
-fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head, version: i64) {
+fn run_writer(
+    mut conn: Connection,
+    jobs: Receiver<Job>,
+    mut head: Head,
+    version: i64,
+    stats: &Stats,
+) {
     // The data version this writer's head is up to date with; `None` forces a reload.
     let mut version = Some(version);
     while let Ok(first) = jobs.recv() {
@@ -499,8 +544,15 @@ fn run_writer(mut conn: Connection, jobs: Receiver<Job>, mut head: Head, version
             }
         }
         let before = head.clone();
+        let started = std::time::Instant::now();
         match commit_group(&mut conn, &group, &mut head, &mut version) {
             Ok(results) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                stats.commits.fetch_add(1, Relaxed);
+                stats.batches.fetch_add(group.len() as u64, Relaxed);
+                stats
+                    .micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
                 for (job, r) in group.into_iter().zip(results) {
                     (job.done)(r);
                 }

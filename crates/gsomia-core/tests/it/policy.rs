@@ -39,6 +39,7 @@ fn policy_table_every_action_and_role() {
         (Audit,           ["P7", "P7", "+",  "+",  "+"]),
         (Log,             ["P7", "P7", "+",  "+",  "+"]),
         (Status,          ["P7", "P7", "+",  "+",  "+"]),
+        (Metrics,         ["P7", "P7", "P7", "P7", "+"]),
     ];
     for (action, expected) in table {
         let mut got = vec![];

@@ -38,6 +38,8 @@ pub fn app(node: Arc<Node>) -> Router {
     let limit = node.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/node", get(agreements::descriptor))
         .route("/api/v1/parties", get(agreements::parties))
         .route(
@@ -95,7 +97,10 @@ pub fn app(node: Arc<Node>) -> Router {
         .merge(taxii::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(access_log))
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            access_log,
+        ))
         .with_state(node)
 }
 
@@ -174,14 +179,92 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// One line per request at info level: method, path (never the query or headers, which may
+tokio::task_local! {
+    /// The id of the request being answered, for its log lines and audit entries.
+    pub static REQUEST_ID: String;
+}
+
+/// A request id: this process's random prefix and a counter, unique without coordination.
+fn next_request_id() -> String {
+    static PREFIX: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        let mut b = [0u8; 4];
+        let _ = getrandom::fill(&mut b);
+        u32::from_be_bytes(b)
+    });
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:08x}-{n}", *PREFIX)
+}
+
+/// Gives each request an id (its log lines carry it in their span, its audit entries in
+/// `detail.request`, its answer in `x-request-id`), counts it by route and status, and writes
+/// one line per request at info level: method, path (never the query or headers, which may
 /// carry tokens), status, time taken.
-async fn access_log(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn access_log(
+    axum::extract::State(node): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let id = next_request_id();
+    let span = tracing::info_span!("request", id = %id);
     let started = std::time::Instant::now();
-    let resp = next.run(req).await;
-    tracing::info!(%method, path, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(%method, path, status, micros = elapsed.as_micros() as u64, "request");
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
+    let m = node.metrics();
+    m.requests
+        .get_or_create(&crate::metrics::RequestLabels {
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    m.request_seconds
+        .get_or_create(&crate::metrics::RouteLabels { route })
+        .observe(elapsed.as_secs_f64());
     resp
+}
+
+/// 200 while the node takes requests (its store answers, it is not stopping); 503 otherwise.
+async fn readyz(
+    axum::extract::State(node): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match node.ready() {
+        Ok(()) => "ready".into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")).into_response(),
+    }
+}
+
+/// The Prometheus text exposition, for the node's administrators (`admin` role).
+async fn metrics(
+    axum::extract::State(node): axum::extract::State<AppState>,
+    Caller(user): Caller,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let text = crate::service::status::metrics(&node, &user).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// The federation inbox: a partner node's envelope (authenticated by its signature, not a

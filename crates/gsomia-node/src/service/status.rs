@@ -22,6 +22,7 @@ pub fn report(node: &Node) -> Result<Value, ApiError> {
         let code = p.code.to_string();
         let d = delivery.iter().find(|d| d.peer == code);
         let error = node.delivery_error(&code);
+        let witness_error = node.witness_error(&code);
         partners.push(json!({
             "party": code,
             "endpoint": p.endpoint,
@@ -31,6 +32,7 @@ pub fn report(node: &Node) -> Result<Value, ApiError> {
             "last_delivered": d.and_then(|d| d.last_delivered.clone()),
             "last_error": error.map(|(at, message)| json!({ "at": at, "message": message })),
             "cosigned_our_checkpoint_of_size": store.last_cosigned(&code)?,
+            "last_witness_error": witness_error.map(|(at, message)| json!({ "at": at, "message": message })),
             "witnessed_their_checkpoint_of_size": store.witnessed_latest(&code)?.map(|(s, _)| s),
         }));
     }
@@ -45,4 +47,36 @@ pub fn report(node: &Node) -> Result<Value, ApiError> {
 pub async fn for_user(node: &Node, user: &User) -> Result<Value, ApiError> {
     permit(node, user, Action::Status, "status", "partners").await?;
     report(node)
+}
+
+/// The Prometheus exposition, for the node's administrators (P7; a refusal is audited, a scrape
+/// is not: it changes nothing and would fill the log every few seconds). The outbox gauges
+/// are read from the store first.
+pub async fn metrics(node: &Node, user: &User) -> Result<String, ApiError> {
+    permit(node, user, Action::Metrics, "metrics", "node").await?;
+    let now = time::OffsetDateTime::now_utc();
+    let m = node.metrics();
+    for d in node.store().delivery()? {
+        let partner = crate::metrics::PartnerLabels {
+            partner: d.peer.clone(),
+        };
+        m.outbox_depth
+            .get_or_create(&partner)
+            .set(i64::try_from(d.queued).unwrap_or(i64::MAX));
+        let age = d
+            .oldest_queued
+            .as_deref()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));
+        m.outbox_oldest_seconds.get_or_create(&partner).set(age);
+    }
+    m.encode().map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })
 }

@@ -1344,3 +1344,77 @@ async fn tokens_expire_are_reissued_and_users_re_enabled() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(f.node.reissue_token("nobody", None).is_err());
 }
+
+#[tokio::test]
+async fn metrics_for_admins_readiness_and_request_ids_in_logs_and_audit() {
+    let f = kor_node("metrics", "2019-07-25");
+    publish(&f).await;
+    // Not for anonymous callers, nor for officers: the node's administrator's (P7); a refusal
+    // is audited.
+    let (s, _) = call_text(&f, "GET", "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let before = counts(&f).audit;
+    let (s, body) = call(&f, "GET", "/metrics", Some("park"), None).await;
+    assert_eq!(
+        (s, body["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("P7"))
+    );
+    assert_eq!(counts(&f).audit, before + 1);
+    let (s, text) = call_text(&f, "GET", "/metrics", Some("jung"), None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    for line in [
+        "gsomia_http_requests_total{route=\"/api/v1/items\",status=\"201\"} 1",
+        "gsomia_http_requests_total{route=\"/metrics\",status=\"403\"} 1",
+        "gsomia_decisions_total{action=\"item.publish\",outcome=\"allow\",rule=\"\"} 1",
+        "gsomia_decisions_total{action=\"metrics\",outcome=\"deny\",rule=\"P7\"} 1",
+        "gsomia_http_request_seconds_count{route=\"/api/v1/items\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    let commits = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gsomia_store_commits_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no store commits in:\n{text}"));
+    assert!(commits >= 2.0, "{text}");
+    // The path a caller asks for never becomes a label: one `unmatched` route.
+    call_text(&f, "GET", "/no/such/thing-1", None, None).await;
+    call_text(&f, "GET", "/no/such/thing-2", None, None).await;
+    let (_, text) = call_text(&f, "GET", "/metrics", Some("jung"), None).await;
+    assert!(
+        text.contains("gsomia_http_requests_total{route=\"unmatched\",status=\"404\"} 2")
+            && !text.contains("thing-1"),
+        "{text}"
+    );
+
+    // Each answer names its request; the audit entry it made carries the same id.
+    let resp = gsomia_node::api::app(f.node.clone())
+        .oneshot(
+            Request::builder()
+                .uri(format!("/api/v1/items/{REPORT_ID}"))
+                .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let entries = f.node.store().audit_after(0, 10_000).unwrap();
+    let read: Value = entries
+        .iter()
+        .rev()
+        .map(|e| serde_json::from_str::<Value>(&e.body).unwrap())
+        .find(|e| e["action"] == "item.read")
+        .unwrap();
+    assert_eq!(read["detail"]["request"], id.as_str(), "{read}");
+
+    // Ready while the store answers; not once it is closed.
+    let (s, text) = call_text(&f, "GET", "/readyz", None, None).await;
+    assert_eq!((s, text.as_str()), (StatusCode::OK, "ready"));
+    f.node.close();
+    let (s, text) = call_text(&f, "GET", "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    let (s, _) = call_text(&f, "GET", "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -590,10 +590,12 @@ async fn rest_and_taxii_decide_record_and_change_the_same() {
         })
     };
     let label = taxii_label(&marking);
+    // What differs by nature: the interface, the binding's randomness, the request's id.
     let strip = |mut d: Value| {
         if let Some(o) = d.as_object_mut() {
             o.remove("via");
             o.remove("binding");
+            assert!(o.remove("request").is_some(), "no request id in {o:?}");
         }
         d
     };

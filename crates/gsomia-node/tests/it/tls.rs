@@ -10,7 +10,7 @@ use gsomia_node::tls::{CertInfo, Pin};
 use gsomia_store::Store;
 use serde_json::json;
 
-use super::federation::{counts, descriptor, halt, http, pair, start, until};
+use super::federation::{counts, descriptor, halt, http, http_text, pair, start, until, user};
 use super::{clock, init, report, temp_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,17 +69,57 @@ async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request()
     // Nothing reached JPN: no request was sent over the refused connection.
     assert_eq!(counts(&jpn), before);
     assert!(jpn.store().item(id, None).unwrap().is_none());
-    // The status names it for the officer.
+    // The status names it for the officer; the metrics count it for the operator.
     let (s, status) = http(&k.addr, "GET", "/api/v1/status", Some(&kim), None).await;
     assert_eq!(s, 200);
     let text = status.to_string();
     assert!(text.contains("the descriptor pins"), "{text}");
+    let root = user(&kor, "root", json!(["admin"]), "III");
+    assert!(
+        metric(
+            &k.addr,
+            &root,
+            "gsomia_deliveries_total{partner=\"JPN\",outcome=\"failed\"}"
+        )
+        .await
+            >= 1.0
+    );
+    assert_eq!(
+        metric(&k.addr, &root, "gsomia_outbox_depth{partner=\"JPN\"}").await,
+        1.0
+    );
     // With the real pin, the queued release goes through.
     kor.replace_party_keys(real).unwrap();
     until("the item at JPN", || {
         jpn.store().item(id, None).unwrap().is_some()
     })
     .await;
+    until("the delivery's end at KOR", || {
+        kor.delivery_error("JPN").is_none()
+    })
+    .await;
+    assert_eq!(
+        metric(&k.addr, &root, "gsomia_outbox_depth{partner=\"JPN\"}").await,
+        0.0
+    );
+    assert!(
+        metric(
+            &k.addr,
+            &root,
+            "gsomia_deliveries_total{partner=\"JPN\",outcome=\"delivered\"}"
+        )
+        .await
+            >= 1.0
+    );
+    assert!(
+        metric(
+            &k.addr,
+            &root,
+            "gsomia_delivery_seconds_count{partner=\"JPN\"}"
+        )
+        .await
+            >= 1.0
+    );
     halt(k).await;
     halt(j).await;
 }
@@ -207,6 +247,19 @@ async fn h7_plain_http_only_on_loopback_and_https_only_with_a_pinned_key() {
         .await
         .unwrap();
     assert_eq!((s, &body[..]), (200, &b"ok"[..]));
+    // Kept-alive requests with bodies, on one pooled connection.
+    for _ in 0..3 {
+        let (s, body) = plain
+            .send(
+                "POST",
+                &format!("http://{}/api/v1/items", running.addr),
+                &[("content-type", "application/json")],
+                b"{}".to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s, 401, "{}", String::from_utf8_lossy(&body));
+    }
     // A client never speaks plain HTTP to another host, nor HTTPS without a pin.
     let e = plain
         .send("GET", "http://192.0.2.1:7443/healthz", &[], vec![])
@@ -219,4 +272,13 @@ async fn h7_plain_http_only_on_loopback_and_https_only_with_a_pinned_key() {
         .unwrap_err();
     assert!(e.contains("no TLS key is pinned"), "{e}");
     halt(running).await;
+}
+
+/// The value of the sample `name` (with its labels) in `/metrics`, as `token`'s user sees it.
+async fn metric(addr: &str, token: &str, name: &str) -> f64 {
+    let (s, text) = http_text(addr, "GET", "/metrics", Some(token), None).await;
+    assert_eq!(s, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
 }
