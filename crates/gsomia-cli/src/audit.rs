@@ -5,7 +5,6 @@
 //! Exit codes: 0 the log (or proof) holds, 1 it does not (the message names the first entry or
 //! checkpoint that fails), 2 bad input.
 
-use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -130,7 +129,7 @@ fn open_log(data: &Path) -> Result<LogFile> {
     LogFile::open(&gsomia_node::data::db_path(data)).map_err(|e| anyhow!("{e}"))
 }
 
-fn verify(data: &Path) -> Result<ExitCode> {
+pub fn verify(data: &Path) -> Result<ExitCode> {
     let verifier = verifier(data)?;
     let log = open_log(data)?;
     let open = |note: &str| {
@@ -138,18 +137,21 @@ fn verify(data: &Path) -> Result<ExitCode> {
             .map(|c| (c.size, c.root))
             .map_err(|e| e.to_string())
     };
-    let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
+    // Drawn only on a terminal (indicatif hides itself otherwise).
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verifying [{bar:40}] {pos}/{len} entries ({per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let progress = |done: u64, total: u64| {
-        if tty {
-            eprint!("\rverifying: {done} of {total} entries");
-            let _ = std::io::stderr().flush();
-        }
+        bar.set_length(total);
+        bar.set_position(done);
     };
     let result = log.verify(open, progress);
-    if tty {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     let origin = verifier.origin().to_owned();
     match result {
         Ok(v) => {

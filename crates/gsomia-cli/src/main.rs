@@ -5,6 +5,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod demo;
 mod offline;
 
@@ -68,6 +69,28 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data: std::path::PathBuf,
     },
+    /// Back a node up while it serves: configuration, keys, TLS certificate and a consistent
+    /// copy of its database, sealed to a passphrase (Argon2id) or to a recipient's key (HPKE).
+    ///
+    /// Example:
+    ///   GSOMIA_BACKUP_PASSPHRASE=… gsomia backup --data kor --to kor-2019-07-25.gsomia-backup
+    #[command(verbatim_doc_comment)]
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory, then verify its audit log.
+    ///
+    /// Example:
+    ///   GSOMIA_BACKUP_PASSPHRASE=… gsomia restore --from kor-2019-07-25.gsomia-backup --data kor2
+    #[command(verbatim_doc_comment)]
+    Restore(backup::RestoreArgs),
+    /// Make a key pair to seal backups to: the secret goes to FILE (keep it offline), the
+    /// public key is printed, for `gsomia backup --recipient`.
+    ///
+    /// Example: gsomia backup-key --out backup-identity.key
+    BackupKey {
+        /// Where to write the secret key (mode 0600; must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Manage a node's users.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -86,6 +109,9 @@ fn main() -> ExitCode {
         Command::Init(a) => admin::init(a),
         Command::Serve { data, log_format } => admin::serve(&data, log_format),
         Command::Status { data } => admin::status(&data),
+        Command::Backup(a) => backup::backup(a),
+        Command::Restore(a) => backup::restore(a),
+        Command::BackupKey { out } => backup::key(&out),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),
     };

@@ -133,7 +133,7 @@ impl Sealer {
     pub fn to_recipient(
         public: &[u8; 32],
         random: &BackupRandom,
-        rng: &mut (impl rand_core::CryptoRng + rand_core::RngCore),
+        rng: &mut impl hpke::rand_core::CryptoRng,
     ) -> Result<(Header, Sealer), BackupError> {
         let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(public)
             .map_err(|e| BackupError::Malformed(format!("recipient key: {e}")))?;

@@ -9,6 +9,7 @@
 //!
 //! Randomness is the caller's: keys are made from seeds the caller draws.
 
+pub mod backup;
 pub mod binding;
 pub mod canonical;
 pub mod consent;

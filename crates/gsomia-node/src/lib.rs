@@ -4,6 +4,7 @@
 //! (bearer tokens), what is stored, and the audit entry of every decision (P7).
 
 pub mod api;
+pub mod backup;
 pub mod client;
 pub mod data;
 pub mod error;

@@ -13,7 +13,7 @@ pub mod verify;
 
 pub use audit::{AuditDraft, AuditEntry, Verdict, verify_chain};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
-pub use sqlite::{CommitStats, SqliteStore};
+pub use sqlite::{CommitStats, SqliteStore, snapshot};
 
 use gsomia_core::AgreementFile;
 

@@ -256,6 +256,30 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// A consistent copy of the database at `path` in `to` (which must not exist; it is created with
+/// mode 0600), taken while others write: `VACUUM INTO` reads one snapshot, so the copy holds
+/// every transaction committed when it began and nothing after. Its size in bytes.
+pub fn snapshot(path: &Path, to: &Path) -> Result<u64, StoreError> {
+    let io = |e: std::io::Error| StoreError::Database(format!("{}: {e}", to.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(to).map_err(io)?);
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| StoreError::Database(format!("{}: not UTF-8", to.display())))?;
+    conn.execute("VACUUM INTO ?1", [target]).map_err(db)?;
+    Ok(std::fs::metadata(to).map_err(io)?.len())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {

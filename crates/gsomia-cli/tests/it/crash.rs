@@ -15,7 +15,7 @@ use super::{M, root, run, stdout_of};
 
 /// One HTTPS request to the node started at `addr` (pinned to its certificate key); the status
 /// and body.
-fn http(
+pub(super) fn http(
     addr: &str,
     method: &str,
     path: &str,

@@ -184,3 +184,202 @@ fn the_systemd_unit_is_hardened_and_runs_serve_with_json_logs() {
         eprintln!("systemd-analyze is not installed: the unit's syntax is not checked here");
     }
 }
+
+/// `gsomia` with `args` and the backup passphrase in the environment: the exit code, stdout
+/// and stderr.
+fn gsomia_with_passphrase(args: &[&str], passphrase: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gsomia"))
+        .args(args)
+        .env("GSOMIA_BACKUP_PASSPHRASE", passphrase)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const PASS: &str = "a passphrase for the backup";
+
+#[test]
+fn backup_while_serving_restores_a_verified_node_and_bad_backups_change_nothing() {
+    let dir = std::env::temp_dir().join(format!("gsomia-backup-{}", std::process::id()));
+    let (data, token) = kor(&dir);
+    let (mut child, addr) = super::crash::start(&data);
+    // Publishers go on while the backup is taken.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (addr, token, acknowledged, stop) = (
+            addr.clone(),
+            token.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
+        let item =
+            std::fs::read_to_string(root().join(M).join("items/kor-missile-report.json")).unwrap();
+        std::thread::spawn(move || {
+            let v: serde_json::Value = serde_json::from_str(&item).unwrap();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
+                let id = format!("report--00000000-0000-4000-8000-{n:012}");
+                let mut object = v["object"].clone();
+                object["id"] = id.clone().into();
+                let body = serde_json::json!({ "label": v["label"], "object": object });
+                let (s, _) =
+                    super::crash::http(&addr, "POST", "/api/v1/items", &token, &body.to_string())
+                        .unwrap();
+                assert_eq!(s, 201);
+                acknowledged.lock().unwrap().push(id);
+                n += 1;
+            }
+        })
+    };
+    while acknowledged.lock().unwrap().len() < 20 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before_backup = acknowledged.lock().unwrap().clone();
+    let file = dir.join("kor.gsomia-backup");
+    let f = file.to_str().unwrap();
+    let d = data.to_str().unwrap();
+    let (code, out, err) = gsomia_with_passphrase(&["backup", "--data", d, "--to", f], PASS);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("gsomia.db") && out.contains("keys/master.key"),
+        "{out}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never over an existing file.
+    let (code, _, err) = gsomia_with_passphrase(&["backup", "--data", d, "--to", f], PASS);
+    assert_eq!(code, 2);
+    assert!(err.contains("never written over"), "{err}");
+
+    // Restored: the log verifies, every publish acknowledged before the backup began is there.
+    let restored = dir.join("restored");
+    let r = restored.to_str().unwrap();
+    let (code, out, err) = gsomia_with_passphrase(&["restore", "--from", f, "--data", r], PASS);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("entries verified"), "{out}");
+    {
+        use gsomia_store::Store;
+        let store = gsomia_store::SqliteStore::open(restored.join("gsomia.db")).unwrap();
+        for id in &before_backup {
+            assert!(store.item(id, None).unwrap().is_some(), "{id} is missing");
+        }
+        store.close();
+    }
+    // The restored node serves, with the same keys.
+    let (mut child, addr) = super::crash::start(&restored);
+    let id = &before_backup[0];
+    let (s, body) =
+        super::crash::http(&addr, "GET", &format!("/api/v1/items/{id}"), &token, "").unwrap();
+    assert_eq!(s, 200, "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Bad backups: each named, exit 2, and no folder left behind.
+    let fail = |args: &[&str], pass: &str, expect: &str| {
+        let target = dir.join("never");
+        let mut all = args.to_vec();
+        let t = target.to_str().unwrap().to_owned();
+        all.extend(["--data", &t]);
+        let (code, out, err) = gsomia_with_passphrase(&all, pass);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected `{expect}` in: {err}"
+        );
+        assert!(!target.exists(), "{args:?} left {}", target.display());
+        assert!(
+            !dir.join("never.restoring").exists(),
+            "{args:?} left its staging folder"
+        );
+    };
+    fail(
+        &["restore", "--from", f],
+        "another passphrase entirely",
+        "the passphrase does not open this backup",
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.join("cut.gsomia-backup");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    fail(
+        &["restore", "--from", cut.to_str().unwrap()],
+        PASS,
+        "truncated",
+    );
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 1;
+    let altered = dir.join("altered.gsomia-backup");
+    std::fs::write(&altered, &flipped).unwrap();
+    fail(
+        &["restore", "--from", altered.to_str().unwrap()],
+        PASS,
+        "does not authenticate",
+    );
+    fail(&["restore", "--from", d], PASS, "not a gsomia backup");
+    // Sealed to a recipient's key: opened by that key only.
+    let key = dir.join("identity.key");
+    let (code, public, _) =
+        gsomia_with_passphrase(&["backup-key", "--out", key.to_str().unwrap()], "");
+    assert_eq!(code, 0);
+    let other = dir.join("other.key");
+    gsomia_with_passphrase(&["backup-key", "--out", other.to_str().unwrap()], "");
+    let sealed = dir.join("to-key.gsomia-backup");
+    let s = sealed.to_str().unwrap();
+    let (code, out, err) = gsomia_with_passphrase(
+        &[
+            "backup",
+            "--data",
+            d,
+            "--to",
+            s,
+            "--recipient",
+            public.trim(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    fail(
+        &[
+            "restore",
+            "--from",
+            s,
+            "--identity",
+            other.to_str().unwrap(),
+        ],
+        "",
+        "sealed to another key",
+    );
+    fail(&["restore", "--from", s], PASS, "sealed to a recipient key");
+    let by_key = dir.join("by-key");
+    let (code, out, err) = gsomia_with_passphrase(
+        &[
+            "restore",
+            "--from",
+            s,
+            "--identity",
+            key.to_str().unwrap(),
+            "--data",
+            by_key.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Into a folder that holds something: refused.
+    let (code, _, err) = gsomia_with_passphrase(&["restore", "--from", f, "--data", r], PASS);
+    assert_eq!(code, 2);
+    assert!(err.contains("not empty"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

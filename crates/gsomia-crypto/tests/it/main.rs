@@ -426,3 +426,62 @@ fn r8_envelopes_open_only_for_the_addressee_and_only_unaltered() {
         Err(EnvelopeError::Decrypt)
     );
 }
+
+/// A backup's chunks open with the passphrase or key they were sealed to, in order, and only
+/// if the last one is there.
+#[test]
+fn backup_chunks_open_only_whole_in_order_and_with_the_right_secret() {
+    use gsomia_crypto::backup::{BackupError, BackupRandom, Opener, Sealer, Secret, header_line};
+    let random = BackupRandom {
+        file_key: [1; 32],
+        stream: [2; 7],
+        salt: [3; 16],
+        wrap_nonce: [4; 12],
+    };
+    let (header, mut sealer) = Sealer::to_passphrase(b"twelve or more chars", &random).unwrap();
+    let line = header_line(&header);
+    let sealed = [sealer.chunk(b"first").unwrap(), sealer.chunk(b"second").unwrap()];
+    let last = sealer.last(b"end").unwrap();
+    let open = || Opener::new(&line, Secret::Passphrase(b"twelve or more chars")).unwrap();
+    let mut o = open();
+    assert_eq!(o.chunk(&sealed[0]).unwrap(), b"first");
+    assert_eq!(o.chunk(&sealed[1]).unwrap(), b"second");
+    assert_eq!(o.last(&last).unwrap(), b"end");
+    // Reordered, a middle chunk presented as the last, the last as a middle one.
+    assert_eq!(open().chunk(&sealed[1]), Err(BackupError::Chunk(1)));
+    let mut o = open();
+    o.chunk(&sealed[0]).unwrap();
+    assert_eq!(o.last(&sealed[1]), Err(BackupError::Chunk(2)));
+    let mut o = open();
+    o.chunk(&sealed[0]).unwrap();
+    o.chunk(&sealed[1]).unwrap();
+    assert_eq!(o.chunk(&last), Err(BackupError::Chunk(3)));
+    // Another passphrase; a key for a passphrase's backup; an altered header.
+    assert_eq!(
+        Opener::new(&line, Secret::Passphrase(b"another passphrase")).err(),
+        Some(BackupError::WrongPassphrase)
+    );
+    assert!(matches!(
+        Opener::new(&line, Secret::Identity(&[9; 32])).err(),
+        Some(BackupError::Mismatch(_))
+    ));
+    let altered = String::from_utf8(line.clone())
+        .unwrap()
+        .replace("\"t\":3", "\"t\":4");
+    assert_eq!(
+        Opener::new(altered.as_bytes(), Secret::Passphrase(b"twelve or more chars")).err(),
+        Some(BackupError::WrongPassphrase)
+    );
+    // To a recipient: its key opens it, another does not.
+    let (secret, public) = gsomia_crypto::backup::recipient_keys([7; 32]);
+    let (other, _) = gsomia_crypto::backup::recipient_keys([8; 32]);
+    let (header, sealer) = Sealer::to_recipient(&public, &random, &mut TestRng(3)).unwrap();
+    let line = header_line(&header);
+    let last = sealer.last(b"only").unwrap();
+    let o = Opener::new(&line, Secret::Identity(&secret)).unwrap();
+    assert_eq!(o.last(&last).unwrap(), b"only");
+    assert!(matches!(
+        Opener::new(&line, Secret::Identity(&other)).err(),
+        Some(BackupError::OtherRecipient(_))
+    ));
+}
