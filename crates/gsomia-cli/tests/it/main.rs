@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
 
 mod crash;
+mod netns;
 mod ops;
 mod readme;
 mod taxii;

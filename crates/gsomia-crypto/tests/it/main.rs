@@ -440,7 +440,10 @@ fn backup_chunks_open_only_whole_in_order_and_with_the_right_secret() {
     };
     let (header, mut sealer) = Sealer::to_passphrase(b"twelve or more chars", &random).unwrap();
     let line = header_line(&header);
-    let sealed = [sealer.chunk(b"first").unwrap(), sealer.chunk(b"second").unwrap()];
+    let sealed = [
+        sealer.chunk(b"first").unwrap(),
+        sealer.chunk(b"second").unwrap(),
+    ];
     let last = sealer.last(b"end").unwrap();
     let open = || Opener::new(&line, Secret::Passphrase(b"twelve or more chars")).unwrap();
     let mut o = open();
@@ -469,7 +472,11 @@ fn backup_chunks_open_only_whole_in_order_and_with_the_right_secret() {
         .unwrap()
         .replace("\"t\":3", "\"t\":4");
     assert_eq!(
-        Opener::new(altered.as_bytes(), Secret::Passphrase(b"twelve or more chars")).err(),
+        Opener::new(
+            altered.as_bytes(),
+            Secret::Passphrase(b"twelve or more chars")
+        )
+        .err(),
         Some(BackupError::WrongPassphrase)
     );
     // To a recipient: its key opens it, another does not.
