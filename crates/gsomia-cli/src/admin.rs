@@ -207,23 +207,10 @@ pub fn serve(data: &Path, format: LogFormat) -> Result<ExitCode> {
     // One `gsomia serve` per data folder: a second is refused. The shell's administration
     // (`user add`, `party import`, …) may run beside it: the store takes one writer at a time
     // and each goes on from the stored head of the audit log.
-    let lock_path = data.join("gsomia.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("{}: can not open the lock file", lock_path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "{}: another `gsomia serve` is running on this data folder; stop it first",
-            data.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("{}: can not lock", lock_path.display()));
-        }
-    }
+    let lock = lock_folder(
+        data,
+        "another `gsomia serve` is running on this data folder",
+    )?;
     let node = open(data)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -240,6 +227,63 @@ pub fn serve(data: &Path, format: LogFormat) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the data folder's lock (`gsomia.lock`), held by `gsomia serve` while it runs; `busy`
+/// says why it is refused when someone holds it.
+fn lock_folder(data: &Path, busy: &str) -> Result<std::fs::File> {
+    let lock_path = data.join("gsomia.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: can not open the lock file", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!("{}: {busy}; stop it first", data.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("{}: can not lock", lock_path.display()))
+        }
+    }
+}
+
+/// `gsomia keys rotate`: new signing, encryption and TLS keys; the notice, signed by the old
+/// key, queued for every partner (K1). The node must be stopped: it takes effect at its next
+/// start.
+pub fn rotate(data: &Path) -> Result<ExitCode> {
+    let lock = lock_folder(
+        data,
+        "`gsomia serve` is running on this data folder: keys are rotated with the node stopped",
+    )?;
+    let rotated = gsomia_node::rotation::rotate(data, system_clock())
+        .map_err(|e| anyhow!("{}: {e}", data.display()))?;
+    drop(lock);
+    let d = &rotated.descriptor;
+    println!("{}", serde_json::to_string_pretty(d)?);
+    eprintln!(
+        "{}'s keys rotated: fingerprint {} (was {})",
+        d.code,
+        d.keys.fingerprint(),
+        rotated.old
+    );
+    match (&d.tls_pin, rotated.new_certificate) {
+        (Some(pin), true) => eprintln!("new TLS certificate; partners will pin: {pin}"),
+        (Some(pin), false) => eprintln!("the TLS certificate is the PKI's, unchanged: {pin}"),
+        (None, _) => {}
+    }
+    if rotated.partners.is_empty() {
+        eprintln!("no partner to notify");
+    } else {
+        eprintln!(
+            "the rotation notice, signed by the old key, is queued for: {} (delivered at the \
+             next `gsomia serve`, before anything else)",
+            rotated.partners.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

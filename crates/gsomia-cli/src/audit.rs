@@ -129,13 +129,35 @@ fn open_log(data: &Path) -> Result<LogFile> {
     LogFile::open(&gsomia_node::data::db_path(data)).map_err(|e| anyhow!("{e}"))
 }
 
+/// The verifiers of every key the node's log was signed with: the current key, then those its
+/// rotations replaced (K1), from the keys kept in `keys/previous`.
+fn verifiers(data: &Path) -> Result<Vec<LogVerifier>> {
+    let (config, keys) = gsomia_node::data::load(data)
+        .with_context(|| format!("{}: not a gsomia data directory", data.display()))?;
+    let origin = gsomia_node::transparency::origin(config.party);
+    let previous =
+        gsomia_node::data::load_previous(data, keys.master).map_err(|e| anyhow!("{e}"))?;
+    Ok(std::iter::once(&keys)
+        .chain(previous.iter().rev())
+        .map(|k| LogVerifier::new(&origin, k.signing.verifying_key()))
+        .collect())
+}
+
 pub fn verify(data: &Path) -> Result<ExitCode> {
-    let verifier = verifier(data)?;
+    let verifiers = verifiers(data)?;
+    let verifier = &verifiers[0];
     let log = open_log(data)?;
     let open = |note: &str| {
-        SignedCheckpoint::open(note, &verifier)
-            .map(|c| (c.size, c.root))
-            .map_err(|e| e.to_string())
+        let mut first = None;
+        for v in &verifiers {
+            match SignedCheckpoint::open(note, v) {
+                Ok(c) => return Ok((c.size, c.root)),
+                Err(e) => {
+                    first.get_or_insert(e.to_string());
+                }
+            }
+        }
+        Err(first.unwrap_or_default())
     };
     let started = Instant::now();
     // Drawn only on a terminal (indicatif hides itself otherwise).

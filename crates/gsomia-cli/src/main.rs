@@ -91,12 +91,31 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
     },
+    /// Rotate a node's keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Manage a node's users.
     #[command(subcommand)]
     User(admin::UserCommand),
     /// Export this node's descriptor, or import a partner's.
     #[command(subcommand)]
     Party(admin::PartyCommand),
+}
+
+/// `gsomia keys …`
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make new signing, encryption and TLS keys (the node stopped). The new descriptor,
+    /// signed by the old key, is queued for every partner and delivered at the next start
+    /// before anything else; partners keep the old keys to verify what they signed before
+    /// (docs/RULES.md, K1). Prints the new descriptor.
+    ///
+    /// Example: gsomia keys rotate --data kor
+    Rotate {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +131,7 @@ fn main() -> ExitCode {
         Command::Backup(a) => backup::backup(a),
         Command::Restore(a) => backup::restore(a),
         Command::BackupKey { out } => backup::key(&out),
+        Command::Keys(KeysCommand::Rotate { data }) => admin::rotate(&data),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),
     };

@@ -43,6 +43,8 @@ pub enum Rule {
     H6,
     H7,
     H8,
+    /// gsomia's own rule (not SPEC's): how a party's keys change (docs/RULES.md).
+    K1,
 }
 
 impl Rule {
@@ -85,17 +87,18 @@ impl Rule {
             H6 => "H6",
             H7 => "H7",
             H8 => "H8",
+            K1 => "K1",
         }
     }
 }
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 35] = {
+    pub const ALL: [Rule; 36] = {
         use Rule::*;
         [
             A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R5, R6, R7, R8, M1, M2, M3, M4, P1, P2,
-            P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8,
+            P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8, K1,
         ]
     };
 

@@ -59,12 +59,19 @@ pub struct Config {
     pub insecure_http: bool,
 }
 
+impl Config {
+    /// Where `init` puts the TLS certificate it makes.
+    pub const DEFAULT_TLS_CERT: &str = "tls.crt";
+    /// Where `init` puts its key.
+    pub const DEFAULT_TLS_KEY: &str = "keys/tls.key";
+}
+
 fn default_tls_cert() -> String {
-    "tls.crt".into()
+    Config::DEFAULT_TLS_CERT.into()
 }
 
 fn default_tls_key() -> String {
-    "keys/tls.key".into()
+    Config::DEFAULT_TLS_KEY.into()
 }
 
 fn default_max_body() -> usize {
@@ -170,6 +177,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         keys: keys.public(),
         endpoint: opts.endpoint,
         tls_pin: Some(identity.info.pin.to_string()),
+        previous_keys: vec![],
     };
     // The database holds labels, wrapped keys and the audit log: created 0600 before SQLite
     // opens it (its -wal and -shm files take the database file's mode).
@@ -214,7 +222,7 @@ fn io(path: &Path, e: std::io::Error) -> NodeError {
 
 /// The names a self-signed certificate is made for: this machine's, and the hosts of `listen`
 /// and `endpoint`. (Partners trust the key, not the name; names matter to `curl --cacert`.)
-fn tls_names(listen: &str, endpoint: Option<&str>) -> Vec<String> {
+pub fn tls_names(listen: &str, endpoint: Option<&str>) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -242,23 +250,126 @@ pub fn identity(dir: &Path, config: &Config) -> Result<crate::tls::Identity, Nod
         .map_err(NodeError::Input)
 }
 
+/// Reads a key file: 32 bytes in base64.
+fn read_key(path: &Path) -> Result<[u8; 32], NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| NodeError::Input(format!("{}: not a 32-byte key in base64", path.display())))
+}
+
 /// Reads the configuration and keys of the node in `dir`.
 pub fn load(dir: &Path) -> Result<(Config, NodeKeys), NodeError> {
     let path = config_path(dir);
     let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
     let config: Config =
         toml::from_str(&text).map_err(|e| NodeError::Input(format!("{}: {e}", path.display())))?;
-    let read = |name: &str| -> Result<[u8; 32], NodeError> {
-        let p = key_path(dir, name);
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-        STANDARD
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                NodeError::Input(format!("{}: not a 32-byte key in base64", p.display()))
-            })
-    };
+    let read = |name: &str| read_key(&key_path(dir, name));
     let keys = NodeKeys::from_seeds(read("signing")?, read("encryption")?, read("master")?);
     Ok((config, keys))
+}
+
+/// Where a rotation keeps the keys it replaced: `keys/previous/N-signing.key` and
+/// `N-encryption.key`, N from 1, oldest first (0600, like every key).
+fn previous_path(dir: &Path, n: usize, name: &str) -> PathBuf {
+    dir.join("keys")
+        .join("previous")
+        .join(format!("{n}-{name}.key"))
+}
+
+/// The signing and encryption keys rotations replaced, oldest first (with the master key,
+/// which rotations keep): to open what partners sealed to an old key before they learned of
+/// the new one, and to sign the envelopes queued before a rotation.
+pub fn load_previous(dir: &Path, master: [u8; 32]) -> Result<Vec<NodeKeys>, NodeError> {
+    let mut previous = vec![];
+    for n in 1.. {
+        let signing = previous_path(dir, n, "signing");
+        if !signing.exists() {
+            break;
+        }
+        previous.push(NodeKeys::from_seeds(
+            read_key(&signing)?,
+            read_key(&previous_path(dir, n, "encryption"))?,
+            master,
+        ));
+    }
+    Ok(previous)
+}
+
+/// The key files a rotation writes before it commits: `keys/NAME.key.new`, and the TLS
+/// certificate and key beside theirs.
+fn pending(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.new", path.display()))
+}
+
+/// The files a rotation replaces, relative to the data directory.
+const ROTATED: [&str; 4] = [
+    "keys/signing.key",
+    "keys/encryption.key",
+    "tls.crt",
+    "keys/tls.key",
+];
+
+/// Keeps the current signing and encryption keys as previous ones and writes the new keys (and,
+/// when given, a new TLS certificate and key) beside the current files as `*.new`. Nothing is
+/// in force until [`finish_rotation`] renames them, after the store committed the rotation.
+pub fn stage_rotation(
+    dir: &Path,
+    signing: [u8; 32],
+    encryption: [u8; 32],
+    tls: Option<(String, String)>,
+) -> Result<(), NodeError> {
+    let n = (1..)
+        .find(|n| !previous_path(dir, *n, "signing").exists())
+        .unwrap_or(1);
+    std::fs::create_dir_all(dir.join("keys").join("previous")).map_err(|e| io(dir, e))?;
+    for name in ["signing", "encryption"] {
+        let text = std::fs::read_to_string(key_path(dir, name)).map_err(|e| io(dir, e))?;
+        write_secret(&previous_path(dir, n, name), &text)?;
+    }
+    let mut staged = vec![
+        ("keys/signing.key", STANDARD.encode(signing)),
+        ("keys/encryption.key", STANDARD.encode(encryption)),
+    ];
+    if let Some((cert, key)) = tls {
+        staged.push(("tls.crt", cert));
+        staged.push(("keys/tls.key", key));
+    }
+    for (name, text) in staged {
+        let path = pending(&dir.join(name));
+        let _ = std::fs::remove_file(&path);
+        write_secret(&path, &text)?;
+    }
+    Ok(())
+}
+
+/// The signing key a rotation staged and has not put in place, if any.
+pub fn staged_signing(dir: &Path) -> Result<Option<[u8; 32]>, NodeError> {
+    let path = pending(&key_path(dir, "signing"));
+    if path.exists() {
+        read_key(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Puts staged rotated keys in place: each `*.new` renamed over the file it replaces.
+pub fn finish_rotation(dir: &Path) -> Result<(), NodeError> {
+    for name in ROTATED {
+        let path = dir.join(name);
+        let new = pending(&path);
+        if new.exists() {
+            std::fs::rename(&new, &path).map_err(|e| io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops staged keys of a rotation that did not commit.
+pub fn abandon_rotation(dir: &Path) {
+    for name in ROTATED {
+        let _ = std::fs::remove_file(pending(&dir.join(name)));
+    }
 }

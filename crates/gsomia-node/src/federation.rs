@@ -90,7 +90,12 @@ fn forbidden(code: &'static str, rule: Rule, message: String) -> ApiError {
 // Sending.
 
 /// The envelope carrying `messages` to `peer`.
-fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Envelope, String> {
+fn build(
+    node: &Node,
+    peer: PartyCode,
+    messages: &[OutboxMessage],
+    signer: &gsomia_crypto::SigningKey,
+) -> Result<Envelope, String> {
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
         let message = match m.kind.as_str() {
@@ -150,8 +155,7 @@ fn build(node: &Node, peer: PartyCode, messages: &[OutboxMessage]) -> Result<Env
         .ok_or_else(|| format!("no encryption key for {peer}"))
         .and_then(|p| encryption_key(&p))?;
     let payload = serde_json::to_vec(&Payload { messages: out }).map_err(|e| e.to_string())?;
-    envelope::seal(&node.keys().signing, &key, header, &payload, &mut OsRng)
-        .map_err(|e| e.to_string())
+    envelope::seal(signer, &key, header, &payload, &mut OsRng).map_err(|e| e.to_string())
 }
 
 /// Delivers one envelope of `peer`'s pending messages. `Ok(true)` if something was delivered.
@@ -178,7 +182,13 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     if peer_record.endpoint.is_none() {
         return Err(format!("{peer} has no endpoint"));
     }
-    let env = build(node, code, &messages)?;
+    // Up to a queued rotation notice, under the key the partner holds (K1).
+    let (signer, until) = crate::rotation::signer_for(node, peer)?;
+    let messages: Vec<_> = match until {
+        Some(last) => messages.into_iter().take_while(|m| m.seq <= last).collect(),
+        None => messages,
+    };
+    let env = build(node, code, &messages, &signer.signing)?;
     let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let (status, reply) = node
@@ -359,8 +369,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         .keys
         .verifying_key()
         .map_err(crate::service::internal)?;
-    let secret = node.keys().encryption.to_bytes();
-    let opened = envelope::open(&env, &key, node.party(), &secret).map_err(|e| {
+    let opened = node.open_envelope(&env, &key).map_err(|e| {
         let rule = match e {
             envelope::EnvelopeError::Signature(_) => {
                 crate::node::log_unauthenticated("inbox", "bad signature");

@@ -12,6 +12,7 @@ pub mod federation;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod rotation;
 pub mod service;
 pub mod tls;
 pub mod transparency;

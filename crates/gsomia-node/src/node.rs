@@ -20,6 +20,31 @@ use crate::error::{ApiError, NodeError};
 /// The node's clock, injected so that tests and the demo can set the day.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
+/// A rotation that staged its keys is finished if the store committed it (the node's own
+/// descriptor names the staged key), and abandoned if not: a crash at any point of `gsomia keys
+/// rotate` leaves the keys and the store agreeing.
+fn settle_rotation(dir: &Path) -> Result<(), NodeError> {
+    let Some(staged) = data::staged_signing(dir)? else {
+        return Ok(());
+    };
+    let staged = NodeKeys::from_seeds(staged, [0; 32], [0; 32])
+        .public()
+        .signing;
+    let (config, _) = data::load(dir)?;
+    let store = SqliteStore::open(data::db_path(dir))?;
+    let own = store
+        .parties()?
+        .into_iter()
+        .find(|p| p.code == config.party);
+    store.close();
+    if own.is_some_and(|p| p.keys.signing == staged) {
+        data::finish_rotation(dir)
+    } else {
+        data::abandon_rotation(dir);
+        Ok(())
+    }
+}
+
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(OffsetDateTime::now_utc)
@@ -56,6 +81,8 @@ pub struct Node {
     witness_errors: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     /// The node's TLS certificate and key (none when it serves plain HTTP on loopback).
     tls: Option<crate::tls::Identity>,
+    /// The signing and encryption keys rotations replaced, oldest first (K1).
+    previous: Vec<NodeKeys>,
     /// One pooled client per partner, for the key pinned when it was made.
     clients: std::sync::Mutex<std::collections::HashMap<PartyCode, crate::client::Client>>,
     /// What `/metrics` shows.
@@ -67,7 +94,9 @@ pub struct Node {
 impl Node {
     /// Opens the node in `dir`.
     pub fn open(dir: &Path, clock: Clock) -> Result<Arc<Node>, NodeError> {
+        settle_rotation(dir)?;
         let (config, keys) = data::load(dir)?;
+        let previous = data::load_previous(dir, keys.master)?;
         let tls = if config.insecure_http {
             None
         } else {
@@ -83,7 +112,19 @@ impl Node {
                 config.party
             )));
         }
-        let world = build_world(store.parties()?, store.agreements()?, store.consents()?)?;
+        let parties = store.parties()?;
+        if let Some(own) = parties.iter().find(|p| p.code == config.party)
+            && own.keys != keys.public()
+        {
+            return Err(NodeError::Input(format!(
+                "{}: the keys in keys/ (fingerprint {}) are not the ones this node's descriptor \
+                 names (fingerprint {}): restore the key files that go with this database",
+                dir.display(),
+                keys.public().fingerprint(),
+                own.keys.fingerprint()
+            )));
+        }
+        let world = build_world(parties, store.agreements()?, store.consents()?)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         Ok(Arc::new(Node {
             config,
@@ -100,6 +141,7 @@ impl Node {
             delivery_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
             witness_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
             tls,
+            previous,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
@@ -128,6 +170,30 @@ impl Node {
             .log_size()
             .map(|_| ())
             .map_err(|e| format!("store: {e}"))
+    }
+
+    /// The keys rotations replaced, oldest first.
+    pub fn previous_keys(&self) -> &[NodeKeys] {
+        &self.previous
+    }
+
+    /// Opens an envelope signed by `sender` and sealed to this node: to its current encryption
+    /// key, or to one a rotation replaced (a partner may have sealed it before it learned of
+    /// the rotation).
+    pub fn open_envelope(
+        &self,
+        env: &gsomia_crypto::envelope::Envelope,
+        sender: &gsomia_crypto::VerifyingKey,
+    ) -> Result<gsomia_crypto::Verified<Vec<u8>>, gsomia_crypto::envelope::EnvelopeError> {
+        use gsomia_crypto::envelope::{EnvelopeError, open};
+        let mut result = open(env, sender, self.party(), &self.keys.encryption.to_bytes());
+        for old in self.previous.iter().rev() {
+            if !matches!(result, Err(EnvelopeError::Decrypt)) {
+                break;
+            }
+            result = open(env, sender, self.party(), &old.encryption.to_bytes());
+        }
+        result
     }
 
     /// The node's TLS identity; none when it serves plain HTTP.
@@ -636,17 +702,49 @@ pub fn verify_consent(
     parties: &[PartyRecord],
     consent: gsomia_core::Consent,
 ) -> Result<gsomia_crypto::Verified<gsomia_core::Consent>, String> {
-    let key = parties
-        .iter()
-        .find(|p| p.code == consent.originator)
-        .and_then(|p| p.keys.verifying_key().ok());
-    match key {
-        Some(k) => gsomia_crypto::verify_consent(&k, consent).map_err(|e| e.to_string()),
-        None => Err(format!(
+    let Some(record) = parties.iter().find(|p| p.code == consent.originator) else {
+        return Err(format!(
             "consent `{}`: the key of its originator {} is unknown here",
             consent.id, consent.originator
-        )),
+        ));
+    };
+    let mut first = None;
+    for key in verifying_keys(record) {
+        match gsomia_crypto::verify_consent(&key, consent.clone()) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                first.get_or_insert(e.to_string());
+            }
+        }
     }
+    Err(first.unwrap_or_else(|| format!("{}'s keys are malformed", record.code)))
+}
+
+/// The keys `record`'s party signs with: the current one first, then those its rotations
+/// replaced, newest first (K1: what they signed before stays valid).
+pub fn verifying_keys(record: &PartyRecord) -> Vec<gsomia_crypto::VerifyingKey> {
+    record
+        .signing_keys()
+        .filter_map(|k| k.verifying_key().ok())
+        .collect()
+}
+
+/// Verifies `item`'s binding with any key its originator's `record` ever signed with (K1);
+/// the error of the current key if none verifies.
+pub fn verify_binding_by<'a>(
+    record: &PartyRecord,
+    item: &'a gsomia_core::Item,
+) -> Result<gsomia_crypto::Verified<&'a gsomia_core::Item>, String> {
+    let mut first = None;
+    for key in verifying_keys(record) {
+        match gsomia_crypto::verify_binding(&key, item) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                first.get_or_insert(e.to_string());
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| format!("{}'s keys are malformed", record.code)))
 }
 
 /// Whether `partner` is a party to an agreement with this node that this node's party has

@@ -93,6 +93,12 @@ pub enum Message {
         /// `{"certificate", "signature"}`.
         payload: Value,
     },
+    /// The sender's new keys, signed by the key the receiver holds for it (K1): a
+    /// `crate::rotation::Notice`.
+    Rotation {
+        /// The notice.
+        payload: Value,
+    },
 }
 
 impl Message {
@@ -117,6 +123,7 @@ impl Message {
             Message::Incident { .. } => "incident",
             Message::Result { .. } => "result",
             Message::Destruction { .. } => "destruction",
+            Message::Rotation { .. } => "rotation",
         }
     }
 }

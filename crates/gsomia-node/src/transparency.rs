@@ -71,6 +71,22 @@ pub fn log_verifier(record: &PartyRecord) -> Result<LogVerifier, String> {
     Ok(LogVerifier::new(&origin(record.code), key))
 }
 
+/// Opens a checkpoint of `record`'s log that this node stored, signed by any key that party
+/// ever signed with (K1): one signed before its rotation stays valid. New checkpoints are opened
+/// with [`log_verifier`], the current key only.
+pub fn open_stored(note: &str, record: &PartyRecord) -> Result<SignedCheckpoint, String> {
+    let mut first = None;
+    for key in crate::node::verifying_keys(record) {
+        match SignedCheckpoint::open(note, &LogVerifier::new(&origin(record.code), key)) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                first.get_or_insert(e.to_string());
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| format!("{}'s keys are malformed", record.code)))
+}
+
 fn witness_verifier(record: &PartyRecord) -> Result<WitnessVerifier, String> {
     let key = record.keys.verifying_key().map_err(|e| e.to_string())?;
     Ok(WitnessVerifier::new(&origin(record.code), key))
@@ -375,7 +391,7 @@ pub async fn add_checkpoint(
         }
     };
     let held = match node.store().witnessed_latest(&party)? {
-        Some((_, n)) => Some(SignedCheckpoint::open(&n, &verifier).map_err(internal)?),
+        Some((_, n)) => Some(open_stored(&n, record).map_err(internal)?),
         None => None,
     };
     let held_size = held.as_ref().map_or(0, |h| h.size);
@@ -524,11 +540,10 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
         ));
     };
     let key = record.keys.verifying_key().map_err(internal)?;
-    let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
-        .map_err(|e| {
-            crate::node::log_unauthenticated("custody", "an envelope that does not open");
-            forbidden(gsomia_core::Rule::M1, e.to_string())
-        })?;
+    let opened = node.open_envelope(&env, &key).map_err(|e| {
+        crate::node::log_unauthenticated("custody", "an envelope that does not open");
+        forbidden(gsomia_core::Rule::M1, e.to_string())
+    })?;
     let ask: Value = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("custody query: {e}")))?;
     let (Some(item), Some(size)) = (ask["item"].as_str(), ask["size"].as_u64()) else {
@@ -641,8 +656,7 @@ pub async fn custody(
             "this node has not witnessed a checkpoint of {party}'s log yet"
         )));
     };
-    let checkpoint = SignedCheckpoint::open(&note, &log_verifier(holder).map_err(internal)?)
-        .map_err(internal)?;
+    let checkpoint = open_stored(&note, holder).map_err(internal)?;
     let ask = seal_to(
         node,
         holder,
@@ -672,7 +686,8 @@ pub async fn custody(
     }
     let env: Envelope = serde_json::from_slice(&reply).map_err(|e| bad_gateway(e.to_string()))?;
     let key = holder.keys.verifying_key().map_err(internal)?;
-    let opened = envelope::open(&env, &key, node.party(), &node.keys().encryption.to_bytes())
+    let opened = node
+        .open_envelope(&env, &key)
         .map_err(|e| bad_gateway(format!("{party}'s answer: {e}")))?;
     let answer: Value =
         serde_json::from_slice(&opened.into_inner()).map_err(|e| bad_gateway(e.to_string()))?;

@@ -337,6 +337,8 @@ pub trait Store: Send + Sync + 'static {
     fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
     /// Undelivered messages for a peer, in order.
     fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// The first undelivered message of `kind` for a peer, wherever it is in the queue.
+    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError>;
     /// The peers with undelivered messages.
     fn peers_pending(&self) -> Result<Vec<String>, StoreError>;
     /// Delivery to each partner that was ever sent anything, by partner.

@@ -23,6 +23,17 @@ pub struct PartyRecord {
     /// partners accept from its endpoint (H7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_pin: Option<String>,
+    /// The keys it used before its last rotations, oldest first: what they signed before stays
+    /// valid (bindings, consents, receipts, checkpoints), nothing new is taken under them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_keys: Vec<PublicKeys>,
+}
+
+impl PartyRecord {
+    /// Its signing keys, the current one first, then the previous ones, newest first.
+    pub fn signing_keys(&self) -> impl Iterator<Item = &PublicKeys> {
+        std::iter::once(&self.keys).chain(self.previous_keys.iter().rev())
+    }
 }
 
 /// A user and the hash of their token.

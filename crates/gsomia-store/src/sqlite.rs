@@ -1130,6 +1130,29 @@ impl Store for SqliteStore {
         )
     }
 
+    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT seq, payload FROM outbox WHERE peer = ?1 AND kind = ?2
+                 AND delivered IS NULL ORDER BY seq LIMIT 1",
+            )
+            .map_err(db)?
+            .query_row(params![peer, kind], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()
+            .map_err(db)?
+            .map(|(seq, payload)| {
+                Ok(OutboxMessage {
+                    seq: seq as u64,
+                    kind: kind.to_owned(),
+                    payload: parse(&payload)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
     fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
         self.read(|c| {
             let mut stmt = c

@@ -233,10 +233,13 @@ pub async fn apply(
         envelope: envelope_id.to_owned(),
         reply: reply.clone(),
     });
-    // The world changes only with agreements and consents: rebuild it only then.
-    let reload = writes
-        .iter()
-        .any(|w| matches!(w, Write::PutAgreement(_) | Write::PutConsent(_)));
+    // The world changes only with agreements, consents and keys: rebuild it only then.
+    let reload = writes.iter().any(|w| {
+        matches!(
+            w,
+            Write::PutAgreement(_) | Write::PutConsent(_) | Write::PutParty(_)
+        )
+    });
     node.write(Batch { writes, audit }).await?;
     if reload {
         node.reload_world().map_err(crate::service::internal)?;
@@ -261,7 +264,64 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         Message::Incident { payload } => recorded(cx, "incident", payload),
         Message::Result { payload } => recorded(cx, "result", payload),
         Message::Destruction { payload } => recorded(cx, "destruction", payload),
+        Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
+}
+
+/// K1: the sender's new keys, signed by the key held for it. The keys it replaces are kept to
+/// verify what they signed before; the world is rebuilt with the new ones.
+fn receive_rotation(cx: &mut Inbox, payload: &Value) -> Outcome {
+    let from = cx.from;
+    let action = "party.rotate";
+    let notice: crate::rotation::Notice = match serde_json::from_value(payload.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            return cx.refuse(
+                action,
+                from.as_str(),
+                Rule::K1,
+                format!("not a rotation notice: {e}"),
+            );
+        }
+    };
+    // What this envelope already changed counts: a second notice must replace the first's keys.
+    let held = cx
+        .writes
+        .iter()
+        .rev()
+        .find_map(|w| match w {
+            Write::PutParty(p) if p.code == from => Some(p.clone()),
+            _ => None,
+        })
+        .or_else(|| cx.parties.iter().find(|p| p.code == from).cloned());
+    let Some(held) = held else {
+        return cx.refuse(
+            action,
+            from.as_str(),
+            Rule::K1,
+            format!("{from} is not known"),
+        );
+    };
+    match notice.check(&held) {
+        Err(why) => cx.refuse(action, from.as_str(), Rule::K1, why),
+        Ok(record) => {
+            let detail = json!({
+                "old_fingerprint": held.keys.fingerprint(),
+                "new_fingerprint": record.keys.fingerprint(),
+                "signing_key": record.keys.signing,
+                "tls_pin": record.tls_pin,
+            });
+            cx.writes.push(Write::PutParty(record));
+            cx.record(
+                action,
+                from.as_str(),
+                Verdict::Allow,
+                Some(Rule::K1),
+                detail,
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
@@ -311,18 +371,13 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         return Ok(cx.refuse(action, &id, Rule::H1, m));
     }
     // R6: the originator's binding.
-    let key = cx
-        .parties
-        .iter()
-        .find(|p| p.code == originator)
-        .and_then(|p| p.keys.verifying_key().ok());
-    let Some(key) = key else {
+    let Some(record) = cx.parties.iter().find(|p| p.code == originator) else {
         let m = format!("the key of originator {originator} is unknown");
         return Ok(cx.refuse(action, &id, Rule::R6, m));
     };
-    let verified = match gsomia_crypto::verify_binding(&key, &item) {
+    let verified = match crate::node::verify_binding_by(record, &item) {
         Ok(v) => v,
-        Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e.to_string())),
+        Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e)),
     };
     // H2: each consent carried with it is about this item, from one of its originators, for
     // the sender to release to this party, and verifies; otherwise the item is refused whole.
@@ -578,13 +633,9 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
         custody: vec![],
         binding: Some(binding.clone()),
     };
-    let key = cx
-        .parties
-        .iter()
-        .find(|p| p.code == originator)
-        .and_then(|p| p.keys.verifying_key().ok());
-    let sound = match (Item::new(file), key) {
-        (Ok(item), Some(k)) => gsomia_crypto::verify_binding(&k, &item).is_ok(),
+    let record = cx.parties.iter().find(|p| p.code == originator);
+    let sound = match (Item::new(file), record) {
+        (Ok(item), Some(r)) => crate::node::verify_binding_by(r, &item).is_ok(),
         _ => false,
     };
     if !sound {

@@ -129,16 +129,13 @@ fn decide_release(
     item: &Item,
     to: PartyCode,
 ) -> Result<(String, Marking), ApiError> {
-    let key = node
+    let record = node
         .store()
         .parties()?
         .into_iter()
-        .find(|p| p.code == item.label().originator)
-        .and_then(|p| p.keys.verifying_key().ok());
-    let checked = match key {
-        Some(k) => gsomia_crypto::verify_binding(&k, item)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
+        .find(|p| p.code == item.label().originator);
+    let checked = match record {
+        Some(r) => crate::node::verify_binding_by(&r, item).map(|_| ()),
         None => Err(format!(
             "the public key of originator {} is unknown",
             item.label().originator

@@ -29,16 +29,22 @@ fn encryption_key(node: &Node) -> [u8; 32] {
         .unwrap()
 }
 
-/// A partner that signs anything with `from`'s real keys.
+/// A partner that signs anything with `from`'s real keys (or with `signing`, one it had).
 struct Hostile {
     from: Arc<Node>,
+    signing: gsomia_crypto::SigningKey,
     sent: u64,
 }
 
 impl Hostile {
     fn new(from: &Arc<Node>) -> Hostile {
+        Hostile::with_key(from, from.keys().signing.clone())
+    }
+
+    fn with_key(from: &Arc<Node>, signing: gsomia_crypto::SigningKey) -> Hostile {
         Hostile {
             from: from.clone(),
+            signing,
             sent: 0,
         }
     }
@@ -67,7 +73,7 @@ impl Hostile {
         };
         let payload = json!({ "messages": messages }).to_string();
         gsomia_crypto::envelope::seal(
-            &self.from.keys().signing,
+            &self.signing,
             &encryption_key(victim),
             header,
             payload.as_bytes(),
@@ -1249,4 +1255,197 @@ async fn m3_m4_an_envelope_carrying_an_item_twice_and_its_notice_is_applied_once
     );
     halt(j).await;
     restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+/// KOR's held record at `node`.
+fn record_of(node: &Node, party: &str) -> gsomia_store::PartyRecord {
+    node.store()
+        .parties()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.code.as_str() == party)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifies_at_jpn() {
+    let (root, kor, k, jpn, j, kim) = pair("rotate").await;
+    // Before: a release bound and enveloped with KOR's first keys, a checkpoint JPN witnessed.
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+    let (witnessed_before, _) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    let old_signing = kor.keys().signing.clone();
+    let old_public = kor.keys().public();
+    let old_pin = kor.descriptor().unwrap().tls_pin;
+    // Something queued for JPN while it is down, before the rotation: it must go under the old
+    // key, since that is what JPN holds when it arrives.
+    let addr = k.addr.clone();
+    let (j_addr, jpn_dir) = (j.addr.clone(), root.join("JPN"));
+    halt(j).await;
+    drop(jpn);
+    let queued = "report--00000000-0000-4000-8000-00000000d001";
+    let mut r = report();
+    r["object"]["id"] = queued.into();
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        &format!("/api/v1/items/{queued}/release"),
+        Some(&kim),
+        Some(json!({"to": "JPN"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    halt(k).await;
+    drop(kor);
+
+    // The rotation, with KOR stopped.
+    let rotated = gsomia_node::rotation::rotate(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    assert_ne!(rotated.descriptor.keys, old_public);
+    assert_ne!(rotated.descriptor.tls_pin, old_pin);
+    assert_eq!(rotated.descriptor.previous_keys, vec![old_public.clone()]);
+    assert_eq!(rotated.partners, vec!["JPN".to_owned()]);
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    assert_eq!(kor.keys().public(), rotated.descriptor.keys);
+    assert_eq!(kor.previous_keys().len(), 1);
+    let k = start(kor.clone(), &addr).await;
+    let jpn = Node::open(&jpn_dir, clock("2019-07-25").0).unwrap();
+    let j = start(jpn.clone(), &j_addr).await;
+
+    // The queued release, then the notice, reach JPN under the old key; JPN holds the new
+    // keys and pin, and keeps the old keys.
+    until("JPN holds KOR's new keys", || {
+        record_of(&jpn, "KOR").keys == rotated.descriptor.keys
+    })
+    .await;
+    assert!(jpn.store().item(queued, None).unwrap().is_some());
+    let held = record_of(&jpn, "KOR");
+    assert_eq!(held.previous_keys, vec![old_public.clone()]);
+    assert_eq!(held.tls_pin, rotated.descriptor.tls_pin);
+    // New envelopes use the new keys, and arrive.
+    publish_and_release(
+        &kor,
+        &k,
+        &kim,
+        "report--00000000-0000-4000-8000-00000000d002",
+    )
+    .await;
+    // Every binding KOR's old key made still verifies at JPN.
+    for id in [REPORT_ID, queued] {
+        let stored = jpn.store().item(id, None).unwrap().unwrap();
+        let label = stored.label.clone();
+        let object = gsomia_node::service::items::unseal_object(&jpn, &stored)
+            .unwrap()
+            .unwrap();
+        let item = gsomia_core::Item::new(gsomia_core::ItemFile {
+            label,
+            object,
+            marking: None,
+            custody: vec![],
+            binding: Some(stored.binding.clone()),
+        })
+        .unwrap();
+        gsomia_node::node::verify_binding_by(&held, &item).unwrap_or_else(|e| panic!("{id}: {e}"));
+        // ... by the old key, not the new one.
+        assert!(gsomia_crypto::verify_binding(&held.keys.verifying_key().unwrap(), &item).is_err());
+    }
+    // The checkpoints go on: JPN witnesses KOR's first checkpoint under the new key, consistent
+    // with the one it cosigned under the old (the handover), and holds no evidence against it.
+    gsomia_node::transparency::tick(&kor).await.unwrap();
+    let (witnessed_after, note) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    assert!(witnessed_after > witnessed_before);
+    assert!(jpn.store().evidence().unwrap().is_empty());
+    assert!(
+        gsomia_node::transparency::log_verifier(&held)
+            .ok()
+            .and_then(|v| gsomia_log::SignedCheckpoint::open(&note, &v).ok())
+            .is_some(),
+        "the new checkpoint is signed by the new key"
+    );
+    // KOR's own checkpoints from before the rotation still open with its key history.
+    let own = kor.descriptor().unwrap();
+    for size in [witnessed_before, witnessed_after] {
+        let note = kor.store().checkpoint(size).unwrap().unwrap();
+        gsomia_node::transparency::open_stored(&note, &own)
+            .unwrap_or_else(|e| panic!("KOR's checkpoint of size {size}: {e}"));
+    }
+
+    // An envelope signed with the old key after the rotation is refused, and changes nothing.
+    let before = counts(&jpn);
+    let mut stale = Hostile::with_key(&kor, old_signing.clone());
+    let (s, b) = stale
+        .send(
+            &jpn,
+            &j.addr,
+            vec![json!({ "kind": "withdrawn", "payload": { "id": REPORT_ID } })],
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(b["error"]["rule"], "M1", "{b}");
+    assert_eq!(counts(&jpn), before);
+    // A rotation notice not signed by the key JPN holds, in an envelope KOR really signed: refused
+    // (K1), the record unchanged. So is the genuine notice replayed.
+    let stranger = gsomia_crypto::NodeKeys::from_seeds([41; 32], [42; 32], [43; 32]);
+    let forged = gsomia_node::rotation::Notice::sign(
+        &stranger,
+        gsomia_store::PartyRecord {
+            keys: stranger.public(),
+            previous_keys: vec![],
+            ..held.clone()
+        },
+    );
+    let mut forged = serde_json::to_value(forged).unwrap();
+    forged["previous"] = serde_json::to_value(&held.keys).unwrap();
+    let genuine = kor
+        .store()
+        .outbox_first("JPN", "rotation")
+        .unwrap()
+        .map(|m| m.payload);
+    assert!(genuine.is_none(), "the notice was delivered");
+    let genuine = serde_json::to_value(gsomia_node::rotation::Notice::sign(
+        &gsomia_crypto::NodeKeys::from_seeds(old_signing.to_bytes(), [0; 32], [0; 32]),
+        gsomia_store::PartyRecord {
+            previous_keys: vec![],
+            ..rotated.descriptor.clone()
+        },
+    ))
+    .unwrap();
+    let mut hostile = Hostile::new(&kor);
+    for notice in [forged, genuine] {
+        let (s, b) = hostile
+            .send(
+                &jpn,
+                &j.addr,
+                vec![json!({ "kind": "rotation", "payload": notice })],
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(refused(&b), ["K1"], "{b}");
+        assert_eq!(record_of(&jpn, "KOR"), held);
+    }
+    halt(k).await;
+    halt(j).await;
+    drop(jpn);
+    // JPN starts again with KOR's key history, and its log verifies.
+    let again = Node::open(&jpn_dir, clock("2019-07-25").0).unwrap();
+    assert_eq!(record_of(&again, "KOR"), held);
+    let entries = again.store().audit_after(0, usize::MAX).unwrap();
+    assert_eq!(
+        gsomia_store::verify_chain(&entries),
+        Ok(entries.len() as u64)
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.body.contains("\"party.rotate\"") && e.body.contains("\"allow\"")),
+        "the rotation is audited at JPN"
+    );
 }
