@@ -79,6 +79,7 @@ fn key32(text: &str, what: &str) -> Result<[u8; 32]> {
         .ok_or_else(|| anyhow!("{what}: not a 32-byte key in base64"))
 }
 
+/// A progress bar of bytes (drawn only on a terminal), and the callback that moves it.
 fn bar(what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -91,6 +92,21 @@ fn bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Moves `bar` to `done` of `total`.
+fn moves(bar: &indicatif::ProgressBar) -> impl FnMut(u64, u64) + '_ {
+    |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
+/// The files of a backup, one a line with its size.
+fn list(summary: &gsomia_node::backup::Summary) {
+    for (name, size) in &summary.files {
+        println!("{size:>12}  {name}");
+    }
+}
+
 pub fn backup(args: BackupArgs) -> Result<ExitCode> {
     let secret;
     let seal = match &args.recipient {
@@ -101,15 +117,10 @@ pub fn backup(args: BackupArgs) -> Result<ExitCode> {
         }
     };
     let bar = bar("backing up");
-    let summary = gsomia_node::backup::backup(&args.data, &args.to, seal, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    let summary = gsomia_node::backup::backup(&args.data, &args.to, seal, &mut moves(&bar))
+        .map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
-    for (name, size) in &summary.files {
-        println!("{size:>12}  {name}");
-    }
+    list(&summary);
     println!("sealed to {}", args.to.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -212,38 +212,26 @@ fn two_ministries_on_two_hosts_deliver_over_pinned_tls() {
     let kor_cert = kor.join("tls.crt");
     let api = format!("https://{a}:7443/api/v1");
     let auth = format!("Authorization: Bearer {kim}");
-    let (ok, out) = curl_in(
-        &names[0],
-        &[
-            "--fail-with-body",
-            "--cacert",
-            kor_cert.to_str().unwrap(),
-            "-H",
-            &auth,
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body.to_string(),
-            &format!("{api}/items"),
-        ],
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = curl_in(
-        &names[0],
-        &[
-            "--fail-with-body",
-            "--cacert",
-            kor_cert.to_str().unwrap(),
-            "-H",
-            &auth,
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"to": "JPN"}"#,
-            &format!("{api}/items/{id}/release"),
-        ],
-    );
-    assert!(ok, "{out}");
+    let post = |path: &str, body: &str| {
+        let (ok, out) = curl_in(
+            &names[0],
+            &[
+                "--fail-with-body",
+                "--cacert",
+                kor_cert.to_str().unwrap(),
+                "-H",
+                &auth,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+                &format!("{api}{path}"),
+            ],
+        );
+        assert!(ok, "POST {path}: {out}");
+    };
+    post("/items", &body.to_string());
+    post(&format!("/items/{id}/release"), r#"{"to": "JPN"}"#);
     let jpn_cert = jpn.join("tls.crt");
     let read = format!("https://{b}:7443/api/v1/items/{id}");
     let sato_auth = format!("Authorization: Bearer {sato}");

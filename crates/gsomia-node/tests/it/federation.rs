@@ -982,12 +982,12 @@ pub(super) async fn pair(
     (root, kor, k, jpn, j, kim)
 }
 
-/// Publishes the report at KOR (under `id`) and releases it to JPN; waits for the receipt.
-pub(super) async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
+/// Publishes the report at the node at `addr` (under `id`) and releases it to `to`: queued.
+pub(super) async fn publish_and_queue(addr: &str, kim: &str, id: &str, to: &str) {
     let mut r = report();
     r["object"]["id"] = id.into();
     let (s, b) = http(
-        &k.addr,
+        addr,
         "POST",
         "/api/v1/items",
         Some(kim),
@@ -996,14 +996,19 @@ pub(super) async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: 
     .await;
     assert_eq!(s, 201, "{b}");
     let (s, b) = http(
-        &k.addr,
+        addr,
         "POST",
         &format!("/api/v1/items/{id}/release"),
         Some(kim),
-        Some(json!({"to": "JPN"}).to_string()),
+        Some(json!({ "to": to }).to_string()),
     )
     .await;
     assert_eq!(s, 202, "{b}");
+}
+
+/// Publishes the report at KOR (under `id`) and releases it to JPN; waits for the receipt.
+pub(super) async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
+    publish_and_queue(&k.addr, kim, id, "JPN").await;
     until("the receipt at KOR", || {
         !kor.store().receipts(id).unwrap().is_empty()
     })

@@ -14,8 +14,8 @@ use gsomia_store::Store;
 use serde_json::{Value, json};
 
 use super::federation::{
-    OsRngForTest, Running, counts, descriptor, halt, http, log_verifier, pair, publish_and_release,
-    start, until, user,
+    OsRngForTest, Running, counts, descriptor, halt, http, log_verifier, pair, publish_and_queue,
+    publish_and_release, start, until, user,
 };
 use super::{REPORT_ID, clock, init, read, report};
 
@@ -676,26 +676,7 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
     usa.close();
     // An item for the hung partner first, then one for JPN.
     let first = "report--00000000-0000-4000-8000-00000000a009";
-    let mut r = report();
-    r["object"]["id"] = first.into();
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        "/api/v1/items",
-        Some(&kim),
-        Some(r.to_string()),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        &format!("/api/v1/items/{first}/release"),
-        Some(&kim),
-        Some(json!({"to": "USA"}).to_string()),
-    )
-    .await;
-    assert_eq!(s, 202, "{b}");
+    publish_and_queue(&k.addr, &kim, first, "USA").await;
     let second = "report--00000000-0000-4000-8000-00000000a00a";
     let cosigned = kor.store().last_cosigned("JPN").unwrap();
     let started = Instant::now();
@@ -1284,26 +1265,7 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
     halt(j).await;
     drop(jpn);
     let queued = "report--00000000-0000-4000-8000-00000000d001";
-    let mut r = report();
-    r["object"]["id"] = queued.into();
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        "/api/v1/items",
-        Some(&kim),
-        Some(r.to_string()),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        &format!("/api/v1/items/{queued}/release"),
-        Some(&kim),
-        Some(json!({"to": "JPN"}).to_string()),
-    )
-    .await;
-    assert_eq!(s, 202, "{b}");
+    publish_and_queue(&k.addr, &kim, queued, "JPN").await;
     halt(k).await;
     drop(kor);
 

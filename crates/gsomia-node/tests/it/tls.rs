@@ -10,8 +10,10 @@ use gsomia_node::tls::{CertInfo, Pin};
 use gsomia_store::Store;
 use serde_json::json;
 
-use super::federation::{counts, descriptor, halt, http, http_text, pair, start, until, user};
-use super::{clock, init, report, temp_dir};
+use super::federation::{
+    counts, descriptor, halt, http, http_text, pair, publish_and_queue, start, until, user,
+};
+use super::{clock, init, temp_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request() {
@@ -36,26 +38,7 @@ async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request()
     .unwrap();
     let before = counts(&jpn);
     let id = "report--00000000-0000-4000-8000-00000000b001";
-    let mut r = report();
-    r["object"]["id"] = id.into();
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        "/api/v1/items",
-        Some(&kim),
-        Some(r.to_string()),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        &format!("/api/v1/items/{id}/release"),
-        Some(&kim),
-        Some(json!({"to": "JPN"}).to_string()),
-    )
-    .await;
-    assert_eq!(s, 202, "{b}");
+    publish_and_queue(&k.addr, &kim, id, "JPN").await;
     until("the refusal of JPN's key", || {
         kor.delivery_error("JPN").is_some()
     })
