@@ -57,6 +57,13 @@ pub struct Config {
     /// Serve plain HTTP instead of HTTPS: refused unless `listen` is a loopback address.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_http: bool,
+    /// A console session unused this long (seconds) ends.
+    #[serde(default = "default_console_idle")]
+    pub console_idle_secs: u64,
+}
+
+fn default_console_idle() -> u64 {
+    15 * 60
 }
 
 impl Config {
@@ -156,6 +163,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         tls_cert: default_tls_cert(),
         tls_key: default_tls_key(),
         insecure_http: false,
+        console_idle_secs: default_console_idle(),
     };
     let identity = identity(dir, &config)?;
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
@@ -167,6 +175,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
          # tls_cert, tls_key: the HTTPS certificate (PEM, leaf first) and its key; `init` made a\n\
          # self-signed one; a ministry's PKI certificate may replace it (partners pin its key).\n\
          # insecure_http = true serves plain HTTP, and only on a loopback address.\n\
+         # console_idle_secs: a console session unused this long ends.\n\
          {toml}"
     );
     std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod backup;
 pub mod client;
+pub mod console;
 pub mod data;
 pub mod error;
 pub mod federation;

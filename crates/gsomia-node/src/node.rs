@@ -89,6 +89,8 @@ pub struct Node {
     metrics: crate::metrics::Metrics,
     /// Set once the server stops taking requests: `/readyz` then answers 503.
     draining: std::sync::atomic::AtomicBool,
+    /// The console's sessions (in memory: a restart signs everyone out).
+    pub sessions: crate::console::Sessions,
 }
 
 impl Node {
@@ -144,6 +146,7 @@ impl Node {
             previous,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
+            sessions: crate::console::Sessions::default(),
         }))
     }
 
@@ -510,9 +513,12 @@ impl Node {
     /// The enabled user a bearer token belongs to, if its token has not expired today. Every
     /// interface authenticates users here.
     pub fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
-        let record = self
-            .store
-            .user_by_token(&gsomia_crypto::token_hash(token))?;
+        self.user_by_token_hash(&gsomia_crypto::token_hash(token))
+    }
+
+    /// [`Node::user_by_token`], from the token's hash (what a console session keeps).
+    pub fn user_by_token_hash(&self, hash: &str) -> Result<Option<User>, StoreError> {
+        let record = self.store.user_by_token(hash)?;
         let today = self.today().to_string();
         Ok(record
             .filter(|r| r.expires.as_ref().is_none_or(|last| today <= *last))

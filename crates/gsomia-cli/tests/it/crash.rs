@@ -13,8 +13,9 @@ use gsomia_store::{SqliteStore, Store, verify_chain};
 
 use super::{M, root, run, stdout_of};
 
-/// One HTTPS request to the node started at `addr` (pinned to its certificate key); the status
-/// and body.
+/// One HTTPS request to the node started at `addr` (pinned to its certificate key), on a
+/// connection of its own; the status and body. (A pooled client would keep connections whose
+/// tasks belong to the runtime of an earlier call, gone by the next.)
 pub(super) fn http(
     addr: &str,
     method: &str,
@@ -22,12 +23,13 @@ pub(super) fn http(
     token: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
-    let client = CLIENTS
+    let pin = PINS
         .lock()
         .unwrap()
         .get(addr)
-        .cloned()
+        .copied()
         .unwrap_or_else(|| panic!("no node was started at {addr}"));
+    let client = gsomia_node::client::Client::new(Some(pin)).map_err(std::io::Error::other)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -43,10 +45,9 @@ pub(super) fn http(
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// A client pinned to each node started, by address.
-static CLIENTS: std::sync::LazyLock<
-    Mutex<std::collections::HashMap<String, gsomia_node::client::Client>>,
-> = std::sync::LazyLock::new(Default::default);
+/// The certificate key of each node started, by address.
+static PINS: std::sync::LazyLock<Mutex<std::collections::HashMap<String, gsomia_node::tls::Pin>>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// A client pinned to the certificate key of the node in `data`.
 pub(super) fn client_of(data: &Path) -> gsomia_node::client::Client {
@@ -78,10 +79,8 @@ pub(super) fn start(data: &Path) -> (Child, String) {
                 .unwrap()
                 .trim_matches('"')
                 .to_owned();
-            CLIENTS
-                .lock()
-                .unwrap()
-                .insert(addr.clone(), client_of(data));
+            let pin = client_of(data).pin().unwrap();
+            PINS.lock().unwrap().insert(addr.clone(), pin);
             // Keep draining the pipe so the server never blocks on a full stdout.
             std::thread::spawn(move || for _ in lines.by_ref() {});
             return (child, addr);

@@ -95,6 +95,11 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .route("/federation/v1/custody", post(custody_query))
         .merge(taxii::routes())
+        .merge(crate::console::routes())
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::permanent("/console/") }),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
 
 mod backup;
+mod console;
 mod federation;
 mod hostile;
 mod log;

@@ -1,0 +1,595 @@
+//! The console's pages. Each asks the service layer, as the API does, and renders what it
+//! answered; a refusal is shown with its rule.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use gsomia_core::{Action, Marking, PartyCode, permit};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{AppState, SESSION, SIGNIN, Signed, cookie, random_text, set_cookie};
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::service;
+
+/// The highest marking on a page, for its banners.
+struct Banner {
+    rank: u16,
+    text: String,
+}
+
+/// The banner of the highest of `markings` in this node's scheme (`極秘 GOKUHI — originator
+/// KOR`); none if the page shows nothing classified.
+fn banner<'a>(node: &Node, markings: impl IntoIterator<Item = &'a Marking>) -> Option<Banner> {
+    let world = node.world();
+    let scheme = world.scheme(node.party())?;
+    markings
+        .into_iter()
+        .filter_map(|m| {
+            let level = scheme.level(m.level.as_str())?;
+            Some(Banner {
+                rank: level.rank,
+                text: format!("{} {} — originator {}", level.name, level.id, m.originator),
+            })
+        })
+        .max_by_key(|b| b.rank)
+}
+
+/// The page frame: the banner at top and bottom, the navigation, the body.
+fn page(
+    node: &Node,
+    title: &str,
+    who: Option<&Signed>,
+    banner: Option<Banner>,
+    body: Markup,
+) -> Markup {
+    let (class, text) = match &banner {
+        Some(b) => (format!("banner rank-{}", b.rank.min(3)), b.text.clone()),
+        None => (
+            "banner rank-0".to_owned(),
+            "NO CLASSIFIED CONTENT ON THIS PAGE".to_owned(),
+        ),
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — gsomia " (node.party()) }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body {
+                div class=(class) role="banner" { (text) }
+                @if let Some(w) = who {
+                    nav aria-label="main" {
+                        span.node { "gsomia · " (node.party()) }
+                        a href="/console/" { "Home" }
+                        a href="/console/items" { "Items" }
+                        a href="/console/consents" { "Consents" }
+                        form method="post" action="/console/signout" {
+                            input type="hidden" name="csrf" value=(w.csrf);
+                            span.user { (w.user.id) }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+                div class=(class) role="contentinfo" { (text) }
+            }
+        }
+    }
+}
+
+fn html_response(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// A refusal or an error as a page: its status, its message and, for a refusal, its rule.
+fn refused(node: &Node, who: &Signed, e: &ApiError) -> Response {
+    let body = html! {
+        p.refusal {
+            @if let Some(rule) = e.rule {
+                "Refused, " strong { (rule.id()) } " (docs/RULES.md): "
+            }
+            (e.message)
+        }
+    };
+    html_response(e.status, page(node, "Not done", Some(who), None, body))
+}
+
+/// A level as its scheme writes it: native name and id (`極秘 GOKUHI`).
+fn level_text(node: &Node, party: PartyCode, level: &str) -> String {
+    node.world()
+        .scheme(party)
+        .and_then(|s| s.level(level))
+        .map_or_else(|| level.to_owned(), |l| format!("{} {}", l.name, l.id))
+}
+
+fn marking_of(v: &Value) -> Option<Marking> {
+    serde_json::from_value(v["marking"].clone()).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in.
+
+pub(super) async fn signin_page(State(node): State<AppState>) -> Response {
+    signin_form(&node, StatusCode::OK, None)
+}
+
+fn signin_form(node: &Node, status: StatusCode, error: Option<&str>) -> Response {
+    let csrf = random_text();
+    let body = html! {
+        @if let Some(e) = error { p.refusal role="alert" { (e) } }
+        form method="post" action="/console/signin" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "User id " input name="user" autocomplete="username" required; }
+            label { "Token " input name="token" type="password" autocomplete="current-password" required; }
+            button type="submit" { "Sign in" }
+        }
+    };
+    let mut resp = html_response(status, page(node, "Sign in", None, None, body));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(node, SIGNIN, &csrf, Some(600)),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+pub(super) struct SigninForm {
+    user: String,
+    token: String,
+    csrf: String,
+}
+
+pub(super) async fn signin(
+    State(node): State<AppState>,
+    parts: axum::http::request::Parts,
+    Form(form): Form<SigninForm>,
+) -> Response {
+    if cookie(&parts, SIGNIN) != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+        return (
+            StatusCode::FORBIDDEN,
+            "this sign-in form is not from this browser (CSRF): nothing was done",
+        )
+            .into_response();
+    }
+    let user = match node.user_by_token(form.token.trim()) {
+        Ok(u) => u.filter(|u| u.id == form.user.trim()),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(user) = user else {
+        crate::node::log_unauthenticated("console", "a sign-in with an unknown id or token");
+        return signin_form(
+            &node,
+            StatusCode::UNAUTHORIZED,
+            Some("Unknown user id or token, or the token is disabled or expired."),
+        );
+    };
+    let Some((id, _)) = node
+        .sessions
+        .open(gsomia_crypto::token_hash(form.token.trim()))
+    else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response();
+    };
+    tracing::info!(user = %user.id, "console: signed in");
+    let mut resp = Redirect::to("/console/").into_response();
+    let h = resp.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(&node, SESSION, &id, None));
+    h.append(header::SET_COOKIE, set_cookie(&node, SIGNIN, "", Some(0)));
+    resp
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfForm {
+    csrf: String,
+}
+
+pub(super) async fn signout(
+    State(node): State<AppState>,
+    who: Signed,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    node.sessions.close(&who.session);
+    let mut resp = Redirect::to("/console/signin").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&node, SESSION, "", Some(0)));
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home.
+
+pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response {
+    let today = node.today();
+    let world = node.world();
+    let ours: Vec<_> = world
+        .agreements()
+        .iter()
+        .filter(|a| a.names(node.party()))
+        .collect();
+    // Each part is shown to whoever the service lets see it; asked only then, so that a
+    // page view is not a refusal in the log.
+    let status = match permit(&who.user, Action::Status) {
+        Ok(()) => service::status::report(&node).ok(),
+        Err(_) => None,
+    };
+    let requests = match permit(&who.user, Action::AnswerConsent) {
+        Ok(()) => service::consents::requests(&node, &who.user).await.ok(),
+        Err(_) => None,
+    };
+    let incidents = match permit(&who.user, Action::ManageIncidents) {
+        Ok(()) => service::incidents::list(&node, &who.user).await.ok(),
+        Err(_) => None,
+    };
+    let body = html! {
+        section {
+            h2 { "Agreements on " (today) }
+            table {
+                thead { tr { th { "Agreement" } th { "State" } th { "In force since" } th { "Notice deadline" } th { "Ends" } } }
+                tbody {
+                    @for a in &ours {
+                        @let s = a.state_at(today);
+                        tr {
+                            td { (a.title()) br; small { (a.id().as_str()) } }
+                            td { (format!("{:?}", s.state).to_lowercase().replace('_', " ")) }
+                            td { (s.entered_into_force.map(|d| d.to_string()).unwrap_or_default()) }
+                            td {
+                                @match (s.state.in_force() && s.terminates_on.is_none(), s.term_ends) {
+                                    (true, Some(end)) => {
+                                        "notice must be received by "
+                                        (end.add_days(-i64::from(a.terms().notice_days)))
+                                    }
+                                    _ => { "—" }
+                                }
+                            }
+                            td { (s.terminates_on.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(status) = &status {
+            section {
+                h2 { "Partners" }
+                table {
+                    thead { tr { th { "Partner" } th { "Queued" } th { "Last delivered" } th { "Last failure" } th { "Our checkpoint cosigned at" } } }
+                    tbody {
+                        @for p in status["partners"].as_array().into_iter().flatten() {
+                            tr {
+                                td { (p["party"].as_str().unwrap_or_default()) }
+                                td { (p["queued"]) }
+                                td { (p["last_delivered"].as_str().unwrap_or("—")) }
+                                td { (p["last_error"]["message"].as_str().unwrap_or("—")) }
+                                td { (p["cosigned_our_checkpoint_of_size"].as_u64().map_or("—".into(), |s| s.to_string())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(r) = &requests {
+            section {
+                h2 { "Consent requests" }
+                p { a href="/console/consents" { (pending(r)) " waiting for an answer" } }
+            }
+        }
+        @if let Some(i) = &incidents {
+            section {
+                h2 { "Incidents" }
+                p { (i["incidents"].as_array().map_or(0, Vec::len)) " recorded" }
+            }
+        }
+    };
+    html_response(StatusCode::OK, page(&node, "Home", Some(&who), None, body))
+}
+
+fn pending(requests: &Value) -> usize {
+    requests["requests"]
+        .as_array()
+        .map_or(0, |r| r.iter().filter(|q| q["answer"].is_null()).count())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Items.
+
+#[derive(Deserialize)]
+pub(super) struct ItemsQuery {
+    topic: Option<String>,
+    originator: Option<String>,
+}
+
+pub(super) async fn items(
+    State(node): State<AppState>,
+    who: Signed,
+    Query(q): Query<ItemsQuery>,
+) -> Response {
+    let filter = service::items::ListFilter {
+        topic: q.topic.clone().filter(|t| !t.is_empty()),
+        originator: q.originator.clone().filter(|o| !o.is_empty()),
+        ..Default::default()
+    };
+    let listed = match service::items::list(&node, &who.user, &filter).await {
+        Ok(v) => v,
+        Err(e) => return refused(&node, &who, &e),
+    };
+    let items: Vec<Value> = listed["items"].as_array().cloned().unwrap_or_default();
+    let markings: Vec<Marking> = items.iter().filter_map(marking_of).collect();
+    let body = html! {
+        form method="get" action="/console/items" class="filters" {
+            label { "Topic " input name="topic" value=(q.topic.clone().unwrap_or_default()); }
+            label { "Originator " input name="originator" value=(q.originator.clone().unwrap_or_default()); }
+            button type="submit" { "Filter" }
+        }
+        @if items.is_empty() {
+            p { "Nothing you may read here." }
+        } @else {
+            table {
+                thead { tr { th { "Marking" } th { "Name" } th { "Type" } th { "Topics" } } }
+                tbody {
+                    @for i in &items {
+                        @let m = marking_of(i);
+                        tr {
+                            td {
+                                @if let Some(m) = &m {
+                                    (level_text(&node, m.party, m.level.as_str())) " · " (m.originator)
+                                }
+                            }
+                            td { a href=(format!("/console/items/{}", i["id"].as_str().unwrap_or_default())) {
+                                (i["object"]["name"].as_str().unwrap_or(i["id"].as_str().unwrap_or_default()))
+                            } }
+                            td { (i["object"]["type"].as_str().unwrap_or_default()) }
+                            td { (topics(i)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Items", Some(&who), banner(&node, &markings), body),
+    )
+}
+
+fn topics(item: &Value) -> String {
+    item["label"]["topics"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+pub(super) async fn item(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let (stored, item, marking) =
+        match service::items::read(&node, &who.user, &id, None, "console").await {
+            Ok(r) => r,
+            Err(e) => return refused(&node, &who, &e),
+        };
+    let v = service::items::item_json(&stored, &item, &marking);
+    let o = &v["object"];
+    let may_release = permit(&who.user, Action::Release).is_ok();
+    let partners: Vec<PartyCode> = node
+        .world()
+        .agreements()
+        .iter()
+        .flat_map(|a| a.parties().iter().copied())
+        .filter(|p| *p != node.party())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let body = html! {
+        p.marking { strong { (level_text(&node, marking.party, marking.level.as_str())) } " · originator " (marking.originator) }
+        dl {
+            dt { "Name" } dd { (o["name"].as_str().unwrap_or_default()) }
+            dt { "Type" } dd { (o["type"].as_str().unwrap_or_default()) }
+            @if let Some(d) = o["description"].as_str() { dt { "Description" } dd { (d) } }
+            @if let Some(p) = o["pattern"].as_str() { dt { "Pattern" } dd { code { (p) } } }
+            dt { "Topics" } dd { (topics(&v)) }
+            dt { "Purpose" } dd { (v["label"]["purpose"].as_str().unwrap_or_default()) }
+            dt { "Grading" } dd { (v["label"]["grading"].as_str().unwrap_or("—")) }
+            dt { "Originator's level" } dd { (level_text(&node, marking.originator, v["label"]["level"].as_str().unwrap_or_default())) }
+            dt { "Releasable to" } dd { (v["label"]["releasable_to"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+            dt { "Version" } dd { (v["version"].as_str().unwrap_or_default()) }
+        }
+        h2 { "Custody" }
+        @if v["custody"].as_array().is_none_or(Vec::is_empty) {
+            p { "Published here." }
+        } @else {
+            ol {
+                @for hop in v["custody"].as_array().into_iter().flatten() {
+                    li { (hop["from"].as_str().unwrap_or_default()) " → " (hop["to"].as_str().unwrap_or_default())
+                        " under " (hop["agreement"].as_str().unwrap_or_default()) ", " (hop["at"].as_str().unwrap_or_default()) }
+                }
+            }
+        }
+        @if may_release {
+            h2 { "Release" }
+            form method="get" action=(format!("/console/items/{id}/release")) {
+                label { "To " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
+                button type="submit" { "Preview the decision" }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Item", Some(&who), banner(&node, [&marking]), body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct ToQuery {
+    to: PartyCode,
+}
+
+/// What releasing would decide, before anything is sent; the confirmation form if allowed.
+pub(super) async fn release_preview(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<ToQuery>,
+) -> Response {
+    let decided = service::items::release_preview(&node, &who.user, &id, q.to).await;
+    let body = match &decided {
+        Ok(d) => html! {
+            p.allowed {
+                "Allowed under " strong { (d["agreement"].as_str().unwrap_or_default()) } "; "
+                (q.to) " will mark it " strong { (level_text(&node, q.to, d["marking"]["level"].as_str().unwrap_or_default())) } "."
+            }
+            form method="post" action=(format!("/console/items/{id}/release")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                input type="hidden" name="to" value=(q.to);
+                button type="submit" { "Release to " (q.to) }
+            }
+        },
+        Err(e) => html! {
+            p.refusal {
+                "Refused"
+                @if let Some(rule) = e.rule { ", " strong { (rule.id()) } }
+                ": " (e.message)
+            }
+        },
+    };
+    let status = decided.as_ref().err().map_or(StatusCode::OK, |e| e.status);
+    html_response(status, page(&node, "Release", Some(&who), None, body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReleaseForm {
+    csrf: String,
+    to: PartyCode,
+}
+
+pub(super) async fn release(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::items::release(&node, &who.user, &id, form.to).await {
+        Ok(d) => {
+            let body = html! {
+                p.allowed {
+                    "Released: queued for " (form.to) " under " (d["agreement"].as_str().unwrap_or_default())
+                    ". The delivery status is on the home page."
+                }
+                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
+            };
+            html_response(
+                StatusCode::OK,
+                page(&node, "Released", Some(&who), None, body),
+            )
+        }
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consents.
+
+pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Response {
+    let requests = match permit(&who.user, Action::AnswerConsent) {
+        Ok(()) => match service::consents::requests(&node, &who.user).await {
+            Ok(r) => Some(r),
+            Err(e) => return refused(&node, &who, &e),
+        },
+        Err(_) => None,
+    };
+    let held = match permit(&who.user, Action::AskConsent) {
+        Ok(()) => service::consents::held(&node, &who.user).await.ok(),
+        Err(_) => None,
+    };
+    let body = html! {
+        @if let Some(r) = &requests {
+            h2 { "Requests from holders" }
+            @let list = r["requests"].as_array().cloned().unwrap_or_default();
+            @if list.is_empty() { p { "None." } }
+            @for q in &list {
+                article.request {
+                    p { "Holder " strong { (q["request"]["holder"].as_str().unwrap_or_default()) }
+                        " asks to release " code { (q["request"]["item"].as_str().unwrap_or_default()) }
+                        " to " strong { (q["request"]["to"].as_str().unwrap_or_default()) }
+                        " until " (q["request"]["until"].as_str().unwrap_or_default()) "." }
+                    @if q["answer"].is_null() {
+                        form method="post" action=(format!("/console/consents/{}/answer", q["id"])) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            button type="submit" name="approve" value="yes" { "Consent (signed)" }
+                            button type="submit" name="approve" value="no" { "Refuse" }
+                        }
+                    } @else {
+                        p { "Answered: " (if q["answer"]["approved"].as_bool() == Some(true) { "consented" } else { "refused" }) }
+                    }
+                }
+            }
+        }
+        @if let Some(h) = &held {
+            h2 { "Consents held" }
+            ul {
+                @for c in h["consents"].as_array().into_iter().flatten() {
+                    li { code { (c["item"].as_str().unwrap_or_default()) } " to " (c["to"].to_string()) " by " (c["originator"].as_str().unwrap_or_default()) }
+                }
+            }
+        }
+        @if requests.is_none() && held.is_none() {
+            p { "Consents are for authorities and security officers." }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Consents", Some(&who), None, body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct AnswerForm {
+    csrf: String,
+    approve: String,
+}
+
+pub(super) async fn answer(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::consents::answer(&node, &who.user, id, form.approve == "yes").await {
+        Ok(_) => Redirect::to("/console/consents").into_response(),
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("console.css"),
+    )
+        .into_response()
+}

@@ -1,0 +1,375 @@
+//! The console through the router: sign-in and its session cookie, CSRF, idle sessions,
+//! banners, default deny (a user who may not read an item sees neither it nor its topic),
+//! every view audited, fields shown as text, and a release previewed before it is made.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use gsomia_node::Node;
+use gsomia_store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::{REPORT_ID, call, clock, init, jpn_node, kor_node, report, temp_dir};
+
+/// An answer: status, headers, body.
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(
+    node: &Arc<Node>,
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    form: Option<&str>,
+) -> Answer {
+    let mut req = Request::builder().method(method).uri(uri);
+    if !cookie.is_empty() {
+        req = req.header(header::COOKIE, cookie);
+    }
+    let req = match form {
+        Some(f) => req
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(f.to_owned()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = gsomia_node::api::app(node.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// The value a `Set-Cookie` of the answer gives `name`, and the whole header.
+fn set_cookie(a: &Answer, name: &str) -> (String, String) {
+    let line = a
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|l| l.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", a.headers));
+    let value = line[name.len() + 1..].split(';').next().unwrap().to_owned();
+    (value, line)
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs `user` in with `token`: the session cookie (`gsomia_session=…`) and the CSRF token
+/// of its forms.
+async fn sign_in(node: &Arc<Node>, user: &str, token: &str) -> (String, String) {
+    let page = send(node, "GET", "/console/signin", "", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let (signin, line) = set_cookie(&page, "gsomia_signin");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
+    let form = format!(
+        "user={}&token={}&csrf={}",
+        encode(user),
+        encode(token),
+        encode(&signin)
+    );
+    let a = send(
+        node,
+        "POST",
+        "/console/signin",
+        &format!("gsomia_signin={signin}"),
+        Some(&form),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (session, line) = set_cookie(&a, "gsomia_session");
+    assert!(
+        line.contains("HttpOnly")
+            && line.contains("SameSite=Strict")
+            && line.contains("Secure")
+            && line.contains("Path=/console"),
+        "{line}"
+    );
+    let cookie = format!("gsomia_session={session}");
+    let home = send(node, "GET", "/console/", &cookie, None).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    let csrf = home
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+fn audit_actions(node: &Node) -> Vec<Value> {
+    node.store()
+        .audit_after(0, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn console_sign_in_banners_default_deny_and_every_view_audited() {
+    let f = jpn_node("console-jpn", "2019-07-25");
+    // Without a session, every page is the sign-in page; headers forbid scripts, framing and
+    // caching.
+    let a = send(&f.node, "GET", "/console/items", "", None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers[header::LOCATION], "/console/signin");
+    let page = send(&f.node, "GET", "/console/signin", "", None).await;
+    assert!(
+        page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert!(!page.body.contains("<script"), "{}", page.body);
+    // A wrong token: refused, no session.
+    let (signin, _) = set_cookie(&page, "gsomia_signin");
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/signin",
+        &format!("gsomia_signin={signin}"),
+        Some(&format!("user=sato&token=nope&csrf={signin}")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        a.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("gsomia_session"))
+    );
+    // Sato (GOKUHI, missile warning) sees Korea's report under a GOKUHI banner, top and
+    // bottom, in Japan's own script.
+    let (sato, _) = sign_in(&f.node, "sato", &f.tokens["sato"]).await;
+    let list = send(&f.node, "GET", "/console/items", &sato, None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(
+        list.body.matches("極秘 GOKUHI — originator KOR").count(),
+        2,
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("banner rank-2"));
+    assert!(list.body.contains(REPORT_ID));
+    let before = audit_actions(&f.node).len();
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &sato,
+        None,
+    )
+    .await;
+    assert_eq!(item.status, StatusCode::OK, "{}", item.body);
+    assert!(item.body.contains("Two short-range ballistic missiles"));
+    let read = &audit_actions(&f.node)[before..];
+    assert!(
+        read.iter().any(|e| e["action"] == "item.read"
+            && e["detail"]["via"] == "console"
+            && e["actor"] == "sato"),
+        "{read:?}"
+    );
+    // Tanaka, a contractor, may not read another party's item (P2): neither the item nor its
+    // topic appears, and asking for it by id is answered as if it did not exist.
+    let (tanaka, _) = sign_in(&f.node, "tanaka", &f.tokens["tanaka"]).await;
+    let list = send(&f.node, "GET", "/console/items", &tanaka, None).await;
+    assert!(
+        list.body.contains("Nothing you may read here"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("dprk-missile") && !list.body.contains(REPORT_ID));
+    assert!(list.body.contains("NO CLASSIFIED CONTENT ON THIS PAGE"));
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &tanaka,
+        None,
+    )
+    .await;
+    assert_eq!(item.status, StatusCode::NOT_FOUND);
+    assert!(
+        !item.body.contains("GOKUHI") && !item.body.contains("missile"),
+        "{}",
+        item.body
+    );
+}
+
+#[tokio::test]
+async fn console_forms_need_the_sessions_csrf_token_and_release_is_previewed_first() {
+    let f = kor_node("console-kor", "2019-07-25");
+    super::publish(&f).await;
+    let (park, csrf) = sign_in(&f.node, "park", &f.tokens["park"]).await;
+    // The preview: the decision and its rule, before anything is sent; audited as a preview.
+    let counts = f.node.store().counts().unwrap();
+    let preview = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}/release?to=JPN"),
+        &park,
+        None,
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview.body.contains("kor-jpn-gsomia") && preview.body.contains("極秘 GOKUHI"),
+        "{}",
+        preview.body
+    );
+    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 0);
+    assert_eq!(f.node.store().counts().unwrap().audit, counts.audit + 1);
+    // Without this session's CSRF token: refused, nothing released.
+    let forged = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/release"),
+        &park,
+        Some("csrf=forged&to=JPN"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("CSRF"));
+    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 0);
+    // With it: released.
+    let done = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/release"),
+        &park,
+        Some(&format!("csrf={}&to=JPN", encode(&csrf))),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 1);
+    // A refusal names its rule: kim, an analyst, may not release (R7).
+    let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let refused = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}/release?to=JPN"),
+        &kim,
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("R7"), "{}", refused.body);
+    // Sign-out needs the token too, and ends the session.
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/signout",
+        &park,
+        Some("csrf=forged"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/signout",
+        &park,
+        Some(&format!("csrf={}", encode(&csrf))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = send(&f.node, "GET", "/console/", &park, None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    // A sign-in form from elsewhere (its token not the browser's cookie): refused.
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/signin",
+        "gsomia_signin=mine",
+        Some(&format!("user=kim&token={}&csrf=theirs", f.tokens["kim"])),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn console_shows_what_partners_wrote_as_text_never_as_markup() {
+    let f = kor_node("console-xss", "2019-07-25");
+    let mut r = report();
+    r["object"]["name"] = "<script>alert('x')</script><img src=x onerror=alert(1)>".into();
+    r["object"]["description"] = "\"><b>bold</b>".into();
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    for uri in [
+        "/console/items".to_owned(),
+        format!("/console/items/{REPORT_ID}"),
+    ] {
+        let a = send(&f.node, "GET", &uri, &kim, None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(!a.body.contains("<script") && !a.body.contains("<img") && !a.body.contains("<b>"));
+        assert!(a.body.contains("&lt;script&gt;"), "{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn a_console_session_ends_when_idle_or_when_its_token_is_disabled() {
+    let root = temp_dir("console-idle");
+    let dir = root.join("KOR");
+    init(&dir, "KOR");
+    let config = dir.join("gsomia.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("console_idle_secs = 900", "console_idle_secs = 1"),
+    )
+    .unwrap();
+    let node = Node::open(&dir, clock("2019-07-25").0).unwrap();
+    let user = |id: &str| {
+        let u = serde_json::from_value(json!({"id": id, "party": "KOR", "roles": ["analyst"], "clearance": "II", "duties": ["missile-warning"]})).unwrap();
+        node.add_user(u).unwrap()
+    };
+    let (a, b) = (user("a"), user("b"));
+    let (session, _) = sign_in(&node, "a", &a).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let page = send(&node, "GET", "/console/", &session, None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers[header::LOCATION], "/console/signin");
+    // Disabled: the session ends at once.
+    let (session, _) = sign_in(&node, "b", &b).await;
+    node.disable_user("b").unwrap();
+    let page = send(&node, "GET", "/console/", &session, None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
