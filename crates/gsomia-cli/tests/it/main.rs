@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests and benchmarks fail loudly.
 
+mod browser;
 mod crash;
 mod netns;
 mod ops;

@@ -244,7 +244,7 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
                         @let s = a.state_at(today);
                         tr {
                             td { (a.title()) br; small { (a.id().as_str()) } }
-                            td { (format!("{:?}", s.state).to_lowercase().replace('_', " ")) }
+                            td { (state_text(s.state)) }
                             td { (s.entered_into_force.map(|d| d.to_string()).unwrap_or_default()) }
                             td {
                                 @match (s.state.in_force() && s.terminates_on.is_none(), s.term_ends) {
@@ -294,6 +294,14 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         }
     };
     html_response(StatusCode::OK, page(&node, "Home", Some(&who), None, body))
+}
+
+/// A state as people read it: `in force`, `notice given`, …
+fn state_text(state: gsomia_core::State) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
 }
 
 fn pending(requests: &Value) -> usize {
