@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
-use gsomia_core::agreement::What;
 use gsomia_core::{
     Agreement, Consent, Date, Decision, Invalid, Item, PartyCode, Scheme, Status, User, World,
     WorldError,
@@ -360,50 +359,7 @@ fn timeline(a: &Agreement, until: Date) -> String {
     }
     let _ = writeln!(out);
     for c in a.timeline(until) {
-        let by = c.by.map(|p| p.to_string()).unwrap_or_default();
-        let what = match c.what {
-            What::Signed {
-                enters_into_force: false,
-            } => format!("{by} signs."),
-            What::Signed {
-                enters_into_force: true,
-            } => {
-                format!("{by} signs: the agreement enters into force (A1).")
-            }
-            What::Renewed => format!(
-                "The term ends; the agreement renews for {} (A2).",
-                years(t.renewal_years)
-            ),
-            What::Notice { term_ends } => match (term_ends, c.status.terminates_on) {
-                (Some(last), Some(ends)) => {
-                    let deadline = last.add_days(-(t.notice_days as i64));
-                    if ends == last.add_days(1) {
-                        format!(
-                            "{by} gives notice of termination, in time for the term ending \
-                             {last} (deadline {deadline}) (A3)."
-                        )
-                    } else {
-                        format!(
-                            "{by} gives notice of termination, too late for the term ending \
-                             {last} (deadline {deadline}): it takes effect at a later \
-                             anniversary (A3)."
-                        )
-                    }
-                }
-                _ => format!(
-                    "{by} gives {} days' notice of termination (A3b).",
-                    t.notice_days
-                ),
-            },
-            What::Suspended => {
-                format!("{by} suspends its notice; the agreement stays in force (A5).")
-            }
-            What::Resumed => format!("{by} resumes its notice (A5)."),
-            What::Withdrawn => format!("{by} withdraws its notice (A5)."),
-            What::Terminated => "The agreement terminates. What was received stays protected \
-                                 (A6, P3)."
-                .to_owned(),
-        };
+        let what = c.sentence(t);
         let note = c.note.map(|n| format!(" \"{n}\"")).unwrap_or_default();
         let _ = writeln!(out, "{}  {what}{note}", c.on);
         let mut status = format!("{}", c.status.state);

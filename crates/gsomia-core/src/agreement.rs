@@ -751,6 +751,62 @@ pub struct Change {
     pub status: Status,
 }
 
+impl Change {
+    /// The change as a sentence for people, under the agreement's `terms` (what `gsomia
+    /// agreement timeline` prints and the console shows).
+    pub fn sentence(&self, terms: &Terms) -> String {
+        let by = self.by.map(|p| p.to_string()).unwrap_or_default();
+        let years = |n: u32| {
+            if n == 1 {
+                "1 year".to_owned()
+            } else {
+                format!("{n} years")
+            }
+        };
+        match self.what {
+            What::Signed {
+                enters_into_force: false,
+            } => format!("{by} signs."),
+            What::Signed {
+                enters_into_force: true,
+            } => format!("{by} signs: the agreement enters into force (A1)."),
+            What::Renewed => format!(
+                "The term ends; the agreement renews for {} (A2).",
+                years(terms.renewal_years)
+            ),
+            What::Notice { term_ends } => match (term_ends, self.status.terminates_on) {
+                (Some(last), Some(ends)) => {
+                    let deadline = last.add_days(-i64::from(terms.notice_days));
+                    if ends == last.add_days(1) {
+                        format!(
+                            "{by} gives notice of termination, in time for the term ending \
+                             {last} (deadline {deadline}) (A3)."
+                        )
+                    } else {
+                        format!(
+                            "{by} gives notice of termination, too late for the term ending \
+                             {last} (deadline {deadline}): it takes effect at a later \
+                             anniversary (A3)."
+                        )
+                    }
+                }
+                _ => format!(
+                    "{by} gives {} days' notice of termination (A3b).",
+                    terms.notice_days
+                ),
+            },
+            What::Suspended => {
+                format!("{by} suspends its notice; the agreement stays in force (A5).")
+            }
+            What::Resumed => format!("{by} resumes its notice (A5)."),
+            What::Withdrawn => format!("{by} withdraws its notice (A5)."),
+            What::Terminated => {
+                "The agreement terminates. What was received stays protected (A6, P3).".to_owned()
+            }
+        }
+    }
+}
+
 /// What caused a change in an agreement's timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {

@@ -97,29 +97,43 @@ impl Browser {
             body,
         ))?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        if status == 200 { Ok(v) } else { Err(format!("{method} {path}: {status} {v}")) }
+        if status == 200 {
+            Ok(v)
+        } else {
+            Err(format!("{method} {path}: {status} {v}"))
+        }
     }
 
     fn go(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url }))).unwrap();
+        self.call("POST", "/url", Some(json!({ "url": url })))
+            .unwrap();
     }
 
     fn find(&self, css: &str) -> String {
         let v = self
-            .call("POST", "/element", Some(json!({ "using": "css selector", "value": css })))
+            .call(
+                "POST",
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
             .unwrap_or_else(|e| panic!("{css}: {e}\n{}", self.source()));
         v["value"][ELEMENT].as_str().unwrap().to_owned()
     }
 
     fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
-        self.call("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })))
-            .unwrap();
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .unwrap();
     }
 
     fn click(&self, css: &str) {
         let e = self.find(css);
-        self.call("POST", &format!("/element/{e}/click"), Some(json!({}))).unwrap();
+        self.call("POST", &format!("/element/{e}/click"), Some(json!({})))
+            .unwrap();
     }
 
     /// The page once it contains `text` (a click's navigation may finish after the click
@@ -209,23 +223,37 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
             std::env::var("CI").is_err(),
             "Chromium and chromedriver are missing under CI (.ci/run installs them)"
         );
-        eprintln!("skipped: Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "skipped: Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
         return;
     };
     // Two free ports, held together so that they differ.
     let held: Vec<std::net::TcpListener> = (0..2)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
-    let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
     drop(held);
     let (kor, kor_url) = node(&dir, "KOR", ports[0]);
     let (jpn, jpn_url) = node(&dir, "JPN", ports[1]);
     for (here, there) in [(&kor, &jpn), (&jpn, &kor)] {
         let file = dir.join("descriptor.json");
-        std::fs::write(&file, stdout_of(&["party", "export", "--data", there.to_str().unwrap()]))
-            .unwrap();
+        std::fs::write(
+            &file,
+            stdout_of(&["party", "export", "--data", there.to_str().unwrap()]),
+        )
+        .unwrap();
         for args in [
-            vec!["party", "import", "--data", here.to_str().unwrap(), file.to_str().unwrap()],
+            vec![
+                "party",
+                "import",
+                "--data",
+                here.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
             vec![
                 "agreement",
                 "import",
@@ -265,7 +293,9 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
     browser.click("form[action$='/release'] button");
     let page = browser.page_with("<h1>Release</h1>");
     assert!(
-        page.contains("Allowed under") && page.contains("kor-jpn-gsomia") && page.contains("極秘 GOKUHI"),
+        page.contains("Allowed under")
+            && page.contains("kor-jpn-gsomia")
+            && page.contains("極秘 GOKUHI"),
         "{page}"
     );
     browser.screenshot(&shots.join("release-preview.png"));
@@ -281,16 +311,25 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
         browser.go(&format!("{jpn_url}/console/items"));
         let page = browser.source();
         if page.contains(&id) {
-            assert!(page.contains("banner rank-2") && page.contains("極秘 GOKUHI — originator KOR"), "{page}");
+            assert!(
+                page.contains("banner rank-2") && page.contains("極秘 GOKUHI — originator KOR"),
+                "{page}"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "the item never reached JPN's console:\n{page}");
+        assert!(
+            Instant::now() < deadline,
+            "the item never reached JPN's console:\n{page}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     browser.screenshot(&shots.join("items-jpn.png"));
     browser.go(&format!("{jpn_url}/console/items/{id}"));
     let page = browser.source();
-    assert!(page.contains("Two short-range ballistic missiles") && page.contains("KOR → JPN"), "{page}");
+    assert!(
+        page.contains("Two short-range ballistic missiles") && page.contains("KOR → JPN"),
+        "{page}"
+    );
     browser.screenshot(&shots.join("item-jpn.png"));
     drop(browser);
     for c in [&mut k, &mut j] {

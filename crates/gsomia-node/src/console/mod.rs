@@ -49,6 +49,13 @@ pub fn routes() -> Router<AppState> {
             "/console/items/{id}/release",
             get(pages::release_preview).post(pages::release),
         )
+        .route("/console/items/{id}/incident", post(pages::incident))
+        .route("/console/items/{id}/consent", post(pages::ask_consent))
+        .route("/console/agreements/{id}", get(pages::agreement))
+        .route(
+            "/console/agreements/{id}/event",
+            get(pages::event_review).post(pages::event),
+        )
         .route("/console/consents", get(pages::consents))
         .route("/console/consents/{id}/answer", post(pages::answer))
         .route("/console/console.css", get(pages::css))

@@ -243,8 +243,8 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
                     @for a in &ours {
                         @let s = a.state_at(today);
                         tr {
-                            td { (a.title()) br; small { (a.id().as_str()) } }
-                            td { (state_text(s.state)) }
+                            td { a href=(format!("/console/agreements/{}", a.id().as_str())) { (a.title()) } br; small { (a.id().as_str()) } }
+                            td { (s.state) }
                             td { (s.entered_into_force.map(|d| d.to_string()).unwrap_or_default()) }
                             td {
                                 @match (s.state.in_force() && s.terminates_on.is_none(), s.term_ends) {
@@ -294,14 +294,6 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         }
     };
     html_response(StatusCode::OK, page(&node, "Home", Some(&who), None, body))
-}
-
-/// A state as people read it: `in force`, `notice given`, …
-fn state_text(state: gsomia_core::State) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default()
 }
 
 fn pending(requests: &Value) -> usize {
@@ -397,6 +389,7 @@ pub(super) async fn item(
     let v = service::items::item_json(&stored, &item, &marking);
     let o = &v["object"];
     let may_release = permit(&who.user, Action::Release).is_ok();
+    let may_ask = permit(&who.user, Action::AskConsent).is_ok();
     let partners: Vec<PartyCode> = node
         .world()
         .agreements()
@@ -429,6 +422,26 @@ pub(super) async fn item(
                     li { (hop["from"].as_str().unwrap_or_default()) " → " (hop["to"].as_str().unwrap_or_default())
                         " under " (hop["agreement"].as_str().unwrap_or_default()) ", " (hop["at"].as_str().unwrap_or_default()) }
                 }
+            }
+        }
+        h2 { "Report loss or compromise" }
+        form method="post" action=(format!("/console/items/{id}/incident")) {
+            input type="hidden" name="csrf" value=(who.csrf);
+            label { "What " select name="kind" {
+                option value="possible_compromise" { "possible compromise" }
+                option value="compromise" { "compromise" }
+                option value="loss" { "loss" }
+            } }
+            label { "Description " input name="description" required; }
+            button type="submit" { "Report to the originator" }
+        }
+        @if may_ask && marking.originator != node.party() {
+            h2 { "Ask the originator's consent to release onward" }
+            form method="post" action=(format!("/console/items/{id}/consent")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { "To " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
+                label { "Until " input name="until" type="date" required; }
+                button type="submit" { "Ask " (marking.originator) }
             }
         }
         @if may_release {
@@ -511,6 +524,251 @@ pub(super) async fn release(
                 page(&node, "Released", Some(&who), None, body),
             )
         }
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct IncidentForm {
+    csrf: String,
+    kind: String,
+    description: String,
+}
+
+/// P6: a report of loss or compromise, to the originator and every hop of the custody chain.
+pub(super) async fn incident(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<IncidentForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::incidents::report(&node, &who.user, &id, form.kind, form.description).await {
+        Ok(r) => {
+            let body = html! {
+                p.allowed { "Reported; it goes to " (r["reported_to"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) "." }
+                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
+            };
+            html_response(
+                StatusCode::OK,
+                page(&node, "Incident reported", Some(&who), None, body),
+            )
+        }
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConsentAskForm {
+    csrf: String,
+    to: PartyCode,
+    until: gsomia_core::Date,
+}
+
+/// R4: a holder asks the originator's consent to release onward.
+pub(super) async fn ask_consent(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ConsentAskForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::consents::ask(&node, &who.user, &id, form.to, form.until).await {
+        Ok(_) => {
+            let body = html! {
+                p.allowed { "Asked; the originator's answer will show under Consents." }
+                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
+            };
+            html_response(
+                StatusCode::OK,
+                page(&node, "Consent asked", Some(&who), None, body),
+            )
+        }
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agreements.
+
+#[derive(Deserialize)]
+pub(super) struct AgreementQuery {
+    /// What if this party gave notice on this day?
+    notice: Option<gsomia_core::Date>,
+}
+
+/// An agreement: its state today, the timeline as a story, the terms and equivalence, the
+/// what-if of a notice, and (for an authority) this party's events, confirmed before recorded.
+pub(super) async fn agreement(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<AgreementQuery>,
+) -> Response {
+    let world = node.world();
+    let Some(a) = world.agreement(&id) else {
+        return refused(
+            &node,
+            &who,
+            &ApiError::not_found(format!("no agreement `{id}`")),
+        );
+    };
+    let today = node.today();
+    let now = a.state_at(today);
+    let terms = a.terms();
+    let what_if = q.notice.map(|on| a.with_notice(node.party(), on));
+    let authority = permit(&who.user, Action::AgreementEvent).is_ok();
+    let body = html! {
+        p { (a.title()) }
+        p { "Today (" (today) "): " strong { (now.state) }
+            @if let Some(d) = now.terminates_on { ", terminates on " (d) }
+            @if let (true, None, Some(end)) = (now.state.in_force(), now.terminates_on, now.term_ends) {
+                "; notice must be received by " (end.add_days(-i64::from(terms.notice_days)))
+            }
+        }
+        h2 { "Timeline" }
+        ol.timeline {
+            @for c in a.timeline(today) {
+                li { time { (c.on) } " " (c.sentence(terms))
+                    @if let Some(n) = &c.note { " “" (n) "”" } }
+            }
+        }
+        h2 { "Terms" }
+        dl {
+            dt { "Parties" } dd { (a.parties().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
+            dt { "Term" } dd {
+                @if let Some(y) = terms.initial_years { (y) " years, then " }
+                "renewed for " (terms.renewal_years) " year(s) at a time" }
+            dt { "Notice" } dd { (terms.notice_days) " days" }
+            @if let Some(scope) = a.scope() { dt { "Scope" } dd { (scope.join(", ")) } }
+        }
+        h2 { "Equivalent levels" }
+        table {
+            thead { tr { th { "Common" } @for p in a.parties() { th { (p) } } } }
+            tbody {
+                @for row in a.equivalence().rows() {
+                    tr { td { (row.common) }
+                        @for p in a.parties() {
+                            td { (row.levels.get(p).map(|l| l.iter().map(|x| level_text(&node, *p, x.as_str())).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "What if " (node.party()) " gave notice?" }
+        form method="get" action=(format!("/console/agreements/{id}")) {
+            label { "On " input name="notice" type="date" value=(q.notice.map(|d| d.to_string()).unwrap_or_default()) required; }
+            button type="submit" { "Show" }
+        }
+        @match &what_if {
+            Some(Ok(after)) => {
+                @let s = after.state_at(q.notice.unwrap_or(today));
+                p.allowed { "Notice given on " (q.notice.map(|d| d.to_string()).unwrap_or_default()) ": "
+                    @match (s.term_ends, s.terminates_on) {
+                        (Some(end), Some(t)) => { "the term ends " (end) ", the agreement terminates on " (t) "." }
+                        (_, Some(t)) => { "the agreement terminates on " (t) "." }
+                        _ => { "it would not terminate the agreement." }
+                    }
+                }
+            }
+            Some(Err(e)) => { p.refusal { (e.problem) } }
+            None => {}
+        }
+        @if authority {
+            h2 { "Record an event of " (node.party()) }
+            form method="get" action=(format!("/console/agreements/{id}/event")) {
+                label { "Event " select name="type" {
+                    option value="notice" { "notice of termination" }
+                    option value="suspend" { "suspend our notice" }
+                    option value="resume" { "resume our notice" }
+                    option value="withdraw" { "withdraw our notice" }
+                    option value="signed" { "signature" }
+                } }
+                label { "On " input name="on" type="date" value=(today) required; }
+                button type="submit" { "Review" }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, a.id().as_str(), Some(&who), None, body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct EventQuery {
+    #[serde(rename = "type")]
+    kind: gsomia_core::EventKind,
+    on: gsomia_core::Date,
+}
+
+/// What recording an event would do, to confirm before it is recorded and sent (A7).
+pub(super) async fn event_review(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<EventQuery>,
+) -> Response {
+    let world = node.world();
+    let Some(a) = world.agreement(&id) else {
+        return refused(
+            &node,
+            &who,
+            &ApiError::not_found(format!("no agreement `{id}`")),
+        );
+    };
+    let event = gsomia_core::Event {
+        kind: q.kind,
+        by: node.party(),
+        on: q.on,
+        note: None,
+    };
+    let body = match a.with_event(event) {
+        Ok(after) => {
+            let s = after.state_at(q.on);
+            html! {
+                p.allowed { "After it, on " (q.on) ": " strong { (s.state) }
+                    @if let Some(t) = s.terminates_on { "; terminates on " (t) } "." }
+                p { "It is recorded here and sent to every other party of the agreement." }
+                form method="post" action=(format!("/console/agreements/{id}/event")) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    input type="hidden" name="type" value=(serde_json::to_value(q.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+                    input type="hidden" name="on" value=(q.on);
+                    button type="submit" { "Record it" }
+                }
+            }
+        }
+        Err(e) => html! { p.refusal { "Refused, " strong { "A7" } ": " (e.problem) } },
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Review the event", Some(&who), None, body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct EventForm {
+    csrf: String,
+    #[serde(rename = "type")]
+    kind: gsomia_core::EventKind,
+    on: gsomia_core::Date,
+}
+
+pub(super) async fn event(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<EventForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::agreements::event(&node, &who.user, &id, form.kind, Some(form.on), None).await {
+        Ok(_) => Redirect::to(&format!("/console/agreements/{id}")).into_response(),
         Err(e) => refused(&node, &who, &e),
     }
 }

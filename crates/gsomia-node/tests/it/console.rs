@@ -373,3 +373,162 @@ async fn a_console_session_ends_when_idle_or_when_its_token_is_disabled() {
     let page = send(&node, "GET", "/console/", &session, None).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_agreement_page_tells_the_story_shows_a_what_if_and_records_a_confirmed_event() {
+    let root = temp_dir("console-agreement");
+    for p in ["KOR", "JPN"] {
+        init(&root.join(p), p);
+    }
+    let node = Node::open(&root.join("KOR"), clock("2019-08-23").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-08-23").0).unwrap();
+    node.import_party(jpn.descriptor().unwrap()).unwrap();
+    jpn.close();
+    // The GSOMIA as signed in 2016; the 2019 events are for the console to record.
+    let mut file: Value =
+        serde_json::from_str(&super::read("agreements/kor-jpn-gsomia.json")).unwrap();
+    file["events"].as_array_mut().unwrap().truncate(2);
+    node.import_agreement(serde_json::from_value(file).unwrap())
+        .unwrap();
+    let add = |id: &str, roles: Value| {
+        let u = serde_json::from_value(json!({"id": id, "party": "KOR", "roles": roles, "clearance": "I", "duties": ["missile-warning"]})).unwrap();
+        node.add_user(u).unwrap()
+    };
+    let (moon, kim) = (
+        add("moon", json!(["authority"])),
+        add("kim", json!(["analyst"])),
+    );
+    let (authority, csrf) = sign_in(&node, "moon", &moon).await;
+    let uri = "/console/agreements/kor-jpn-gsomia";
+    let page = send(&node, "GET", uri, &authority, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for text in [
+        "the agreement enters into force (A1)",
+        "notice must be received by 2019-08-24",
+        "Record an event of KOR",
+        "군사II급비밀 II",
+    ] {
+        assert!(page.body.contains(text), "no `{text}` in {}", page.body);
+    }
+    // What if KOR gave notice today?
+    let page = send(
+        &node,
+        "GET",
+        &format!("{uri}?notice=2019-08-23"),
+        &authority,
+        None,
+    )
+    .await;
+    assert!(
+        page.body.contains("terminates on 2019-11-23"),
+        "{}",
+        page.body
+    );
+    // The notice, reviewed, then recorded with the session's token only.
+    let review = send(
+        &node,
+        "GET",
+        &format!("{uri}/event?type=notice&on=2019-08-23"),
+        &authority,
+        None,
+    )
+    .await;
+    assert!(
+        review.body.contains("Record it") && review.body.contains("terminates on 2019-11-23"),
+        "{}",
+        review.body
+    );
+    let forged = send(
+        &node,
+        "POST",
+        &format!("{uri}/event"),
+        &authority,
+        Some("csrf=x&type=notice&on=2019-08-23"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        node.world()
+            .agreement("kor-jpn-gsomia")
+            .unwrap()
+            .events()
+            .len()
+            == 2
+    );
+    let done = send(
+        &node,
+        "POST",
+        &format!("{uri}/event"),
+        &authority,
+        Some(&format!("csrf={}&type=notice&on=2019-08-23", encode(&csrf))),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = send(&node, "GET", uri, &authority, None).await;
+    assert!(
+        page.body.contains("KOR gives notice of termination"),
+        "{}",
+        page.body
+    );
+    assert_eq!(node.store().outbox_pending("JPN", 10).unwrap().len(), 1);
+    // An analyst reads the story but records nothing.
+    let (analyst, _) = sign_in(&node, "kim", &kim).await;
+    let page = send(&node, "GET", uri, &analyst, None).await;
+    assert!(!page.body.contains("Record an event"));
+}
+
+#[tokio::test]
+async fn a_holder_reports_an_incident_and_asks_consent_from_the_item_page() {
+    let f = jpn_node("console-holder", "2019-07-25");
+    let (sato, csrf) = sign_in(&f.node, "sato", &f.tokens["sato"]).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &sato,
+        None,
+    )
+    .await;
+    assert!(item.body.contains("Report to the originator"));
+    // An analyst may not ask for consent: no form.
+    assert!(!item.body.contains("Ask the originator"));
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/incident"),
+        &sato,
+        Some(&format!(
+            "csrf={}&kind=possible_compromise&description=left+on+a+train",
+            encode(&csrf)
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("it goes to KOR"), "{}", a.body);
+    assert!(
+        f.node
+            .store()
+            .outbox_pending("KOR", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.kind == "incident")
+    );
+    let (suzuki, csrf) = sign_in(&f.node, "suzuki", &f.tokens["suzuki"]).await;
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/consent"),
+        &suzuki,
+        Some(&format!("csrf={}&to=USA&until=2019-12-31", encode(&csrf))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        f.node
+            .store()
+            .outbox_pending("KOR", 10)
+            .unwrap()
+            .iter()
+            .any(|m| m.kind == "consent_request")
+    );
+}
