@@ -2,7 +2,8 @@
 //! to with the node's own HTTP client on loopback). Two real `gsomia serve` nodes, KOR and JPN,
 //! over TLS: KOR's officer signs in, previews the release of Korea's report to Japan (the
 //! decision and its rule before anything is sent) and releases it; Japan's analyst signs in and
-//! reads it under a GOKUHI banner. Screenshots of the pages go to `target/console/`. Skipped
+//! reads it under a GOKUHI banner, and reports a possible compromise that Korea's officer then
+//! sees. Screenshots of the pages go to `target/console/`. Skipped
 //! with a message where Chromium is not installed, except under CI (`.ci/run` installs it).
 
 use std::path::{Path, PathBuf};
@@ -331,6 +332,31 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
         "{page}"
     );
     browser.screenshot(&shots.join("item-jpn.png"));
+    // Japan's analyst reports a possible compromise; Korea's officer sees it (P6).
+    browser.type_into("input[name=description]", "a briefing copy left on a train");
+    browser.click("form[action$='/incident'] button");
+    browser.page_with("it goes to KOR");
+    browser.click("nav button[type=submit]");
+    browser.page_with("<h1>Sign in</h1>");
+    browser.sign_in(&kor_url, "park", &park);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        browser.go(&format!("{kor_url}/console/incidents"));
+        let page = browser.source();
+        if page.contains("a briefing copy left on a train") {
+            assert!(
+                page.contains("JPN: sato") && page.contains("possible compromise"),
+                "{page}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the report never reached KOR:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    browser.screenshot(&shots.join("incidents-kor.png"));
     drop(browser);
     for c in [&mut k, &mut j] {
         c.kill().unwrap();

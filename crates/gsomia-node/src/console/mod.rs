@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
             "/console/agreements/{id}/event",
             get(pages::event_review).post(pages::event),
         )
+        .route("/console/incidents", get(pages::incidents))
         .route("/console/consents", get(pages::consents))
         .route("/console/consents/{id}/answer", post(pages::answer))
         .route("/console/console.css", get(pages::css))

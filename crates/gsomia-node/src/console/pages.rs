@@ -289,7 +289,7 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         @if let Some(i) = &incidents {
             section {
                 h2 { "Incidents" }
-                p { (i["incidents"].as_array().map_or(0, Vec::len)) " recorded" }
+                p { a href="/console/incidents" { (i["incidents"].as_array().map_or(0, Vec::len)) " recorded" } }
             }
         }
     };
@@ -590,6 +590,37 @@ pub(super) async fn ask_consent(
         }
         Err(e) => refused(&node, &who, &e),
     }
+}
+
+/// P6: the incidents this node recorded, its own and those its partners reported, for its
+/// officers.
+pub(super) async fn incidents(State(node): State<AppState>, who: Signed) -> Response {
+    let listed = match service::incidents::list(&node, &who.user).await {
+        Ok(v) => v,
+        Err(e) => return refused(&node, &who, &e),
+    };
+    let body = html! {
+        @let list = listed["incidents"].as_array().cloned().unwrap_or_default();
+        @if list.is_empty() { p { "None." } }
+        table {
+            thead { tr { th { "When" } th { "What" } th { "Item" } th { "Reported by" } th { "Description" } } }
+            tbody {
+                @for i in list.iter().rev() {
+                    tr {
+                        td { (i["at"].as_str().unwrap_or_default()) }
+                        td { (i["kind"].as_str().unwrap_or_default().replace('_', " ")) }
+                        td { code { (i["item"].as_str().unwrap_or_default()) } }
+                        td { (i["reported_by"].as_str().unwrap_or_default()) }
+                        td { (i["description"].as_str().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Incidents", Some(&who), None, body),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -261,8 +261,8 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         // withdrawn releases: recorded as the partner signed them.
         Message::Withdrawn { payload } => recorded(cx, "withdrawn", payload),
         Message::ConsentRefused { payload } => recorded(cx, "consent_refused", payload),
-        Message::Incident { payload } => recorded(cx, "incident", payload),
-        Message::Result { payload } => recorded(cx, "result", payload),
+        Message::Incident { payload } => receive_incident(cx, "incident", &payload)?,
+        Message::Result { payload } => receive_incident(cx, "result", &payload)?,
         Message::Destruction { payload } => recorded(cx, "destruction", payload),
         Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
@@ -322,6 +322,46 @@ fn receive_rotation(cx: &mut Inbox, payload: &Value) -> Outcome {
             Ok(None)
         }
     }
+}
+
+/// P6: a holder's report of loss or compromise (or its result) about an item this node holds,
+/// kept with the node's incidents, the holder named. A report about an item not held here, or
+/// sent in another holder's name, is refused.
+fn receive_incident(cx: &mut Inbox, kind: &str, payload: &Value) -> Result<Outcome, ApiError> {
+    let from = cx.from;
+    let action = format!("{kind}.received");
+    let incident: gsomia_store::Incident = match serde_json::from_value(payload["incident"].clone())
+    {
+        Ok(i) => i,
+        Err(e) => {
+            let m = format!("not an incident report: {e}");
+            return Ok(cx.refuse(&action, from.as_str(), Rule::M1, m));
+        }
+    };
+    if payload["holder"].as_str() != Some(from.as_str()) {
+        let m = format!("a report in another holder's name, sent by {from}");
+        return Ok(cx.refuse(&action, &incident.item, Rule::M1, m));
+    }
+    if cx.stored_item(&incident.item)?.is_none() {
+        let m = format!("`{}` is not an item held here", incident.item);
+        return Ok(cx.refuse(&action, &incident.item, Rule::P6, m));
+    }
+    let kept = gsomia_store::Incident {
+        id: 0,
+        // Its number at the holder names it in the holder's follow-ups; ours are our own.
+        follows: None,
+        reported_by: format!("{from}: {}", incident.reported_by),
+        ..incident
+    };
+    cx.record(
+        &action,
+        &kept.item,
+        Verdict::Record,
+        Some(Rule::P6),
+        json!({ "kind": kept.kind, "reported_by": kept.reported_by, "description": kept.description }),
+    );
+    cx.writes.push(Write::AddIncident(kept));
+    Ok(Ok(None))
 }
 
 fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {

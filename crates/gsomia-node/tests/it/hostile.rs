@@ -1411,3 +1411,36 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
         "the rotation is audited at JPN"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p6_a_partners_incident_reports_are_kept_only_for_items_held_here_in_its_own_name() {
+    let (_root, kor, k, jpn, j, kim) = pair("hostile-incident").await;
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    let report = |item: &str, holder: &str| {
+        json!({ "kind": "incident", "payload": {
+            "incident": { "item": item, "kind": "possible_compromise",
+                          "description": "left on a train", "reported_by": "sato",
+                          "at": "2019-07-26T00:00:00Z" },
+            "holder": holder } })
+    };
+    let mut hostile = Hostile::new(&jpn);
+    let (s, b) = hostile
+        .send(
+            &kor,
+            &k.addr,
+            vec![
+                report("report--00000000-0000-4000-8000-00000000e404", "JPN"),
+                report(REPORT_ID, "USA"),
+                report(REPORT_ID, "JPN"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(refused(&b), ["P6", "M1"], "{b}");
+    let kept = kor.store().incidents().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].item, REPORT_ID);
+    assert_eq!(kept[0].reported_by, "JPN: sato");
+    halt(k).await;
+    halt(j).await;
+}
