@@ -270,20 +270,30 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
     let kim = token(&kor, "kim", "analyst", "II");
     let park = token(&kor, "park", "security_officer", "I");
     let sato = token(&jpn, "sato", "analyst", "GOKUHI");
-    let (mut k, k_addr) = super::crash::start(&kor);
+    let (mut k, _) = super::crash::start(&kor);
     let (mut j, _) = super::crash::start(&jpn);
-    // KOR's analyst publishes (through the API: the console's publish form is still to come).
+    // KOR's analyst publishes Korea's report in the console: the STIX object as exported, the
+    // label from the form.
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join(M).join("items/kor-missile-report.json")).unwrap(),
     )
     .unwrap();
     let id = report["object"]["id"].as_str().unwrap().to_owned();
-    let body = json!({ "label": report["label"], "object": report["object"] }).to_string();
-    let (s, b) = super::crash::http(&k_addr, "POST", "/api/v1/items", &kim, &body).unwrap();
-    assert_eq!(s, 201, "{b}");
-
     let shots = root().join("target/console");
     std::fs::create_dir_all(&shots).unwrap();
+    browser.sign_in(&kor_url, "kim", &kim);
+    browser.go(&format!("{kor_url}/console/publish"));
+    browser.type_into("textarea[name=object]", &report["object"].to_string());
+    browser.click("select[name=level] option[value=II]");
+    browser.type_into("input[name=topics]", "dprk-missile");
+    browser.type_into("input[name=purpose]", "missile-warning");
+    browser.type_into("input[name=releasable_to]", "JPN, USA");
+    browser.type_into("input[name=grading]", "B2");
+    browser.screenshot(&shots.join("publish.png"));
+    browser.click("form.publish button[type=submit]");
+    browser.page_with("Two short-range ballistic missiles");
+    browser.click("nav button[type=submit]");
+    browser.page_with("<h1>Sign in</h1>");
     // KOR's officer: the item under a II banner, the preview, the release.
     browser.sign_in(&kor_url, "park", &park);
     browser.screenshot(&shots.join("home.png"));

@@ -44,6 +44,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/signout", post(pages::signout))
         .route("/console/items", get(pages::items))
+        .route(
+            "/console/publish",
+            get(pages::publish_page).post(pages::publish),
+        )
         .route("/console/items/{id}", get(pages::item))
         .route(
             "/console/items/{id}/release",

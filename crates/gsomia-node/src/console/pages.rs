@@ -69,6 +69,7 @@ fn page(
                         span.node { "gsomia · " (node.party()) }
                         a href="/console/" { "Home" }
                         a href="/console/items" { "Items" }
+                        a href="/console/publish" { "Publish" }
                         a href="/console/consents" { "Consents" }
                         form method="post" action="/console/signout" {
                             input type="hidden" name="csrf" value=(w.csrf);
@@ -374,6 +375,130 @@ fn topics(item: &Value) -> String {
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+/// The publish form: a STIX 2.1 object (as the analyst's tools export it) and the label this
+/// party gives it.
+pub(super) async fn publish_page(State(node): State<AppState>, who: Signed) -> Response {
+    publish_form(&node, &who, StatusCode::OK, None, &PublishForm::default())
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct PublishForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    object: String,
+    #[serde(default)]
+    level: String,
+    #[serde(default)]
+    topics: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    releasable_to: String,
+    #[serde(default)]
+    grading: String,
+}
+
+fn publish_form(
+    node: &Node,
+    who: &Signed,
+    status: StatusCode,
+    error: Option<&ApiError>,
+    form: &PublishForm,
+) -> Response {
+    let world = node.world();
+    let levels: Vec<(String, String)> = world
+        .scheme(node.party())
+        .map(|s| {
+            s.levels()
+                .iter()
+                .map(|l| (l.id.as_str().to_owned(), format!("{} {}", l.name, l.id)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = html! {
+        @if let Some(e) = error {
+            p.refusal role="alert" {
+                @if let Some(rule) = e.rule { "Refused, " strong { (rule.id()) } ": " }
+                (e.message)
+            }
+        }
+        form method="post" action="/console/publish" class="publish" {
+            input type="hidden" name="csrf" value=(who.csrf);
+            label { "STIX 2.1 object (JSON)" textarea name="object" rows="12" cols="80" required { (form.object) } }
+            label { "Level " select name="level" {
+                @for (id, text) in &levels { option value=(id) selected[*id == form.level] { (text) } }
+            } }
+            label { "Topics (comma-separated) " input name="topics" value=(form.topics) required; }
+            label { "Purpose " input name="purpose" value=(form.purpose) required; }
+            label { "Releasable to (party codes, comma-separated) " input name="releasable_to" value=(form.releasable_to); }
+            label { "Grading (e.g. B2) " input name="grading" value=(form.grading); }
+            button type="submit" { "Publish" }
+        }
+    };
+    html_response(status, page(node, "Publish", Some(who), None, body))
+}
+
+/// Publishes what the form describes: the label is built from its fields (this party the
+/// originator, now the time), and the service decides as for `POST /api/v1/items`.
+pub(super) async fn publish(
+    State(node): State<AppState>,
+    who: Signed,
+    Form(form): Form<PublishForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let mut label = serde_json::json!({
+        "originator": node.party(),
+        "level": form.level,
+        "topics": list(&form.topics),
+        "purpose": form.purpose.trim(),
+        "caveats": [],
+        "created": now,
+    });
+    if !form.releasable_to.trim().is_empty() {
+        label["releasable_to"] = list(&form.releasable_to).into();
+    }
+    if !form.grading.trim().is_empty() {
+        label["grading"] = form.grading.trim().into();
+    }
+    let parsed = serde_json::from_str::<Value>(&form.object)
+        .map_err(|e| ApiError::bad_request(format!("the object is not JSON: {e}")))
+        .and_then(|object| {
+            serde_json::from_value::<gsomia_core::Label>(label)
+                .map(|label| (label, object))
+                .map_err(|e| ApiError::unprocessable(format!("label: {e}")))
+        });
+    let result = match parsed {
+        Ok((label, object)) => service::items::publish(&node, &who.user, label, object).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(v) => Redirect::to(&format!(
+            "/console/items/{}",
+            v["id"].as_str().unwrap_or_default()
+        ))
+        .into_response(),
+        Err(e) => publish_form(&node, &who, e.status, Some(&e), &form),
+    }
 }
 
 pub(super) async fn item(

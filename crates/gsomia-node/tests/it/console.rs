@@ -532,3 +532,79 @@ async fn a_holder_reports_an_incident_and_asks_consent_from_the_item_page() {
             .any(|m| m.kind == "consent_request")
     );
 }
+
+#[tokio::test]
+async fn an_analyst_publishes_from_the_console_and_a_refusal_keeps_the_form() {
+    let f = kor_node("console-publish", "2019-07-25");
+    let object = report()["object"].to_string();
+    let form = |csrf: &str, level: &str| {
+        format!(
+            "csrf={}&object={}&level={level}&topics=dprk-missile&purpose=missile-warning&releasable_to=JPN%2C+USA&grading=B2",
+            encode(csrf),
+            encode(&object)
+        )
+    };
+    // Choi (cleared III) may not classify at II (P1): refused, named, the form kept.
+    let (choi, csrf) = sign_in(&f.node, "choi", &f.tokens["choi"]).await;
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/publish",
+        &choi,
+        Some(&form(&csrf, "II")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(
+        a.body.contains("Refused, <strong>P1</strong>"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("Two short-range ballistic missiles"));
+    assert!(f.node.store().item(REPORT_ID, None).unwrap().is_none());
+    // Malformed JSON: named, nothing stored.
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/publish",
+        &choi,
+        Some(&format!(
+            "csrf={}&object=%7Bnope&level=III&topics=x&purpose=y",
+            encode(&csrf)
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("not JSON"), "{}", a.body);
+    // Kim (II) publishes: the item page, under a II banner.
+    let (kim, csrf) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/publish",
+        &kim,
+        Some(&form(&csrf, "II")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.headers[header::LOCATION],
+        format!("/console/items/{REPORT_ID}")
+    );
+    let stored = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    assert_eq!(stored.label.level.as_str(), "II");
+    assert_eq!(
+        stored.label.grading.map(|g| g.to_string()).as_deref(),
+        Some("B2")
+    );
+    // Without the session's token: nothing.
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/publish",
+        &kim,
+        Some(&form("forged", "II")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
