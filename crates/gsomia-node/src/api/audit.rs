@@ -2,9 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use gsomia_store::Store;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
@@ -23,25 +22,10 @@ pub(super) async fn list(
     Caller(user): Caller,
     Params(q): Params<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    crate::service::permit(
-        &node,
-        &user,
-        gsomia_core::Action::Audit,
-        "audit.list",
-        "audit",
-    )
-    .await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = node.store().audit_after(q.after.unwrap_or(0), limit)?;
-    let next = entries.last().map(|e| e.seq);
-    let list: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let body = serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null);
-            json!({ "seq": e.seq, "hash": e.hash, "entry": body })
-        })
-        .collect();
-    Ok(Json(json!({ "entries": list, "next": next })))
+    let limit = q.limit.unwrap_or(100);
+    Ok(Json(
+        crate::service::audit::list(&node, &user, q.after.unwrap_or(0), limit).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/status", tag = "node", security(("bearer" = [])), responses((status = 200, description = "Per partner: queued messages and the oldest, deliveries and the last, the last delivery failure, checkpoints exchanged", body = Object), (status = 403, description = "Not an officer or administrator (P7)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]

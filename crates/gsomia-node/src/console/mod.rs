@@ -61,6 +61,7 @@ pub fn routes() -> Router<AppState> {
             get(pages::event_review).post(pages::event),
         )
         .route("/console/incidents", get(pages::incidents))
+        .route("/console/audit", get(pages::audit))
         .route("/console/consents", get(pages::consents))
         .route("/console/consents/{id}/answer", post(pages::answer))
         .route("/console/console.css", get(pages::css))

@@ -71,6 +71,10 @@ fn page(
                         a href="/console/items" { "Items" }
                         a href="/console/publish" { "Publish" }
                         a href="/console/consents" { "Consents" }
+                        @if permit(&w.user, Action::Audit).is_ok() {
+                            a href="/console/incidents" { "Incidents" }
+                            a href="/console/audit" { "Audit" }
+                        }
                         form method="post" action="/console/signout" {
                             input type="hidden" name="csrf" value=(w.csrf);
                             span.user { (w.user.id) }
@@ -636,21 +640,27 @@ pub(super) async fn release(
         return refused;
     }
     match service::items::release(&node, &who.user, &id, form.to).await {
-        Ok(d) => {
-            let body = html! {
-                p.allowed {
-                    "Released: queued for " (form.to) " under " (d["agreement"].as_str().unwrap_or_default())
-                    ". The delivery status is on the home page."
-                }
-                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
-            };
-            html_response(
-                StatusCode::OK,
-                page(&node, "Released", Some(&who), None, body),
-            )
-        }
+        Ok(d) => done(
+            &node,
+            &who,
+            "Released",
+            &id,
+            html! {
+                "Released: queued for " (form.to) " under " (d["agreement"].as_str().unwrap_or_default())
+                ". The delivery status is on the home page."
+            },
+        ),
         Err(e) => refused(&node, &who, &e),
     }
+}
+
+/// What an action on item `id` did, and the way back to it.
+fn done(node: &Node, who: &Signed, title: &str, id: &str, said: Markup) -> Response {
+    let body = html! {
+        p.allowed { (said) }
+        p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
+    };
+    html_response(StatusCode::OK, page(node, title, Some(who), None, body))
 }
 
 #[derive(Deserialize)]
@@ -671,16 +681,17 @@ pub(super) async fn incident(
         return refused;
     }
     match service::incidents::report(&node, &who.user, &id, form.kind, form.description).await {
-        Ok(r) => {
-            let body = html! {
-                p.allowed { "Reported; it goes to " (r["reported_to"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) "." }
-                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
-            };
-            html_response(
-                StatusCode::OK,
-                page(&node, "Incident reported", Some(&who), None, body),
-            )
-        }
+        Ok(r) => done(
+            &node,
+            &who,
+            "Incident reported",
+            &id,
+            html! {
+                "Reported; it goes to "
+                (r["reported_to"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+                "."
+            },
+        ),
         Err(e) => refused(&node, &who, &e),
     }
 }
@@ -703,16 +714,15 @@ pub(super) async fn ask_consent(
         return refused;
     }
     match service::consents::ask(&node, &who.user, &id, form.to, form.until).await {
-        Ok(_) => {
-            let body = html! {
-                p.allowed { "Asked; the originator's answer will show under Consents." }
-                p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
-            };
-            html_response(
-                StatusCode::OK,
-                page(&node, "Consent asked", Some(&who), None, body),
-            )
-        }
+        Ok(_) => done(
+            &node,
+            &who,
+            "Consent asked",
+            &id,
+            html! {
+                "Asked; the originator's answer will show under Consents."
+            },
+        ),
         Err(e) => refused(&node, &who, &e),
     }
 }
@@ -927,6 +937,93 @@ pub(super) async fn event(
         Ok(_) => Redirect::to(&format!("/console/agreements/{id}")).into_response(),
         Err(e) => refused(&node, &who, &e),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log.
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    /// Entries after this number; the newest 100 when absent.
+    after: Option<u64>,
+    /// Only entries whose action, actor, subject or rule contains this.
+    q: Option<String>,
+    /// Only `allow`, `deny` or `record`.
+    decision: Option<String>,
+}
+
+/// P7: the audit log for officers and administrators, filtered, with the latest checkpoint and
+/// the partners' cosignatures of it.
+pub(super) async fn audit(
+    State(node): State<AppState>,
+    who: Signed,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let size = gsomia_store::Store::log_size(node.store()).unwrap_or(0);
+    let after = q.after.unwrap_or(size.saturating_sub(100));
+    let listed = match service::audit::list(&node, &who.user, after, 100).await {
+        Ok(v) => v,
+        Err(e) => return refused(&node, &who, &e),
+    };
+    let needle = q.q.clone().unwrap_or_default();
+    let decision = q.decision.clone().unwrap_or_default();
+    let entries: Vec<&Value> = listed["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            let x = &e["entry"];
+            let text = |k: &str| x[k].as_str().unwrap_or_default();
+            (needle.is_empty()
+                || ["action", "actor", "subject", "rule"]
+                    .iter()
+                    .any(|k| text(k).contains(needle.as_str())))
+                && (decision.is_empty() || text("decision") == decision)
+        })
+        .collect();
+    let checkpoint = crate::transparency::latest_cosigned(&node).ok().flatten();
+    let body = html! {
+        form method="get" action="/console/audit" class="filters" {
+            label { "Contains " input name="q" value=(needle); }
+            label { "Decision " select name="decision" {
+                @for d in ["", "allow", "deny", "record"] {
+                    option value=(d) selected[d == decision] { (if d.is_empty() { "any" } else { d }) }
+                }
+            } }
+            input type="hidden" name="after" value=(after);
+            button type="submit" { "Filter" }
+        }
+        p { "Entries " (after + 1) " to " (listed["next"].as_u64().unwrap_or(after)) " of " (size) "." }
+        table {
+            thead { tr { th { "#" } th { "When" } th { "Who" } th { "Action" } th { "Subject" } th { "Decision" } th { "Rule" } } }
+            tbody {
+                @for e in entries.iter().rev() {
+                    @let x = &e["entry"];
+                    tr {
+                        td { (e["seq"]) }
+                        td { (x["at"].as_str().unwrap_or_default()) }
+                        td { (x["actor"].as_str().unwrap_or_default()) }
+                        td { (x["action"].as_str().unwrap_or_default()) }
+                        td { code { (x["subject"].as_str().unwrap_or_default()) } }
+                        td { (x["decision"].as_str().unwrap_or_default()) }
+                        td { (x["rule"].as_str().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        h2 { "Latest checkpoint" }
+        @match &checkpoint {
+            Some((size, note)) => {
+                p { "Size " (size) ", signed by this node; the lines after it are the partners' cosignatures (C2SP tlog-checkpoint)." }
+                pre { (note) }
+            }
+            None => { p { "None yet." } }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, "Audit log", Some(&who), None, body),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -606,46 +606,34 @@ pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, Api
 /// Releases an item to a party: an authority or security officer (R7, asked before anything
 /// is looked up, H8), a binding that verifies (R6), R1–R5 today; then the durable outbox.
 pub async fn release(node: &Node, user: &User, id: &str, to: PartyCode) -> Result<Value, ApiError> {
-    let action = "item.release";
-    permit(node, user, Action::Release, action, id).await?;
-    let world = node.world();
-    if world.scheme(to).is_none() {
-        return Err(ApiError::unprocessable(format!("to: unknown party `{to}`")));
-    }
-    let Some(stored) = node.store().item(id, None)? else {
-        return Err(ApiError::not_found(format!("no item `{id}`")));
-    };
-    let Some(item) = unseal(node, &stored)? else {
-        let e = ApiError::forbidden(gsomia_core::Rule::P5, format!("item `{id}` was destroyed"));
-        return Err(refuse(node, user, action, id, e).await);
-    };
-    match decide_release(node, &world, &item, to) {
-        Ok((agreement, marking)) => {
-            let detail = json!({ "to": to, "agreement": agreement, "marking": marking });
-            let draft = entry(node, &user.id, action, id, Verdict::Allow, None, detail);
-            let writes = vec![outbox_item(node, &stored, &agreement, &marking)];
-            node.write(Batch {
-                writes,
-                audit: vec![draft],
-            })
-            .await?;
-            Ok(json!({ "decision": "allow", "agreement": agreement, "marking": marking }))
-        }
-        Err(e) => Err(refuse(node, user, action, id, e).await),
-    }
+    decide_release_for(node, user, id, to, true).await
 }
 
 /// What releasing an item to `to` would decide today, without releasing it: the same checks
-/// as [`release`] (R7 first, then R6 and R1–R5), recorded as `item.release_preview` (the
-/// preview is a decision too). `Ok` with the agreement and the marking `to` would give it, or
-/// the refusal naming its rule.
+/// as [`release`], recorded as `item.release_preview` (the preview is a decision too). `Ok`
+/// with the agreement and the marking `to` would give it, or the refusal naming its rule.
 pub async fn release_preview(
     node: &Node,
     user: &User,
     id: &str,
     to: PartyCode,
 ) -> Result<Value, ApiError> {
-    let action = "item.release_preview";
+    decide_release_for(node, user, id, to, false).await
+}
+
+/// [`release`] when `send`, else [`release_preview`].
+async fn decide_release_for(
+    node: &Node,
+    user: &User,
+    id: &str,
+    to: PartyCode,
+    send: bool,
+) -> Result<Value, ApiError> {
+    let action = if send {
+        "item.release"
+    } else {
+        "item.release_preview"
+    };
     permit(node, user, Action::Release, action, id).await?;
     let world = node.world();
     if world.scheme(to).is_none() {
@@ -662,8 +650,13 @@ pub async fn release_preview(
         Ok((agreement, marking)) => {
             let detail = json!({ "to": to, "agreement": agreement, "marking": marking });
             let draft = entry(node, &user.id, action, id, Verdict::Allow, None, detail);
+            let writes = if send {
+                vec![outbox_item(node, &stored, &agreement, &marking)]
+            } else {
+                vec![]
+            };
             node.write(Batch {
-                writes: vec![],
+                writes,
                 audit: vec![draft],
             })
             .await?;

@@ -11,6 +11,7 @@
 //! the partner-facing doors; they use the same pieces.
 
 pub mod agreements;
+pub mod audit;
 pub mod consents;
 pub mod inbox;
 pub mod incidents;

@@ -608,3 +608,31 @@ async fn an_analyst_publishes_from_the_console_and_a_refusal_keeps_the_form() {
     .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn officers_read_the_audit_log_in_the_console_and_analysts_are_refused() {
+    let f = kor_node("console-audit", "2019-07-25");
+    super::publish(&f).await;
+    let (park, _) = sign_in(&f.node, "park", &f.tokens["park"]).await;
+    let page = send(&f.node, "GET", "/console/audit?q=item.publish", &park, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("item.publish") && page.body.contains(REPORT_ID),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("user.add"),
+        "the filter kept other actions"
+    );
+    let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let before = f.node.store().counts().unwrap().audit;
+    let page = send(&f.node, "GET", "/console/audit", &kim, None).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("P7"), "{}", page.body);
+    assert_eq!(
+        f.node.store().counts().unwrap().audit,
+        before + 1,
+        "the refusal is audited"
+    );
+}
