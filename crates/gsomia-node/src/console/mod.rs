@@ -124,13 +124,15 @@ fn hash(text: &str) -> String {
 }
 
 impl Sessions {
-    /// Opens a session for a token's hash: the cookie value and the CSRF token.
-    fn open(&self, token_hash: String) -> Option<(String, String)> {
+    /// Opens a session for a token's hash: the cookie value and the CSRF token. Sessions idle
+    /// longer than `idle` are dropped first, so the map holds only live ones.
+    fn open(&self, token_hash: String, idle: Duration) -> Option<(String, String)> {
         let (id, csrf) = (random_text(), random_text());
         if id.is_empty() || csrf.is_empty() {
             return None;
         }
         let mut map = crate::node::lock(&self.map);
+        map.retain(|_, s| s.last.elapsed() <= idle);
         map.insert(
             hash(&id),
             Session {

@@ -180,9 +180,10 @@ pub(super) async fn signin(
             Some("Unknown user id or token, or the token is disabled or expired."),
         );
     };
+    let idle = std::time::Duration::from_secs(node.config.console_idle_secs);
     let Some((id, _)) = node
         .sessions
-        .open(gsomia_crypto::token_hash(form.token.trim()))
+        .open(gsomia_crypto::token_hash(form.token.trim()), idle)
     else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response();
     };
