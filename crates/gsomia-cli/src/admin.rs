@@ -60,6 +60,21 @@ pub enum UserCommand {
         #[arg(long)]
         id: String,
     },
+    /// Set a user's console passphrase (at least 12 characters), read from the file given or
+    /// from $GSOMIA_PASSPHRASE (never the command line); only its Argon2id hash is stored.
+    ///
+    /// Example: GSOMIA_PASSPHRASE=… gsomia user passwd --data kor --id kim
+    Passwd {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The user's id.
+        #[arg(long)]
+        id: String,
+        /// A file whose first line is the passphrase.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Enable a disabled user again: their token works again.
     Enable {
         /// The data directory.
@@ -359,6 +374,28 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
             let node = open(&data)?;
             node.disable_user(&id).map_err(|e| anyhow!("{e}"))?;
             node.close();
+        }
+        UserCommand::Passwd {
+            data,
+            id,
+            passphrase_file,
+        } => {
+            let passphrase = match passphrase_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("{}: can not read", f.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => std::env::var("GSOMIA_PASSPHRASE").map_err(|_| {
+                    anyhow!("no passphrase: give --passphrase-file FILE or set GSOMIA_PASSPHRASE")
+                })?,
+            };
+            let node = open(&data)?;
+            node.set_passphrase(&id, &passphrase)
+                .map_err(|e| anyhow!("{e}"))?;
+            node.close();
+            eprintln!("{id}'s console passphrase is set");
         }
         UserCommand::Enable { data, id } => {
             let node = open(&data)?;

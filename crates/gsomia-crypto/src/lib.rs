@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod consent;
 pub mod envelope;
 pub mod keys;
+pub mod passphrase;
 pub mod seal;
 pub mod statement;
 

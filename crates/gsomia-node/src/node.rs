@@ -510,6 +510,65 @@ impl Node {
         Ok(token)
     }
 
+    /// Sets user `id`'s console passphrase (at least 12 characters), kept only as an Argon2id
+    /// PHC string; audited as `user.passwd` (the passphrase goes nowhere else). Console
+    /// sessions opened with the old one end.
+    pub fn set_passphrase(&self, id: &str, passphrase: &str) -> Result<(), NodeError> {
+        if passphrase.chars().count() < 12 {
+            return Err(NodeError::Input(
+                "the passphrase is shorter than 12 characters".into(),
+            ));
+        }
+        let salt: [u8; 16] = data::random32()?[..16].try_into().unwrap_or_default();
+        let phc = gsomia_crypto::passphrase::hash(passphrase, &salt).map_err(NodeError::Io)?;
+        let entry = self.admin_entry("user.passwd", id, serde_json::json!({}));
+        self.store.write(Batch {
+            writes: vec![Write::SetPassphrase {
+                id: id.to_owned(),
+                phc,
+            }],
+            audit: vec![entry],
+        })?;
+        Ok(())
+    }
+
+    /// The enabled, unexpired user `id` if `passphrase` is theirs, with the PHC string it
+    /// matched (what a console session keeps).
+    pub fn user_by_passphrase(
+        &self,
+        id: &str,
+        passphrase: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        // The same work whether or not `id` has a passphrase, so that the time of a refusal
+        // does not tell which ids have one.
+        static NONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            gsomia_crypto::passphrase::hash("no passphrase is set", &[0; 16]).unwrap_or_default()
+        });
+        let stored = self.store.passphrase(id)?;
+        let phc = stored.as_deref().unwrap_or(NONE.as_str());
+        if !gsomia_crypto::passphrase::verify(passphrase, phc) || stored.is_none() {
+            return Ok(None);
+        }
+        Ok(self
+            .user_by_passphrase_hash(id, phc)?
+            .map(|u| (u, phc.to_owned())))
+    }
+
+    /// The enabled, unexpired user `id` whose passphrase is still the one `phc` was made from.
+    pub fn user_by_passphrase_hash(&self, id: &str, phc: &str) -> Result<Option<User>, StoreError> {
+        if self.store.passphrase(id)?.as_deref() != Some(phc) {
+            return Ok(None);
+        }
+        let today = self.today().to_string();
+        Ok(self
+            .store
+            .users()?
+            .into_iter()
+            .find(|r| r.user.id == id && !r.disabled)
+            .filter(|r| r.expires.as_ref().is_none_or(|last| today <= *last))
+            .map(|r| r.user))
+    }
+
     /// The enabled user a bearer token belongs to, if its token has not expired today. Every
     /// interface authenticates users here.
     pub fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {

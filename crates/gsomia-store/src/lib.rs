@@ -57,6 +57,13 @@ pub enum Write {
     DisableUser(String),
     /// Enable a disabled user again.
     EnableUser(String),
+    /// Set a user's console passphrase (an Argon2id PHC string).
+    SetPassphrase {
+        /// The user.
+        id: String,
+        /// The PHC string.
+        phc: String,
+    },
     /// Give a user a new token (the old one stops working), valid until `expires` if given.
     SetToken {
         /// The user.
@@ -325,6 +332,8 @@ pub trait Store: Send + Sync + 'static {
     fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// The enabled user whose token has this hash.
     fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The console passphrase (PHC string) of an enabled user, if one is set.
+    fn passphrase(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// The newest version of an item, or the version `modified`.
     fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError>;
     /// Items in the order they were added, after sequence number `after`.

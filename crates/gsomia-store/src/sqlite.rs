@@ -145,6 +145,10 @@ INSERT OR IGNORE INTO tags (tag) SELECT DISTINCT tag FROM item_tags;
     r#"
 ALTER TABLE users ADD COLUMN expires TEXT;
 "#,
+    // Console passphrases: an Argon2id PHC string, never the passphrase.
+    r#"
+ALTER TABLE users ADD COLUMN passphrase TEXT;
+"#,
 ];
 
 /// A batch with its JSON made by the submitting thread, so that the one writer thread only runs
@@ -686,6 +690,15 @@ fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Committed, Stor
                     return Err(StoreError::NotFound(format!("user `{id}`")));
                 }
             }
+            Write::SetPassphrase { id, phc } => {
+                let n = tx
+                    .prepare_cached("UPDATE users SET passphrase = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![id, phc]))
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("user `{id}`")));
+                }
+            }
             Write::SetToken {
                 id,
                 token_hash,
@@ -1042,6 +1055,19 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+        })
+    }
+
+    fn passphrase(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT passphrase FROM users WHERE id = ?1 AND disabled = 0")
+                    .map_err(db)?
+                    .query_row([id], |r| r.get::<_, Option<String>>(0))
+                    .optional()
+                    .map_err(db)?
+                    .flatten(),
+            )
         })
     }
 

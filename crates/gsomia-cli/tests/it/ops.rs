@@ -457,3 +457,46 @@ fn keys_rotate_with_the_node_stopped_and_its_log_still_verifies() {
     assert_eq!(again["keys"], after["keys"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn user_passwd_sets_a_console_passphrase_from_the_environment_never_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("gsomia-passwd-{}", std::process::id()));
+    let (data, _) = kor(&dir);
+    let d = data.to_str().unwrap();
+    let passwd = |pass: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gsomia"));
+        cmd.args(["user", "passwd", "--data", d, "--id", "kim"])
+            .env_remove("GSOMIA_PASSPHRASE");
+        if let Some(p) = pass {
+            cmd.env("GSOMIA_PASSPHRASE", p);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, said) = passwd(None);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("GSOMIA_PASSPHRASE"), "{said}");
+    let (code, said) = passwd(Some("short"));
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("12 characters"), "{said}");
+    let (code, said) = passwd(Some("correct horse battery staple"));
+    assert_eq!(code, 0, "{said}");
+    assert!(!said.contains("horse"), "{said}");
+    use gsomia_store::Store;
+    let store = gsomia_store::SqliteStore::open(data.join("gsomia.db")).unwrap();
+    let phc = store.passphrase("kim").unwrap().unwrap();
+    store.close();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(gsomia_crypto::passphrase::verify(
+        "correct horse battery staple",
+        &phc
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,10 +4,12 @@
 //! maud, which escapes everything it is given. No JavaScript; one stylesheet served by the node;
 //! `Content-Security-Policy: default-src 'none'`, no framing, no caching.
 //!
-//! Sign-in is by user id and token. The session lives in memory (a node restart signs everyone
-//! out): the cookie (`HttpOnly`, `SameSite=Strict`, `Secure` under TLS) holds a random id, the
-//! node keeps its hash, the token's hash (so a disabled or reissued token ends the session at
-//! once) and a CSRF token every form carries. A session idle for `console_idle_secs` ends.
+//! Sign-in is by user id and token, or passphrase (`gsomia user passwd`, Argon2id). The session
+//! lives in memory (a node restart signs everyone out): the cookie (`HttpOnly`,
+//! `SameSite=Strict`, `Secure` under TLS) holds a random id, the node keeps its hash, what it
+//! was opened with (the token's hash or the passphrase's PHC string, so a disabled user, a
+//! reissued token or a changed passphrase ends the session at once) and a CSRF token every
+//! form carries. A session idle for `console_idle_secs` ends.
 
 mod pages;
 
@@ -88,10 +90,19 @@ async fn headers(req: Request, next: axum::middleware::Next) -> Response {
     resp
 }
 
+/// What a session was opened with, checked again at each request: a disabled user, a reissued
+/// token or a changed passphrase ends it.
+#[derive(Clone)]
+enum Credential {
+    /// The hash of the token.
+    Token(String),
+    /// The user and the PHC string of their passphrase.
+    Passphrase { user: String, phc: String },
+}
+
 /// A signed-in session.
 struct Session {
-    /// The hash of the token it was opened with.
-    token_hash: String,
+    credential: Credential,
     /// The token every form of this session carries.
     csrf: String,
     /// When it was last used.
@@ -124,9 +135,9 @@ fn hash(text: &str) -> String {
 }
 
 impl Sessions {
-    /// Opens a session for a token's hash: the cookie value and the CSRF token. Sessions idle
+    /// Opens a session for a credential: the cookie value and the CSRF token. Sessions idle
     /// longer than `idle` are dropped first, so the map holds only live ones.
-    fn open(&self, token_hash: String, idle: Duration) -> Option<(String, String)> {
+    fn open(&self, credential: Credential, idle: Duration) -> Option<(String, String)> {
         let (id, csrf) = (random_text(), random_text());
         if id.is_empty() || csrf.is_empty() {
             return None;
@@ -136,7 +147,7 @@ impl Sessions {
         map.insert(
             hash(&id),
             Session {
-                token_hash,
+                credential,
                 csrf: csrf.clone(),
                 last: Instant::now(),
             },
@@ -145,8 +156,8 @@ impl Sessions {
     }
 
     /// The session of cookie `id` if it was used within `idle` (and now it is used again): its
-    /// token's hash and CSRF token. An idle one is ended.
-    fn touch(&self, id: &str, idle: Duration) -> Option<(String, String)> {
+    /// credential and CSRF token. An idle one is ended.
+    fn touch(&self, id: &str, idle: Duration) -> Option<(Credential, String)> {
         let mut map = crate::node::lock(&self.map);
         let key = hash(id);
         let fresh = map.get(&key).is_some_and(|s| s.last.elapsed() <= idle);
@@ -156,7 +167,7 @@ impl Sessions {
         }
         let s = map.get_mut(&key)?;
         s.last = Instant::now();
-        Some((s.token_hash.clone(), s.csrf.clone()))
+        Some((s.credential.clone(), s.csrf.clone()))
     }
 
     fn close(&self, id: &str) {
@@ -206,17 +217,21 @@ impl FromRequestParts<AppState> for Signed {
             return Err(to_signin());
         };
         let idle = Duration::from_secs(node.config.console_idle_secs);
-        let Some((token_hash, csrf)) = node.sessions.touch(id, idle) else {
+        let Some((credential, csrf)) = node.sessions.touch(id, idle) else {
             return Err(to_signin());
         };
-        match node.user_by_token_hash(&token_hash) {
+        let user = match &credential {
+            Credential::Token(hash) => node.user_by_token_hash(hash),
+            Credential::Passphrase { user, phc } => node.user_by_passphrase_hash(user, phc),
+        };
+        match user {
             Ok(Some(user)) => Ok(Signed {
                 user,
                 csrf,
                 session: id.to_owned(),
             }),
             Ok(None) => {
-                // Disabled, reissued or expired since: the session ends with the token.
+                // Disabled, reissued, changed or expired since: the session ends with it.
                 node.sessions.close(id);
                 Err(to_signin())
             }

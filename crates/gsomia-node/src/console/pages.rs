@@ -137,7 +137,7 @@ fn signin_form(node: &Node, status: StatusCode, error: Option<&str>) -> Response
         form method="post" action="/console/signin" {
             input type="hidden" name="csrf" value=(csrf);
             label { "User id " input name="user" autocomplete="username" required; }
-            label { "Token " input name="token" type="password" autocomplete="current-password" required; }
+            label { "Token or passphrase " input name="token" type="password" autocomplete="current-password" required; }
             button type="submit" { "Sign in" }
         }
     };
@@ -168,23 +168,49 @@ pub(super) async fn signin(
         )
             .into_response();
     }
-    let user = match node.user_by_token(form.token.trim()) {
-        Ok(u) => u.filter(|u| u.id == form.user.trim()),
+    // A token, or else the user's passphrase.
+    let signed = node.user_by_token(form.token.trim()).map(|u| {
+        u.filter(|u| u.id == form.user.trim()).map(|u| {
+            let hash = gsomia_crypto::token_hash(form.token.trim());
+            (u, super::Credential::Token(hash))
+        })
+    });
+    let signed = match signed {
+        Ok(None) => {
+            // Argon2id takes tens of milliseconds: off the runtime's threads.
+            let (n, id, pass) = (
+                node.clone(),
+                form.user.trim().to_owned(),
+                form.token.clone(),
+            );
+            match tokio::task::spawn_blocking(move || n.user_by_passphrase(&id, &pass)).await {
+                Ok(found) => found.map(|u| {
+                    u.map(|(u, phc)| {
+                        let user = u.id.clone();
+                        (u, super::Credential::Passphrase { user, phc })
+                    })
+                }),
+                Err(e) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+                }
+            }
+        }
+        other => other,
+    };
+    let (user, credential) = match signed {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            crate::node::log_unauthenticated("console", "a sign-in with an unknown id or token");
+            return signin_form(
+                &node,
+                StatusCode::UNAUTHORIZED,
+                Some("Unknown user id, token or passphrase, or it is disabled or expired."),
+            );
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(user) = user else {
-        crate::node::log_unauthenticated("console", "a sign-in with an unknown id or token");
-        return signin_form(
-            &node,
-            StatusCode::UNAUTHORIZED,
-            Some("Unknown user id or token, or the token is disabled or expired."),
-        );
-    };
     let idle = std::time::Duration::from_secs(node.config.console_idle_secs);
-    let Some((id, _)) = node
-        .sessions
-        .open(gsomia_crypto::token_hash(form.token.trim()), idle)
-    else {
+    let Some((id, _)) = node.sessions.open(credential, idle) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response();
     };
     tracing::info!(user = %user.id, "console: signed in");

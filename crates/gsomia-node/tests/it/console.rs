@@ -636,3 +636,49 @@ async fn officers_read_the_audit_log_in_the_console_and_analysts_are_refused() {
         "the refusal is audited"
     );
 }
+
+#[tokio::test]
+async fn a_passphrase_signs_in_is_kept_only_as_argon2id_and_changing_it_ends_sessions() {
+    let f = kor_node("console-passphrase", "2019-07-25");
+    let short = f.node.set_passphrase("kim", "too short").unwrap_err();
+    assert!(short.to_string().contains("12 characters"), "{short}");
+    f.node
+        .set_passphrase("kim", "correct horse battery staple")
+        .unwrap();
+    let phc = f.node.store().passphrase("kim").unwrap().unwrap();
+    assert!(
+        phc.starts_with("$argon2id$") && !phc.contains("horse"),
+        "{phc}"
+    );
+    assert!(
+        audit_actions(&f.node)
+            .iter()
+            .any(|e| e["action"] == "user.passwd"
+                && e["subject"] == "kim"
+                && !e.to_string().contains("horse"))
+    );
+    let (session, _) = sign_in(&f.node, "kim", "correct horse battery staple").await;
+    // Another user's passphrase, or a wrong one: refused.
+    let page = send(&f.node, "GET", "/console/signin", "", None).await;
+    let (signin, _) = set_cookie(&page, "gsomia_signin");
+    for (user, pass) in [
+        ("park", "correct horse battery staple"),
+        ("kim", "wrong horse battery staple"),
+    ] {
+        let a = send(
+            &f.node,
+            "POST",
+            "/console/signin",
+            &format!("gsomia_signin={signin}"),
+            Some(&format!("user={user}&token={}&csrf={signin}", encode(pass))),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{user}");
+    }
+    // A new passphrase ends the sessions opened with the old one.
+    f.node
+        .set_passphrase("kim", "a different passphrase entirely")
+        .unwrap();
+    let a = send(&f.node, "GET", "/console/", &session, None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
