@@ -219,7 +219,7 @@ impl ServerCertVerifier for Pinned {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let refuse = |why: String| {
-            let why = format!("{}: {why}", server_name.to_str());
+            let why = format!("{}: {why} (H7)", server_name.to_str());
             tracing::warn!("TLS refused: {why}");
             Err(rustls::Error::General(why))
         };

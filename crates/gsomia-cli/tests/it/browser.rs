@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{M, root, run, stdout_of};
+use super::{M, root, run, stdout_of, token};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -194,24 +194,6 @@ fn node(dir: &Path, party: &str, port: u16) -> (PathBuf, String) {
     ]);
     assert!(out.starts_with("exit 0"), "{out}");
     (data, url)
-}
-
-fn token(data: &Path, id: &str, roles: &str, clearance: &str) -> String {
-    let out = run(&[
-        "user",
-        "add",
-        "--data",
-        data.to_str().unwrap(),
-        "--id",
-        id,
-        "--roles",
-        roles,
-        "--clearance",
-        clearance,
-        "--duties",
-        "missile-warning",
-    ]);
-    out.lines().nth(1).unwrap().trim().to_owned()
 }
 
 #[test]

@@ -33,6 +33,26 @@ fn run(args: &[&str]) -> String {
     s
 }
 
+/// Adds user `id` (duty `missile-warning`) to the node in `data`; the token it was given.
+fn token(data: &Path, id: &str, roles: &str, clearance: &str) -> String {
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        data.to_str().unwrap(),
+        "--id",
+        id,
+        "--roles",
+        roles,
+        "--clearance",
+        clearance,
+        "--duties",
+        "missile-warning",
+    ]);
+    assert!(out.starts_with("exit 0"), "{out}");
+    out.lines().nth(1).unwrap().trim().to_owned()
+}
+
 /// What a successful command printed on stdout alone.
 fn stdout_of(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_gsomia"))

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{M, run, stdout_of};
+use super::{M, run, stdout_of, token};
 
 /// Runs `ip` with `args`; whether it succeeded.
 fn ip(args: &[&str]) -> bool {
@@ -140,23 +140,6 @@ fn two_ministries_on_two_hosts_deliver_over_pinned_tls() {
         ]);
         assert!(out.starts_with("exit 0"), "{out}");
     }
-    let token = |data: &std::path::Path, id: &str, roles: &str, clearance: &str| {
-        let out = run(&[
-            "user",
-            "add",
-            "--data",
-            data.to_str().unwrap(),
-            "--id",
-            id,
-            "--roles",
-            roles,
-            "--clearance",
-            clearance,
-            "--duties",
-            "missile-warning",
-        ]);
-        out.lines().nth(1).unwrap().trim().to_owned()
-    };
     let kim = token(&kor, "kim", "analyst,security_officer", "II");
     let sato = token(&jpn, "sato", "analyst", "GOKUHI");
     for (ns, data) in [(&names[0], &kor), (&names[1], &jpn)] {

@@ -26,21 +26,7 @@ pub(super) fn kor(dir: &Path) -> (PathBuf, String) {
         "127.0.0.1:0",
     ]);
     assert!(out.starts_with("exit 0"), "{out}");
-    let out = run(&[
-        "user",
-        "add",
-        "--data",
-        d,
-        "--id",
-        "kim",
-        "--roles",
-        "analyst,security_officer,admin",
-        "--clearance",
-        "II",
-        "--duties",
-        "missile-warning",
-    ]);
-    let token = out.lines().nth(1).unwrap().trim().to_owned();
+    let token = super::token(&data, "kim", "analyst,security_officer,admin", "II");
     (data, token)
 }
 

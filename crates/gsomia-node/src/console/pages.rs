@@ -383,7 +383,7 @@ pub(super) async fn items(
                                 (i["object"]["name"].as_str().unwrap_or(i["id"].as_str().unwrap_or_default()))
                             } }
                             td { (i["object"]["type"].as_str().unwrap_or_default()) }
-                            td { (topics(i)) }
+                            td { (joined(&i["label"]["topics"])) }
                         }
                     }
                 }
@@ -396,9 +396,9 @@ pub(super) async fn items(
     )
 }
 
-fn topics(item: &Value) -> String {
-    item["label"]["topics"]
-        .as_array()
+/// A JSON array of strings, comma-separated (empty if it is not one).
+fn joined(list: &Value) -> String {
+    list.as_array()
         .map(|t| {
             t.iter()
                 .filter_map(Value::as_str)
@@ -562,11 +562,11 @@ pub(super) async fn item(
             dt { "Type" } dd { (o["type"].as_str().unwrap_or_default()) }
             @if let Some(d) = o["description"].as_str() { dt { "Description" } dd { (d) } }
             @if let Some(p) = o["pattern"].as_str() { dt { "Pattern" } dd { code { (p) } } }
-            dt { "Topics" } dd { (topics(&v)) }
+            dt { "Topics" } dd { (joined(&v["label"]["topics"])) }
             dt { "Purpose" } dd { (v["label"]["purpose"].as_str().unwrap_or_default()) }
             dt { "Grading" } dd { (v["label"]["grading"].as_str().unwrap_or("—")) }
             dt { "Originator's level" } dd { (level_text(&node, marking.originator, v["label"]["level"].as_str().unwrap_or_default())) }
-            dt { "Releasable to" } dd { (v["label"]["releasable_to"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+            dt { "Releasable to" } dd { (joined(&v["label"]["releasable_to"])) }
             dt { "Version" } dd { (v["version"].as_str().unwrap_or_default()) }
         }
         h2 { "Custody" }
@@ -715,7 +715,7 @@ pub(super) async fn incident(
             &id,
             html! {
                 "Reported; it goes to "
-                (r["reported_to"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+                (joined(&r["reported_to"]))
                 "."
             },
         ),

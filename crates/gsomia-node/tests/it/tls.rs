@@ -46,7 +46,8 @@ async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request()
     let (_, error) = kor.delivery_error("JPN").unwrap();
     assert!(
         error.contains(&format!("the descriptor pins {impostor}"))
-            && error.contains(&jpn.tls().unwrap().info.pin.to_string()),
+            && error.contains(&jpn.tls().unwrap().info.pin.to_string())
+            && error.contains("(H7)"),
         "{error}"
     );
     // Nothing reached JPN: no request was sent over the refused connection.
