@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod rotation;
+pub mod search;
 pub mod service;
 pub mod tls;
 pub mod transparency;

@@ -91,6 +91,8 @@ pub struct Node {
     draining: std::sync::atomic::AtomicBool,
     /// The console's sessions (in memory: a restart signs everyone out).
     pub sessions: crate::console::Sessions,
+    /// The search index (in memory, rebuilt in the background at start: `crate::search`).
+    pub index: crate::search::Index,
 }
 
 impl Node {
@@ -128,7 +130,7 @@ impl Node {
         }
         let world = build_world(parties, store.agreements()?, store.consents()?)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             config,
             keys,
             metrics: crate::metrics::Metrics::new(store.clone()),
@@ -147,7 +149,14 @@ impl Node {
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
             sessions: crate::console::Sessions::default(),
-        }))
+            index: crate::search::Index::default(),
+        });
+        let weak = Arc::downgrade(&node);
+        std::thread::Builder::new()
+            .name("gsomia-index".into())
+            .spawn(move || crate::service::search::rebuild(&weak))
+            .map_err(|e| NodeError::Io(format!("the search index's thread: {e}")))?;
+        Ok(node)
     }
 
     /// The node's metrics.
@@ -390,6 +399,7 @@ impl Node {
             .iter()
             .any(|w| matches!(w, Write::Enqueue { .. }));
         let decisions = crate::metrics::Metrics::decisions_of(&batch.audit);
+        let indexed = crate::service::search::before_commit(self, &batch.writes);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store
             .submit(batch, Box::new(move |r| drop(tx.send(r))));
@@ -399,6 +409,7 @@ impl Node {
         };
         if result.is_ok() {
             self.metrics.committed(&decisions);
+            crate::service::search::after_commit(self, indexed);
             if queues {
                 self.outbox.notify_one();
             }

@@ -96,6 +96,14 @@ pub(super) struct ListQuery {
     stix_type: Option<String>,
     topic: Option<String>,
     originator: Option<String>,
+    /// The level in this node's scheme the caller reads it at.
+    level: Option<String>,
+    /// Added on or after this day.
+    #[param(value_type = Option<String>)]
+    since: Option<gsomia_core::Date>,
+    /// Added on or before this day.
+    #[param(value_type = Option<String>)]
+    until: Option<gsomia_core::Date>,
 }
 
 #[utoipa::path(get, path = "/api/v1/items", tag = "items", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "What the caller may read, and the cursor `next`", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
@@ -112,8 +120,44 @@ pub(super) async fn list(
         stix_type: q.stix_type,
         topic: q.topic,
         originator: q.originator,
+        level: q.level,
+        since: q.since,
+        until: q.until,
     };
     Ok(Json(items::list(&node, &user, &filter).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SearchQuery {
+    /// Words, each optionally `name:`, `description:`, `pattern:`, `value:` or `type:`; every
+    /// one must match.
+    q: String,
+    /// At most this many (1 to 200; 50 when absent).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/search", tag = "items", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "What the caller may read that matches, newest first, each with the fields that matched and its related items; `more` if there is more", body = Object), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built (the node just started)", body = ErrorBody)))]
+/// Full-text and STIX-field search over what the caller may read (never anything else).
+pub(super) async fn search(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Params(q): Params<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        crate::service::search::search(&node, &user, &q.q, q.limit).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}/related", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), responses((status = 200, description = "Items the caller may read that hold one of this item's observable values", body = Object), (status = 404, description = "No such item, or not readable", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built", body = ErrorBody)))]
+/// The correlations of an item: the same observable value in other items, from any originator.
+pub(super) async fn related(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::service::search::related(&node, &user, &id).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

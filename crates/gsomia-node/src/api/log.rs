@@ -189,28 +189,7 @@ pub(super) async fn custody(
     Path(id): Path<String>,
     Params(q): Params<CustodyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    officers_only(&node, &user, "a custody record").await?;
-    let holder = node
-        .store()
-        .parties()?
-        .into_iter()
-        .find(|p| p.code.as_str() == q.holder && p.code != node.party())
-        .ok_or_else(|| ApiError::not_found(format!("holder: no partner `{}`", q.holder)))?;
-    let report = transparency::custody(&node, &holder, &id).await?;
-    let entries: Vec<Value> = report
-        .entries
-        .iter()
-        .map(|e| {
-            json!({
-                "seq": e.seq,
-                "entry": serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null),
-                "body": e.body,
-                "proof": e.proof,
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "item": id, "holder": report.holder, "checkpoint": report.checkpoint,
-        "verified": true, "entries": entries,
-    })))
+    Ok(Json(
+        crate::service::audit::custody(&node, &user, &id, &q.holder).await?,
+    ))
 }

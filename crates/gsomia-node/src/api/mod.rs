@@ -51,6 +51,8 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/items", post(items::publish).get(items::list))
         .route("/api/v1/items/derive", post(items::derive))
         .route("/api/v1/items/{id}", get(items::get))
+        .route("/api/v1/items/{id}/related", get(items::related))
+        .route("/api/v1/search", get(items::search))
         .route("/api/v1/items/{id}/release", post(items::release))
         .route("/api/v1/items/{id}/destroy", post(items::destroy))
         .route(

@@ -11,6 +11,7 @@
 //! reissued token or a changed passphrase ends the session at once) and a CSRF token every
 //! form carries. A session idle for `console_idle_secs` ends.
 
+mod i18n;
 mod pages;
 
 use std::collections::HashMap;
@@ -56,6 +57,12 @@ pub fn routes() -> Router<AppState> {
             get(pages::release_preview).post(pages::release),
         )
         .route("/console/items/{id}/incident", post(pages::incident))
+        .route("/console/items/{id}/derive", post(pages::derive))
+        .route("/console/items/{id}/reclassify", post(pages::reclassify))
+        .route("/console/items/{id}/destroy", post(pages::destroy))
+        .route("/console/items/{id}/custody", get(pages::custody))
+        .route("/console/search", get(pages::search))
+        .route("/console/lang", post(pages::set_lang))
         .route("/console/items/{id}/consent", post(pages::ask_consent))
         .route("/console/agreements/{id}", get(pages::agreement))
         .route(
@@ -206,6 +213,8 @@ pub struct Signed {
     user: User,
     csrf: String,
     session: String,
+    /// The language of the pages (`i18n`).
+    lang: i18n::Lang,
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -229,6 +238,7 @@ impl FromRequestParts<AppState> for Signed {
                 user,
                 csrf,
                 session: id.to_owned(),
+                lang: i18n::Lang::of_request(parts),
             }),
             Ok(None) => {
                 // Disabled, reissued, changed or expired since: the session ends with it.

@@ -10,6 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::i18n::{Lang, t};
 use super::{AppState, SESSION, SIGNIN, Signed, cookie, random_text, set_cookie};
 use crate::error::ApiError;
 use crate::node::Node;
@@ -23,7 +24,11 @@ struct Banner {
 
 /// The banner of the highest of `markings` in this node's scheme (`極秘 GOKUHI — originator
 /// KOR`); none if the page shows nothing classified.
-fn banner<'a>(node: &Node, markings: impl IntoIterator<Item = &'a Marking>) -> Option<Banner> {
+fn banner<'a>(
+    node: &Node,
+    l: Lang,
+    markings: impl IntoIterator<Item = &'a Marking>,
+) -> Option<Banner> {
     let world = node.world();
     let scheme = world.scheme(node.party())?;
     markings
@@ -32,7 +37,13 @@ fn banner<'a>(node: &Node, markings: impl IntoIterator<Item = &'a Marking>) -> O
             let level = scheme.level(m.level.as_str())?;
             Some(Banner {
                 rank: level.rank,
-                text: format!("{} {} — originator {}", level.name, level.id, m.originator),
+                text: format!(
+                    "{} {} — {} {}",
+                    level.name,
+                    level.id,
+                    t(l, "originator"),
+                    m.originator
+                ),
             })
         })
         .max_by_key(|b| b.rank)
@@ -41,6 +52,7 @@ fn banner<'a>(node: &Node, markings: impl IntoIterator<Item = &'a Marking>) -> O
 /// The page frame: the banner at top and bottom, the navigation, the body.
 fn page(
     node: &Node,
+    l: Lang,
     title: &str,
     who: Option<&Signed>,
     banner: Option<Banner>,
@@ -50,12 +62,12 @@ fn page(
         Some(b) => (format!("banner rank-{}", b.rank.min(3)), b.text.clone()),
         None => (
             "banner rank-0".to_owned(),
-            "NO CLASSIFIED CONTENT ON THIS PAGE".to_owned(),
+            t(l, "NO CLASSIFIED CONTENT ON THIS PAGE").to_owned(),
         ),
     };
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(l.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -67,18 +79,28 @@ fn page(
                 @if let Some(w) = who {
                     nav aria-label="main" {
                         span.node { "gsomia · " (node.party()) }
-                        a href="/console/" { "Home" }
-                        a href="/console/items" { "Items" }
-                        a href="/console/publish" { "Publish" }
-                        a href="/console/consents" { "Consents" }
-                        @if permit(&w.user, Action::Audit).is_ok() {
-                            a href="/console/incidents" { "Incidents" }
-                            a href="/console/audit" { "Audit" }
+                        a href="/console/" { (t(l, "Home")) }
+                        a href="/console/items" { (t(l, "Items")) }
+                        a href="/console/publish" { (t(l, "Publish")) }
+                        a href="/console/consents" { (t(l, "Consents")) }
+                        form method="get" action="/console/search" role="search" {
+                            input name="q" type="search" aria-label=(t(l, "Search")) placeholder=(t(l, "Search"));
                         }
-                        form method="post" action="/console/signout" {
+                        @if permit(&w.user, Action::Audit).is_ok() {
+                            a href="/console/incidents" { (t(l, "Incidents")) }
+                            a href="/console/audit" { (t(l, "Audit")) }
+                        }
+                        form.lang method="post" action="/console/lang" {
+                            input type="hidden" name="csrf" value=(w.csrf);
+                            select name="lang" aria-label=(t(l, "Language")) {
+                                @for x in Lang::ALL { option value=(x.code()) selected[x == l] { (x.name()) } }
+                            }
+                            button type="submit" { (t(l, "Set")) }
+                        }
+                        form.signout method="post" action="/console/signout" {
                             input type="hidden" name="csrf" value=(w.csrf);
                             span.user { (w.user.id) }
-                            button type="submit" { "Sign out" }
+                            button type="submit" { (t(l, "Sign out")) }
                         }
                     }
                 }
@@ -100,15 +122,16 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
 
 /// A refusal or an error as a page: its status, its message and, for a refusal, its rule.
 fn refused(node: &Node, who: &Signed, e: &ApiError) -> Response {
+    let l = who.lang;
     let body = html! {
         p.refusal {
             @if let Some(rule) = e.rule {
-                "Refused, " strong { (rule.id()) } " (docs/RULES.md): "
+                (t(l, "Refused")) ", " strong { (rule.id()) } " (docs/RULES.md): "
             }
             (e.message)
         }
     };
-    html_response(e.status, page(node, "Not done", Some(who), None, body))
+    html_response(e.status, page(node, who.lang, t(who.lang, "Not done"), Some(who), None, body))
 }
 
 /// A level as its scheme writes it: native name and id (`極秘 GOKUHI`).
@@ -126,22 +149,25 @@ fn marking_of(v: &Value) -> Option<Marking> {
 // ---------------------------------------------------------------------------------------------
 // Sign-in.
 
-pub(super) async fn signin_page(State(node): State<AppState>) -> Response {
-    signin_form(&node, StatusCode::OK, None)
+pub(super) async fn signin_page(
+    State(node): State<AppState>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    signin_form(&node, Lang::of_request(&parts), StatusCode::OK, None)
 }
 
-fn signin_form(node: &Node, status: StatusCode, error: Option<&str>) -> Response {
+fn signin_form(node: &Node, l: Lang, status: StatusCode, error: Option<&str>) -> Response {
     let csrf = random_text();
     let body = html! {
         @if let Some(e) = error { p.refusal role="alert" { (e) } }
         form method="post" action="/console/signin" {
             input type="hidden" name="csrf" value=(csrf);
-            label { "User id " input name="user" autocomplete="username" required; }
-            label { "Token or passphrase " input name="token" type="password" autocomplete="current-password" required; }
-            button type="submit" { "Sign in" }
+            label { (t(l, "User id")) " " input name="user" autocomplete="username" required; }
+            label { (t(l, "Token or passphrase")) " " input name="token" type="password" autocomplete="current-password" required; }
+            button type="submit" { (t(l, "Sign in")) }
         }
     };
-    let mut resp = html_response(status, page(node, "Sign in", None, None, body));
+    let mut resp = html_response(status, page(node, l, t(l, "Sign in"), None, None, body));
     resp.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(node, SIGNIN, &csrf, Some(600)),
@@ -203,6 +229,7 @@ pub(super) async fn signin(
             crate::node::log_unauthenticated("console", "a sign-in with an unknown id or token");
             return signin_form(
                 &node,
+                Lang::of_request(&parts),
                 StatusCode::UNAUTHORIZED,
                 Some("Unknown user id, token or passphrase, or it is disabled or expired."),
             );
@@ -266,11 +293,12 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         Ok(()) => service::incidents::list(&node, &who.user).await.ok(),
         Err(_) => None,
     };
+    let l = who.lang;
     let body = html! {
         section {
-            h2 { "Agreements on " (today) }
+            h2 { (t(l, "Agreements on")) " " (today) }
             table {
-                thead { tr { th { "Agreement" } th { "State" } th { "In force since" } th { "Notice deadline" } th { "Ends" } } }
+                thead { tr { th { (t(l, "Agreement")) } th { (t(l, "State")) } th { (t(l, "In force since")) } th { (t(l, "Notice deadline")) } th { (t(l, "Ends")) } } }
                 tbody {
                     @for a in &ours {
                         @let s = a.state_at(today);
@@ -281,7 +309,7 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
                             td {
                                 @match (s.state.in_force() && s.terminates_on.is_none(), s.term_ends) {
                                     (true, Some(end)) => {
-                                        "notice must be received by "
+                                        (t(l, "notice must be received by")) " "
                                         (end.add_days(-i64::from(a.terms().notice_days)))
                                     }
                                     _ => { "—" }
@@ -295,9 +323,9 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         }
         @if let Some(status) = &status {
             section {
-                h2 { "Partners" }
+                h2 { (t(l, "Partners")) }
                 table {
-                    thead { tr { th { "Partner" } th { "Queued" } th { "Last delivered" } th { "Last failure" } th { "Our checkpoint cosigned at" } } }
+                    thead { tr { th { (t(l, "Partner")) } th { (t(l, "Queued")) } th { (t(l, "Last delivered")) } th { (t(l, "Last failure")) } th { (t(l, "Our checkpoint cosigned at")) } } }
                     tbody {
                         @for p in status["partners"].as_array().into_iter().flatten() {
                             tr {
@@ -314,18 +342,18 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
         }
         @if let Some(r) = &requests {
             section {
-                h2 { "Consent requests" }
-                p { a href="/console/consents" { (pending(r)) " waiting for an answer" } }
+                h2 { (t(l, "Consent requests")) }
+                p { a href="/console/consents" { (pending(r)) " " (t(l, "waiting for an answer")) } }
             }
         }
         @if let Some(i) = &incidents {
             section {
-                h2 { "Incidents" }
-                p { a href="/console/incidents" { (i["incidents"].as_array().map_or(0, Vec::len)) " recorded" } }
+                h2 { (t(l, "Incidents")) }
+                p { a href="/console/incidents" { (i["incidents"].as_array().map_or(0, Vec::len)) " " (t(l, "recorded")) } }
             }
         }
     };
-    html_response(StatusCode::OK, page(&node, "Home", Some(&who), None, body))
+    html_response(StatusCode::OK, page(&node, who.lang, t(who.lang, "Home"), Some(&who), None, body))
 }
 
 fn pending(requests: &Value) -> usize {
@@ -337,10 +365,19 @@ fn pending(requests: &Value) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Items.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct ItemsQuery {
     topic: Option<String>,
     originator: Option<String>,
+    level: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<i64>,
+}
+
+/// A form's text field: `None` when empty.
+fn given(field: Option<&String>) -> Option<String> {
+    field.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 pub(super) async fn items(
@@ -348,10 +385,23 @@ pub(super) async fn items(
     who: Signed,
     Query(q): Query<ItemsQuery>,
 ) -> Response {
-    let filter = service::items::ListFilter {
-        topic: q.topic.clone().filter(|t| !t.is_empty()),
-        originator: q.originator.clone().filter(|o| !o.is_empty()),
-        ..Default::default()
+    let day = |d: Option<&String>| -> Result<Option<gsomia_core::Date>, ApiError> {
+        given(d)
+            .map(|d| d.parse().map_err(|e| ApiError::bad_request(format!("date `{d}`: {e}"))))
+            .transpose()
+    };
+    let filter = match (day(q.since.as_ref()), day(q.until.as_ref())) {
+        (Ok(since), Ok(until)) => service::items::ListFilter {
+            topic: given(q.topic.as_ref()),
+            originator: given(q.originator.as_ref()),
+            level: given(q.level.as_ref()),
+            since,
+            until,
+            after: q.after,
+            limit: Some(50),
+            ..Default::default()
+        },
+        (Err(e), _) | (_, Err(e)) => return refused(&node, &who, &e),
     };
     let listed = match service::items::list(&node, &who.user, &filter).await {
         Ok(v) => v,
@@ -359,17 +409,27 @@ pub(super) async fn items(
     };
     let items: Vec<Value> = listed["items"].as_array().cloned().unwrap_or_default();
     let markings: Vec<Marking> = items.iter().filter_map(marking_of).collect();
+    let levels = own_levels(&node);
+    let next = listed["next"].as_i64().filter(|n| Some(*n) != q.after && !items.is_empty());
+    let text = |f: &Option<String>| f.clone().unwrap_or_default();
+    let l = who.lang;
     let body = html! {
         form method="get" action="/console/items" class="filters" {
-            label { "Topic " input name="topic" value=(q.topic.clone().unwrap_or_default()); }
-            label { "Originator " input name="originator" value=(q.originator.clone().unwrap_or_default()); }
-            button type="submit" { "Filter" }
+            label { (t(l, "Topic")) " " input name="topic" value=(text(&q.topic)); }
+            label { (t(l, "Originator")) " " input name="originator" size="4" value=(text(&q.originator)); }
+            label { (t(l, "Level")) " " select name="level" {
+                option value="" { (t(l, "any")) }
+                @for (id, name) in &levels { option value=(id) selected[Some(id) == q.level.as_ref()] { (name) } }
+            } }
+            label { (t(l, "Since")) " " input name="since" type="date" value=(text(&q.since)); }
+            label { (t(l, "Until")) " " input name="until" type="date" value=(text(&q.until)); }
+            button type="submit" { (t(l, "Filter")) }
         }
         @if items.is_empty() {
-            p { "Nothing you may read here." }
+            p { (t(l, "Nothing you may read here.")) }
         } @else {
             table {
-                thead { tr { th { "Marking" } th { "Name" } th { "Type" } th { "Topics" } } }
+                thead { tr { th { (t(l, "Marking")) } th { (t(l, "Name")) } th { (t(l, "Type")) } th { (t(l, "Topics")) } th { (t(l, "Added")) } } }
                 tbody {
                     @for i in &items {
                         @let m = marking_of(i);
@@ -384,15 +444,136 @@ pub(super) async fn items(
                             } }
                             td { (i["object"]["type"].as_str().unwrap_or_default()) }
                             td { (joined(&i["label"]["topics"])) }
+                            td { (i["added"].as_str().unwrap_or_default().get(..10).unwrap_or_default()) }
                         }
                     }
                 }
             }
         }
+        @if let Some(n) = next {
+            p { a href=(format!("/console/items?{}", next_query(&q, n))) { (t(l, "Next page")) " →" } }
+        }
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Items", Some(&who), banner(&node, &markings), body),
+        page(&node, l, t(l, "Items"), Some(&who), banner(&node, l, &markings), body),
+    )
+}
+
+/// The items page's query for the page after item number `after`, the filters kept.
+fn next_query(q: &ItemsQuery, after: i64) -> String {
+    let mut out = url_pairs(&[
+        ("topic", &q.topic),
+        ("originator", &q.originator),
+        ("level", &q.level),
+        ("since", &q.since),
+        ("until", &q.until),
+    ]);
+    out.push_str(&format!("after={after}"));
+    out
+}
+
+/// `k=v&` for each given value, percent-encoded.
+fn url_pairs(pairs: &[(&str, &Option<String>)]) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            out.push_str(k);
+            out.push('=');
+            for b in v.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out.push('&');
+        }
+    }
+    out
+}
+
+/// This node's levels: id and the name as the scheme writes it.
+fn own_levels(node: &Node) -> Vec<(String, String)> {
+    node.world()
+        .scheme(node.party())
+        .map(|s| {
+            s.levels()
+                .iter()
+                .map(|l| (l.id.as_str().to_owned(), format!("{} {}", l.name, l.id)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search.
+
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Full text and STIX fields over what the user may read (`service::search`), with each hit's
+/// related items.
+pub(super) async fn search(
+    State(node): State<AppState>,
+    who: Signed,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let l = who.lang;
+    let found = if q.q.trim().is_empty() {
+        None
+    } else {
+        match service::search::search(&node, &who.user, &q.q, Some(50)).await {
+            Ok(v) => Some(v),
+            Err(e) => return refused(&node, &who, &e),
+        }
+    };
+    let items: Vec<Value> = found
+        .as_ref()
+        .and_then(|f| f["items"].as_array().cloned())
+        .unwrap_or_default();
+    let markings: Vec<Marking> = items.iter().filter_map(marking_of).collect();
+    let body = html! {
+        form method="get" action="/console/search" class="filters" role="search" {
+            label { (t(l, "Words to find")) " " input name="q" type="search" size="40" value=(q.q); }
+            button type="submit" { (t(l, "Search")) }
+        }
+        p { small { "name:  description:  pattern:  value:  type:" } }
+        @if let Some(f) = &found {
+            @if items.is_empty() { p { (t(l, "No match you may read.")) } }
+            @else {
+                table {
+                    thead { tr { th { (t(l, "Marking")) } th { (t(l, "Name")) } th { (t(l, "Type")) } th { (t(l, "Matched in")) } th { (t(l, "Related")) } } }
+                    tbody {
+                        @for i in &items {
+                            tr {
+                                td { @if let Some(m) = marking_of(i) { (level_text(&node, m.party, m.level.as_str())) " · " (m.originator) } }
+                                td { a href=(format!("/console/items/{}", i["id"].as_str().unwrap_or_default())) {
+                                    (i["name"].as_str().or(i["value"].as_str()).unwrap_or(i["id"].as_str().unwrap_or_default()))
+                                } }
+                                td { (i["type"].as_str().unwrap_or_default()) }
+                                td { (joined(&i["matched"])) }
+                                td {
+                                    @for r in i["related"].as_array().into_iter().flatten() {
+                                        a href=(format!("/console/items/{}", r["id"].as_str().unwrap_or_default())) {
+                                            (r["originator"].as_str().unwrap_or_default()) ": " (joined(&r["values"]))
+                                        } " "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if f["more"] == true { p { (t(l, "More results exist: narrow the search.")) } }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, l, t(l, "Search"), Some(&who), banner(&node, l, &markings), body),
     )
 }
 
@@ -439,16 +620,8 @@ fn publish_form(
     error: Option<&ApiError>,
     form: &PublishForm,
 ) -> Response {
-    let world = node.world();
-    let levels: Vec<(String, String)> = world
-        .scheme(node.party())
-        .map(|s| {
-            s.levels()
-                .iter()
-                .map(|l| (l.id.as_str().to_owned(), format!("{} {}", l.name, l.id)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let levels = own_levels(node);
+    let l = who.lang;
     let body = html! {
         @if let Some(e) = error {
             p.refusal role="alert" {
@@ -458,18 +631,18 @@ fn publish_form(
         }
         form method="post" action="/console/publish" class="publish" {
             input type="hidden" name="csrf" value=(who.csrf);
-            label { "STIX 2.1 object (JSON)" textarea name="object" rows="12" cols="80" required { (form.object) } }
-            label { "Level " select name="level" {
+            label { (t(l, "STIX 2.1 object (JSON)")) textarea name="object" rows="12" cols="80" required { (form.object) } }
+            label { (t(l, "Level")) " " select name="level" {
                 @for (id, text) in &levels { option value=(id) selected[*id == form.level] { (text) } }
             } }
-            label { "Topics (comma-separated) " input name="topics" value=(form.topics) required; }
-            label { "Purpose " input name="purpose" value=(form.purpose) required; }
-            label { "Releasable to (party codes, comma-separated) " input name="releasable_to" value=(form.releasable_to); }
-            label { "Grading (e.g. B2) " input name="grading" value=(form.grading); }
-            button type="submit" { "Publish" }
+            label { (t(l, "Topics (comma-separated)")) " " input name="topics" value=(form.topics) required; }
+            label { (t(l, "Purpose")) " " input name="purpose" value=(form.purpose) required; }
+            label { (t(l, "Releasable to (party codes, comma-separated)")) " " input name="releasable_to" value=(form.releasable_to); }
+            label { (t(l, "Grading (e.g. B2)")) " " input name="grading" value=(form.grading); }
+            button type="submit" { (t(l, "Publish")) }
         }
     };
-    html_response(status, page(node, "Publish", Some(who), None, body))
+    html_response(status, page(node, who.lang, t(who.lang, "Publish"), Some(who), None, body))
 }
 
 /// Publishes what the form describes: the label is built from its fields (this party the
@@ -545,6 +718,17 @@ pub(super) async fn item(
     let v = service::items::item_json(&stored, &item, &marking);
     let o = &v["object"];
     let may_release = permit(&who.user, Action::Release).is_ok();
+    let may_derive = permit(&who.user, Action::Derive).is_ok();
+    let may_destroy = permit(&who.user, Action::Destroy).is_ok();
+    let own = marking.originator == node.party();
+    let may_reclassify = own && permit(&who.user, Action::Reclassify).is_ok();
+    let may_custody = own && permit(&who.user, Action::Log).is_ok();
+    let related = if node.index.ready().is_ok() {
+        service::search::related_to(&node, &who.user, &id, o)
+    } else {
+        vec![]
+    };
+    let levels = own_levels(&node);
     let may_ask = permit(&who.user, Action::AskConsent).is_ok();
     let partners: Vec<PartyCode> = node
         .world()
@@ -555,23 +739,24 @@ pub(super) async fn item(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    let l = who.lang;
     let body = html! {
-        p.marking { strong { (level_text(&node, marking.party, marking.level.as_str())) } " · originator " (marking.originator) }
+        p.marking { strong { (level_text(&node, marking.party, marking.level.as_str())) } " · " (t(l, "originator")) " " (marking.originator) }
         dl {
-            dt { "Name" } dd { (o["name"].as_str().unwrap_or_default()) }
-            dt { "Type" } dd { (o["type"].as_str().unwrap_or_default()) }
-            @if let Some(d) = o["description"].as_str() { dt { "Description" } dd { (d) } }
-            @if let Some(p) = o["pattern"].as_str() { dt { "Pattern" } dd { code { (p) } } }
-            dt { "Topics" } dd { (joined(&v["label"]["topics"])) }
-            dt { "Purpose" } dd { (v["label"]["purpose"].as_str().unwrap_or_default()) }
-            dt { "Grading" } dd { (v["label"]["grading"].as_str().unwrap_or("—")) }
-            dt { "Originator's level" } dd { (level_text(&node, marking.originator, v["label"]["level"].as_str().unwrap_or_default())) }
-            dt { "Releasable to" } dd { (joined(&v["label"]["releasable_to"])) }
-            dt { "Version" } dd { (v["version"].as_str().unwrap_or_default()) }
+            dt { (t(l, "Name")) } dd { (o["name"].as_str().unwrap_or_default()) }
+            dt { (t(l, "Type")) } dd { (o["type"].as_str().unwrap_or_default()) }
+            @if let Some(d) = o["description"].as_str() { dt { (t(l, "Description")) } dd { (d) } }
+            @if let Some(p) = o["pattern"].as_str() { dt { (t(l, "Pattern")) } dd { code { (p) } } }
+            dt { (t(l, "Topics")) } dd { (joined(&v["label"]["topics"])) }
+            dt { (t(l, "Purpose")) } dd { (v["label"]["purpose"].as_str().unwrap_or_default()) }
+            dt { (t(l, "Grading")) } dd { (v["label"]["grading"].as_str().unwrap_or("—")) }
+            dt { (t(l, "Originator's level")) } dd { (level_text(&node, marking.originator, v["label"]["level"].as_str().unwrap_or_default())) }
+            dt { (t(l, "Releasable to")) } dd { (joined(&v["label"]["releasable_to"])) }
+            dt { (t(l, "Version")) } dd { (v["version"].as_str().unwrap_or_default()) }
         }
-        h2 { "Custody" }
+        h2 { (t(l, "Custody")) }
         @if v["custody"].as_array().is_none_or(Vec::is_empty) {
-            p { "Published here." }
+            p { (t(l, "Published here.")) }
         } @else {
             ol {
                 @for hop in v["custody"].as_array().into_iter().flatten() {
@@ -580,37 +765,81 @@ pub(super) async fn item(
                 }
             }
         }
-        h2 { "Report loss or compromise" }
+        h2 { (t(l, "Related items")) }
+        @if related.is_empty() { p { (t(l, "None.")) } } @else {
+            p { (t(l, "Items you may read that hold the same observable value:")) }
+            ul {
+                @for r in &related {
+                    li { a href=(format!("/console/items/{}", r["id"].as_str().unwrap_or_default())) { code { (r["id"].as_str().unwrap_or_default()) } }
+                        " · " (r["originator"].as_str().unwrap_or_default()) " · " code { (joined(&r["values"])) } }
+                }
+            }
+        }
+        h2 { (t(l, "Report loss or compromise")) }
         form method="post" action=(format!("/console/items/{id}/incident")) {
             input type="hidden" name="csrf" value=(who.csrf);
-            label { "What " select name="kind" {
-                option value="possible_compromise" { "possible compromise" }
-                option value="compromise" { "compromise" }
-                option value="loss" { "loss" }
+            label { (t(l, "What")) " " select name="kind" {
+                option value="possible_compromise" { (t(l, "possible compromise")) }
+                option value="compromise" { (t(l, "compromise")) }
+                option value="loss" { (t(l, "loss")) }
             } }
-            label { "Description " input name="description" required; }
-            button type="submit" { "Report to the originator" }
+            label { (t(l, "Description")) " " input name="description" required; }
+            button type="submit" { (t(l, "Report to the originator")) }
         }
         @if may_ask && marking.originator != node.party() {
-            h2 { "Ask the originator's consent to release onward" }
+            h2 { (t(l, "Ask the originator's consent to release onward")) }
             form method="post" action=(format!("/console/items/{id}/consent")) {
                 input type="hidden" name="csrf" value=(who.csrf);
-                label { "To " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
-                label { "Until " input name="until" type="date" required; }
-                button type="submit" { "Ask " (marking.originator) }
+                label { (t(l, "To")) " " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
+                label { (t(l, "Until")) " " input name="until" type="date" required; }
+                button type="submit" { (t(l, "Ask")) " → " (marking.originator) }
+            }
+        }
+        @if may_derive {
+            h2 { (t(l, "Derive or translate")) }
+            form.publish method="post" action=(format!("/console/items/{id}/derive")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (t(l, "STIX 2.1 object of the new item (JSON)")) textarea name="object" rows="6" required {} }
+                label { (t(l, "Purpose")) " " input name="purpose" value=(v["label"]["purpose"].as_str().unwrap_or_default()) required; }
+                button type="submit" { (t(l, "Derive")) }
+            }
+        }
+        @if may_reclassify {
+            h2 { (t(l, "Reclassify")) }
+            form method="post" action=(format!("/console/items/{id}/reclassify")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (t(l, "New level")) " " select name="level" {
+                    @for (lid, name) in &levels { option value=(lid) selected[Some(lid.as_str()) == v["label"]["level"].as_str()] { (name) } }
+                } }
+                button type="submit" { (t(l, "Reclassify")) }
+            }
+        }
+        @if may_custody {
+            h2 { (t(l, "Custody at a partner")) }
+            form method="get" action=(format!("/console/items/{id}/custody")) {
+                label { (t(l, "Holder")) " " select name="holder" { @for p in &partners { option value=(p) { (p) } } } }
+                button type="submit" { (t(l, "Ask for the proofs")) }
+            }
+        }
+        @if may_destroy {
+            h2 { (t(l, "Destroy")) }
+            form method="post" action=(format!("/console/items/{id}/destroy")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (t(l, "Reason")) " " input name="reason" required; }
+                button.danger type="submit" { (t(l, "Destroy this version (the content and its key are erased)")) }
             }
         }
         @if may_release {
-            h2 { "Release" }
+            h2 { (t(l, "Release")) }
             form method="get" action=(format!("/console/items/{id}/release")) {
-                label { "To " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
-                button type="submit" { "Preview the decision" }
+                label { (t(l, "To")) " " select name="to" { @for p in &partners { option value=(p) { (p) } } } }
+                button type="submit" { (t(l, "Preview the decision")) }
             }
         }
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Item", Some(&who), banner(&node, [&marking]), body),
+        page(&node, who.lang, t(who.lang, "Item"), Some(&who), banner(&node, who.lang, [&marking]), body),
     )
 }
 
@@ -627,28 +856,32 @@ pub(super) async fn release_preview(
     Query(q): Query<ToQuery>,
 ) -> Response {
     let decided = service::items::release_preview(&node, &who.user, &id, q.to).await;
+    let l = who.lang;
     let body = match &decided {
         Ok(d) => html! {
             p.allowed {
-                "Allowed under " strong { (d["agreement"].as_str().unwrap_or_default()) } "; "
-                (q.to) " will mark it " strong { (level_text(&node, q.to, d["marking"]["level"].as_str().unwrap_or_default())) } "."
+                (t(l, "Allowed under")) " " strong { (d["agreement"].as_str().unwrap_or_default()) } "; "
+                (q.to) " " (t(l, "will mark it")) " " strong { (level_text(&node, q.to, d["marking"]["level"].as_str().unwrap_or_default())) } "."
             }
             form method="post" action=(format!("/console/items/{id}/release")) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="to" value=(q.to);
-                button type="submit" { "Release to " (q.to) }
+                button type="submit" { (t(l, "Release")) " → " (q.to) }
             }
         },
         Err(e) => html! {
             p.refusal {
-                "Refused"
+                (t(l, "Refused"))
                 @if let Some(rule) = e.rule { ", " strong { (rule.id()) } }
                 ": " (e.message)
             }
         },
     };
     let status = decided.as_ref().err().map_or(StatusCode::OK, |e| e.status);
-    html_response(status, page(&node, "Release", Some(&who), None, body))
+    html_response(
+        status,
+        page(&node, l, t(l, "Release"), Some(&who), None, body),
+    )
 }
 
 #[derive(Deserialize)]
@@ -683,11 +916,183 @@ pub(super) async fn release(
 
 /// What an action on item `id` did, and the way back to it.
 fn done(node: &Node, who: &Signed, title: &str, id: &str, said: Markup) -> Response {
+    let l = who.lang;
     let body = html! {
         p.allowed { (said) }
-        p { a href=(format!("/console/items/{id}")) { "Back to the item" } }
+        p { a href=(format!("/console/items/{id}")) { (t(l, "Back to the item")) } }
     };
-    html_response(StatusCode::OK, page(node, title, Some(who), None, body))
+    html_response(StatusCode::OK, page(node, who.lang, title, Some(who), None, body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeriveForm {
+    csrf: String,
+    object: String,
+    purpose: String,
+}
+
+/// P4: a new item (a copy, translation or extract) from this one, labelled by the service.
+pub(super) async fn derive(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<DeriveForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let parsed = serde_json::from_str::<Value>(&form.object)
+        .map_err(|e| ApiError::bad_request(format!("object: not JSON: {e}")))
+        .and_then(|o| {
+            form.purpose.trim().parse::<gsomia_core::Tag>()
+                .map(|p| (o, p))
+                .map_err(|e| ApiError::unprocessable(format!("purpose: {e}")))
+        });
+    let result = match parsed {
+        Ok((object, purpose)) => {
+            service::items::derive(&node, &who.user, &[(id, None)], object, purpose).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(v) => Redirect::to(&format!(
+            "/console/items/{}",
+            v["id"].as_str().unwrap_or_default()
+        ))
+        .into_response(),
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReclassifyForm {
+    csrf: String,
+    level: String,
+}
+
+/// M4: the originator's new level, signed and sent to every holder.
+pub(super) async fn reclassify(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ReclassifyForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let level = match form.level.trim().parse::<gsomia_core::LevelId>() {
+        Ok(level) => level,
+        Err(e) => return refused(&node, &who, &ApiError::unprocessable(format!("level: {e}"))),
+    };
+    match service::reclassification::reclassify(&node, &who.user, &id, level).await {
+        Ok(_) => Redirect::to(&format!("/console/items/{id}")).into_response(),
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct DestroyForm {
+    csrf: String,
+    reason: String,
+}
+
+/// P5: the newest version destroyed (content and key erased), with its signed certificate.
+pub(super) async fn destroy(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<DestroyForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let l = who.lang;
+    match service::items::destroy_one(&node, &who.user, &id, None, form.reason.trim(), "console")
+        .await
+    {
+        Ok(c) => {
+            let body = html! {
+                p.allowed { (t(l, "Destroy")) ": " code { (id) } " (" (c["certificate"]["version"].as_str().unwrap_or_default()) ")" }
+                pre { (serde_json::to_string_pretty(&c).unwrap_or_default()) }
+            };
+            html_response(
+                StatusCode::OK,
+                page(&node, l, t(l, "Destroy"), Some(&who), None, body),
+            )
+        }
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct HolderQuery {
+    holder: String,
+}
+
+/// P7 across nodes: a holder's audit entries about this node's item, each proven included in a
+/// checkpoint of the holder's log this node witnessed; verified by the server before it is
+/// shown.
+pub(super) async fn custody(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<HolderQuery>,
+) -> Response {
+    let l = who.lang;
+    let report = match service::audit::custody(&node, &who.user, &id, &q.holder).await {
+        Ok(r) => r,
+        Err(e) => return refused(&node, &who, &e),
+    };
+    let body = html! {
+        p.allowed { "✓ " (t(l, "verified")) ": " (report["entries"].as_array().map_or(0, Vec::len)) " · " (t(l, "Holder")) " " (q.holder) }
+        table {
+            thead { tr { th { "#" } th { (t(l, "When")) } th { (t(l, "Who")) } th { (t(l, "Action")) } th { (t(l, "Decision")) } th { (t(l, "Rule")) } } }
+            tbody {
+                @for e in report["entries"].as_array().into_iter().flatten() {
+                    @let x = &e["entry"];
+                    tr {
+                        td { (e["seq"]) }
+                        td { (x["at"].as_str().unwrap_or_default()) }
+                        td { (x["actor"].as_str().unwrap_or_default()) }
+                        td { (x["action"].as_str().unwrap_or_default()) }
+                        td { (x["decision"].as_str().unwrap_or_default()) }
+                        td { (x["rule"].as_str().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        h2 { (t(l, "Latest checkpoint")) }
+        pre { (report["checkpoint"].as_str().unwrap_or_default()) }
+        p { a href=(format!("/console/items/{id}")) { (t(l, "Back to the item")) } }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, l, t(l, "Custody at a partner"), Some(&who), None, body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct LangForm {
+    csrf: String,
+    lang: String,
+}
+
+/// The user's language setting: a cookie for a year.
+pub(super) async fn set_lang(
+    State(node): State<AppState>,
+    who: Signed,
+    Form(form): Form<LangForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let lang = Lang::of(&form.lang).unwrap_or(Lang::En);
+    let mut resp = Redirect::to("/console/").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&node, super::i18n::COOKIE, lang.code(), Some(365 * 86_400)),
+    );
+    resp
 }
 
 #[derive(Deserialize)]
@@ -761,11 +1166,12 @@ pub(super) async fn incidents(State(node): State<AppState>, who: Signed) -> Resp
         Ok(v) => v,
         Err(e) => return refused(&node, &who, &e),
     };
+    let l = who.lang;
     let body = html! {
         @let list = listed["incidents"].as_array().cloned().unwrap_or_default();
-        @if list.is_empty() { p { "None." } }
+        @if list.is_empty() { p { (t(l, "None.")) } }
         table {
-            thead { tr { th { "When" } th { "What" } th { "Item" } th { "Reported by" } th { "Description" } } }
+            thead { tr { th { (t(l, "When")) } th { (t(l, "What")) } th { (t(l, "Item")) } th { (t(l, "Reported by")) } th { (t(l, "Description")) } } }
             tbody {
                 @for i in list.iter().rev() {
                     tr {
@@ -781,7 +1187,7 @@ pub(super) async fn incidents(State(node): State<AppState>, who: Signed) -> Resp
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Incidents", Some(&who), None, body),
+        page(&node, who.lang, t(who.lang, "Incidents"), Some(&who), None, body),
     )
 }
 
@@ -815,33 +1221,34 @@ pub(super) async fn agreement(
     let terms = a.terms();
     let what_if = q.notice.map(|on| a.with_notice(node.party(), on));
     let authority = permit(&who.user, Action::AgreementEvent).is_ok();
+    let l = who.lang;
     let body = html! {
         p { (a.title()) }
-        p { "Today (" (today) "): " strong { (now.state) }
+        p { (t(l, "Today")) " (" (today) "): " strong { (now.state) }
             @if let Some(d) = now.terminates_on { ", terminates on " (d) }
             @if let (true, None, Some(end)) = (now.state.in_force(), now.terminates_on, now.term_ends) {
                 "; notice must be received by " (end.add_days(-i64::from(terms.notice_days)))
             }
         }
-        h2 { "Timeline" }
+        h2 { (t(l, "Timeline")) }
         ol.timeline {
             @for c in a.timeline(today) {
                 li { time { (c.on) } " " (c.sentence(terms))
                     @if let Some(n) = &c.note { " “" (n) "”" } }
             }
         }
-        h2 { "Terms" }
+        h2 { (t(l, "Terms")) }
         dl {
-            dt { "Parties" } dd { (a.parties().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
-            dt { "Term" } dd {
+            dt { (t(l, "Parties")) } dd { (a.parties().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
+            dt { (t(l, "Term")) } dd {
                 @if let Some(y) = terms.initial_years { (y) " years, then " }
                 "renewed for " (terms.renewal_years) " year(s) at a time" }
-            dt { "Notice" } dd { (terms.notice_days) " days" }
-            @if let Some(scope) = a.scope() { dt { "Scope" } dd { (scope.join(", ")) } }
+            dt { (t(l, "Notice")) } dd { (terms.notice_days) " " (t(l, "days")) }
+            @if let Some(scope) = a.scope() { dt { (t(l, "Scope")) } dd { (scope.join(", ")) } }
         }
-        h2 { "Equivalent levels" }
+        h2 { (t(l, "Equivalent levels")) }
         table {
-            thead { tr { th { "Common" } @for p in a.parties() { th { (p) } } } }
+            thead { tr { th { (t(l, "Common")) } @for p in a.parties() { th { (p) } } } }
             tbody {
                 @for row in a.equivalence().rows() {
                     tr { td { (row.common) }
@@ -852,10 +1259,10 @@ pub(super) async fn agreement(
                 }
             }
         }
-        h2 { "What if " (node.party()) " gave notice?" }
+        h2 { (t(l, "What if we gave notice?")) " (" (node.party()) ")" }
         form method="get" action=(format!("/console/agreements/{id}")) {
-            label { "On " input name="notice" type="date" value=(q.notice.map(|d| d.to_string()).unwrap_or_default()) required; }
-            button type="submit" { "Show" }
+            label { (t(l, "On")) " " input name="notice" type="date" value=(q.notice.map(|d| d.to_string()).unwrap_or_default()) required; }
+            button type="submit" { (t(l, "Show")) }
         }
         @match &what_if {
             Some(Ok(after)) => {
@@ -872,23 +1279,23 @@ pub(super) async fn agreement(
             None => {}
         }
         @if authority {
-            h2 { "Record an event of " (node.party()) }
+            h2 { (t(l, "Record an event")) " (" (node.party()) ")" }
             form method="get" action=(format!("/console/agreements/{id}/event")) {
-                label { "Event " select name="type" {
-                    option value="notice" { "notice of termination" }
-                    option value="suspend" { "suspend our notice" }
-                    option value="resume" { "resume our notice" }
-                    option value="withdraw" { "withdraw our notice" }
-                    option value="signed" { "signature" }
+                label { (t(l, "Event")) " " select name="type" {
+                    option value="notice" { (t(l, "notice of termination")) }
+                    option value="suspend" { (t(l, "suspend our notice")) }
+                    option value="resume" { (t(l, "resume our notice")) }
+                    option value="withdraw" { (t(l, "withdraw our notice")) }
+                    option value="signed" { (t(l, "signature")) }
                 } }
-                label { "On " input name="on" type="date" value=(today) required; }
-                button type="submit" { "Review" }
+                label { (t(l, "On")) " " input name="on" type="date" value=(today) required; }
+                button type="submit" { (t(l, "Review")) }
             }
         }
     };
     html_response(
         StatusCode::OK,
-        page(&node, a.id().as_str(), Some(&who), None, body),
+        page(&node, who.lang, a.id().as_str(), Some(&who), None, body),
     )
 }
 
@@ -906,6 +1313,7 @@ pub(super) async fn event_review(
     Path(id): Path<String>,
     Query(q): Query<EventQuery>,
 ) -> Response {
+    let l = who.lang;
     let world = node.world();
     let Some(a) = world.agreement(&id) else {
         return refused(
@@ -925,13 +1333,13 @@ pub(super) async fn event_review(
             let s = after.state_at(q.on);
             html! {
                 p.allowed { "After it, on " (q.on) ": " strong { (s.state) }
-                    @if let Some(t) = s.terminates_on { "; terminates on " (t) } "." }
+                    @if let Some(end) = s.terminates_on { "; terminates on " (end) } "." }
                 p { "It is recorded here and sent to every other party of the agreement." }
                 form method="post" action=(format!("/console/agreements/{id}/event")) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     input type="hidden" name="type" value=(serde_json::to_value(q.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
                     input type="hidden" name="on" value=(q.on);
-                    button type="submit" { "Record it" }
+                    button type="submit" { (t(l, "Record it")) }
                 }
             }
         }
@@ -939,7 +1347,7 @@ pub(super) async fn event_review(
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Review the event", Some(&who), None, body),
+        page(&node, who.lang, t(who.lang, "Review the event"), Some(&who), None, body),
     )
 }
 
@@ -1009,20 +1417,21 @@ pub(super) async fn audit(
         })
         .collect();
     let checkpoint = crate::transparency::latest_cosigned(&node).ok().flatten();
+    let l = who.lang;
     let body = html! {
         form method="get" action="/console/audit" class="filters" {
-            label { "Contains " input name="q" value=(needle); }
-            label { "Decision " select name="decision" {
+            label { (t(l, "Contains")) " " input name="q" value=(needle); }
+            label { (t(l, "Decision")) " " select name="decision" {
                 @for d in ["", "allow", "deny", "record"] {
-                    option value=(d) selected[d == decision] { (if d.is_empty() { "any" } else { d }) }
+                    option value=(d) selected[d == decision] { (if d.is_empty() { t(l, "any") } else { d }) }
                 }
             } }
             input type="hidden" name="after" value=(after);
-            button type="submit" { "Filter" }
+            button type="submit" { (t(l, "Filter")) }
         }
         p { "Entries " (after + 1) " to " (listed["next"].as_u64().unwrap_or(after)) " of " (size) "." }
         table {
-            thead { tr { th { "#" } th { "When" } th { "Who" } th { "Action" } th { "Subject" } th { "Decision" } th { "Rule" } } }
+            thead { tr { th { "#" } th { (t(l, "When")) } th { (t(l, "Who")) } th { (t(l, "Action")) } th { (t(l, "Subject")) } th { (t(l, "Decision")) } th { (t(l, "Rule")) } } }
             tbody {
                 @for e in entries.iter().rev() {
                     @let x = &e["entry"];
@@ -1038,18 +1447,18 @@ pub(super) async fn audit(
                 }
             }
         }
-        h2 { "Latest checkpoint" }
+        h2 { (t(l, "Latest checkpoint")) }
         @match &checkpoint {
             Some((size, note)) => {
                 p { "Size " (size) ", signed by this node; the lines after it are the partners' cosignatures (C2SP tlog-checkpoint)." }
                 pre { (note) }
             }
-            None => { p { "None yet." } }
+            None => { p { (t(l, "None yet.")) } }
         }
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Audit log", Some(&who), None, body),
+        page(&node, who.lang, t(who.lang, "Audit log"), Some(&who), None, body),
     )
 }
 
@@ -1068,11 +1477,12 @@ pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Respo
         Ok(()) => service::consents::held(&node, &who.user).await.ok(),
         Err(_) => None,
     };
+    let l = who.lang;
     let body = html! {
         @if let Some(r) = &requests {
-            h2 { "Requests from holders" }
+            h2 { (t(l, "Requests from holders")) }
             @let list = r["requests"].as_array().cloned().unwrap_or_default();
-            @if list.is_empty() { p { "None." } }
+            @if list.is_empty() { p { (t(l, "None.")) } }
             @for q in &list {
                 article.request {
                     p { "Holder " strong { (q["request"]["holder"].as_str().unwrap_or_default()) }
@@ -1082,17 +1492,17 @@ pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Respo
                     @if q["answer"].is_null() {
                         form method="post" action=(format!("/console/consents/{}/answer", q["id"])) {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            button type="submit" name="approve" value="yes" { "Consent (signed)" }
-                            button type="submit" name="approve" value="no" { "Refuse" }
+                            button type="submit" name="approve" value="yes" { (t(l, "Consent (signed)")) }
+                            button type="submit" name="approve" value="no" { (t(l, "Refuse")) }
                         }
                     } @else {
-                        p { "Answered: " (if q["answer"]["approved"].as_bool() == Some(true) { "consented" } else { "refused" }) }
+                        p { (t(l, "Answered")) ": " (if q["answer"]["approved"].as_bool() == Some(true) { t(l, "consented") } else { t(l, "refused") }) }
                     }
                 }
             }
         }
         @if let Some(h) = &held {
-            h2 { "Consents held" }
+            h2 { (t(l, "Consents held")) }
             ul {
                 @for c in h["consents"].as_array().into_iter().flatten() {
                     li { code { (c["item"].as_str().unwrap_or_default()) } " to " (c["to"].to_string()) " by " (c["originator"].as_str().unwrap_or_default()) }
@@ -1100,12 +1510,12 @@ pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Respo
             }
         }
         @if requests.is_none() && held.is_none() {
-            p { "Consents are for authorities and security officers." }
+            p { (t(l, "Consents are for authorities and security officers.")) }
         }
     };
     html_response(
         StatusCode::OK,
-        page(&node, "Consents", Some(&who), None, body),
+        page(&node, who.lang, t(who.lang, "Consents"), Some(&who), None, body),
     )
 }
 

@@ -540,6 +540,12 @@ pub struct ListFilter {
     pub topic: Option<String>,
     /// The originator.
     pub originator: Option<String>,
+    /// The level (in this node's scheme) the user reads it at.
+    pub level: Option<String>,
+    /// Added on or after this day.
+    pub since: Option<gsomia_core::Date>,
+    /// Added on or before this day.
+    pub until: Option<gsomia_core::Date>,
 }
 
 /// What `user` may read, in the order it was added, and the cursor to go on from. Items the
@@ -568,7 +574,8 @@ pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, Api
                     .is_none_or(|t| s.label.topics.iter().any(|x| x.as_str() == t))
                 && q.originator
                     .as_ref()
-                    .is_none_or(|o| s.label.originator.as_str() == o);
+                    .is_none_or(|o| s.label.originator.as_str() == o)
+                && added_within(&s.added, q.since, q.until);
             if !wanted {
                 continue;
             }
@@ -577,6 +584,12 @@ pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, Api
             let Decision::Allow(access) = decision else {
                 continue;
             };
+            if q.level
+                .as_ref()
+                .is_some_and(|l| access.marking.level.as_str() != l)
+            {
+                continue;
+            }
             if let Some(item) = unseal(node, &s)? {
                 ids.push(json!([s.id, s.modified]));
                 out.push(item_json(&s, &item, &access.marking));
@@ -601,6 +614,17 @@ pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, Api
     })
     .await?;
     Ok(json!({ "items": out, "next": cursor }))
+}
+
+/// Whether an item added at `added` (RFC 3339) falls within the days `since` and `until`.
+fn added_within(
+    added: &str,
+    since: Option<gsomia_core::Date>,
+    until: Option<gsomia_core::Date>,
+) -> bool {
+    let day = added.get(..10).unwrap_or(added);
+    since.is_none_or(|d| day >= d.to_string().as_str())
+        && until.is_none_or(|d| day <= d.to_string().as_str())
 }
 
 /// Releases an item to a party: an authority or security officer (R7, asked before anything

@@ -18,6 +18,7 @@ pub mod incidents;
 pub mod items;
 pub mod marking;
 pub mod reclassification;
+pub mod search;
 pub mod status;
 
 use gsomia_core::{Action, User};

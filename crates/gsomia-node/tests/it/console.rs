@@ -405,7 +405,7 @@ async fn the_agreement_page_tells_the_story_shows_a_what_if_and_records_a_confir
     for text in [
         "the agreement enters into force (A1)",
         "notice must be received by 2019-08-24",
-        "Record an event of KOR",
+        "Record an event (KOR)",
         "군사II급비밀 II",
     ] {
         assert!(page.body.contains(text), "no `{text}` in {}", page.body);
@@ -681,4 +681,280 @@ async fn a_passphrase_signs_in_is_kept_only_as_argon2id_and_changing_it_ends_ses
         .unwrap();
     let a = send(&f.node, "GET", "/console/", &session, None).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+/// Waits (bounded) until the node's search index has finished its start-up rebuild.
+async fn index_ready(node: &Node) {
+    for _ in 0..500 {
+        if node.index.ready().is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the search index was not ready after 5 s");
+}
+
+/// A KOR indicator of `name` about `ip`, as a publish body.
+fn indicator(n: u32, name: &str, ip: &str) -> String {
+    let label = super::report()["label"].clone();
+    json!({ "label": label, "object": {
+        "type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
+        "created": "2019-07-25T01:00:00.000Z", "modified": "2019-07-25T01:00:00.000Z",
+        "name": name, "pattern": format!("[ipv4-addr:value = '{ip}']"),
+        "pattern_type": "stix", "valid_from": "2019-07-25T01:00:00Z",
+    }})
+    .to_string()
+}
+
+fn ids(v: &Value) -> Vec<&str> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_answers_only_what_the_user_may_read_correlates_values_and_forgets_destroyed_content()
+{
+    let f = kor_node("search", "2019-07-25");
+    index_ready(&f.node).await;
+    super::publish(&f).await;
+    for (n, name) in [(1, "Wonsan control server"), (2, "Relay near the coast")] {
+        let body = indicator(n, name, "198.51.100.7");
+        let (s, b) = call(&f, "POST", "/api/v1/items", Some("kim"), Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (first, second) = (
+        "indicator--00000000-0000-4000-8000-000000000001",
+        "indicator--00000000-0000-4000-8000-000000000002",
+    );
+    // Full text, newest first, with the field that matched.
+    let (s, v) = call(&f, "GET", "/api/v1/search?q=wonsan", Some("kim"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), [first, REPORT_ID]);
+    assert_eq!(v["items"][1]["matched"], json!(["name"]));
+    assert_eq!(v["items"][0]["marking"]["level"], "II");
+    // A STIX field, and Japanese-style text without spaces would be pairs (core tests).
+    let (_, v) = call(&f, "GET", "/api/v1/search?q=name:wonsan", Some("kim"), None).await;
+    assert_eq!(ids(&v), [first, REPORT_ID]);
+    let (_, v) = call(&f, "GET", "/api/v1/search?q=type:report+east", Some("kim"), None).await;
+    assert_eq!(ids(&v), [REPORT_ID]);
+    // An observable's value correlates both indicators: each lists the other as related.
+    let (_, v) = call(&f, "GET", "/api/v1/search?q=value:198.51.100.7", Some("kim"), None).await;
+    assert_eq!(ids(&v), [second, first]);
+    assert_eq!(v["items"][0]["related"][0]["id"], first);
+    assert_eq!(v["items"][0]["related"][0]["values"], json!(["198.51.100.7"]));
+    let (s, v) = call(&f, "GET", &format!("/api/v1/items/{first}/related"), Some("kim"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["related"][0]["id"], second);
+    // Users who may not read them find nothing, not even a count: choi's clearance is below
+    // the level (P1), jung has no duty covering them (P1).
+    for user in ["choi", "jung"] {
+        let (s, v) = call(&f, "GET", "/api/v1/search?q=wonsan", Some(user), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["items"], json!([]), "{user}: {v}");
+        assert_eq!(v["more"], false);
+        let (s, _) = call(&f, "GET", &format!("/api/v1/items/{first}/related"), Some(user), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+    // A bad query is named; a search is audited with what it returned.
+    let (s, v) = call(&f, "GET", "/api/v1/search?q=colour:red", Some("kim"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"]["message"].as_str().unwrap().contains("colour"), "{v}");
+    let searches: Vec<Value> = audit_actions(&f.node)
+        .into_iter()
+        .filter(|e| e["action"] == "item.search")
+        .collect();
+    assert!(searches.iter().any(|e| e["actor"] == "kim"
+        && e["detail"]["query"] == "wonsan"
+        && e["detail"]["returned"][0][0] == first));
+    // The console says the same, for each of them.
+    let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let page = send(&f.node, "GET", "/console/search?q=wonsan", &kim, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Wonsan control server") && page.body.contains("군사II급비밀 II"));
+    let item = send(&f.node, "GET", &format!("/console/items/{first}"), &kim, None).await;
+    assert!(item.body.contains(second), "related items on the item page");
+    let (jung, _) = sign_in(&f.node, "jung", &f.tokens["jung"]).await;
+    let page = send(&f.node, "GET", "/console/search?q=wonsan", &jung, None).await;
+    assert!(page.body.contains("No match you may read"), "{}", page.body);
+    assert!(!page.body.contains("Wonsan") || !page.body.contains("control server"));
+    assert!(page.body.contains("NO CLASSIFIED CONTENT ON THIS PAGE"));
+    // P5: once the first indicator is destroyed, its words are gone from the index (not only
+    // hidden), and its value correlates nothing any more.
+    assert!(f.node.index.knows("control"));
+    let (s, b) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/items/{first}/destroy"),
+        Some("park"),
+        Some(json!({"reason": "superseded"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(!f.node.index.knows("control") && !f.node.index.knows("server"));
+    let (_, v) = call(&f, "GET", "/api/v1/search?q=value:198.51.100.7", Some("kim"), None).await;
+    assert_eq!(ids(&v), [second]);
+    assert_eq!(v["items"][0]["related"], json!([]));
+}
+
+#[tokio::test]
+async fn the_index_is_rebuilt_from_the_sealed_items_when_the_node_starts() {
+    let f = kor_node("search-restart", "2019-07-25");
+    index_ready(&f.node).await;
+    super::publish(&f).await;
+    f.node.close();
+    drop(f);
+    // kor_node's folder, named after the test.
+    let kor = std::env::temp_dir()
+        .join(format!("gsomia-node-{}-search-restart", std::process::id()))
+        .join("KOR");
+    let node = Node::open(&kor, clock("2019-07-25").0).unwrap();
+    index_ready(&node).await;
+    assert!(node.index.knows("wonsan"));
+    assert_eq!(node.index.size().0, 1);
+}
+
+#[tokio::test]
+async fn the_console_speaks_korean_and_japanese_and_keeps_level_names_in_their_script() {
+    let f = jpn_node("console-lang", "2019-07-25");
+    let (sato, csrf) = sign_in(&f.node, "sato", &f.tokens["sato"]).await;
+    let get = |lang: &'static str, cookie: String| {
+        let node = f.node.clone();
+        async move {
+            let mut req = Request::builder()
+                .uri("/console/items")
+                .header(header::COOKIE, cookie);
+            if !lang.is_empty() {
+                req = req.header(header::ACCEPT_LANGUAGE, lang);
+            }
+            let resp = gsomia_node::api::app(node)
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let b = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            String::from_utf8(b.to_vec()).unwrap()
+        }
+    };
+    let ja = get("ja-JP,ja;q=0.9,en;q=0.5", sato.clone()).await;
+    assert!(ja.contains("<html lang=\"ja\"") && ja.contains(">資料<"), "{ja}");
+    assert!(ja.contains("極秘 GOKUHI — 作成者 KOR"), "{ja}");
+    let ko = get("ko", sato.clone()).await;
+    assert!(ko.contains("<html lang=\"ko\"") && ko.contains(">자료<"));
+    assert!(ko.contains("極秘 GOKUHI — 생산자 KOR"), "level names stay in Japan's script");
+    assert!(get("", sato.clone()).await.contains(">Items<"));
+    // The user's setting wins over the browser's.
+    let set = send(
+        &f.node,
+        "POST",
+        "/console/lang",
+        &sato,
+        Some(&format!("lang=ko&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER);
+    let (value, _) = set_cookie(&set, "gsomia_lang");
+    assert_eq!(value, "ko");
+    let page = get("ja", format!("{sato}; gsomia_lang=ko")).await;
+    assert!(page.contains("<html lang=\"ko\""));
+}
+
+#[tokio::test]
+async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_and_destroy() {
+    let f = kor_node("console-actions", "2019-07-25");
+    super::publish(&f).await;
+    let (park, csrf) = sign_in(&f.node, "park", &f.tokens["park"]).await;
+    let list = |q: &'static str| {
+        let (node, park) = (f.node.clone(), park.clone());
+        async move { send(&node, "GET", &format!("/console/items?{q}"), &park, None).await.body }
+    };
+    assert!(list("level=II").await.contains(REPORT_ID));
+    assert!(!list("level=I").await.contains(REPORT_ID));
+    assert!(list("since=2019-07-25&until=2019-07-25").await.contains(REPORT_ID));
+    assert!(!list("since=2019-07-26").await.contains(REPORT_ID));
+    let bad = send(&f.node, "GET", "/console/items?since=yesterday", &park, None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // The item page offers what each one's roles allow: the officer destroys, releases and
+    // asks partners for custody proofs; only the authority reclassifies (M4).
+    let item = send(&f.node, "GET", &format!("/console/items/{REPORT_ID}"), &park, None).await;
+    for form in ["/destroy", "/custody", "/release"] {
+        assert!(item.body.contains(&format!("{REPORT_ID}{form}")), "{form}");
+    }
+    assert!(!item.body.contains(&format!("{REPORT_ID}/reclassify")));
+    let (kang, kang_csrf) = sign_in(&f.node, "kang", &f.tokens["kang"]).await;
+    let item = send(&f.node, "GET", &format!("/console/items/{REPORT_ID}"), &kang, None).await;
+    assert!(item.body.contains(&format!("{REPORT_ID}/reclassify")));
+    // Reclassify to I: the item now reads at I.
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/reclassify"),
+        &kang,
+        Some(&format!("level=I&csrf={kang_csrf}")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert!(list("level=I").await.contains(REPORT_ID));
+    // A forged form does nothing.
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/destroy"),
+        &park,
+        Some("reason=x&csrf=forged"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(f.node.store().item(REPORT_ID, None).unwrap().unwrap().content.is_some());
+    // Destroy (P5) through the console: the content is gone, the certificate shown.
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/destroy"),
+        &park,
+        Some(&format!("reason=superseded&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("&quot;reason&quot;: &quot;superseded&quot;"), "{}", a.body);
+    assert!(f.node.store().item(REPORT_ID, None).unwrap().unwrap().content.is_none());
+}
+
+#[tokio::test]
+async fn an_analyst_derives_a_translation_in_the_console_and_it_takes_the_sources_label() {
+    let f = kor_node("console-derive", "2019-07-25");
+    super::publish(&f).await;
+    let (kim, csrf) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let object = json!({
+        "type": "report", "spec_version": "2.1",
+        "id": "report--00000000-0000-4000-8000-0000000000aa",
+        "created": "2019-07-25T02:00:00.000Z", "modified": "2019-07-25T02:00:00.000Z",
+        "name": "원산 인근 단거리 탄도미사일 2발 발사", "published": "2019-07-25T02:00:00.000Z",
+        "object_refs": ["location--0c3b6a4e-5f0e-4d43-8f47-8b5e1c1f7a11"],
+    });
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/derive"),
+        &kim,
+        Some(&format!(
+            "object={}&purpose=missile-warning&csrf={csrf}",
+            encode(&object.to_string())
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let derived = f
+        .node
+        .store()
+        .item("report--00000000-0000-4000-8000-0000000000aa", None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(derived.label.level.as_str(), "II");
+    assert_eq!(derived.label.derived_from.len(), 0, "same originator: no foreign source");
+    let page = send(&f.node, "GET", &a.headers[header::LOCATION].to_str().unwrap().to_owned(), &kim, None).await;
+    assert!(page.body.contains("원산 인근"), "{}", page.body);
 }

@@ -1,0 +1,319 @@
+//! Search (the index is `crate::search`): what a user may read that matches a query, and the
+//! items related to one (the same observable value, from any originator). The index says what
+//! matches; the read decision on each item's label says what the user sees (P1, P2, M2), as for
+//! a listing, and the items shown are recorded as read in one audit entry.
+
+use std::sync::Weak;
+
+use axum::http::StatusCode;
+use gsomia_core::{Decision, User, UserKind};
+use gsomia_store::{Batch, Store, StoredItem, Verdict, Write};
+use serde_json::{Value, json};
+
+use super::items::unseal_object;
+use crate::error::ApiError;
+use crate::node::{Node, entry};
+use crate::search::{Found, Prepared, Query, field, observables, prepare};
+
+/// At most this many results in one answer.
+pub const MAX_LIMIT: usize = 200;
+
+/// A stored version made ready for the index, if its content is still held.
+fn prepared(node: &Node, s: &StoredItem) -> Option<Prepared> {
+    let object = unseal_object(node, s).ok()??;
+    Some(prepare(
+        &s.id,
+        &s.modified,
+        &s.label,
+        s.marking.as_ref(),
+        &s.stix_type,
+        &object,
+    ))
+}
+
+/// What a batch will change in the index, prepared before it is committed (the costly part,
+/// outside the index's lock).
+pub struct Pending {
+    put: Vec<Prepared>,
+    relabel: Vec<(String, Box<gsomia_core::Label>, Option<gsomia_core::Marking>)>,
+    refresh: Vec<String>,
+}
+
+/// [`Pending`] for a batch's writes.
+pub fn before_commit(node: &Node, writes: &[Write]) -> Pending {
+    let mut p = Pending {
+        put: vec![],
+        relabel: vec![],
+        refresh: vec![],
+    };
+    for w in writes {
+        match w {
+            Write::PutItem(s) => p.put.extend(prepared(node, s)),
+            Write::Reclassify {
+                id, label, marking, ..
+            } => p.relabel.push((id.clone(), label.clone(), marking.clone())),
+            Write::DestroyItem { id, .. } => p.refresh.push(id.clone()),
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Applies a committed batch's [`Pending`] changes to the index. A destroyed version's item is
+/// read again from the store: its newest version still held becomes its document, and what the
+/// destroyed one had is swept out now (P5).
+pub fn after_commit(node: &Node, pending: Pending) {
+    for p in pending.put {
+        node.index.put(p);
+    }
+    for (id, label, marking) in pending.relabel {
+        node.index.relabel(&id, &label, marking.as_ref());
+    }
+    for id in pending.refresh {
+        node.index.refresh(&id, newest(node, &id));
+    }
+}
+
+/// The newest version of `id` still held, prepared for the index.
+fn newest(node: &Node, id: &str) -> Option<Prepared> {
+    match node.store().versions(id) {
+        Ok(versions) => versions.iter().rev().find_map(|s| prepared(node, s)),
+        Err(e) => {
+            tracing::warn!(%id, "search index: the item's versions could not be read: {e}");
+            None
+        }
+    }
+}
+
+/// Rebuilds the index from every stored version (the node's start; run on a thread of its
+/// own). Pages of 1,024 versions are decrypted and split into terms on two threads; it stops
+/// when the node is gone.
+pub fn rebuild(node: &Weak<Node>) {
+    let started = std::time::Instant::now();
+    let total = node
+        .upgrade()
+        .and_then(|n| n.store().counts().ok())
+        .map_or(0, |c| c.items);
+    if let Some(n) = node.upgrade() {
+        n.index.rebuild_started(total);
+    }
+    let mut cursor = 0;
+    let mut read = 0;
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        let page = match n.store().items_after(cursor, 1024) {
+            Ok(p) => p,
+            Err(e) => {
+                // A closed store (the node stopping) or a broken one: the index stays not
+                // ready, and search says so.
+                tracing::warn!("search index: the rebuild stopped: {e}");
+                return;
+            }
+        };
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        read += page.len() as u64;
+        let (a, b) = page.split_at(page.len() / 2);
+        let docs = std::thread::scope(|s| {
+            let other = s.spawn(|| a.iter().filter_map(|x| prepared(&n, x)).collect::<Vec<_>>());
+            let mut mine: Vec<_> = b.iter().filter_map(|x| prepared(&n, x)).collect();
+            let mut docs = other.join().unwrap_or_default();
+            docs.append(&mut mine);
+            docs
+        });
+        n.index.rebuilt(docs, read);
+    }
+    let Some(n) = node.upgrade() else { return };
+    for id in n.index.rebuild_done() {
+        let latest = newest(&n, &id);
+        n.index.refresh(&id, latest);
+    }
+    let (items, terms) = n.index.size();
+    tracing::info!(
+        items,
+        terms,
+        versions = read,
+        "search index built in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The 503 of a search while the index is being built.
+fn not_ready(done: u64, total: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "indexing",
+        format!(
+            "the search index is being built ({done} of {total} item versions read since the \
+             node started); try again shortly"
+        ),
+    )
+}
+
+/// Items `user` may read that match `text` (see `crate::search::Query::parse`), newest first,
+/// at most `limit` (1 to 200, 50 when absent), each with the fields that matched and its
+/// related items. One audit entry records the query and what it returned.
+pub async fn search(
+    node: &Node,
+    user: &User,
+    text: &str,
+    limit: Option<usize>,
+) -> Result<Value, ApiError> {
+    let limit = limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    node.index.ready().map_err(|(d, t)| not_ready(d, t))?;
+    if text.len() > 1024 {
+        return Err(ApiError::bad_request("q: longer than 1,024 bytes"));
+    }
+    let query = Query::parse(text, |t| node.index.knows(t))
+        .map_err(|e| ApiError::bad_request(format!("q: {e}")))?;
+    let found = find(node, user, &query, limit);
+    let mut items = Vec::with_capacity(found.hits.len());
+    let mut returned = Vec::with_capacity(found.hits.len());
+    for hit in &found.hits {
+        let Some((s, object, marking)) = shown(node, user, &hit.id, &hit.version)? else {
+            continue;
+        };
+        let mut v = summary(&s, &object, &marking);
+        v["matched"] = field_names(hit.fields).into();
+        v["related"] = related_to(node, user, &s.id, &object).into();
+        returned.push(json!([s.id, s.modified]));
+        items.push(v);
+    }
+    record(node, user, json!({ "query": text, "returned": returned })).await?;
+    Ok(json!({ "items": items, "more": found.more, "checked": found.checked }))
+}
+
+/// The items `user` may read that hold one of the observable values of item `id` (which they
+/// must be able to read), from any originator: what MISP calls correlations. Recorded as a
+/// search.
+pub async fn related(node: &Node, user: &User, id: &str) -> Result<Value, ApiError> {
+    node.index.ready().map_err(|(d, t)| not_ready(d, t))?;
+    let (stored, item, _) = super::items::read(node, user, id, None, "related").await?;
+    let list = related_to(node, user, &stored.id, item.object());
+    let returned: Vec<Value> = list.iter().map(|r| r["id"].clone()).collect();
+    record(
+        node,
+        user,
+        json!({ "related_to": id, "returned": returned }),
+    )
+    .await?;
+    Ok(json!({ "item": id, "related": list }))
+}
+
+/// The related items of an object (at most 20 per value): id, originator, this node's marking
+/// and the value they share; no content beyond that value, which the reader already holds.
+pub fn related_to(node: &Node, user: &User, id: &str, object: &Value) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for value in observables(object) {
+        let found = find(node, user, &Query::observable(&value), 21);
+        for hit in found.hits.into_iter().filter(|h| h.id != id).take(20) {
+            if let Some(r) = out.iter_mut().find(|r| r["id"] == hit.id.as_str()) {
+                if let Some(values) = r["values"].as_array_mut() {
+                    values.push(value.clone().into());
+                }
+                continue;
+            }
+            let Ok(Some(s)) = node.store().item(&hit.id, Some(&hit.version)) else {
+                continue;
+            };
+            if let Decision::Allow(access) = decide(node, user, &s) {
+                out.push(json!({
+                    "id": hit.id, "originator": s.label.originator,
+                    "marking": access.marking, "values": [value],
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The index's matches that `user` may read (decided on each label class, or on each item for
+/// a contractor, whose reads depend on per-item consents).
+fn find(node: &Node, user: &User, query: &Query, limit: usize) -> Found {
+    let world = node.world();
+    let today = node.today();
+    let per_item = user.kind == UserKind::Contractor;
+    node.index.search(query, limit, per_item, |id, class| {
+        let d = gsomia_core::read_label(
+            &world,
+            id,
+            &class.label,
+            class.marking.as_ref(),
+            user,
+            today,
+        );
+        matches!(d, Decision::Allow(_))
+    })
+}
+
+fn decide(node: &Node, user: &User, s: &StoredItem) -> Decision<gsomia_core::Access> {
+    gsomia_core::read_label(
+        &node.world(),
+        &s.id,
+        &s.label,
+        s.marking.as_ref(),
+        user,
+        node.today(),
+    )
+}
+
+/// A hit as shown: decided again on the stored label (the last word, should the label have
+/// changed since the index looked), then decrypted; `None` if it may not be shown now.
+fn shown(
+    node: &Node,
+    user: &User,
+    id: &str,
+    version: &str,
+) -> Result<Option<(StoredItem, Value, gsomia_core::Marking)>, ApiError> {
+    let Some(s) = node.store().item(id, Some(version))? else {
+        return Ok(None);
+    };
+    let Decision::Allow(access) = decide(node, user, &s) else {
+        return Ok(None);
+    };
+    Ok(unseal_object(node, &s)?.map(|o| (s, o, access.marking)))
+}
+
+/// The names of a posting's field bits.
+fn field_names(bits: u8) -> Vec<&'static str> {
+    [
+        (field::NAME, "name"),
+        (field::DESCRIPTION, "description"),
+        (field::PATTERN, "pattern"),
+        (field::OBSERVABLE, "value"),
+        (field::OTHER, "other"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|(_, n)| n)
+    .collect()
+}
+
+async fn record(node: &Node, user: &User, detail: Value) -> Result<(), ApiError> {
+    let draft = entry(
+        node,
+        &user.id,
+        "item.search",
+        "items",
+        Verdict::Allow,
+        None,
+        detail,
+    );
+    node.write(Batch {
+        writes: vec![],
+        audit: vec![draft],
+    })
+    .await
+    .map(|_| ())
+}
+
+/// A hit as a search answers it: what identifies and describes it, its label and the marking it
+/// is read under (the whole object is one `GET /api/v1/items/{id}` away, a read of its own).
+fn summary(s: &StoredItem, object: &Value, marking: &gsomia_core::Marking) -> Value {
+    json!({
+        "id": s.id, "version": s.modified, "type": s.stix_type, "added": s.added,
+        "name": object["name"], "description": object["description"],
+        "pattern": object["pattern"], "value": object["value"],
+        "label": s.label, "marking": marking,
+    })
+}
