@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use ed25519_dalek::{Signer, SigningKey};
 use gsomia_node::client::Client;
 
+mod console;
 mod taxii;
 
 fn main() -> Result<()> {
@@ -41,6 +42,7 @@ fn main() -> Result<()> {
         ["bench", "log", ..] => log(flag("--entries", "10000000").parse()?),
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
+        ["bench", "console", ..] => console::bench(flag("--items", "1000000").parse()?),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         ["bench", "tls", ..] => tls(
             flag("--seconds", "10").parse()?,
@@ -58,6 +60,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
+                 \x20      cargo xtask bench console [--items 1000000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"

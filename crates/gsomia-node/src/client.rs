@@ -70,6 +70,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), String> {
+        let (status, _, body) = self.send_full(method, url, headers, body).await?;
+        Ok((status, body))
+    }
+
+    /// [`Client::send`], with the answer's headers (a console session's `Set-Cookie`).
+    pub async fn send_full(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, hyper::HeaderMap, Vec<u8>), String> {
         tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, url, headers, body))
             .await
             .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
@@ -81,7 +93,7 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         body: Vec<u8>,
-    ) -> Result<(u16, Vec<u8>), String> {
+    ) -> Result<(u16, hyper::HeaderMap, Vec<u8>), String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
         let host = uri.host().unwrap_or_default();
         match uri.scheme_str() {
@@ -109,12 +121,13 @@ impl Client {
             .await
             .map_err(|e| format!("{url}: {}", chain(&e)))?;
         let status = resp.status().as_u16();
+        let answer_headers = resp.headers().clone();
         let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map_err(|e| format!("{url}: {e} (answers are read up to {MAX_RESPONSE_BYTES} bytes)"))?
             .to_bytes();
-        Ok((status, bytes.to_vec()))
+        Ok((status, answer_headers, bytes.to_vec()))
     }
 
     /// A JSON request with an optional bearer token; the status and the answer as JSON

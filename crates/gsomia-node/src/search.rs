@@ -103,11 +103,13 @@ impl std::fmt::Debug for Index {
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A match of a search: an item id and the version indexed.
@@ -287,10 +289,27 @@ fn words(text: &str, out: &mut impl FnMut(&str)) {
 /// text about the item (ids, references, timestamps, markings).
 fn field_of(key: &str) -> Option<u8> {
     match key {
-        "id" | "type" | "spec_version" | "created" | "modified" | "valid_from" | "valid_until"
-        | "first_seen" | "last_seen" | "published" | "first_observed" | "last_observed"
-        | "object_marking_refs" | "granular_markings" | "extensions" | "lang" | "confidence"
-        | "revoked" | "pattern_type" | "pattern_version" | "defanged" => None,
+        "id"
+        | "type"
+        | "spec_version"
+        | "created"
+        | "modified"
+        | "valid_from"
+        | "valid_until"
+        | "first_seen"
+        | "last_seen"
+        | "published"
+        | "first_observed"
+        | "last_observed"
+        | "object_marking_refs"
+        | "granular_markings"
+        | "extensions"
+        | "lang"
+        | "confidence"
+        | "revoked"
+        | "pattern_type"
+        | "pattern_version"
+        | "defanged" => None,
         k if k.ends_with("_ref") || k.ends_with("_refs") => None,
         "name" | "aliases" => Some(field::NAME),
         "description" | "labels" | "kill_chain_phases" => Some(field::DESCRIPTION),
@@ -376,7 +395,13 @@ fn class_key(class: &Class) -> String {
     let l = &class.label;
     let originators: Vec<_> = l.originators().collect();
     serde_json::json!([
-        l.originator, l.level, l.topics, l.purpose, originators, class.marking, class.stix_type
+        l.originator,
+        l.level,
+        l.topics,
+        l.purpose,
+        originators,
+        class.marking,
+        class.stix_type
     ])
     .to_string()
 }
@@ -419,10 +444,14 @@ impl State {
         let doc = u32::try_from(self.docs.len()).unwrap_or(u32::MAX >> FIELD_BITS);
         let class = self.class(p.class);
         for (term, fields) in p.terms {
-            self.terms
-                .entry(term.into_boxed_str())
-                .or_default()
-                .push(doc << FIELD_BITS | u32::from(fields));
+            let posting = doc << FIELD_BITS | u32::from(fields);
+            // Most terms are already there: look up before allocating a key.
+            match self.terms.get_mut(term.as_str()) {
+                Some(list) => list.push(posting),
+                None => {
+                    self.terms.insert(term.into_boxed_str(), vec![posting]);
+                }
+            }
         }
         let id: Box<str> = p.id.into_boxed_str();
         self.by_id.insert(id.clone(), doc);
@@ -452,7 +481,10 @@ impl State {
         }
         let docs = &self.docs;
         self.terms.retain(|_, list| {
-            list.retain(|p| docs.get((p >> FIELD_BITS) as usize).is_some_and(Option::is_some));
+            list.retain(|p| {
+                docs.get((p >> FIELD_BITS) as usize)
+                    .is_some_and(Option::is_some)
+            });
             list.shrink_to_fit();
             !list.is_empty()
         });
@@ -668,6 +700,7 @@ impl Index {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -681,7 +714,14 @@ mod tests {
     }
 
     fn put(index: &Index, id: &str, originator: &str, object: Value) {
-        index.put(prepare(id, "v1", &label(originator), None, "indicator", &object));
+        index.put(prepare(
+            id,
+            "v1",
+            &label(originator),
+            None,
+            "indicator",
+            &object,
+        ));
     }
 
     fn ids(found: &Found) -> Vec<&str> {
@@ -695,24 +735,50 @@ mod tests {
     #[test]
     fn words_split_latin_and_pair_dense_scripts() {
         let mut out = vec![];
-        words("Hwasong-15 launch 弾道ミサイル 발사", &mut |w| out.push(w.to_owned()));
+        words("Hwasong-15 launch 弾道ミサイル 발사", &mut |w| {
+            out.push(w.to_owned())
+        });
         assert_eq!(
             out,
-            ["hwasong", "15", "launch", "弾道", "道ミ", "ミサ", "サイ", "イル", "발사"]
+            [
+                "hwasong", "15", "launch", "弾道", "道ミ", "ミサ", "サイ", "イル", "발사"
+            ]
         );
     }
 
     #[test]
     fn every_word_must_match_and_fields_narrow() {
         let index = Index::default();
-        put(&index, "a", "KOR", json!({"name": "Hwasong launch", "description": "east sea"}));
+        put(
+            &index,
+            "a",
+            "KOR",
+            json!({"name": "Hwasong launch", "description": "east sea"}),
+        );
         put(&index, "b", "JPN", json!({"name": "East sea exercise"}));
-        assert_eq!(ids(&index.search(&query(&index, "east sea"), 10, false, |_, _| true)), ["b", "a"]);
-        assert_eq!(ids(&index.search(&query(&index, "hwasong SEA"), 10, false, |_, _| true)), ["a"]);
-        assert_eq!(ids(&index.search(&query(&index, "name:east"), 10, false, |_, _| true)), ["b"]);
-        assert!(index.search(&query(&index, "nothing"), 10, false, |_, _| true).hits.is_empty());
+        assert_eq!(
+            ids(&index.search(&query(&index, "east sea"), 10, false, |_, _| true)),
+            ["b", "a"]
+        );
+        assert_eq!(
+            ids(&index.search(&query(&index, "hwasong SEA"), 10, false, |_, _| true)),
+            ["a"]
+        );
+        assert_eq!(
+            ids(&index.search(&query(&index, "name:east"), 10, false, |_, _| true)),
+            ["b"]
+        );
+        assert!(
+            index
+                .search(&query(&index, "nothing"), 10, false, |_, _| true)
+                .hits
+                .is_empty()
+        );
         assert_eq!(Query::parse("  ", |_| false), Err(QueryError::Empty));
-        assert!(matches!(Query::parse("colour:red", |_| false), Err(QueryError::Field(_))));
+        assert!(matches!(
+            Query::parse("colour:red", |_| false),
+            Err(QueryError::Field(_))
+        ));
     }
 
     #[test]
@@ -750,7 +816,10 @@ mod tests {
         assert!(index.knows("secretword"));
         index.refresh("a", None);
         assert!(!index.knows("secretword"));
-        assert_eq!(ids(&index.search(&query(&index, "launch"), 10, false, |_, _| true)), ["b"]);
+        assert_eq!(
+            ids(&index.search(&query(&index, "launch"), 10, false, |_, _| true)),
+            ["b"]
+        );
         assert_eq!(index.size(), (1, 1));
     }
 
@@ -759,15 +828,30 @@ mod tests {
         let index = Index::default();
         put(&index, "a", "KOR", json!({"name": "first"}));
         put(&index, "a", "KOR", json!({"name": "second"}));
-        assert!(index.search(&query(&index, "first"), 10, false, |_, _| true).hits.is_empty());
-        assert_eq!(ids(&index.search(&query(&index, "second"), 10, false, |_, _| true)), ["a"]);
+        assert!(
+            index
+                .search(&query(&index, "first"), 10, false, |_, _| true)
+                .hits
+                .is_empty()
+        );
+        assert_eq!(
+            ids(&index.search(&query(&index, "second"), 10, false, |_, _| true)),
+            ["a"]
+        );
     }
 
     #[test]
     fn the_rebuild_leaves_items_the_live_path_touched() {
         let index = Index::default();
         put(&index, "a", "KOR", json!({"name": "live"}));
-        let stale = prepare("a", "v0", &label("KOR"), None, "indicator", &json!({"name": "stale"}));
+        let stale = prepare(
+            "a",
+            "v0",
+            &label("KOR"),
+            None,
+            "indicator",
+            &json!({"name": "stale"}),
+        );
         index.rebuilt(vec![stale], 1);
         assert_eq!(index.rebuild_done(), ["a"]);
         assert!(index.ready().is_ok());

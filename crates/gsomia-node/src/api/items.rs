@@ -157,7 +157,9 @@ pub(super) async fn related(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(crate::service::search::related(&node, &user, &id).await?))
+    Ok(Json(
+        crate::service::search::related(&node, &user, &id).await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -103,7 +103,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("Sign in", "로그인", "サインイン"),
     ("Sign out", "로그아웃", "サインアウト"),
     ("User id", "사용자 ID", "ユーザーID"),
-    ("Token or passphrase", "토큰 또는 암호문", "トークンまたはパスフレーズ"),
+    (
+        "Token or passphrase",
+        "토큰 또는 암호문",
+        "トークンまたはパスフレーズ",
+    ),
     ("Language", "언어", "言語"),
     ("Set", "설정", "設定"),
     (
@@ -118,13 +122,21 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("In force since", "발효일", "発効日"),
     ("Notice deadline", "통보 기한", "通告期限"),
     ("Ends", "종료", "終了"),
-    ("notice must be received by", "통보 도달 기한", "通告の到達期限"),
+    (
+        "notice must be received by",
+        "통보 도달 기한",
+        "通告の到達期限",
+    ),
     ("Partners", "상대국", "相手国"),
     ("Partner", "상대국", "相手国"),
     ("Queued", "대기", "待機"),
     ("Last delivered", "최종 전달", "最終配信"),
     ("Last failure", "최종 실패", "最終失敗"),
-    ("Our checkpoint cosigned at", "공동 서명된 체크포인트", "連署されたチェックポイント"),
+    (
+        "Our checkpoint cosigned at",
+        "공동 서명된 체크포인트",
+        "連署されたチェックポイント",
+    ),
     ("Consent requests", "동의 요청", "同意の要請"),
     ("waiting for an answer", "건 답변 대기", "件が回答待ち"),
     ("recorded", "건 기록", "件記録"),
@@ -135,7 +147,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("Until", "까지", "まで"),
     ("any", "전체", "すべて"),
     ("Filter", "필터", "絞り込み"),
-    ("Nothing you may read here.", "열람할 수 있는 자료가 없습니다.", "閲覧できる資料はありません。"),
+    (
+        "Nothing you may read here.",
+        "열람할 수 있는 자료가 없습니다.",
+        "閲覧できる資料はありません。",
+    ),
     ("Marking", "표지", "表示"),
     ("Name", "이름", "名称"),
     ("Type", "유형", "種類"),
@@ -159,12 +175,20 @@ pub const WORDS: &[(&str, &str, &str)] = &[
         "同じ観測値を含む閲覧可能な資料:",
     ),
     ("None.", "없음.", "なし。"),
-    ("Report loss or compromise", "분실 또는 누설 보고", "紛失・漏えいの報告"),
+    (
+        "Report loss or compromise",
+        "분실 또는 누설 보고",
+        "紛失・漏えいの報告",
+    ),
     ("What", "내용", "内容"),
     ("possible compromise", "누설 가능성", "漏えいの可能性"),
     ("compromise", "누설", "漏えい"),
     ("loss", "분실", "紛失"),
-    ("Report to the originator", "생산자에게 보고", "作成者に報告"),
+    (
+        "Report to the originator",
+        "생산자에게 보고",
+        "作成者に報告",
+    ),
     (
         "Ask the originator's consent to release onward",
         "제3자 제공에 대한 생산자 동의 요청",
@@ -190,7 +214,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
         "이 버전 파기 (내용과 키 삭제)",
         "この版を破棄 (内容と鍵を消去)",
     ),
-    ("Custody at a partner", "상대국의 관리 기록", "相手国での管理記録"),
+    (
+        "Custody at a partner",
+        "상대국의 관리 기록",
+        "相手国での管理記録",
+    ),
     ("Holder", "보유국", "保有国"),
     ("Ask for the proofs", "증명 요청", "証明を要求"),
     ("Back to the item", "자료로 돌아가기", "資料に戻る"),
@@ -202,8 +230,16 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("Released", "제공됨", "提供済み"),
     ("Incident reported", "사고 보고됨", "事故を報告しました"),
     ("Consent asked", "동의 요청됨", "同意を要請しました"),
-    ("Topics (comma-separated)", "주제 (쉼표로 구분)", "主題 (カンマ区切り)"),
-    ("STIX 2.1 object (JSON)", "STIX 2.1 객체 (JSON)", "STIX 2.1 オブジェクト (JSON)"),
+    (
+        "Topics (comma-separated)",
+        "주제 (쉼표로 구분)",
+        "主題 (カンマ区切り)",
+    ),
+    (
+        "STIX 2.1 object (JSON)",
+        "STIX 2.1 객체 (JSON)",
+        "STIX 2.1 オブジェクト (JSON)",
+    ),
     (
         "Releasable to (party codes, comma-separated)",
         "제공 가능 대상 (국가 코드, 쉼표로 구분)",
@@ -241,7 +277,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("Action", "행위", "操作"),
     ("Subject", "대상", "対象"),
     ("Rule", "규칙", "規則"),
-    ("Latest checkpoint", "최신 체크포인트", "最新のチェックポイント"),
+    (
+        "Latest checkpoint",
+        "최신 체크포인트",
+        "最新のチェックポイント",
+    ),
     ("None yet.", "아직 없음.", "まだありません。"),
     ("Requests from holders", "보유국의 요청", "保有国からの要請"),
     ("Consent (signed)", "동의 (서명)", "同意 (署名)"),
@@ -258,13 +298,27 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("Words to find", "검색어", "検索語"),
     ("Matched in", "일치 항목", "一致箇所"),
     ("Related", "관련", "関連"),
-    ("More results exist: narrow the search.", "결과가 더 있습니다. 검색어를 좁히십시오.", "さらに結果があります。検索語を絞ってください。"),
-    ("No match you may read.", "열람 가능한 일치 항목이 없습니다.", "閲覧できる一致はありません。"),
+    (
+        "More results exist: narrow the search.",
+        "결과가 더 있습니다. 검색어를 좁히십시오.",
+        "さらに結果があります。検索語を絞ってください。",
+    ),
+    (
+        "No match you may read.",
+        "열람 가능한 일치 항목이 없습니다.",
+        "閲覧できる一致はありません。",
+    ),
     ("verified", "검증됨", "検証済み"),
     ("Entries", "기록", "記録"),
+    ("Receipts", "수령 확인", "受領確認"),
+    ("Follow-up", "후속 조치", "事後措置"),
+    ("Result", "결과", "結果"),
+    ("Measures", "조치", "措置"),
+    ("Report the result", "결과 보고", "結果を報告"),
 ];
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use axum::http::Request;
@@ -295,13 +349,18 @@ mod tests {
         let pages = include_str!("pages.rs");
         let mut missing = vec![];
         for piece in pages.split("t(l, \"").skip(1) {
-            let Some(word) = piece.split('"').next() else { continue };
+            let Some(word) = piece.split('"').next() else {
+                continue;
+            };
             let found = WORDS.iter().find(|w| w.0 == word);
             if !found.is_some_and(|w| !w.1.is_empty() && !w.2.is_empty()) {
                 missing.push(word);
             }
         }
-        assert!(missing.is_empty(), "words without a translation: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "words without a translation: {missing:?}"
+        );
         assert!(pages.matches("t(l, \"").count() > 100);
         let mut keys: Vec<_> = WORDS.iter().map(|w| w.0).collect();
         keys.sort_unstable();

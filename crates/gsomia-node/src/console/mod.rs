@@ -70,6 +70,10 @@ pub fn routes() -> Router<AppState> {
             get(pages::event_review).post(pages::event),
         )
         .route("/console/incidents", get(pages::incidents))
+        .route(
+            "/console/incidents/{id}/result",
+            post(pages::incident_result),
+        )
         .route("/console/audit", get(pages::audit))
         .route("/console/consents", get(pages::consents))
         .route("/console/consents/{id}/answer", post(pages::answer))

@@ -83,12 +83,12 @@ fn page(
                         a href="/console/items" { (t(l, "Items")) }
                         a href="/console/publish" { (t(l, "Publish")) }
                         a href="/console/consents" { (t(l, "Consents")) }
-                        form method="get" action="/console/search" role="search" {
-                            input name="q" type="search" aria-label=(t(l, "Search")) placeholder=(t(l, "Search"));
-                        }
                         @if permit(&w.user, Action::Audit).is_ok() {
                             a href="/console/incidents" { (t(l, "Incidents")) }
                             a href="/console/audit" { (t(l, "Audit")) }
+                        }
+                        form.search method="get" action="/console/search" role="search" {
+                            input name="q" type="search" aria-label=(t(l, "Search")) placeholder=(t(l, "Search"));
                         }
                         form.lang method="post" action="/console/lang" {
                             input type="hidden" name="csrf" value=(w.csrf);
@@ -131,7 +131,17 @@ fn refused(node: &Node, who: &Signed, e: &ApiError) -> Response {
             (e.message)
         }
     };
-    html_response(e.status, page(node, who.lang, t(who.lang, "Not done"), Some(who), None, body))
+    html_response(
+        e.status,
+        page(
+            node,
+            who.lang,
+            t(who.lang, "Not done"),
+            Some(who),
+            None,
+            body,
+        ),
+    )
 }
 
 /// A level as its scheme writes it: native name and id (`極秘 GOKUHI`).
@@ -353,7 +363,10 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
             }
         }
     };
-    html_response(StatusCode::OK, page(&node, who.lang, t(who.lang, "Home"), Some(&who), None, body))
+    html_response(
+        StatusCode::OK,
+        page(&node, who.lang, t(who.lang, "Home"), Some(&who), None, body),
+    )
 }
 
 fn pending(requests: &Value) -> usize {
@@ -387,7 +400,10 @@ pub(super) async fn items(
 ) -> Response {
     let day = |d: Option<&String>| -> Result<Option<gsomia_core::Date>, ApiError> {
         given(d)
-            .map(|d| d.parse().map_err(|e| ApiError::bad_request(format!("date `{d}`: {e}"))))
+            .map(|d| {
+                d.parse()
+                    .map_err(|e| ApiError::bad_request(format!("date `{d}`: {e}")))
+            })
             .transpose()
     };
     let filter = match (day(q.since.as_ref()), day(q.until.as_ref())) {
@@ -410,7 +426,9 @@ pub(super) async fn items(
     let items: Vec<Value> = listed["items"].as_array().cloned().unwrap_or_default();
     let markings: Vec<Marking> = items.iter().filter_map(marking_of).collect();
     let levels = own_levels(&node);
-    let next = listed["next"].as_i64().filter(|n| Some(*n) != q.after && !items.is_empty());
+    let next = listed["next"]
+        .as_i64()
+        .filter(|n| Some(*n) != q.after && !items.is_empty());
     let text = |f: &Option<String>| f.clone().unwrap_or_default();
     let l = who.lang;
     let body = html! {
@@ -456,7 +474,14 @@ pub(super) async fn items(
     };
     html_response(
         StatusCode::OK,
-        page(&node, l, t(l, "Items"), Some(&who), banner(&node, l, &markings), body),
+        page(
+            &node,
+            l,
+            t(l, "Items"),
+            Some(&who),
+            banner(&node, l, &markings),
+            body,
+        ),
     )
 }
 
@@ -573,7 +598,14 @@ pub(super) async fn search(
     };
     html_response(
         StatusCode::OK,
-        page(&node, l, t(l, "Search"), Some(&who), banner(&node, l, &markings), body),
+        page(
+            &node,
+            l,
+            t(l, "Search"),
+            Some(&who),
+            banner(&node, l, &markings),
+            body,
+        ),
     )
 }
 
@@ -642,7 +674,17 @@ fn publish_form(
             button type="submit" { (t(l, "Publish")) }
         }
     };
-    html_response(status, page(node, who.lang, t(who.lang, "Publish"), Some(who), None, body))
+    html_response(
+        status,
+        page(
+            node,
+            who.lang,
+            t(who.lang, "Publish"),
+            Some(who),
+            None,
+            body,
+        ),
+    )
 }
 
 /// Publishes what the form describes: the label is built from its fields (this party the
@@ -729,6 +771,13 @@ pub(super) async fn item(
         vec![]
     };
     let levels = own_levels(&node);
+    let distribution = if may_release {
+        service::items::distribution(&node, &who.user, &id)
+            .await
+            .ok()
+    } else {
+        None
+    };
     let may_ask = permit(&who.user, Action::AskConsent).is_ok();
     let partners: Vec<PartyCode> = node
         .world()
@@ -762,6 +811,34 @@ pub(super) async fn item(
                 @for hop in v["custody"].as_array().into_iter().flatten() {
                     li { (hop["from"].as_str().unwrap_or_default()) " → " (hop["to"].as_str().unwrap_or_default())
                         " under " (hop["agreement"].as_str().unwrap_or_default()) ", " (hop["at"].as_str().unwrap_or_default()) }
+                }
+            }
+        }
+        @if let Some(d) = &distribution {
+            h2 { (t(l, "Receipts")) }
+            @if d["receipts"].as_array().is_none_or(Vec::is_empty) { p { (t(l, "None.")) } } @else {
+                table {
+                    thead { tr { th { (t(l, "Partner")) } th { (t(l, "Marking")) } th { (t(l, "Agreement")) } th { (t(l, "When")) } } }
+                    tbody {
+                        @for r in d["receipts"].as_array().into_iter().flatten() {
+                            @let x = &r["receipt"];
+                            tr {
+                                td { (x["party"].as_str().unwrap_or_default()) }
+                                td { (level_text(&node, x["marking"]["party"].as_str().and_then(|p| p.parse().ok()).unwrap_or(node.party()), x["marking"]["level"].as_str().unwrap_or_default())) }
+                                td { (x["agreement"].as_str().unwrap_or_default()) }
+                                td { (x["received"].as_str().unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (t(l, "Consents")) }
+            @if d["consents"].as_array().is_none_or(Vec::is_empty) { p { (t(l, "None.")) } } @else {
+                ul {
+                    @for c in d["consents"].as_array().into_iter().flatten() {
+                        li { (c["originator"].as_str().unwrap_or_default()) " → " (c["holder"].as_str().unwrap_or_default())
+                            ": " (c["to"].to_string()) ", " (t(l, "Until")) " " (c["until"].as_str().unwrap_or_default()) }
+                    }
                 }
             }
         }
@@ -839,7 +916,14 @@ pub(super) async fn item(
     };
     html_response(
         StatusCode::OK,
-        page(&node, who.lang, t(who.lang, "Item"), Some(&who), banner(&node, who.lang, [&marking]), body),
+        page(
+            &node,
+            who.lang,
+            t(who.lang, "Item"),
+            Some(&who),
+            banner(&node, who.lang, [&marking]),
+            body,
+        ),
     )
 }
 
@@ -921,7 +1005,10 @@ fn done(node: &Node, who: &Signed, title: &str, id: &str, said: Markup) -> Respo
         p.allowed { (said) }
         p { a href=(format!("/console/items/{id}")) { (t(l, "Back to the item")) } }
     };
-    html_response(StatusCode::OK, page(node, who.lang, title, Some(who), None, body))
+    html_response(
+        StatusCode::OK,
+        page(node, who.lang, title, Some(who), None, body),
+    )
 }
 
 #[derive(Deserialize)]
@@ -944,7 +1031,9 @@ pub(super) async fn derive(
     let parsed = serde_json::from_str::<Value>(&form.object)
         .map_err(|e| ApiError::bad_request(format!("object: not JSON: {e}")))
         .and_then(|o| {
-            form.purpose.trim().parse::<gsomia_core::Tag>()
+            form.purpose
+                .trim()
+                .parse::<gsomia_core::Tag>()
                 .map(|p| (o, p))
                 .map_err(|e| ApiError::unprocessable(format!("purpose: {e}")))
         });
@@ -1067,7 +1156,14 @@ pub(super) async fn custody(
     };
     html_response(
         StatusCode::OK,
-        page(&node, l, t(l, "Custody at a partner"), Some(&who), None, body),
+        page(
+            &node,
+            l,
+            t(l, "Custody at a partner"),
+            Some(&who),
+            None,
+            body,
+        ),
     )
 }
 
@@ -1129,6 +1225,30 @@ pub(super) async fn incident(
 }
 
 #[derive(Deserialize)]
+pub(super) struct ResultForm {
+    csrf: String,
+    result: String,
+    measures: String,
+}
+
+/// P6: the follow-up of an incident (its result and the measures taken), linked to the report
+/// and sent where the report went.
+pub(super) async fn incident_result(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<ResultForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    match service::incidents::result(&node, &who.user, id, &form.result, &form.measures).await {
+        Ok(_) => Redirect::to("/console/incidents").into_response(),
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+#[derive(Deserialize)]
 pub(super) struct ConsentAskForm {
     csrf: String,
     to: PartyCode,
@@ -1171,15 +1291,28 @@ pub(super) async fn incidents(State(node): State<AppState>, who: Signed) -> Resp
         @let list = listed["incidents"].as_array().cloned().unwrap_or_default();
         @if list.is_empty() { p { (t(l, "None.")) } }
         table {
-            thead { tr { th { (t(l, "When")) } th { (t(l, "What")) } th { (t(l, "Item")) } th { (t(l, "Reported by")) } th { (t(l, "Description")) } } }
+            thead { tr { th { "#" } th { (t(l, "When")) } th { (t(l, "What")) } th { (t(l, "Item")) } th { (t(l, "Reported by")) } th { (t(l, "Description")) } th { (t(l, "Follow-up")) } } }
             tbody {
                 @for i in list.iter().rev() {
+                    @let followed = list.iter().any(|f| f["follows"] == i["id"]);
                     tr {
+                        td { (i["id"]) }
                         td { (i["at"].as_str().unwrap_or_default()) }
-                        td { (i["kind"].as_str().unwrap_or_default().replace('_', " ")) }
+                        td { (i["kind"].as_str().unwrap_or_default().replace('_', " "))
+                            @if let Some(n) = i["follows"].as_i64() { " (#" (n) ")" } }
                         td { code { (i["item"].as_str().unwrap_or_default()) } }
                         td { (i["reported_by"].as_str().unwrap_or_default()) }
                         td { (i["description"].as_str().unwrap_or_default()) }
+                        td {
+                            @if i["kind"] != "result" && !followed {
+                                form method="post" action=(format!("/console/incidents/{}/result", i["id"])) {
+                                    input type="hidden" name="csrf" value=(who.csrf);
+                                    label { (t(l, "Result")) " " input name="result" required; }
+                                    label { (t(l, "Measures")) " " input name="measures" required; }
+                                    button type="submit" { (t(l, "Report the result")) }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -1187,7 +1320,14 @@ pub(super) async fn incidents(State(node): State<AppState>, who: Signed) -> Resp
     };
     html_response(
         StatusCode::OK,
-        page(&node, who.lang, t(who.lang, "Incidents"), Some(&who), None, body),
+        page(
+            &node,
+            who.lang,
+            t(who.lang, "Incidents"),
+            Some(&who),
+            None,
+            body,
+        ),
     )
 }
 
@@ -1347,7 +1487,14 @@ pub(super) async fn event_review(
     };
     html_response(
         StatusCode::OK,
-        page(&node, who.lang, t(who.lang, "Review the event"), Some(&who), None, body),
+        page(
+            &node,
+            who.lang,
+            t(who.lang, "Review the event"),
+            Some(&who),
+            None,
+            body,
+        ),
     )
 }
 
@@ -1458,7 +1605,14 @@ pub(super) async fn audit(
     };
     html_response(
         StatusCode::OK,
-        page(&node, who.lang, t(who.lang, "Audit log"), Some(&who), None, body),
+        page(
+            &node,
+            who.lang,
+            t(who.lang, "Audit log"),
+            Some(&who),
+            None,
+            body,
+        ),
     )
 }
 
@@ -1515,7 +1669,14 @@ pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Respo
     };
     html_response(
         StatusCode::OK,
-        page(&node, who.lang, t(who.lang, "Consents"), Some(&who), None, body),
+        page(
+            &node,
+            who.lang,
+            t(who.lang, "Consents"),
+            Some(&who),
+            None,
+            body,
+        ),
     )
 }
 

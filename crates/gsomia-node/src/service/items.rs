@@ -452,22 +452,26 @@ pub async fn readable(
 ) -> Result<(StoredItem, Marking), ApiError> {
     let missing = || ApiError::not_found(format!("no item `{id}`"));
     let stored = node.store().item(id, version)?;
-    let decision = stored.as_ref().map(|s| {
-        gsomia_core::read_label(
-            &node.world(),
-            &s.id,
-            &s.label,
-            s.marking.as_ref(),
-            user,
-            node.today(),
-        )
-    });
+    let decision = stored.as_ref().map(|s| read_decision(node, user, s));
     let refusal = match (stored, decision) {
         (Some(s), Some(Decision::Allow(access))) => return Ok((s, access.marking)),
         (_, Some(Decision::Deny(r))) => Some(r),
         _ => None,
     };
     Err(audited(node, missing(), unseen(node, user, action, id, refusal)).await)
+}
+
+/// Whether `user` may read a stored version today, decided on its clear label and this node's
+/// marking (nothing decrypted).
+pub fn read_decision(node: &Node, user: &User, s: &StoredItem) -> Decision<gsomia_core::Access> {
+    gsomia_core::read_label(
+        &node.world(),
+        &s.id,
+        &s.label,
+        s.marking.as_ref(),
+        user,
+        node.today(),
+    )
 }
 
 /// The audit entry of a read that showed nothing: refused under `refusal`'s rule, or asked for
@@ -625,6 +629,18 @@ fn added_within(
     let day = added.get(..10).unwrap_or(added);
     since.is_none_or(|d| day >= d.to_string().as_str())
         && until.is_none_or(|d| day <= d.to_string().as_str())
+}
+
+/// Where an item went, for those who decide its releases (R7: authorities and security
+/// officers): the signed receipts partners returned for it, and the originator's consents about
+/// it held here. The caller has read the item (audited) before it is shown this.
+pub async fn distribution(node: &Node, user: &User, id: &str) -> Result<Value, ApiError> {
+    permit(node, user, Action::Release, "item.distribution", id).await?;
+    let receipts = node.store().receipts(id)?;
+    let world = node.world();
+    let consents: Vec<&gsomia_core::Consent> =
+        world.consents().iter().filter(|c| c.item == id).collect();
+    Ok(json!({ "receipts": receipts, "consents": consents }))
 }
 
 /// Releases an item to a party: an authority or security officer (R7, asked before anything

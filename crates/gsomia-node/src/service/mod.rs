@@ -1,12 +1,13 @@
-//! The service layer: the one door every interface goes through (REST, TAXII, federation, and
-//! the console to come). A service function takes a checked caller and input, asks
+//! The service layer: the one door every interface goes through (REST, TAXII, federation and
+//! the console). A service function takes a checked caller and input, asks
 //! `gsomia-core` (who may act: [`gsomia_core::permit`]; what is allowed: `read`, `release`, …),
 //! writes the change with its audit entry in one batch, and returns a result or a refusal
 //! naming its rule. Interfaces only translate to and from their wire formats.
 //!
 //! The modules are the treaty's nouns: [`items`] (publish, derive, read, list, release,
 //! destroy, standing release rules), [`reclassification`], [`consents`], [`incidents`],
-//! [`agreements`]; [`marking`] is how an item's classification is written as STIX. The
+//! [`agreements`], [`audit`], [`search`]; [`marking`] is how an item's classification is
+//! written as STIX. The
 //! federation inbox (`crate::federation`) and the log's exchanges (`crate::transparency`) are
 //! the partner-facing doors; they use the same pieces.
 

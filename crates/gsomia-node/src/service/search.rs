@@ -10,7 +10,7 @@ use gsomia_core::{Decision, User, UserKind};
 use gsomia_store::{Batch, Store, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
-use super::items::unseal_object;
+use super::items::{read_decision, unseal_object};
 use crate::error::ApiError;
 use crate::node::{Node, entry};
 use crate::search::{Found, Prepared, Query, field, observables, prepare};
@@ -35,7 +35,11 @@ fn prepared(node: &Node, s: &StoredItem) -> Option<Prepared> {
 /// outside the index's lock).
 pub struct Pending {
     put: Vec<Prepared>,
-    relabel: Vec<(String, Box<gsomia_core::Label>, Option<gsomia_core::Marking>)>,
+    relabel: Vec<(
+        String,
+        Box<gsomia_core::Label>,
+        Option<gsomia_core::Marking>,
+    )>,
     refresh: Vec<String>,
 }
 
@@ -216,7 +220,7 @@ pub fn related_to(node: &Node, user: &User, id: &str, object: &Value) -> Vec<Val
             let Ok(Some(s)) = node.store().item(&hit.id, Some(&hit.version)) else {
                 continue;
             };
-            if let Decision::Allow(access) = decide(node, user, &s) {
+            if let Decision::Allow(access) = read_decision(node, user, &s) {
                 out.push(json!({
                     "id": hit.id, "originator": s.label.originator,
                     "marking": access.marking, "values": [value],
@@ -246,17 +250,6 @@ fn find(node: &Node, user: &User, query: &Query, limit: usize) -> Found {
     })
 }
 
-fn decide(node: &Node, user: &User, s: &StoredItem) -> Decision<gsomia_core::Access> {
-    gsomia_core::read_label(
-        &node.world(),
-        &s.id,
-        &s.label,
-        s.marking.as_ref(),
-        user,
-        node.today(),
-    )
-}
-
 /// A hit as shown: decided again on the stored label (the last word, should the label have
 /// changed since the index looked), then decrypted; `None` if it may not be shown now.
 fn shown(
@@ -268,7 +261,7 @@ fn shown(
     let Some(s) = node.store().item(id, Some(version))? else {
         return Ok(None);
     };
-    let Decision::Allow(access) = decide(node, user, &s) else {
+    let Decision::Allow(access) = read_decision(node, user, &s) else {
         return Ok(None);
     };
     Ok(unseal_object(node, &s)?.map(|o| (s, o, access.marking)))

@@ -718,7 +718,7 @@ fn ids(v: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn search_answers_only_what_the_user_may_read_correlates_values_and_forgets_destroyed_content()
-{
+ {
     let f = kor_node("search", "2019-07-25");
     index_ready(&f.node).await;
     super::publish(&f).await;
@@ -740,14 +740,38 @@ async fn search_answers_only_what_the_user_may_read_correlates_values_and_forget
     // A STIX field, and Japanese-style text without spaces would be pairs (core tests).
     let (_, v) = call(&f, "GET", "/api/v1/search?q=name:wonsan", Some("kim"), None).await;
     assert_eq!(ids(&v), [first, REPORT_ID]);
-    let (_, v) = call(&f, "GET", "/api/v1/search?q=type:report+east", Some("kim"), None).await;
+    let (_, v) = call(
+        &f,
+        "GET",
+        "/api/v1/search?q=type:report+east",
+        Some("kim"),
+        None,
+    )
+    .await;
     assert_eq!(ids(&v), [REPORT_ID]);
     // An observable's value correlates both indicators: each lists the other as related.
-    let (_, v) = call(&f, "GET", "/api/v1/search?q=value:198.51.100.7", Some("kim"), None).await;
+    let (_, v) = call(
+        &f,
+        "GET",
+        "/api/v1/search?q=value:198.51.100.7",
+        Some("kim"),
+        None,
+    )
+    .await;
     assert_eq!(ids(&v), [second, first]);
     assert_eq!(v["items"][0]["related"][0]["id"], first);
-    assert_eq!(v["items"][0]["related"][0]["values"], json!(["198.51.100.7"]));
-    let (s, v) = call(&f, "GET", &format!("/api/v1/items/{first}/related"), Some("kim"), None).await;
+    assert_eq!(
+        v["items"][0]["related"][0]["values"],
+        json!(["198.51.100.7"])
+    );
+    let (s, v) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/items/{first}/related"),
+        Some("kim"),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["related"][0]["id"], second);
     // Users who may not read them find nothing, not even a count: choi's clearance is below
@@ -757,13 +781,23 @@ async fn search_answers_only_what_the_user_may_read_correlates_values_and_forget
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["items"], json!([]), "{user}: {v}");
         assert_eq!(v["more"], false);
-        let (s, _) = call(&f, "GET", &format!("/api/v1/items/{first}/related"), Some(user), None).await;
+        let (s, _) = call(
+            &f,
+            "GET",
+            &format!("/api/v1/items/{first}/related"),
+            Some(user),
+            None,
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
     // A bad query is named; a search is audited with what it returned.
     let (s, v) = call(&f, "GET", "/api/v1/search?q=colour:red", Some("kim"), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["error"]["message"].as_str().unwrap().contains("colour"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("colour"),
+        "{v}"
+    );
     let searches: Vec<Value> = audit_actions(&f.node)
         .into_iter()
         .filter(|e| e["action"] == "item.search")
@@ -776,7 +810,14 @@ async fn search_answers_only_what_the_user_may_read_correlates_values_and_forget
     let page = send(&f.node, "GET", "/console/search?q=wonsan", &kim, None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Wonsan control server") && page.body.contains("군사II급비밀 II"));
-    let item = send(&f.node, "GET", &format!("/console/items/{first}"), &kim, None).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{first}"),
+        &kim,
+        None,
+    )
+    .await;
     assert!(item.body.contains(second), "related items on the item page");
     let (jung, _) = sign_in(&f.node, "jung", &f.tokens["jung"]).await;
     let page = send(&f.node, "GET", "/console/search?q=wonsan", &jung, None).await;
@@ -796,7 +837,14 @@ async fn search_answers_only_what_the_user_may_read_correlates_values_and_forget
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(!f.node.index.knows("control") && !f.node.index.knows("server"));
-    let (_, v) = call(&f, "GET", "/api/v1/search?q=value:198.51.100.7", Some("kim"), None).await;
+    let (_, v) = call(
+        &f,
+        "GET",
+        "/api/v1/search?q=value:198.51.100.7",
+        Some("kim"),
+        None,
+    )
+    .await;
     assert_eq!(ids(&v), [second]);
     assert_eq!(v["items"][0]["related"], json!([]));
 }
@@ -835,16 +883,24 @@ async fn the_console_speaks_korean_and_japanese_and_keeps_level_names_in_their_s
                 .oneshot(req.body(Body::empty()).unwrap())
                 .await
                 .unwrap();
-            let b = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            let b = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
             String::from_utf8(b.to_vec()).unwrap()
         }
     };
     let ja = get("ja-JP,ja;q=0.9,en;q=0.5", sato.clone()).await;
-    assert!(ja.contains("<html lang=\"ja\"") && ja.contains(">資料<"), "{ja}");
+    assert!(
+        ja.contains("<html lang=\"ja\"") && ja.contains(">資料<"),
+        "{ja}"
+    );
     assert!(ja.contains("極秘 GOKUHI — 作成者 KOR"), "{ja}");
     let ko = get("ko", sato.clone()).await;
     assert!(ko.contains("<html lang=\"ko\"") && ko.contains(">자료<"));
-    assert!(ko.contains("極秘 GOKUHI — 생산자 KOR"), "level names stay in Japan's script");
+    assert!(
+        ko.contains("極秘 GOKUHI — 생산자 KOR"),
+        "level names stay in Japan's script"
+    );
     assert!(get("", sato.clone()).await.contains(">Items<"));
     // The user's setting wins over the browser's.
     let set = send(
@@ -869,23 +925,52 @@ async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_an
     let (park, csrf) = sign_in(&f.node, "park", &f.tokens["park"]).await;
     let list = |q: &'static str| {
         let (node, park) = (f.node.clone(), park.clone());
-        async move { send(&node, "GET", &format!("/console/items?{q}"), &park, None).await.body }
+        async move {
+            send(&node, "GET", &format!("/console/items?{q}"), &park, None)
+                .await
+                .body
+        }
     };
     assert!(list("level=II").await.contains(REPORT_ID));
     assert!(!list("level=I").await.contains(REPORT_ID));
-    assert!(list("since=2019-07-25&until=2019-07-25").await.contains(REPORT_ID));
+    assert!(
+        list("since=2019-07-25&until=2019-07-25")
+            .await
+            .contains(REPORT_ID)
+    );
     assert!(!list("since=2019-07-26").await.contains(REPORT_ID));
-    let bad = send(&f.node, "GET", "/console/items?since=yesterday", &park, None).await;
+    let bad = send(
+        &f.node,
+        "GET",
+        "/console/items?since=yesterday",
+        &park,
+        None,
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     // The item page offers what each one's roles allow: the officer destroys, releases and
     // asks partners for custody proofs; only the authority reclassifies (M4).
-    let item = send(&f.node, "GET", &format!("/console/items/{REPORT_ID}"), &park, None).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &park,
+        None,
+    )
+    .await;
     for form in ["/destroy", "/custody", "/release"] {
         assert!(item.body.contains(&format!("{REPORT_ID}{form}")), "{form}");
     }
     assert!(!item.body.contains(&format!("{REPORT_ID}/reclassify")));
     let (kang, kang_csrf) = sign_in(&f.node, "kang", &f.tokens["kang"]).await;
-    let item = send(&f.node, "GET", &format!("/console/items/{REPORT_ID}"), &kang, None).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &kang,
+        None,
+    )
+    .await;
     assert!(item.body.contains(&format!("{REPORT_ID}/reclassify")));
     // Reclassify to I: the item now reads at I.
     let a = send(
@@ -908,7 +993,15 @@ async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_an
     )
     .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert!(f.node.store().item(REPORT_ID, None).unwrap().unwrap().content.is_some());
+    assert!(
+        f.node
+            .store()
+            .item(REPORT_ID, None)
+            .unwrap()
+            .unwrap()
+            .content
+            .is_some()
+    );
     // Destroy (P5) through the console: the content is gone, the certificate shown.
     let a = send(
         &f.node,
@@ -919,8 +1012,21 @@ async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_an
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert!(a.body.contains("&quot;reason&quot;: &quot;superseded&quot;"), "{}", a.body);
-    assert!(f.node.store().item(REPORT_ID, None).unwrap().unwrap().content.is_none());
+    assert!(
+        a.body
+            .contains("&quot;reason&quot;: &quot;superseded&quot;"),
+        "{}",
+        a.body
+    );
+    assert!(
+        f.node
+            .store()
+            .item(REPORT_ID, None)
+            .unwrap()
+            .unwrap()
+            .content
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -954,7 +1060,81 @@ async fn an_analyst_derives_a_translation_in_the_console_and_it_takes_the_source
         .unwrap()
         .unwrap();
     assert_eq!(derived.label.level.as_str(), "II");
-    assert_eq!(derived.label.derived_from.len(), 0, "same originator: no foreign source");
-    let page = send(&f.node, "GET", &a.headers[header::LOCATION].to_str().unwrap().to_owned(), &kim, None).await;
+    assert_eq!(
+        derived.label.derived_from.len(),
+        0,
+        "same originator: no foreign source"
+    );
+    let page = send(
+        &f.node,
+        "GET",
+        a.headers[header::LOCATION].to_str().unwrap(),
+        &kim,
+        None,
+    )
+    .await;
     assert!(page.body.contains("원산 인근"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn an_incident_gets_its_follow_up_in_the_console_and_officers_see_receipts_and_consents() {
+    let f = kor_node("console-incident", "2019-07-25");
+    super::publish(&f).await;
+    let (park, csrf) = sign_in(&f.node, "park", &f.tokens["park"]).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &park,
+        None,
+    )
+    .await;
+    assert!(item.body.contains("<h2>Receipts</h2>") && item.body.contains("<h2>Consents</h2>"));
+    let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
+    let item = send(
+        &f.node,
+        "GET",
+        &format!("/console/items/{REPORT_ID}"),
+        &kim,
+        None,
+    )
+    .await;
+    assert!(
+        !item.body.contains("<h2>Receipts</h2>"),
+        "an analyst does not decide releases"
+    );
+    let a = send(
+        &f.node,
+        "POST",
+        &format!("/console/items/{REPORT_ID}/incident"),
+        &park,
+        Some(&format!(
+            "kind=loss&description=a+copy+is+missing&csrf={csrf}"
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let page = send(&f.node, "GET", "/console/incidents", &park, None).await;
+    assert!(
+        page.body.contains("/console/incidents/1/result"),
+        "{}",
+        page.body
+    );
+    let a = send(
+        &f.node,
+        "POST",
+        "/console/incidents/1/result",
+        &park,
+        Some(&format!(
+            "result=found+in+the+safe&measures=inventory+weekly&csrf={csrf}"
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = send(&f.node, "GET", "/console/incidents", &park, None).await;
+    assert!(page.body.contains("result (#1)"), "{}", page.body);
+    assert!(
+        !page.body.contains("/console/incidents/1/result"),
+        "followed up once"
+    );
 }
