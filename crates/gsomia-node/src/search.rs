@@ -587,17 +587,19 @@ impl Index {
         }
     }
 
-    /// An item's versions changed in a way the index can not follow alone (a version
-    /// destroyed): its document is replaced by `newest` (the newest version still held, if
-    /// any), and the postings and words of the old one are swept out at once (P5).
-    pub fn refresh(&self, id: &str, newest: Option<Prepared>) {
+    /// Items whose versions changed in a way the index can not follow alone (a version
+    /// destroyed): each one's document is replaced by the newest version still held, if any,
+    /// and the postings and words of the old ones are swept out at once, in one pass (P5).
+    pub fn refresh(&self, items: Vec<(String, Option<Prepared>)>) {
         let mut s = write(&self.state);
-        if let Some(d) = s.dirty.as_mut() {
-            d.insert(id.to_owned());
-        }
-        s.remove(id);
-        if let Some(p) = newest {
-            s.insert(p);
+        for (id, newest) in items {
+            if let Some(d) = s.dirty.as_mut() {
+                d.insert(id.clone());
+            }
+            s.remove(&id);
+            if let Some(p) = newest {
+                s.insert(p);
+            }
         }
         s.sweep();
     }
@@ -814,7 +816,7 @@ mod tests {
         put(&index, "a", "KOR", json!({"name": "secretword launch"}));
         put(&index, "b", "KOR", json!({"name": "launch"}));
         assert!(index.knows("secretword"));
-        index.refresh("a", None);
+        index.refresh(vec![("a".into(), None)]);
         assert!(!index.knows("secretword"));
         assert_eq!(
             ids(&index.search(&query(&index, "launch"), 10, false, |_, _| true)),

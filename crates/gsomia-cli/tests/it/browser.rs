@@ -5,7 +5,8 @@
 //! anything is sent) and releases it to Japan and to the United States; Japan's analyst reads it
 //! under a GOKUHI banner and reports a possible compromise that Korea's officer then sees; the
 //! United States' officer asks Korea's consent to pass it to Japan (TISA), Korea's authority
-//! gives it (signed) in the console, and the US officer then sees the release allowed. Every
+//! gives it (signed) in the console, and the US officer then sees the release allowed; Korea's
+//! officer reads Japan's custody proofs of the report, verified by Korea's node. Every
 //! page visited passes axe-core with no serious or critical violation. Screenshots of the pages
 //! go to `target/console/`. Skipped with a message where Chromium is not installed, except
 //! under CI (`.ci/run` installs it).
@@ -479,6 +480,18 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
     }
     accessible("incidents");
     browser.screenshot(&shots.join("incidents-kor.png"));
+    // The custody proofs: Japan's audit entries about the report (Sato's read among them),
+    // each proven in a checkpoint of Japan's log that Korea witnessed, verified by KOR's node.
+    let page = browser.until(
+        &format!("{kor_url}/console/items/{id}/custody?holder=JPN"),
+        "<td>sato</td>",
+    );
+    assert!(
+        page.contains("✓ verified") && page.contains("item.read"),
+        "{page}"
+    );
+    accessible("custody proofs");
+    browser.screenshot(&shots.join("custody-kor.png"));
     browser.sign_out();
 
     // TISA: the United States' officer asks Korea's consent to pass the report to Japan…
@@ -522,9 +535,13 @@ fn the_console_in_chromium_kor_releases_to_jpn_which_reads_it_under_a_gokuhi_ban
     // The same page in Korean and Japanese: the words change, the level names do not.
     browser.click("nav form.lang option[value=ja]");
     browser.click("nav form.lang button");
+    browser.page_with("<h1>ホーム</h1>");
     browser.go(&format!("{usa_url}/console/items/{id}"));
-    let page = browser.page_with("<html lang=\"ja\"");
-    assert!(page.contains("作成者 KOR"), "{page}");
+    let page = browser.page_with("<h1>資料</h1>");
+    assert!(
+        page.contains("<html lang=\"ja\"") && page.contains("作成者 KOR"),
+        "{page}"
+    );
     accessible("item in Japanese");
     browser.screenshot(&shots.join("item-usa-ja.png"));
     drop(browser);

@@ -311,6 +311,28 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("verified", "검증됨", "検証済み"),
     ("Entries", "기록", "記録"),
     ("Receipts", "수령 확인", "受領確認"),
+    ("Released: queued for", "제공: 전송 대기", "提供: 送信待ち"),
+    (
+        "The delivery status is on the home page.",
+        "전달 상태는 홈 페이지에 있습니다.",
+        "配信状況はホームページにあります。",
+    ),
+    (
+        "Reported; it goes to",
+        "보고됨. 전달 대상:",
+        "報告しました。送付先:",
+    ),
+    (
+        "Asked; the originator's answer will show under Consents.",
+        "요청됨. 생산자의 답변은 동의 페이지에 표시됩니다.",
+        "要請しました。作成者の回答は同意のページに表示されます。",
+    ),
+    ("asks to release", "제공 요청", "提供を要請"),
+    (
+        "Their checkpoint witnessed",
+        "증인 서명한 상대 체크포인트",
+        "立会署名した相手のチェックポイント",
+    ),
     ("Follow-up", "후속 조치", "事後措置"),
     ("Result", "결과", "結果"),
     ("Measures", "조치", "措置"),

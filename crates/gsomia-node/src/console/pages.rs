@@ -335,7 +335,7 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
             section {
                 h2 { (t(l, "Partners")) }
                 table {
-                    thead { tr { th { (t(l, "Partner")) } th { (t(l, "Queued")) } th { (t(l, "Last delivered")) } th { (t(l, "Last failure")) } th { (t(l, "Our checkpoint cosigned at")) } } }
+                    thead { tr { th { (t(l, "Partner")) } th { (t(l, "Queued")) } th { (t(l, "Last delivered")) } th { (t(l, "Last failure")) } th { (t(l, "Our checkpoint cosigned at")) } th { (t(l, "Their checkpoint witnessed")) } } }
                     tbody {
                         @for p in status["partners"].as_array().into_iter().flatten() {
                             tr {
@@ -344,6 +344,7 @@ pub(super) async fn home(State(node): State<AppState>, who: Signed) -> Response 
                                 td { (p["last_delivered"].as_str().unwrap_or("—")) }
                                 td { (p["last_error"]["message"].as_str().unwrap_or("—")) }
                                 td { (p["cosigned_our_checkpoint_of_size"].as_u64().map_or("—".into(), |s| s.to_string())) }
+                                td { (p["witnessed_their_checkpoint_of_size"].as_u64().map_or("—".into(), |s| s.to_string())) }
                             }
                         }
                     }
@@ -983,6 +984,7 @@ pub(super) async fn release(
     if let Some(refused) = who.forged(&form.csrf) {
         return refused;
     }
+    let l = who.lang;
     match service::items::release(&node, &who.user, &id, form.to).await {
         Ok(d) => done(
             &node,
@@ -990,8 +992,9 @@ pub(super) async fn release(
             "Released",
             &id,
             html! {
-                "Released: queued for " (form.to) " under " (d["agreement"].as_str().unwrap_or_default())
-                ". The delivery status is on the home page."
+                (t(l, "Released: queued for")) " " (form.to) " · " (t(l, "under")) " "
+                (d["agreement"].as_str().unwrap_or_default()) ". "
+                (t(l, "The delivery status is on the home page."))
             },
         ),
         Err(e) => refused(&node, &who, &e),
@@ -999,7 +1002,7 @@ pub(super) async fn release(
 }
 
 /// What an action on item `id` did, and the way back to it.
-fn done(node: &Node, who: &Signed, title: &str, id: &str, said: Markup) -> Response {
+fn done(node: &Node, who: &Signed, title: &'static str, id: &str, said: Markup) -> Response {
     let l = who.lang;
     let body = html! {
         p.allowed { (said) }
@@ -1007,7 +1010,7 @@ fn done(node: &Node, who: &Signed, title: &str, id: &str, said: Markup) -> Respo
     };
     html_response(
         StatusCode::OK,
-        page(node, who.lang, title, Some(who), None, body),
+        page(node, l, t(l, title), Some(who), None, body),
     )
 }
 
@@ -1208,6 +1211,7 @@ pub(super) async fn incident(
     if let Some(refused) = who.forged(&form.csrf) {
         return refused;
     }
+    let l = who.lang;
     match service::incidents::report(&node, &who.user, &id, form.kind, form.description).await {
         Ok(r) => done(
             &node,
@@ -1215,7 +1219,7 @@ pub(super) async fn incident(
             "Incident reported",
             &id,
             html! {
-                "Reported; it goes to "
+                (t(l, "Reported; it goes to")) " "
                 (joined(&r["reported_to"]))
                 "."
             },
@@ -1265,6 +1269,7 @@ pub(super) async fn ask_consent(
     if let Some(refused) = who.forged(&form.csrf) {
         return refused;
     }
+    let l = who.lang;
     match service::consents::ask(&node, &who.user, &id, form.to, form.until).await {
         Ok(_) => done(
             &node,
@@ -1272,7 +1277,7 @@ pub(super) async fn ask_consent(
             "Consent asked",
             &id,
             html! {
-                "Asked; the originator's answer will show under Consents."
+                (t(l, "Asked; the originator's answer will show under Consents."))
             },
         ),
         Err(e) => refused(&node, &who, &e),
@@ -1639,10 +1644,10 @@ pub(super) async fn consents(State(node): State<AppState>, who: Signed) -> Respo
             @if list.is_empty() { p { (t(l, "None.")) } }
             @for q in &list {
                 article.request {
-                    p { "Holder " strong { (q["request"]["holder"].as_str().unwrap_or_default()) }
-                        " asks to release " code { (q["request"]["item"].as_str().unwrap_or_default()) }
-                        " to " strong { (q["request"]["to"].as_str().unwrap_or_default()) }
-                        " until " (q["request"]["until"].as_str().unwrap_or_default()) "." }
+                    p { (t(l, "Holder")) " " strong { (q["request"]["holder"].as_str().unwrap_or_default()) }
+                        " · " (t(l, "asks to release")) " " code { (q["request"]["item"].as_str().unwrap_or_default()) }
+                        " → " strong { (q["request"]["to"].as_str().unwrap_or_default()) }
+                        " · " (t(l, "Until")) " " (q["request"]["until"].as_str().unwrap_or_default()) }
                     @if q["answer"].is_null() {
                         form method="post" action=(format!("/console/consents/{}/answer", q["id"])) {
                             input type="hidden" name="csrf" value=(who.csrf);

@@ -7,7 +7,7 @@ use std::sync::Weak;
 
 use axum::http::StatusCode;
 use gsomia_core::{Decision, User, UserKind};
-use gsomia_store::{Batch, Store, StoredItem, Verdict, Write};
+use gsomia_store::{Batch, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
 use super::items::{read_decision, unseal_object};
@@ -73,8 +73,16 @@ pub fn after_commit(node: &Node, pending: Pending) {
     for (id, label, marking) in pending.relabel {
         node.index.relabel(&id, &label, marking.as_ref());
     }
-    for id in pending.refresh {
-        node.index.refresh(&id, newest(node, &id));
+    if !pending.refresh.is_empty() {
+        let items = pending
+            .refresh
+            .into_iter()
+            .map(|id| {
+                let latest = newest(node, &id);
+                (id, latest)
+            })
+            .collect();
+        node.index.refresh(items);
     }
 }
 
@@ -128,10 +136,16 @@ pub fn rebuild(node: &Weak<Node>) {
         n.index.rebuilt(docs, read);
     }
     let Some(n) = node.upgrade() else { return };
-    for id in n.index.rebuild_done() {
-        let latest = newest(&n, &id);
-        n.index.refresh(&id, latest);
-    }
+    let touched = n
+        .index
+        .rebuild_done()
+        .into_iter()
+        .map(|id| {
+            let latest = newest(&n, &id);
+            (id, latest)
+        })
+        .collect();
+    n.index.refresh(touched);
     let (items, terms) = n.index.size();
     tracing::info!(
         items,
