@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::{Signer, SigningKey};
 use gsomia_node::client::Client;
+use gsomia_store::Store as _;
 
 mod console;
 mod taxii;

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use gsomia_core::{AgreementFile, LevelId, PartyCode, Role, Scheme, Tag, User, UserKind};
 use gsomia_node::node::system_clock;
 use gsomia_node::{InitOptions, Node};
-use gsomia_store::{PartyRecord, Store};
+use gsomia_store::PartyRecord;
 
 /// Arguments of `gsomia init`.
 #[derive(Args)]

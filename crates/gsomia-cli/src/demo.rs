@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use gsomia_core::{AgreementFile, Scheme, User};
 use gsomia_node::client;
 use gsomia_node::{InitOptions, Node};
-use gsomia_store::{PartyRecord, Store};
+use gsomia_store::PartyRecord;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

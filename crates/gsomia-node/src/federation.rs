@@ -27,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Grantee, PartyCode, Rule};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
-use gsomia_store::{Batch, OutboxMessage, PartyRecord, Store, Verdict, Write};
+use gsomia_store::{Batch, OutboxMessage, PartyRecord, Verdict, Write};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;

@@ -92,7 +92,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Metrics, all at zero, with the store's commit counters read at each scrape.
-    pub fn new(store: std::sync::Arc<gsomia_store::SqliteStore>) -> Metrics {
+    pub fn new(store: std::sync::Arc<dyn gsomia_store::Store>) -> Metrics {
         let mut registry = Registry::with_prefix("gsomia");
         let m = Metrics {
             requests: Family::default(),
@@ -195,7 +195,7 @@ impl Metrics {
 }
 
 /// The store's writer counters, read at each scrape.
-struct StoreCommits(std::sync::Arc<gsomia_store::SqliteStore>);
+struct StoreCommits(std::sync::Arc<dyn gsomia_store::Store>);
 
 impl std::fmt::Debug for StoreCommits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

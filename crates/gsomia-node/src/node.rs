@@ -55,7 +55,7 @@ pub struct Node {
     /// Its configuration.
     pub config: Config,
     keys: NodeKeys,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     world: RwLock<Arc<World>>,
     /// Woken when a message is queued for a partner.
     outbox: tokio::sync::Notify,
@@ -106,7 +106,7 @@ impl Node {
         } else {
             Some(data::identity(dir, &config)?)
         };
-        let store = Arc::new(SqliteStore::open(data::db_path(dir))?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data::db_path(dir))?);
         let stored = store.meta("party")?;
         if stored.as_deref() != Some(config.party.as_str()) {
             return Err(NodeError::Input(format!(
@@ -257,8 +257,8 @@ impl Node {
     }
 
     /// The store.
-    pub fn store(&self) -> &SqliteStore {
-        &self.store
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     /// The current world (schemes, agreements).

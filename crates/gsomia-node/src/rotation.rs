@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use gsomia_crypto::{NodeKeys, PublicKeys};
-use gsomia_store::{AuditDraft, Batch, PartyRecord, Store, Verdict, Write};
+use gsomia_store::{AuditDraft, Batch, PartyRecord, Verdict, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

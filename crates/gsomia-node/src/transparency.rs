@@ -37,7 +37,7 @@ use gsomia_log::{
     ConsistencyProof, Cosigner, Frontier, Hash, InclusionProof, LogKey, LogVerifier,
     SignedCheckpoint, WitnessVerifier, leaf_hash,
 };
-use gsomia_store::{Batch, LogHashes, PartyRecord, Store, Verdict, Write};
+use gsomia_store::{Batch, LogHashes, PartyRecord, Verdict, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -117,3 +117,39 @@ pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Re
     }
     Ok(expected - 1)
 }
+
+/// Where the next audit entry goes: the last entry's number and hash, and the right edge of the
+/// Merkle tree over the entries. Backend-neutral: a store loads it from what it stored, asks
+/// [`Head::append`] for each entry, and stores the entry and the hashes returned in the same
+/// transaction; a refused batch restores the clone taken before it.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The last entry's number (0 before the first).
+    pub seq: u64,
+    /// The last entry's hash ([`GENESIS`] before the first).
+    pub hash: String,
+    #[cfg_attr(feature = "benchmark-without-merkle-log", allow(dead_code))]
+    tree: gsomia_log::Frontier,
+}
+
+impl Head {
+    /// The head after entry `seq` of hash `hash`, with the tree's right edge.
+    pub fn new(seq: u64, hash: String, tree: gsomia_log::Frontier) -> Head {
+        Head { seq, hash, tree }
+    }
+
+    /// Numbers and chains the next entry of `body`: the entry, and the Merkle tree's stored
+    /// hashes it completes (stored-hash index, hash), to store with it.
+    pub fn append(&mut self, body: String) -> (AuditEntry, Vec<(u64, gsomia_log::Hash)>) {
+        let entry = AuditEntry::chain(self.seq + 1, &self.hash, body);
+        #[cfg(not(feature = "benchmark-without-merkle-log"))]
+        let hashes = self
+            .tree
+            .append(gsomia_log::leaf_hash(entry.body.as_bytes()));
+        #[cfg(feature = "benchmark-without-merkle-log")]
+        let hashes = Vec::new();
+        self.seq = entry.seq;
+        self.hash.clone_from(&entry.hash);
+        (entry, hashes)
+    }
+}

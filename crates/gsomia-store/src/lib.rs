@@ -11,9 +11,9 @@ pub mod record;
 pub mod sqlite;
 pub mod verify;
 
-pub use audit::{AuditDraft, AuditEntry, Verdict, verify_chain};
+pub use audit::{AuditDraft, AuditEntry, Head, Verdict, verify_chain};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
-pub use sqlite::{CommitStats, SqliteStore, snapshot};
+pub use sqlite::{SqliteStore, snapshot};
 
 use gsomia_core::AgreementFile;
 
@@ -307,6 +307,17 @@ pub struct ConsentRequest {
     pub answer: Option<serde_json::Value>,
 }
 
+/// What the writer has committed since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitStats {
+    /// Transactions committed (each a group of batches).
+    pub commits: u64,
+    /// Batches committed in them.
+    pub batches: u64,
+    /// Seconds spent in those transactions.
+    pub seconds: f64,
+}
+
 /// A callback for the result of a batch.
 pub type Done = Box<dyn FnOnce(Result<Committed, StoreError>) + Send>;
 
@@ -314,6 +325,13 @@ pub type Done = Box<dyn FnOnce(Result<Committed, StoreError>) + Send>;
 pub trait Store: Send + Sync + 'static {
     /// Submits a batch; `done` runs on the writer once it is durably committed or refused.
     fn submit(&self, batch: Batch, done: Done);
+
+    /// Whether the store takes writes (it has not been closed).
+    fn is_open(&self) -> bool;
+    /// What the store has committed since it was opened (for the node's metrics).
+    fn commit_stats(&self) -> CommitStats;
+    /// Stops taking writes and waits until what was submitted is committed or refused.
+    fn close(&self);
 
     /// Submits a batch and waits for it.
     fn write(&self, batch: Batch) -> Result<Committed, StoreError> {

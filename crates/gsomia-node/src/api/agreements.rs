@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gsomia_core::{Date, EventKind};
-use gsomia_store::Store;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

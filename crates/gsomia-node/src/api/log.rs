@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gsomia_core::User;
 use gsomia_log::{ConsistencyProof, InclusionProof};
-use gsomia_store::{LogHashes, Store};
+use gsomia_store::LogHashes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -37,7 +37,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Action, Decision, Label, User};
-use gsomia_store::{Listed, Store, StoredItem, added_micros, item_tags};
+use gsomia_store::{Listed, StoredItem, added_micros, item_tags};
 use serde_json::{Map, Value, json};
 
 use super::AppState;

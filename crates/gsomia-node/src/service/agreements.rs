@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use gsomia_core::{Action, Agreement, Date, EventKind, Rule, User};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_store::{Batch, Verdict, Write};
 use serde_json::{Value, json};
 
 use super::{internal, permit, refuse};

@@ -2,7 +2,6 @@
 //! the API and the console show them.
 
 use gsomia_core::{Action, User};
-use gsomia_store::Store;
 use serde_json::{Value, json};
 
 use super::permit;

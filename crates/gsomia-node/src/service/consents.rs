@@ -4,7 +4,7 @@
 //! which checks the signature itself.
 
 use gsomia_core::{Action, Consent, Date, Grantee, PartyCode, Rule, User};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_store::{Batch, Verdict, Write};
 use serde_json::{Value, json};
 
 use super::permit;

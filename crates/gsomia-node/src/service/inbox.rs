@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
 use gsomia_crypto::Verified;
-use gsomia_store::{AuditDraft, Batch, PartyRecord, Store, StoredItem, Verdict, Write};
+use gsomia_store::{AuditDraft, Batch, PartyRecord, StoredItem, Verdict, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

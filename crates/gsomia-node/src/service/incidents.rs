@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use gsomia_core::{Action, PartyCode, Rule, User};
-use gsomia_store::{Batch, Incident, Store, StoredItem, Verdict, Write};
+use gsomia_store::{Batch, Incident, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;

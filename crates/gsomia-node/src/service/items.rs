@@ -7,7 +7,7 @@ use gsomia_core::{
     Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Rule, Tag, User, World,
 };
 use gsomia_crypto::seal::{SealRandom, open, seal};
-use gsomia_store::{AuditDraft, Batch, ReleaseRule, Store, StoredItem, Verdict, Write};
+use gsomia_store::{AuditDraft, Batch, ReleaseRule, StoredItem, Verdict, Write};
 use serde_json::{Value, json};
 
 use super::{audited, internal, permit, refuse};

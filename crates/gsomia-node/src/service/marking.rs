@@ -110,7 +110,6 @@ pub fn posted(
     node: &crate::node::Node,
     id: &str,
 ) -> Result<Option<Value>, gsomia_store::StoreError> {
-    use gsomia_store::Store;
     match node.store().meta(&format!("taxii.marking.{id}"))? {
         Some(text) => serde_json::from_str(&text)
             .map(Some)

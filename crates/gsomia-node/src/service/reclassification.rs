@@ -4,7 +4,7 @@
 //! (`crate::federation`).
 
 use gsomia_core::{Action, LevelId, Rule, User};
-use gsomia_store::{Batch, Store, Verdict, Write};
+use gsomia_store::{Batch, Verdict, Write};
 use serde_json::{Value, json};
 
 use super::{internal, permit, refuse};

@@ -3,7 +3,6 @@
 //! last delivery failure, and the checkpoints exchanged.
 
 use gsomia_core::{Action, User};
-use gsomia_store::Store;
 use serde_json::{Value, json};
 
 use super::permit;

@@ -4,7 +4,7 @@
 use gsomia_crypto::backup::Secret;
 use gsomia_node::Node;
 use gsomia_node::backup::SealTo;
-use gsomia_store::{Store, verify_chain};
+use gsomia_store::verify_chain;
 
 use super::federation::{halt, http, pair, publish_and_release, start};
 use super::{REPORT_ID, clock};

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use gsomia_node::Node;
-use gsomia_store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use gsomia_core::User;
 use gsomia_node::Node;
-use gsomia_store::{Counts, PartyRecord, Store};
+use gsomia_store::{Counts, PartyRecord};
 use serde_json::{Value, json};
 
 use super::{REPORT_ID, clock, init, read, report, temp_dir};

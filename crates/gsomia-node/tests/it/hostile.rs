@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use gsomia_core::Label;
 use gsomia_crypto::envelope::{Envelope, Header, PROTOCOL};
 use gsomia_node::Node;
-use gsomia_store::Store;
 use serde_json::{Value, json};
 
 use super::federation::{

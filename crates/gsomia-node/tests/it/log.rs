@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use gsomia_log::{ConsistencyProof, InclusionProof, LogVerifier, SignedCheckpoint, leaf_hash};
-use gsomia_store::{Counts, Store};
+use gsomia_store::Counts;
 
 use super::{Fixture, call, call_text, kor_node, publish};
 

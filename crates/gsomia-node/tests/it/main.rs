@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use gsomia_core::{Scheme, User};
 use gsomia_node::{Clock, InitOptions, Node};
-use gsomia_store::{Counts, Store};
+use gsomia_store::Counts;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tower::ServiceExt;

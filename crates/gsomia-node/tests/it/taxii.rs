@@ -4,7 +4,6 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use gsomia_store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

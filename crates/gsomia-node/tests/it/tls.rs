@@ -7,7 +7,6 @@ use std::sync::Arc;
 use gsomia_node::Node;
 use gsomia_node::client::Client;
 use gsomia_node::tls::{CertInfo, Pin};
-use gsomia_store::Store;
 use serde_json::json;
 
 use super::federation::{
