@@ -33,6 +33,11 @@ pub struct InitArgs {
     /// The URL partners reach this node at.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
+    /// A PostgreSQL database (`postgres://user@host/db`) instead of the embedded SQLite file;
+    /// kept in gsomia.toml as `database_url` (a password is better given in
+    /// `GSOMIA_DATABASE_URL` when the node runs).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 /// `gsomia user …`
@@ -188,6 +193,7 @@ pub fn init(args: InitArgs) -> Result<ExitCode> {
         name: args.name,
         listen: args.listen,
         endpoint: args.endpoint,
+        database_url: args.database,
     };
     let descriptor =
         gsomia_node::init(&args.data, opts, &now_text()).map_err(|e| anyhow!("{e}"))?;

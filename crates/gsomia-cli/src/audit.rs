@@ -125,6 +125,24 @@ fn verifier(data: &Path) -> Result<LogVerifier> {
     ))
 }
 
+/// Where a node's log is: its SQLite file (read-only, as `LogFile`), or its PostgreSQL
+/// database (through the store).
+enum Log {
+    File(LogFile),
+    Database(std::sync::Arc<dyn gsomia_store::Store>),
+}
+
+fn log_of(data: &Path) -> Result<Log> {
+    let (config, _) = gsomia_node::data::load(data)
+        .with_context(|| format!("{}: not a gsomia data directory", data.display()))?;
+    match gsomia_node::data::database_url(&config) {
+        Some(_) => Ok(Log::Database(
+            gsomia_node::data::open_store(data, &config).map_err(|e| anyhow!("{e}"))?,
+        )),
+        None => open_log(data).map(Log::File),
+    }
+}
+
 fn open_log(data: &Path) -> Result<LogFile> {
     LogFile::open(&gsomia_node::data::db_path(data)).map_err(|e| anyhow!("{e}"))
 }
@@ -146,7 +164,7 @@ fn verifiers(data: &Path) -> Result<Vec<LogVerifier>> {
 pub fn verify(data: &Path) -> Result<ExitCode> {
     let verifiers = verifiers(data)?;
     let verifier = &verifiers[0];
-    let log = open_log(data)?;
+    let log = log_of(data)?;
     let open = |note: &str| {
         let mut first = None;
         for v in &verifiers {
@@ -172,7 +190,14 @@ pub fn verify(data: &Path) -> Result<ExitCode> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let result = log.verify(open, progress);
+    let result = match log {
+        Log::File(log) => log.verify(open, progress),
+        Log::Database(store) => {
+            let r = gsomia_store::verify::verify_store(&*store, open, progress);
+            store.close();
+            r
+        }
+    };
     bar.finish_and_clear();
     let origin = verifier.origin().to_owned();
     match result {

@@ -165,6 +165,7 @@ async fn setup(dir: &Path) -> Result<Demo> {
             name: None,
             listen: "127.0.0.1:0".into(),
             endpoint: None,
+            database_url: None,
         };
         gsomia_node::init(&data, opts, stamp).map_err(|e| anyhow!("{e}"))?;
         let clock_now = now.clone();

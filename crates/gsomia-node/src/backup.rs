@@ -153,6 +153,15 @@ pub fn backup(
             to.display()
         )));
     }
+    let (config, _) = data::load(dir)?;
+    if data::database_url(&config).is_some() {
+        return Err(NodeError::Input(
+            "this node keeps its state in PostgreSQL: back the database up with PostgreSQL's own \
+             tools (pg_basebackup, or pg_dump while the node is stopped), and the data folder \
+             (keys, certificate, gsomia.toml) with `gsomia backup` once it supports them alone"
+                .into(),
+        ));
+    }
     let names = files(dir)?;
     // The database first, so the copy is as close as can be to the moment asked for.
     let snapshot = dir.join(format!(".backup-{}.db", std::process::id()));

@@ -20,6 +20,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{PartyCode, Scheme};
 use gsomia_crypto::NodeKeys;
+use std::sync::Arc;
+
 use gsomia_store::{AuditDraft, Batch, PartyRecord, SqliteStore, Store, Write};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,11 @@ pub struct Config {
     /// A console session unused this long (seconds) ends.
     #[serde(default = "default_console_idle")]
     pub console_idle_secs: u64,
+    /// The store: absent for the embedded SQLite file `gsomia.db`; `postgres://…` for a
+    /// PostgreSQL database (`GSOMIA_DATABASE_URL` overrides it, so that a password need not
+    /// be in the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 fn default_console_idle() -> u64 {
@@ -102,6 +109,8 @@ pub struct InitOptions {
     pub listen: String,
     /// The federation endpoint.
     pub endpoint: Option<String>,
+    /// A PostgreSQL database instead of the embedded SQLite file.
+    pub database_url: Option<String>,
 }
 
 /// Paths inside a data directory.
@@ -112,6 +121,31 @@ pub fn config_path(dir: &Path) -> PathBuf {
 /// The database file.
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("gsomia.db")
+}
+
+/// The PostgreSQL database a node's configuration names (`GSOMIA_DATABASE_URL` first), if any.
+pub fn database_url(config: &Config) -> Option<String> {
+    std::env::var("GSOMIA_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| config.database_url.clone())
+}
+
+/// The node's store: its PostgreSQL database if the configuration names one, else the SQLite
+/// file in `dir`.
+pub fn open_store(dir: &Path, config: &Config) -> Result<Arc<dyn Store>, NodeError> {
+    match database_url(config) {
+        Some(url) if gsomia_store::is_postgres_url(&url) => Ok(Arc::new(
+            gsomia_store::PostgresStore::open(&url).map_err(NodeError::Store)?,
+        )),
+        Some(other) => Err(NodeError::Input(format!(
+            "database_url: `{}` is not a postgres:// URL (leave it out for the embedded SQLite file)",
+            other.split('@').next_back().unwrap_or_default()
+        ))),
+        None => Ok(Arc::new(
+            SqliteStore::open(db_path(dir)).map_err(NodeError::Store)?,
+        )),
+    }
 }
 
 fn key_path(dir: &Path, name: &str) -> PathBuf {
@@ -164,6 +198,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         tls_key: default_tls_key(),
         insecure_http: false,
         console_idle_secs: default_console_idle(),
+        database_url: opts.database_url.clone(),
     };
     let identity = identity(dir, &config)?;
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
@@ -176,6 +211,8 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
          # self-signed one; a ministry's PKI certificate may replace it (partners pin its key).\n\
          # insecure_http = true serves plain HTTP, and only on a loopback address.\n\
          # console_idle_secs: a console session unused this long ends.\n\
+         # database_url: postgres://… for PostgreSQL (GSOMIA_DATABASE_URL overrides it); absent\n\
+         # for the embedded SQLite file gsomia.db.\n\
          {toml}"
     );
     std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;
@@ -190,8 +227,15 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
     };
     // The database holds labels, wrapped keys and the audit log: created 0600 before SQLite
     // opens it (its -wal and -shm files take the database file's mode).
-    write_secret(&db_path(dir), "")?;
-    let store = SqliteStore::open(db_path(dir)).map_err(NodeError::Store)?;
+    if database_url(&config).is_none() {
+        write_secret(&db_path(dir), "")?;
+    }
+    let store = open_store(dir, &config)?;
+    if store.meta("party").map_err(NodeError::Store)?.is_some() {
+        return Err(NodeError::Input(
+            "the database already holds a node: refusing to overwrite it".into(),
+        ));
+    }
     store
         .write(Batch {
             writes: vec![

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gsomia_core::{Agreement, AgreementFile, Date, PartyCode, Scheme, User, World, WorldError};
 use gsomia_crypto::NodeKeys;
 use gsomia_store::{
-    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, SqliteStore, Store, StoreError,
-    UserRecord, Verdict, Write,
+    AuditDraft, Batch, Committed, PartyRecord, ReleaseRule, Store, StoreError, UserRecord, Verdict,
+    Write,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,7 +31,7 @@ fn settle_rotation(dir: &Path) -> Result<(), NodeError> {
         .public()
         .signing;
     let (config, _) = data::load(dir)?;
-    let store = SqliteStore::open(data::db_path(dir))?;
+    let store = data::open_store(dir, &config)?;
     let own = store
         .parties()?
         .into_iter()
@@ -106,7 +106,7 @@ impl Node {
         } else {
             Some(data::identity(dir, &config)?)
         };
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data::db_path(dir))?);
+        let store = data::open_store(dir, &config)?;
         let stored = store.meta("party")?;
         if stored.as_deref() != Some(config.party.as_str()) {
             return Err(NodeError::Input(format!(

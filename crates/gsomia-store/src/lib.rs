@@ -7,11 +7,13 @@
 //! one transaction (group commit), so durable writes are not bound by one fsync each.
 
 pub mod audit;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod verify;
 
 pub use audit::{AuditDraft, AuditEntry, Head, Verdict, verify_chain};
+pub use postgres::{PostgresStore, is_postgres_url};
 pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::{SqliteStore, snapshot};
 
@@ -401,6 +403,8 @@ pub trait Store: Send + Sync + 'static {
     fn audit_about(&self, subject: &str, through: u64) -> Result<Vec<AuditEntry>, StoreError>;
     /// The latest checkpoint this node issued: its size and signed note.
     fn checkpoint_latest(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// Every checkpoint this node issued, by size.
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
     /// The checkpoint this node issued at `size`, if it issued one.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
     /// The cosignature lines partners sent for the checkpoint of `size`, by witness.

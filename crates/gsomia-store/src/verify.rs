@@ -195,6 +195,92 @@ impl LogFile {
     }
 }
 
+/// [`LogFile::verify`] through any [`crate::Store`] (a PostgreSQL database, whose log
+/// `gsomia audit verify` reads this way): the numbering, the hash chain, every stored Merkle
+/// hash and the root at every checkpoint, in pages of 10,000 entries on one thread. (Stored
+/// hashes beyond the last entry are not looked for; the file reader finds those.)
+pub fn verify_store(
+    store: &dyn crate::Store,
+    open: impl Fn(&str) -> Result<(u64, Hash), String>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verified, Tampered> {
+    let err = |e: crate::StoreError| Tampered::Database(e.to_string());
+    let total = store.log_size().map_err(err)?;
+    let mut checkpoints = vec![];
+    for (size, note) in store.checkpoints().map_err(err)? {
+        let (signed, root) =
+            open(&note).map_err(|problem| Tampered::BadCheckpoint { size, problem })?;
+        if signed != size {
+            return Err(Tampered::BadCheckpoint {
+                size,
+                problem: format!("it is filed under size {size} but says {signed}"),
+            });
+        }
+        checkpoints.push((size, root));
+    }
+    let mut pending = checkpoints.iter().peekable();
+    while let Some((0, root)) = pending.peek() {
+        if *root != gsomia_log::EMPTY_HASH {
+            return Err(Tampered::Checkpoint(0));
+        }
+        pending.next();
+    }
+    let mut tree = Frontier::new();
+    let mut prev = GENESIS.as_bytes().to_vec();
+    let mut expected = 1u64;
+    loop {
+        let page = store.audit_after(expected - 1, 10_000).map_err(err)?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page {
+            if e.seq != expected {
+                return Err(Tampered::Missing {
+                    expected,
+                    found: e.seq,
+                });
+            }
+            if e.hash.len() != 64
+                || !chain_matches(e.seq, &prev, e.body.as_bytes(), e.hash.as_bytes())
+            {
+                return Err(Tampered::Chain(e.seq));
+            }
+            prev.clear();
+            prev.extend_from_slice(e.hash.as_bytes());
+            let made = tree.append(leaf_hash(e.body.as_bytes()));
+            let indexes: Vec<u64> = made.iter().map(|(i, _)| *i).collect();
+            let stored = store
+                .log_hashes(&indexes)
+                .map_err(|_| Tampered::Tree(e.seq))?;
+            if made.iter().zip(&stored).any(|((_, h), s)| h.0 != *s) {
+                return Err(Tampered::Tree(e.seq));
+            }
+            while let Some((size, root)) = pending.peek() {
+                if *size != e.seq {
+                    break;
+                }
+                if tree.root() != *root {
+                    return Err(Tampered::Checkpoint(*size));
+                }
+                pending.next();
+            }
+            expected += 1;
+        }
+        progress(expected - 1, total);
+    }
+    if let Some((size, _)) = pending.next() {
+        return Err(Tampered::Shortened {
+            checkpoint: *size,
+            entries: tree.size(),
+        });
+    }
+    Ok(Verified {
+        entries: expected - 1,
+        root: tree.root(),
+        checkpoints: checkpoints.iter().filter(|(s, _)| *s > 0).count() as u64,
+    })
+}
+
 impl Tampered {
     /// The entry number a fault is at, to report the earliest of two.
     fn at(&self) -> u64 {

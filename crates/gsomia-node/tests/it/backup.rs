@@ -13,6 +13,9 @@ const PASS: &[u8] = b"the backup passphrase, long enough";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restored_from_an_old_backup_is_seen_by_its_partner_as_a_shorter_log() {
+    if super::sqlite_only("backup") {
+        return;
+    }
     let (root, kor, k, jpn, j, kim) = pair("restore-old").await;
     publish_and_release(&kor, &k, &kim, REPORT_ID).await;
     gsomia_node::transparency::tick(&kor).await.unwrap();

@@ -532,6 +532,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db)).collect()
+        })
+    }
+
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         self.read(|c| {
             c.query_row(

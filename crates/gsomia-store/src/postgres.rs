@@ -1,0 +1,1270 @@
+//! The PostgreSQL store: for a node that outgrows one machine, or whose operators already run
+//! PostgreSQL with replication and backups. Several `gsomia serve` processes may share one
+//! database.
+//!
+//! One writer thread per process commits batches in groups, as the SQLite store does: each
+//! group is one transaction (`synchronous_commit = on`: a batch whose callback ran is durable
+//! on the server), each batch under its own savepoint so that one refused batch does not undo
+//! the others. The audit log is one gap-free hash chain and one Merkle tree whatever the number
+//! of processes: every group first takes a transaction-scoped advisory lock (the sequencer, as
+//! transparency logs on databases serialise their integration), then reads the chain's head;
+//! if another process appended since, the head and the tree's frontier are read again from the
+//! database before this group appends after them (`crate::audit::Head`). Items get their
+//! numbers under the same lock, so listing cursors follow commit order.
+//!
+//! The client is the synchronous `postgres` crate (tokio-postgres underneath): the `Store`
+//! trait is synchronous and its writer a thread of its own, which that client fits without a
+//! runtime of its own to manage. Readers take a connection from a small pool.
+
+use std::cell::RefCell;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use gsomia_core::{AgreementFile, Consent, User};
+use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, NoTls, Row, Transaction};
+
+use crate::audit::{AuditEntry, GENESIS, Head};
+use crate::{
+    Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage,
+    PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
+};
+
+/// The most batches committed in one transaction.
+const GROUP: usize = 512;
+
+/// The advisory lock every writer takes for its transaction: the log's one sequencer.
+const SEQUENCER: i64 = 0x6773_6f6d_6961; // "gsomia"
+
+/// The schema, in migrations applied in order; table `gsomia_schema` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE parties (code TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE agreements (id TEXT PRIMARY KEY, file TEXT NOT NULL);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    expires TEXT,
+    passphrase TEXT
+);
+CREATE TABLE items (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stix_id TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    label TEXT NOT NULL,
+    marking TEXT,
+    custody TEXT NOT NULL,
+    binding TEXT NOT NULL,
+    wrapped_key BYTEA,
+    content BYTEA,
+    added TEXT NOT NULL,
+    destroyed TEXT,
+    UNIQUE (stix_id, modified)
+);
+CREATE TABLE item_tags (
+    tag TEXT NOT NULL,
+    added BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (tag, added, seq)
+);
+CREATE TABLE tags (tag TEXT PRIMARY KEY);
+CREATE TABLE outbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created TEXT NOT NULL,
+    delivered TEXT
+);
+CREATE INDEX outbox_pending ON outbox (peer, seq) WHERE delivered IS NULL;
+CREATE TABLE audit (seq BIGINT PRIMARY KEY, body TEXT NOT NULL, hash TEXT NOT NULL,
+                    subject TEXT);
+CREATE INDEX audit_subject ON audit (subject, seq);
+CREATE TABLE merkle (idx BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE release_rules (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                            rule TEXT NOT NULL);
+CREATE TABLE incidents (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    item TEXT NOT NULL,
+    report TEXT NOT NULL,
+    follows BIGINT REFERENCES incidents (id)
+);
+CREATE TABLE receipts (
+    item TEXT NOT NULL,
+    version TEXT NOT NULL,
+    party TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (item, version, party)
+);
+CREATE TABLE inbox (peer TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);
+CREATE TABLE consents (id TEXT PRIMARY KEY, consent TEXT NOT NULL);
+CREATE TABLE consent_requests (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request TEXT NOT NULL,
+    answer TEXT
+);
+CREATE TABLE replies (
+    peer TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    PRIMARY KEY (peer, envelope)
+);
+CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL, issued TEXT NOT NULL);
+CREATE TABLE cosignatures (
+    size BIGINT NOT NULL,
+    witness TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (size, witness)
+);
+CREATE TABLE witnessed (
+    party TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    note TEXT NOT NULL,
+    received TEXT NOT NULL,
+    PRIMARY KEY (party, size)
+);
+CREATE TABLE evidence (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, party TEXT NOT NULL,
+                       found TEXT NOT NULL, record TEXT NOT NULL);
+"#];
+
+const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
+                            wrapped_key, content, added, destroyed";
+
+fn db(e: postgres::Error) -> StoreError {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION => {
+            StoreError::Conflict(e.to_string())
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    // INVARIANT: gsomia's records are plain data; serialising them to a string cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn connect(url: &str) -> Result<Client, StoreError> {
+    Client::connect(url, NoTls)
+        .map_err(|e| StoreError::Database(format!("{url_safe}: {e}", url_safe = redact(url))))
+}
+
+/// A connection URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let auth = &url[s + 3..at];
+            match auth.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The writer's counters.
+#[derive(Debug, Default)]
+struct Stats {
+    commits: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
+}
+
+struct Job {
+    batch: Batch,
+    done: Done,
+}
+
+/// A store in a PostgreSQL database.
+pub struct PostgresStore {
+    url: String,
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Client>>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresStore({})", redact(&self.url))
+    }
+}
+
+/// Runs `f` on a thread of its own and waits for it. The synchronous client drives its own
+/// small runtime on the calling thread, which may not be a thread of the node's async runtime
+/// (reads come from its handlers); a scoped thread costs some tens of microseconds a read.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn migrate(c: &mut Client) -> Result<(), StoreError> {
+    let mut tx = c.transaction().map_err(db)?;
+    // One migrator at a time, whatever the process.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(SEQUENCER + 1)])
+        .map_err(db)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS gsomia_schema (version INTEGER NOT NULL)")
+        .map_err(db)?;
+    let version: i32 = tx
+        .query_opt("SELECT version FROM gsomia_schema", &[])
+        .map_err(db)?
+        .map_or(0, |r| r.get(0));
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {version}, newer than this gsomia ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for sql in &MIGRATIONS[version as usize..] {
+        tx.batch_execute(sql).map_err(db)?;
+    }
+    let now = MIGRATIONS.len() as i32;
+    tx.execute("DELETE FROM gsomia_schema", &[]).map_err(db)?;
+    tx.execute("INSERT INTO gsomia_schema (version) VALUES ($1)", &[&now])
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+/// Stored Merkle hashes read through one transaction.
+struct PgHashes<'a, 'b>(RefCell<&'a mut Transaction<'b>>);
+
+impl HashReader for PgHashes<'_, '_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReaderError> {
+        let mut tx = self.0.borrow_mut();
+        read_hashes(&mut **tx, indexes)
+            .map(|v| v.into_iter().map(Hash).collect())
+            .map_err(|_| ReaderError::IndexesNotInTree)
+    }
+}
+
+/// The stored hashes at `indexes`, in that order.
+fn read_hashes(c: &mut impl GenericClient, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+    let wanted: Vec<i64> = indexes.iter().map(|i| *i as i64).collect();
+    let rows = c
+        .query(
+            "SELECT idx, hash FROM merkle WHERE idx = ANY($1)",
+            &[&wanted],
+        )
+        .map_err(db)?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        let idx: i64 = r.get(0);
+        let hash: Vec<u8> = r.get(1);
+        let hash: [u8; 32] = hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("Merkle hash {idx} is not 32 bytes")))?;
+        found.insert(idx, hash);
+    }
+    wanted
+        .iter()
+        .map(|i| {
+            found
+                .get(i)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("Merkle hash {i} is missing")))
+        })
+        .collect()
+}
+
+/// The last audit entry's number and hash.
+fn chain_head(c: &mut impl GenericClient) -> Result<(u64, String), StoreError> {
+    Ok(
+        c.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+            .map_err(db)?
+            .map_or((0, GENESIS.to_owned()), |r| {
+                (r.get::<_, i64>(0) as u64, r.get(1))
+            }),
+    )
+}
+
+/// The head as stored: the chain's last entry and the tree's frontier.
+fn stored_head(tx: &mut Transaction) -> Result<Head, StoreError> {
+    let (seq, hash) = chain_head(tx)?;
+    let tree = Frontier::load(seq, &PgHashes(RefCell::new(tx)))
+        .map_err(|e| StoreError::Corrupt(format!("Merkle tree of size {seq}: {e}")))?;
+    Ok(Head::new(seq, hash, tree))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url`, migrates it, and starts the writer.
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        // Connected and migrated off the runtime; a client that fails is dropped there too.
+        let conn = off_runtime(|| {
+            let mut conn = connect(url)?;
+            conn.batch_execute("SET synchronous_commit = on")
+                .map_err(db)?;
+            migrate(&mut conn)?;
+            Ok::<_, StoreError>(conn)
+        })?;
+        let (tx, rx) = channel::<Job>();
+        let stats = Arc::new(Stats::default());
+        let counted = stats.clone();
+        let writer_url = url.to_owned();
+        let writer = std::thread::Builder::new()
+            .name("gsomia-store-writer".into())
+            .spawn(move || run_writer(&writer_url, conn, rx, &counted))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(PostgresStore {
+            url: url.to_owned(),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Vec::new()),
+            stats,
+        })
+    }
+
+    /// Runs `f` on a reader connection from the pool (off any async runtime: see
+    /// [`off_runtime`]).
+    fn read<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| {
+            let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+            let mut conn = match conn {
+                Some(c) if !c.is_closed() => c,
+                _ => connect(&self.url)?,
+            };
+            let result = f(&mut conn);
+            if let Ok(mut pool) = self.readers.lock()
+                && pool.len() < 16
+                && !conn.is_closed()
+            {
+                pool.push(conn);
+            }
+            result
+        })
+    }
+
+    fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.read(|c| c.query(sql, params).map_err(db))
+    }
+
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|r| parse(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    fn items(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|r| item_at(r, 0))
+            .collect()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        Store::close(self);
+    }
+}
+
+/// An item from the columns [`ITEM_COLUMNS`] starting at `at`.
+fn item_at(r: &Row, at: usize) -> Result<StoredItem, StoreError> {
+    Ok(StoredItem {
+        seq: r.get(at),
+        id: r.get(at + 1),
+        modified: r.get(at + 2),
+        stix_type: r.get(at + 3),
+        label: parse(r.get::<_, &str>(at + 4))?,
+        marking: r.get::<_, Option<&str>>(at + 5).map(parse).transpose()?,
+        custody: parse(r.get::<_, &str>(at + 6))?,
+        binding: r.get(at + 7),
+        wrapped_key: r.get(at + 8),
+        content: r.get(at + 9),
+        added: r.get(at + 10),
+        destroyed: r.get(at + 11),
+    })
+}
+
+/// A row limit as PostgreSQL takes it (`usize::MAX` means no limit).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn audit_at(r: &Row) -> AuditEntry {
+    AuditEntry {
+        seq: r.get::<_, i64>(0) as u64,
+        body: r.get(1),
+        hash: r.get(2),
+    }
+}
+
+fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
+    // The head this writer appended last; read again whenever another process moved it.
+    let mut head: Option<Head> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        if conn.is_closed() {
+            // The server went away (a restart, a failover): connect again for this group.
+            match connect(url) {
+                Ok(new) => {
+                    conn = new;
+                    head = None;
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for job in group {
+                        (job.done)(Err(StoreError::Database(msg.clone())));
+                    }
+                    continue;
+                }
+            }
+        }
+        match commit_group(&mut conn, &group, &mut head) {
+            Ok(results) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                stats.commits.fetch_add(1, Relaxed);
+                stats.batches.fetch_add(group.len() as u64, Relaxed);
+                stats
+                    .micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                for (job, r) in group.into_iter().zip(results) {
+                    (job.done)(r);
+                }
+            }
+            Err(e) => {
+                // The transaction failed as a whole: nothing is stored; the head is read again.
+                head = None;
+                let msg = e.to_string();
+                for job in group {
+                    (job.done)(Err(StoreError::Database(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn commit_group(
+    conn: &mut Client,
+    group: &[Job],
+    head: &mut Option<Head>,
+) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
+    let mut tx = conn.transaction().map_err(db)?;
+    // The sequencer: one writer at a time, whatever the process.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER])
+        .map_err(db)?;
+    let (seq, hash) = chain_head(&mut tx)?;
+    let mut current = match head.take() {
+        Some(h) if h.seq == seq && h.hash == hash => h,
+        _ => stored_head(&mut tx)?,
+    };
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let saved = current.clone();
+        let mut sp = tx.savepoint("batch").map_err(db)?;
+        match apply(&mut sp, &job.batch, &mut current) {
+            Ok(c) => {
+                sp.commit().map_err(db)?;
+                results.push(Ok(c));
+            }
+            Err(e) => {
+                sp.rollback().map_err(db)?;
+                current = saved;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().map_err(db)?;
+    *head = Some(current);
+    Ok(results)
+}
+
+/// Fails with [`StoreError::NotFound`] naming `what` when `n` rows changed is 0.
+fn changed(n: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if n == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
+fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committed, StoreError> {
+    let mut committed = Committed::default();
+    for w in &batch.writes {
+        match w {
+            Write::SetMeta { key, value } => {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[key, value],
+                )
+                .map_err(db)?;
+            }
+            Write::PutParty(p) => {
+                tx.execute(
+                    "INSERT INTO parties (code, record) VALUES ($1, $2)
+                     ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
+                    &[&p.code.as_str(), &json(p)],
+                )
+                .map_err(db)?;
+            }
+            Write::PutAgreement(a) => {
+                tx.execute(
+                    "INSERT INTO agreements (id, file) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET file = EXCLUDED.file",
+                    &[&a.id.as_str(), &json(a)],
+                )
+                .map_err(db)?;
+            }
+            Write::AddUser(u) => {
+                tx.execute(
+                    "INSERT INTO users (id, \"user\", token_hash, disabled, expires)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &u.user.id,
+                        &json(&u.user),
+                        &u.token_hash,
+                        &u.disabled,
+                        &u.expires,
+                    ],
+                )
+                .map_err(db)?;
+            }
+            Write::DisableUser(id) | Write::EnableUser(id) => {
+                let disabled = matches!(w, Write::DisableUser(_));
+                let n = tx
+                    .execute(
+                        "UPDATE users SET disabled = $2 WHERE id = $1",
+                        &[id, &disabled],
+                    )
+                    .map_err(db)?;
+                changed(n, || format!("user `{id}`"))?;
+            }
+            Write::SetPassphrase { id, phc } => {
+                let n = tx
+                    .execute("UPDATE users SET passphrase = $2 WHERE id = $1", &[id, phc])
+                    .map_err(db)?;
+                changed(n, || format!("user `{id}`"))?;
+            }
+            Write::SetToken {
+                id,
+                token_hash,
+                expires,
+            } => {
+                let n = tx
+                    .execute(
+                        "UPDATE users SET token_hash = $2, expires = $3 WHERE id = $1",
+                        &[id, token_hash, expires],
+                    )
+                    .map_err(db)?;
+                changed(n, || format!("user `{id}`"))?;
+            }
+            Write::PutItem(i) => {
+                let marking = i.marking.as_ref().map(json);
+                let row = tx
+                    .query_one(
+                        "INSERT INTO items (stix_id, modified, stix_type, label, marking, custody,
+                                            binding, wrapped_key, content, added, destroyed)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+                        &[
+                            &i.id,
+                            &i.modified,
+                            &i.stix_type,
+                            &json(&i.label),
+                            &marking,
+                            &json(&i.custody),
+                            &i.binding,
+                            &i.wrapped_key,
+                            &i.content,
+                            &i.added,
+                            &i.destroyed,
+                        ],
+                    )
+                    .map_err(|e| match db(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!(
+                            "item `{}` version `{}` is already stored",
+                            i.id, i.modified
+                        )),
+                        other => other,
+                    })?;
+                let seq: i64 = row.get(0);
+                committed.items.push(seq);
+                let added = crate::added_micros(&i.added);
+                for tag in crate::item_tags(i) {
+                    tx.execute(
+                        "INSERT INTO item_tags (tag, added, seq) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[&tag, &added, &seq],
+                    )
+                    .map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO tags (tag) VALUES ($1) ON CONFLICT DO NOTHING",
+                        &[&tag],
+                    )
+                    .map_err(db)?;
+                }
+            }
+            Write::Reclassify {
+                id,
+                label,
+                binding,
+                marking,
+                custody,
+            } => {
+                let marking = marking.as_ref().map(json);
+                let n = tx
+                    .execute(
+                        "UPDATE items SET label = $2, binding = $3, marking = $4, custody = $5
+                         WHERE stix_id = $1",
+                        &[id, &json(label), binding, &marking, &json(custody)],
+                    )
+                    .map_err(db)?;
+                changed(n, || format!("item `{id}`"))?;
+            }
+            Write::DestroyItem { id, modified, at } => {
+                let n = tx
+                    .execute(
+                        "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = $3
+                         WHERE stix_id = $1 AND modified = $2 AND destroyed IS NULL",
+                        &[id, modified, at],
+                    )
+                    .map_err(db)?;
+                changed(n, || format!("item `{id}` version `{modified}`"))?;
+            }
+            Write::AddReleaseRule(rule) => {
+                let row = tx
+                    .query_one(
+                        "INSERT INTO release_rules (rule) VALUES ($1) RETURNING id",
+                        &[&json(rule)],
+                    )
+                    .map_err(db)?;
+                committed.ids.push(row.get(0));
+            }
+            Write::AddIncident(incident) => {
+                let row = tx
+                    .query_one(
+                        "INSERT INTO incidents (item, report, follows) VALUES ($1, $2, $3)
+                         RETURNING id",
+                        &[&incident.item, &json(incident), &incident.follows],
+                    )
+                    .map_err(|e| match db(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::NotFound(format!("incident {:?}", incident.follows))
+                        }
+                        other => other,
+                    })?;
+                committed.ids.push(row.get(0));
+            }
+            Write::Delivered { peer, through, at } => {
+                tx.execute(
+                    "UPDATE outbox SET delivered = $3
+                     WHERE peer = $1 AND seq <= $2 AND delivered IS NULL",
+                    &[peer, &(*through as i64), at],
+                )
+                .map_err(db)?;
+            }
+            Write::PutReceipt {
+                item,
+                version,
+                party,
+                receipt,
+            } => {
+                tx.execute(
+                    "INSERT INTO receipts (item, version, party, receipt) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (item, version, party) DO UPDATE SET receipt = EXCLUDED.receipt",
+                    &[item, version, party, &receipt.to_string()],
+                )
+                .map_err(db)?;
+            }
+            Write::Received {
+                peer,
+                through,
+                envelope,
+                reply,
+            } => {
+                tx.execute(
+                    "INSERT INTO inbox (peer, last_seq) VALUES ($1, $2)
+                     ON CONFLICT (peer) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+                    &[peer, &(*through as i64)],
+                )
+                .map_err(db)?;
+                tx.execute(
+                    "INSERT INTO replies (peer, envelope, reply) VALUES ($1, $2, $3)
+                     ON CONFLICT (peer, envelope) DO UPDATE SET reply = EXCLUDED.reply",
+                    &[peer, envelope, &reply.to_string()],
+                )
+                .map_err(db)?;
+            }
+            Write::PutConsent(consent) => {
+                // H1: a consent is never replaced, least of all by another originator's.
+                let consent: &Consent = consent;
+                tx.execute(
+                    "INSERT INTO consents (id, consent) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&consent.id, &json(consent)],
+                )
+                .map_err(db)?;
+            }
+            Write::AddConsentRequest(request) => {
+                let row = tx
+                    .query_one(
+                        "INSERT INTO consent_requests (request) VALUES ($1) RETURNING id",
+                        &[&request.to_string()],
+                    )
+                    .map_err(db)?;
+                committed.ids.push(row.get(0));
+            }
+            Write::AnswerConsentRequest { id, answer } => {
+                let n = tx
+                    .execute(
+                        "UPDATE consent_requests SET answer = $2 WHERE id = $1 AND answer IS NULL",
+                        &[id, &answer.to_string()],
+                    )
+                    .map_err(db)?;
+                changed(n, || format!("open consent request {id}"))?;
+            }
+            Write::Enqueue {
+                peer,
+                kind,
+                payload,
+                at,
+            } => {
+                tx.execute(
+                    "INSERT INTO outbox (peer, kind, payload, created) VALUES ($1, $2, $3, $4)",
+                    &[peer, kind, &payload.to_string(), at],
+                )
+                .map_err(db)?;
+            }
+            Write::PutCheckpoint { size, note, at } => {
+                tx.execute(
+                    "INSERT INTO checkpoints (size, note, issued) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&(*size as i64), note, at],
+                )
+                .map_err(db)?;
+            }
+            Write::PutWitnessed {
+                party,
+                size,
+                note,
+                at,
+            } => {
+                tx.execute(
+                    "INSERT INTO witnessed (party, size, note, received) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[party, &(*size as i64), note, at],
+                )
+                .map_err(db)?;
+            }
+            Write::PutCosignature {
+                size,
+                witness,
+                line,
+            } => {
+                tx.execute(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)
+                     ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
+                    &[&(*size as i64), witness, line],
+                )
+                .map_err(db)?;
+            }
+            Write::AddEvidence { party, record, at } => {
+                tx.execute(
+                    "INSERT INTO evidence (party, found, record) VALUES ($1, $2, $3)",
+                    &[party, at, &record.to_string()],
+                )
+                .map_err(db)?;
+            }
+        }
+    }
+    for draft in &batch.audit {
+        let (entry, hashes) = head.append(draft.body());
+        tx.execute(
+            "INSERT INTO audit (seq, body, hash, subject) VALUES ($1, $2, $3, $4)",
+            &[
+                &(entry.seq as i64),
+                &entry.body,
+                &entry.hash,
+                &draft.subject,
+            ],
+        )
+        .map_err(db)?;
+        // The entry's leaf and the subtrees it completes commit with it.
+        for (i, h) in hashes {
+            tx.execute(
+                "INSERT INTO merkle (idx, hash) VALUES ($1, $2)",
+                &[&(i as i64), &&h.0[..]],
+            )
+            .map_err(db)?;
+        }
+        committed.audit.push(entry.seq);
+    }
+    Ok(committed)
+}
+
+impl Store for PostgresStore {
+    fn is_open(&self) -> bool {
+        self.jobs.lock().is_ok_and(|j| j.is_some())
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        CommitStats {
+            commits: self.stats.commits.load(Relaxed),
+            batches: self.stats.batches.load(Relaxed),
+            seconds: self.stats.micros.load(Relaxed) as f64 / 1e6,
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(handle) = w.take()
+        {
+            let _ = handle.join();
+        }
+        // A client's runtime may not be dropped on an async runtime's thread either.
+        let readers = self
+            .readers
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        off_runtime(move || drop(readers));
+    }
+
+    fn submit(&self, batch: Batch, done: Done) {
+        let sender = self.jobs.lock().ok().and_then(|j| j.clone());
+        match sender {
+            Some(tx) => {
+                if let Err(err) = tx.send(Job { batch, done }) {
+                    (err.0.done)(Err(StoreError::Closed));
+                }
+            }
+            None => done(Err(StoreError::Closed)),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .rows("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {
+        self.all_json("SELECT record FROM parties ORDER BY code", &[])
+    }
+
+    fn agreements(&self) -> Result<Vec<AgreementFile>, StoreError> {
+        self.all_json("SELECT file FROM agreements ORDER BY id", &[])
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.rows(
+            "SELECT \"user\", token_hash, disabled, expires FROM users ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(UserRecord {
+                user: parse::<User>(r.get::<_, &str>(0))?,
+                token_hash: r.get(1),
+                disabled: r.get(2),
+                expires: r.get(3),
+            })
+        })
+        .collect()
+    }
+
+    fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.rows(
+            "SELECT \"user\", expires FROM users WHERE token_hash = $1 AND NOT disabled",
+            &[&token_hash],
+        )?
+        .first()
+        .map(|r| {
+            Ok(UserRecord {
+                user: parse(r.get::<_, &str>(0))?,
+                token_hash: token_hash.to_owned(),
+                disabled: false,
+                expires: r.get(1),
+            })
+        })
+        .transpose()
+    }
+
+    fn passphrase(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT passphrase FROM users WHERE id = $1 AND NOT disabled",
+                &[&id],
+            )?
+            .first()
+            .and_then(|r| r.get(0)))
+    }
+
+    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
+        let items = match modified {
+            Some(m) => self.items(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1 AND modified = $2"),
+                &[&id, &m],
+            )?,
+            None => self.items(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1
+                     ORDER BY modified DESC LIMIT 1"
+                ),
+                &[&id],
+            )?,
+        };
+        Ok(items.into_iter().next())
+    }
+
+    fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError> {
+        self.items(
+            &format!("SELECT {ITEM_COLUMNS} FROM items WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&after, &sql_limit(limit)],
+        )
+    }
+
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT seq, body, hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&(after as i64), &sql_limit(limit)],
+            )?
+            .iter()
+            .map(audit_at)
+            .collect())
+    }
+
+    fn release_rules(&self) -> Result<Vec<ReleaseRule>, StoreError> {
+        self.rows("SELECT id, rule FROM release_rules ORDER BY id", &[])?
+            .iter()
+            .map(|r| {
+                let mut rule: ReleaseRule = parse(r.get::<_, &str>(1))?;
+                rule.id = r.get(0);
+                Ok(rule)
+            })
+            .collect()
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.rows("SELECT id, report FROM incidents ORDER BY id", &[])?
+            .iter()
+            .map(|r| {
+                let mut incident: Incident = parse(r.get::<_, &str>(1))?;
+                incident.id = r.get(0);
+                Ok(incident)
+            })
+            .collect()
+    }
+
+    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.rows(
+            "SELECT seq, kind, payload FROM outbox WHERE peer = $1 AND delivered IS NULL
+             ORDER BY seq LIMIT $2",
+            &[&peer, &sql_limit(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(OutboxMessage {
+                seq: r.get::<_, i64>(0) as u64,
+                kind: r.get(1),
+                payload: parse(r.get::<_, &str>(2))?,
+            })
+        })
+        .collect()
+    }
+
+    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        self.rows(
+            "SELECT seq, payload FROM outbox WHERE peer = $1 AND kind = $2
+             AND delivered IS NULL ORDER BY seq LIMIT 1",
+            &[&peer, &kind],
+        )?
+        .first()
+        .map(|r| {
+            Ok(OutboxMessage {
+                seq: r.get::<_, i64>(0) as u64,
+                kind: kind.to_owned(),
+                payload: parse(r.get::<_, &str>(1))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn peers_pending(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT DISTINCT peer FROM outbox WHERE delivered IS NULL ORDER BY peer",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn delivery(&self) -> Result<Vec<PeerDelivery>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT peer, COUNT(*) FILTER (WHERE delivered IS NULL),
+                        MIN(CASE WHEN delivered IS NULL THEN created END),
+                        COUNT(*) FILTER (WHERE delivered IS NOT NULL), MAX(delivered)
+                 FROM outbox GROUP BY peer ORDER BY peer",
+                &[],
+            )?
+            .iter()
+            .map(|r| PeerDelivery {
+                peer: r.get(0),
+                queued: r.get::<_, i64>(1) as u64,
+                oldest_queued: r.get(2),
+                delivered: r.get::<_, i64>(3) as u64,
+                last_delivered: r.get(4),
+            })
+            .collect())
+    }
+
+    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .rows("SELECT last_seq FROM inbox WHERE peer = $1", &[&peer])?
+            .first()
+            .map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.rows(
+            "SELECT reply FROM replies WHERE peer = $1 AND envelope = $2",
+            &[&peer, &envelope],
+        )?
+        .first()
+        .map(|r| parse(r.get::<_, &str>(0)))
+        .transpose()
+    }
+
+    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.all_json(
+            "SELECT receipt FROM receipts WHERE item = $1 ORDER BY version, party",
+            &[&item],
+        )
+    }
+
+    fn consents(&self) -> Result<Vec<Consent>, StoreError> {
+        self.all_json("SELECT consent FROM consents ORDER BY id", &[])
+    }
+
+    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError> {
+        self.rows(
+            "SELECT id, request, answer FROM consent_requests ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(ConsentRequest {
+                id: r.get(0),
+                request: parse(r.get::<_, &str>(1))?,
+                answer: r.get::<_, Option<&str>>(2).map(parse).transpose()?,
+            })
+        })
+        .collect()
+    }
+
+    fn counts(&self) -> Result<Counts, StoreError> {
+        let row = self.read(|c| {
+            c.query_one(
+                "SELECT (SELECT count(*) FROM parties), (SELECT count(*) FROM agreements),
+                        (SELECT count(*) FROM users), (SELECT count(*) FROM items),
+                        (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit),
+                        (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)",
+                &[],
+            )
+            .map_err(db)
+        })?;
+        let n = |i: usize| row.get::<_, i64>(i) as u64;
+        Ok(Counts {
+            parties: n(0),
+            agreements: n(1),
+            users: n(2),
+            items: n(3),
+            outbox: n(4),
+            audit: n(5),
+            audit_head: row
+                .get::<_, Option<String>>(6)
+                .unwrap_or_else(|| GENESIS.to_owned()),
+        })
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<crate::Listed>, StoreError> {
+        let columns = ITEM_COLUMNS
+            .split(", ")
+            .map(|c| format!("i.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.rows(
+            &format!(
+                "SELECT t.added, {columns},
+                   NOT EXISTS (SELECT 1 FROM items j WHERE j.stix_id = i.stix_id
+                               AND j.modified > i.modified AND j.destroyed IS NULL),
+                   NOT EXISTS (SELECT 1 FROM items j WHERE j.stix_id = i.stix_id
+                               AND j.modified < i.modified AND j.destroyed IS NULL)
+                 FROM item_tags t JOIN items i ON i.seq = t.seq
+                 WHERE t.tag = $1 AND (t.added, t.seq) > ($2, $3) AND i.destroyed IS NULL
+                 ORDER BY t.added, t.seq LIMIT $4"
+            ),
+            &[&tag, &after.0, &after.1, &sql_limit(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(crate::Listed {
+                added: r.get(0),
+                item: item_at(r, 1)?,
+                latest: r.get(13),
+                first: r.get(14),
+            })
+        })
+        .collect()
+    }
+
+    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+        self.items(
+            &format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1 AND destroyed IS NULL
+                 ORDER BY modified"
+            ),
+            &[&id],
+        )
+    }
+
+    fn tags(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT tag FROM tags WHERE starts_with(tag, $1) ORDER BY tag",
+                &[&prefix],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn log_size(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .rows("SELECT max(seq) FROM audit", &[])?
+            .first()
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+            .unwrap_or(0) as u64)
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(|c| read_hashes(c, indexes))
+    }
+
+    fn audit_about(&self, subject: &str, through: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT seq, body, hash FROM audit WHERE subject = $1 AND seq <= $2 ORDER BY seq",
+                &[&subject, &(through as i64)],
+            )?
+            .iter()
+            .map(audit_at)
+            .collect())
+    }
+
+    fn checkpoint_latest(&self) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                &[],
+            )?
+            .first()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(self
+            .rows("SELECT size, note FROM checkpoints ORDER BY size", &[])?
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT note FROM checkpoints WHERE size = $1",
+                &[&(size as i64)],
+            )?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT witness, line FROM cosignatures WHERE size = $1 ORDER BY witness",
+                &[&(size as i64)],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT size, note FROM witnessed WHERE party = $1 ORDER BY size DESC LIMIT 1",
+                &[&party],
+            )?
+            .first()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT max(size) FROM cosignatures WHERE witness = $1",
+                &[&witness],
+            )?
+            .first()
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+            .unwrap_or(0) as u64)
+    }
+
+    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.all_json("SELECT record FROM evidence ORDER BY id", &[])
+    }
+}
