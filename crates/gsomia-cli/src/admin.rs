@@ -253,7 +253,7 @@ pub fn serve(data: &Path, format: LogFormat) -> Result<ExitCode> {
 
 /// Takes the data folder's lock (`gsomia.lock`), held by `gsomia serve` while it runs; `busy`
 /// says why it is refused when someone holds it.
-fn lock_folder(data: &Path, busy: &str) -> Result<std::fs::File> {
+pub fn lock_folder(data: &Path, busy: &str) -> Result<std::fs::File> {
     let lock_path = data.join("gsomia.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)

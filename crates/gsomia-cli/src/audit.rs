@@ -127,8 +127,10 @@ fn verifier(data: &Path) -> Result<LogVerifier> {
 
 /// Where a node's log is: its SQLite file (read-only, as `LogFile`), or its PostgreSQL
 /// database (through the store).
-enum Log {
+pub enum Log {
+    /// The SQLite file, read-only.
     File(LogFile),
+    /// A database, through its store.
     Database(std::sync::Arc<dyn gsomia_store::Store>),
 }
 
@@ -162,9 +164,13 @@ fn verifiers(data: &Path) -> Result<Vec<LogVerifier>> {
 }
 
 pub fn verify(data: &Path) -> Result<ExitCode> {
+    verify_log(data, log_of(data)?)
+}
+
+/// [`verify`] of `log`, with the keys of the node in `data`.
+pub fn verify_log(data: &Path, log: Log) -> Result<ExitCode> {
     let verifiers = verifiers(data)?;
     let verifier = &verifiers[0];
-    let log = log_of(data)?;
     let open = |note: &str| {
         let mut first = None;
         for v in &verifiers {

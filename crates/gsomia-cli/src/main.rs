@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod demo;
 mod offline;
+mod store;
 
 use std::process::ExitCode;
 
@@ -94,6 +95,9 @@ enum Command {
     /// Rotate a node's keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Move a node's state between stores.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Manage a node's users.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => backup::restore(a),
         Command::BackupKey { out } => backup::key(&out),
         Command::Keys(KeysCommand::Rotate { data }) => admin::rotate(&data),
+        Command::Store(c) => store::store(c),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),
     };

@@ -281,7 +281,13 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
         if *stop.borrow() {
             break;
         }
-        match node.store().peers_pending() {
+        // Of several processes sharing the store, the lease's holder delivers.
+        let peers = if node.holds("delivery") {
+            node.store().peers_pending()
+        } else {
+            Ok(vec![])
+        };
+        match peers {
             Ok(peers) => {
                 for peer in peers {
                     if tasks.get(&peer).is_some_and(|t| !t.is_finished()) {
@@ -308,7 +314,7 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
 /// with backoff (100 ms doubling to 30 s).
 async fn drain(node: Arc<Node>, peer: String, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut wait = Duration::from_millis(100);
-    while !*stop.borrow() {
+    while !*stop.borrow() && node.holds("delivery") {
         let delivered = tokio::select! {
             r = deliver_once(&node, &peer) => r,
             // Stopping does not wait for a peer that does not answer.

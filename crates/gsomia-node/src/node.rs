@@ -93,6 +93,8 @@ pub struct Node {
     pub sessions: crate::console::Sessions,
     /// The search index (in memory, rebuilt in the background at start: `crate::search`).
     pub index: crate::search::Index,
+    /// This process among those sharing the node's store, for leases (random per start).
+    instance: String,
 }
 
 impl Node {
@@ -150,6 +152,11 @@ impl Node {
             draining: std::sync::atomic::AtomicBool::new(false),
             sessions: crate::console::Sessions::default(),
             index: crate::search::Index::default(),
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                &gsomia_crypto::token_hash(&new_token()?)[..12]
+            ),
         });
         let weak = Arc::downgrade(&node);
         std::thread::Builder::new()
@@ -182,6 +189,19 @@ impl Node {
             .log_size()
             .map(|_| ())
             .map_err(|e| format!("store: {e}"))
+    }
+
+    /// Whether this process holds lease `name` (taking or renewing it for 15 s): the one of
+    /// several processes sharing a PostgreSQL store that delivers the outboxes (`delivery`)
+    /// or checkpoints the log (`checkpoints`). Always, on SQLite (one server per file).
+    pub fn holds(&self, name: &str) -> bool {
+        match self.store.lease(name, &self.instance, 15_000) {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(lease = name, "the lease could not be asked for: {e}");
+                false
+            }
+        }
     }
 
     /// The keys rotations replaced, oldest first.

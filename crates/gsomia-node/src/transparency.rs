@@ -148,7 +148,10 @@ pub async fn run_checkpoints(node: Arc<Node>, mut stop: tokio::sync::watch::Rece
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = round(&node, &mut asking).await {
+        // Of several processes sharing the store, the lease's holder checkpoints.
+        if node.holds("checkpoints")
+            && let Err(e) = round(&node, &mut asking).await
+        {
             tracing::warn!(error = %e.message, "checkpoint");
         }
         tokio::select! {

@@ -7,6 +7,7 @@
 //! one transaction (group commit), so durable writes are not bound by one fsync each.
 
 pub mod audit;
+pub mod copy;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
@@ -405,6 +406,10 @@ pub trait Store: Send + Sync + 'static {
     fn checkpoint_latest(&self) -> Result<Option<(u64, String)>, StoreError>;
     /// Every checkpoint this node issued, by size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// Takes or renews lease `name` (`delivery`, `checkpoints`) for `holder`, one process of
+    /// those sharing the store, for `millis`: whether `holder` holds it now. A lease held by
+    /// another and not expired is refused; an expired one moves (its holder died or stalled).
+    fn lease(&self, name: &str, holder: &str, millis: u64) -> Result<bool, StoreError>;
     /// The checkpoint this node issued at `size`, if it issued one.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
     /// The cosignature lines partners sent for the checkpoint of `size`, by witness.

@@ -39,7 +39,8 @@ const GROUP: usize = 512;
 const SEQUENCER: i64 = 0x6773_6f6d_6961; // "gsomia"
 
 /// The schema, in migrations applied in order; table `gsomia_schema` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE parties (code TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE agreements (id TEXT PRIMARY KEY, file TEXT NOT NULL);
@@ -130,7 +131,12 @@ CREATE TABLE witnessed (
 );
 CREATE TABLE evidence (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, party TEXT NOT NULL,
                        found TEXT NOT NULL, record TEXT NOT NULL);
-"#];
+"#,
+    // Leases: which of the processes sharing the database delivers and checkpoints.
+    r#"
+CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);
+"#,
+];
 
 const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
                             wrapped_key, content, added, destroyed";
@@ -203,7 +209,7 @@ impl std::fmt::Debug for PostgresStore {
 /// Runs `f` on a thread of its own and waits for it. The synchronous client drives its own
 /// small runtime on the calling thread, which may not be a thread of the node's async runtime
 /// (reads come from its handlers); a scoped thread costs some tens of microseconds a read.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| match s.spawn(f).join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
@@ -1212,6 +1218,21 @@ impl Store for PostgresStore {
             )?
             .first()
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    /// Leases are timed by the database's clock, the one clock every process shares.
+    fn lease(&self, name: &str, holder: &str, millis: u64) -> Result<bool, StoreError> {
+        let millis = i64::try_from(millis).unwrap_or(i64::MAX).to_string();
+        Ok(!self
+            .rows(
+                "INSERT INTO leases (name, holder, until)
+                 VALUES ($1, $2, now() + ($3 || ' milliseconds')::interval)
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+                 WHERE leases.holder = EXCLUDED.holder OR leases.until < now()
+                 RETURNING holder",
+                &[&name, &holder, &millis],
+            )?
+            .is_empty())
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {

@@ -486,3 +486,92 @@ fn user_passwd_sets_a_console_passphrase_from_the_environment_never_the_command_
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A new, empty PostgreSQL database on the machine's server; none where it does not answer
+/// (it must under CI).
+fn postgres_db(name: &str) -> Option<String> {
+    let admin = std::env::var("GSOMIA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let db = format!("gsomia_cli_{}_{name}", std::process::id());
+    let made = std::thread::spawn({
+        let (admin, db) = (admin.clone(), db.clone());
+        move || -> Result<(), postgres::Error> {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls)?;
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
+            c.batch_execute(&format!("CREATE DATABASE {db}"))
+        }
+    })
+    .join()
+    .unwrap();
+    match made {
+        Ok(()) => Some(format!("{}/{db}", &admin[..admin.rfind('/').unwrap()])),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PostgreSQL does not answer under CI: {e}"
+            );
+            eprintln!("skipped: PostgreSQL at {admin} does not answer ({e})");
+            None
+        }
+    }
+}
+
+/// Issue 13: a stopped SQLite node is copied into PostgreSQL: every row, its numbers kept, the
+/// audit log verified there with the checkpoint it signed; a second copy into the same
+/// database is refused; the log then verifies through `GSOMIA_DATABASE_URL` as well.
+#[test]
+fn a_node_moves_from_sqlite_to_postgres_and_its_log_and_checkpoints_still_verify() {
+    let dir = std::env::temp_dir().join(format!("gsomia-store-copy-{}", std::process::id()));
+    let (data, token) = kor(&dir);
+    let d = data.to_str().unwrap();
+    let (mut child, addr) = super::crash::start(&data);
+    let report =
+        std::fs::read_to_string(root().join(M).join("items/kor-missile-report.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let body = serde_json::json!({"label": v["label"], "object": v["object"]}).to_string();
+    let (s, b) = super::crash::http(&addr, "POST", "/api/v1/items", &token, &body).unwrap();
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = super::crash::http(&addr, "POST", "/api/v1/log/checkpoint", &token, "").unwrap();
+    assert_eq!(s, 200, "{b}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let Some(url) = postgres_db("copy") else {
+        return;
+    };
+    // The node is stopped: the copy, then the log verified in PostgreSQL.
+    let out = run(&["store", "copy", "--from", d, "--to", &url]);
+    assert!(out.starts_with("exit 0"), "{out}");
+    assert!(out.contains("copied") && out.contains("items 1"), "{out}");
+    assert!(
+        out.contains("entries verified") && out.contains("signed checkpoints match"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("signed checkpoints match") || !out.contains(" 0 signed"),
+        "{out}"
+    );
+    // Not twice into the same database.
+    let again = run(&["store", "copy", "--from", d, "--to", &url]);
+    assert!(
+        again.starts_with("exit 2") && again.contains("already holds a node"),
+        "{again}"
+    );
+    // The node's own commands read the copy when pointed at it.
+    let verify = |env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gsomia"));
+        c.args(["audit", "verify", "--data", d]);
+        if let Some(u) = env {
+            c.env("GSOMIA_DATABASE_URL", u);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.lines().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(
+        verify(None),
+        verify(Some(&url)),
+        "the same entries and checkpoints"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

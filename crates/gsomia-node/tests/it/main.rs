@@ -1463,3 +1463,56 @@ async fn metrics_for_admins_readiness_and_request_ids_in_logs_and_audit() {
     let (s, _) = call_text(&f, "GET", "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// Two `gsomia serve` processes on one PostgreSQL database (issue 13): a write answered by one
+/// is read at the other at once, both append to one audit chain and tree, and only one holds
+/// the delivery and checkpoint leases. Runs in the suite's PostgreSQL pass.
+#[tokio::test]
+async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
+    if std::env::var("GSOMIA_TEST_STORE").as_deref() != Ok("postgres") {
+        return;
+    }
+    let a = kor_node("two-processes", "2019-07-25");
+    let dir = std::env::temp_dir()
+        .join(format!("gsomia-node-{}-two-processes", std::process::id()))
+        .join("KOR");
+    let b = Node::open(&dir, clock("2019-07-25").0).unwrap();
+    // A publishes; B reads it at once.
+    publish(&a).await;
+    assert!(b.store().item(REPORT_ID, None).unwrap().is_some());
+    // Both write (reads are audited); one chain, one tree.
+    let kim = b.user_by_token(&a.tokens["kim"]).unwrap().unwrap();
+    for _ in 0..5 {
+        gsomia_node::service::items::read(&b, &kim, REPORT_ID, None, "api")
+            .await
+            .unwrap();
+        let (s, _) = call(
+            &a,
+            "GET",
+            &format!("/api/v1/items/{REPORT_ID}"),
+            Some("kim"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert!(a.node.holds("delivery") && a.node.holds("checkpoints"));
+    assert!(!b.holds("delivery") && !b.holds("checkpoints"));
+    let key = a.node.keys().signing.verifying_key();
+    let verifier =
+        gsomia_log::LogVerifier::new(&gsomia_node::transparency::origin(a.node.party()), key);
+    gsomia_node::transparency::issue(&b).await.unwrap();
+    let verified = gsomia_store::verify::verify_store(
+        a.node.store(),
+        |note| {
+            let c =
+                gsomia_log::SignedCheckpoint::open(note, &verifier).map_err(|e| e.to_string())?;
+            Ok((c.size, c.root))
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(verified.entries, a.node.store().log_size().unwrap());
+    assert_eq!(verified.checkpoints, 1);
+    b.close();
+}

@@ -372,3 +372,35 @@ fn a_newer_postgres_schema_is_refused() {
     let err = PostgresStore::open(&url).err().unwrap();
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
+
+/// Leases (issue 13): of the processes sharing a store, one delivers and checkpoints. On
+/// PostgreSQL a lease held and not expired is refused to another holder, renewed by its own,
+/// and moves once it expires; on SQLite (one server per file) every ask is granted.
+#[test]
+fn a_lease_has_one_holder_until_it_expires() {
+    for place in places("lease") {
+        let store = place.open();
+        assert!(store.lease("delivery", "a", 60_000).unwrap());
+        assert!(
+            store.lease("delivery", "a", 300).unwrap(),
+            "renewed by its holder"
+        );
+        match place {
+            Place::Sqlite(_) => assert!(store.lease("delivery", "b", 300).unwrap()),
+            Place::Postgres(_) => {
+                assert!(!store.lease("delivery", "b", 60_000).unwrap(), "held by a");
+                assert!(
+                    store.lease("checkpoints", "b", 60_000).unwrap(),
+                    "another lease"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(400));
+                assert!(
+                    store.lease("delivery", "b", 60_000).unwrap(),
+                    "expired: moves"
+                );
+                assert!(!store.lease("delivery", "a", 60_000).unwrap(), "a lost it");
+            }
+        }
+        store.close();
+    }
+}
