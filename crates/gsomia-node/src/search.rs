@@ -94,6 +94,9 @@ pub struct Index {
     /// Item versions the rebuild has read, and how many there were when it started.
     progress: AtomicU64,
     total: AtomicU64,
+    /// The audit entries whose item changes this index has followed (processes sharing a
+    /// store: `crate::service::search::follow`).
+    followed: AtomicU64,
 }
 
 impl std::fmt::Debug for Index {
@@ -503,6 +506,7 @@ impl Default for Index {
             ready: AtomicBool::new(false),
             progress: AtomicU64::new(0),
             total: AtomicU64::new(0),
+            followed: AtomicU64::new(0),
         }
     }
 }
@@ -519,6 +523,16 @@ impl Index {
                 self.total.load(Ordering::Relaxed),
             ))
         }
+    }
+
+    /// The audit entries followed so far.
+    pub fn followed(&self) -> u64 {
+        self.followed.load(Ordering::Relaxed)
+    }
+
+    /// Audit entries up to `seq` are followed.
+    pub fn set_followed(&self, seq: u64) {
+        self.followed.fetch_max(seq, Ordering::Relaxed);
     }
 
     /// How many items are indexed, and how many distinct terms.
@@ -602,6 +616,16 @@ impl Index {
             }
         }
         s.sweep();
+    }
+
+    /// The version of item `id` indexed, if it is.
+    pub fn version_of(&self, id: &str) -> Option<String> {
+        let s = read(&self.state);
+        let doc = *s.by_id.get(id)?;
+        s.docs
+            .get(doc as usize)?
+            .as_ref()
+            .map(|d| d.version.to_string())
     }
 
     /// Whether a term is indexed (a query word with punctuation is looked up whole if it is).

@@ -57,7 +57,16 @@ fn serve_json(data: &Path) -> (Child, String, Receiver<serde_json::Value>) {
             }
         }
     });
-    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    // The "listening" line (others, such as the search index's, may come first).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap();
+        if line["fields"]["addr"].is_string() {
+            break line;
+        }
+    };
     let addr = first["fields"]["addr"].as_str().unwrap().to_owned();
     assert!(
         first["fields"]["tls_pin"]

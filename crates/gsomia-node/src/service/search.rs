@@ -102,10 +102,12 @@ fn newest(node: &Node, id: &str) -> Option<Prepared> {
 /// when the node is gone.
 pub fn rebuild(node: &Weak<Node>) {
     let started = std::time::Instant::now();
-    let total = node
-        .upgrade()
-        .and_then(|n| n.store().counts().ok())
-        .map_or(0, |c| c.items);
+    let counts = node.upgrade().and_then(|n| n.store().counts().ok());
+    let total = counts.as_ref().map_or(0, |c| c.items);
+    if let (Some(n), Some(c)) = (node.upgrade(), &counts) {
+        // What other processes change after this is followed through the audit log.
+        n.index.set_followed(c.audit);
+    }
     if let Some(n) = node.upgrade() {
         n.index.rebuild_started(total);
     }
@@ -154,6 +156,83 @@ pub fn rebuild(node: &Weak<Node>) {
         "search index built in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let shared = crate::data::database_url(&n.config).is_some();
+    drop(n);
+    // Several processes may share a PostgreSQL store: each follows the others' changes.
+    if !shared {
+        return;
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let Some(n) = node.upgrade() else { return };
+        if !n.store().is_open() {
+            return;
+        }
+        if let Err(e) = follow(&n) {
+            tracing::warn!("search index: following the log: {e}");
+        }
+    }
+}
+
+/// Actions whose audit entry means an item's stored versions changed.
+const ITEM_CHANGES: [&str; 6] = [
+    "item.publish",
+    "item.derive",
+    "item.receive",
+    "item.destroy",
+    "item.reclassify",
+    "item.reclassify.received",
+];
+
+/// Brings the index up to date with what any process sharing the store changed since the
+/// audit entry last followed: the items those entries name are read again (a change and its
+/// entry commit together, so the log names every change). A destroyed version's words are swept
+/// out here too (P5), in every process.
+pub fn follow(node: &Node) -> Result<(), gsomia_store::StoreError> {
+    loop {
+        let after = node.index.followed();
+        let entries = node.store().audit_after(after, 1024)?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let mut changed = std::collections::BTreeSet::<String>::new();
+        let mut destroyed = std::collections::BTreeSet::<String>::new();
+        for e in &entries {
+            let Some(d) = e.parse() else { continue };
+            if d.decision == Verdict::Deny || !ITEM_CHANGES.contains(&d.action.as_str()) {
+                continue;
+            }
+            if d.action == "item.destroy" {
+                destroyed.insert(d.subject);
+            } else {
+                changed.insert(d.subject);
+            }
+        }
+        for id in changed.difference(&destroyed) {
+            let held = node.store().versions(id)?;
+            let Some(latest) = held.iter().rev().find(|s| s.content.is_some()) else {
+                continue;
+            };
+            if node.index.version_of(id).as_deref() == Some(latest.modified.as_str()) {
+                // Indexed already (this process's own write, or a relabelling): the label only.
+                node.index
+                    .relabel(id, &latest.label, latest.marking.as_ref());
+            } else if let Some(p) = prepared(node, latest) {
+                node.index.put(p);
+            }
+        }
+        if !destroyed.is_empty() {
+            let items = destroyed
+                .into_iter()
+                .map(|id| {
+                    let latest = newest(node, &id);
+                    (id, latest)
+                })
+                .collect();
+            node.index.refresh(items);
+        }
+        node.index.set_followed(last);
+    }
 }
 
 /// The 503 of a search while the index is being built.

@@ -1514,5 +1514,29 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
     .unwrap();
     assert_eq!(verified.entries, a.node.store().log_size().unwrap());
     assert_eq!(verified.checkpoints, 1);
+    // B's search index follows what A publishes and destroys (P5 in every process).
+    let waits = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !check() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    waits("B indexes A's item", &|| b.index.knows("wonsan"));
+    let (s, body) = call(
+        &a,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/destroy"),
+        Some("park"),
+        Some(json!({"reason": "superseded"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    waits("B forgets the destroyed item's words", &|| {
+        !b.index.knows("wonsan")
+    });
     b.close();
 }
