@@ -16,6 +16,7 @@ use gsomia_node::client::Client;
 use gsomia_store::Store as _;
 
 mod console;
+mod stores;
 mod taxii;
 
 fn main() -> Result<()> {
@@ -44,6 +45,14 @@ fn main() -> Result<()> {
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
         ["bench", "console", ..] => console::bench(flag("--items", "1000000").parse()?),
+        ["bench", "stores", ..] => stores::bench(
+            flag("--seconds", "10").parse()?,
+            flag("--clients", "32").parse()?,
+            &flag("--processes", "1,2")
+                .split(',')
+                .map(|c| c.parse())
+                .collect::<Result<Vec<usize>, _>>()?,
+        ),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         ["bench", "tls", ..] => tls(
             flag("--seconds", "10").parse()?,
@@ -62,6 +71,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench console [--items 1000000]\n\
+                 \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"

@@ -146,6 +146,15 @@ fn log_of(data: &Path) -> Result<Log> {
 }
 
 fn open_log(data: &Path) -> Result<LogFile> {
+    if let Ok((config, _)) = gsomia_node::data::load(data)
+        && gsomia_node::data::database_url(&config).is_some()
+    {
+        anyhow::bail!(
+            "{}: this node keeps its log in PostgreSQL; this command reads the SQLite file \
+             (only `audit verify` reads PostgreSQL yet)",
+            data.display()
+        );
+    }
     LogFile::open(&gsomia_node::data::db_path(data)).map_err(|e| anyhow!("{e}"))
 }
 

@@ -430,6 +430,7 @@ fn audit_at(r: &Row) -> AuditEntry {
 fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
     // The head this writer appended last; read again whenever another process moved it.
     let mut head: Option<Head> = None;
+    let mut cache = Statements::new();
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -445,6 +446,7 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
                 Ok(new) => {
                     conn = new;
                     head = None;
+                    cache.clear();
                 }
                 Err(e) => {
                     let msg = e.to_string();
@@ -455,7 +457,7 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
                 }
             }
         }
-        match commit_group(&mut conn, &group, &mut head) {
+        match commit_group(&mut conn, &group, &mut head, &mut cache) {
             Ok(results) => {
                 use std::sync::atomic::Ordering::Relaxed;
                 stats.commits.fetch_add(1, Relaxed);
@@ -483,6 +485,7 @@ fn commit_group(
     conn: &mut Client,
     group: &[Job],
     head: &mut Option<Head>,
+    cache: &mut Statements,
 ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
     let mut tx = conn.transaction().map_err(db)?;
     // The sequencer: one writer at a time, whatever the process.
@@ -497,7 +500,7 @@ fn commit_group(
     for job in group {
         let saved = current.clone();
         let mut sp = tx.savepoint("batch").map_err(db)?;
-        match apply(&mut sp, &job.batch, &mut current) {
+        match apply(&mut sp, &job.batch, &mut current, cache) {
             Ok(c) => {
                 sp.commit().map_err(db)?;
                 results.push(Ok(c));
@@ -523,12 +526,58 @@ fn changed(n: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
     }
 }
 
-fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committed, StoreError> {
+/// The writer's prepared statements, by their SQL: each is parsed once per connection, so a
+/// write costs one round trip to the server, not two.
+type Statements = std::collections::HashMap<&'static str, postgres::Statement>;
+
+fn prepared(
+    tx: &mut Transaction,
+    cache: &mut Statements,
+    sql: &'static str,
+) -> Result<postgres::Statement, postgres::Error> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = tx.prepare(sql)?;
+    cache.insert(sql, s.clone());
+    Ok(s)
+}
+
+/// Runs a cached statement; the rows it changed.
+fn exec(
+    tx: &mut Transaction,
+    cache: &mut Statements,
+    sql: &'static str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<u64, postgres::Error> {
+    let s = prepared(tx, cache, sql)?;
+    tx.execute(&s, params)
+}
+
+/// Runs a cached statement that returns one row.
+fn one(
+    tx: &mut Transaction,
+    cache: &mut Statements,
+    sql: &'static str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<Row, postgres::Error> {
+    let s = prepared(tx, cache, sql)?;
+    tx.query_one(&s, params)
+}
+
+fn apply(
+    tx: &mut Transaction,
+    batch: &Batch,
+    head: &mut Head,
+    cache: &mut Statements,
+) -> Result<Committed, StoreError> {
     let mut committed = Committed::default();
     for w in &batch.writes {
         match w {
             Write::SetMeta { key, value } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO meta (key, value) VALUES ($1, $2)
                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                     &[key, value],
@@ -536,7 +585,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 .map_err(db)?;
             }
             Write::PutParty(p) => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO parties (code, record) VALUES ($1, $2)
                      ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
                     &[&p.code.as_str(), &json(p)],
@@ -544,7 +595,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 .map_err(db)?;
             }
             Write::PutAgreement(a) => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO agreements (id, file) VALUES ($1, $2)
                      ON CONFLICT (id) DO UPDATE SET file = EXCLUDED.file",
                     &[&a.id.as_str(), &json(a)],
@@ -552,7 +605,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 .map_err(db)?;
             }
             Write::AddUser(u) => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO users (id, \"user\", token_hash, disabled, expires)
                      VALUES ($1, $2, $3, $4, $5)",
                     &[
@@ -567,18 +622,23 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
             }
             Write::DisableUser(id) | Write::EnableUser(id) => {
                 let disabled = matches!(w, Write::DisableUser(_));
-                let n = tx
-                    .execute(
-                        "UPDATE users SET disabled = $2 WHERE id = $1",
-                        &[id, &disabled],
-                    )
-                    .map_err(db)?;
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE users SET disabled = $2 WHERE id = $1",
+                    &[id, &disabled],
+                )
+                .map_err(db)?;
                 changed(n, || format!("user `{id}`"))?;
             }
             Write::SetPassphrase { id, phc } => {
-                let n = tx
-                    .execute("UPDATE users SET passphrase = $2 WHERE id = $1", &[id, phc])
-                    .map_err(db)?;
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE users SET passphrase = $2 WHERE id = $1",
+                    &[id, phc],
+                )
+                .map_err(db)?;
                 changed(n, || format!("user `{id}`"))?;
             }
             Write::SetToken {
@@ -586,53 +646,59 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 token_hash,
                 expires,
             } => {
-                let n = tx
-                    .execute(
-                        "UPDATE users SET token_hash = $2, expires = $3 WHERE id = $1",
-                        &[id, token_hash, expires],
-                    )
-                    .map_err(db)?;
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE users SET token_hash = $2, expires = $3 WHERE id = $1",
+                    &[id, token_hash, expires],
+                )
+                .map_err(db)?;
                 changed(n, || format!("user `{id}`"))?;
             }
             Write::PutItem(i) => {
                 let marking = i.marking.as_ref().map(json);
-                let row = tx
-                    .query_one(
-                        "INSERT INTO items (stix_id, modified, stix_type, label, marking, custody,
+                let row = one(
+                    tx,
+                    cache,
+                    "INSERT INTO items (stix_id, modified, stix_type, label, marking, custody,
                                             binding, wrapped_key, content, added, destroyed)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
-                        &[
-                            &i.id,
-                            &i.modified,
-                            &i.stix_type,
-                            &json(&i.label),
-                            &marking,
-                            &json(&i.custody),
-                            &i.binding,
-                            &i.wrapped_key,
-                            &i.content,
-                            &i.added,
-                            &i.destroyed,
-                        ],
-                    )
-                    .map_err(|e| match db(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict(format!(
-                            "item `{}` version `{}` is already stored",
-                            i.id, i.modified
-                        )),
-                        other => other,
-                    })?;
+                    &[
+                        &i.id,
+                        &i.modified,
+                        &i.stix_type,
+                        &json(&i.label),
+                        &marking,
+                        &json(&i.custody),
+                        &i.binding,
+                        &i.wrapped_key,
+                        &i.content,
+                        &i.added,
+                        &i.destroyed,
+                    ],
+                )
+                .map_err(|e| match db(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "item `{}` version `{}` is already stored",
+                        i.id, i.modified
+                    )),
+                    other => other,
+                })?;
                 let seq: i64 = row.get(0);
                 committed.items.push(seq);
                 let added = crate::added_micros(&i.added);
                 for tag in crate::item_tags(i) {
-                    tx.execute(
+                    exec(
+                        tx,
+                        cache,
                         "INSERT INTO item_tags (tag, added, seq) VALUES ($1, $2, $3)
                          ON CONFLICT DO NOTHING",
                         &[&tag, &added, &seq],
                     )
                     .map_err(db)?;
-                    tx.execute(
+                    exec(
+                        tx,
+                        cache,
                         "INSERT INTO tags (tag) VALUES ($1) ON CONFLICT DO NOTHING",
                         &[&tag],
                     )
@@ -647,51 +713,57 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 custody,
             } => {
                 let marking = marking.as_ref().map(json);
-                let n = tx
-                    .execute(
-                        "UPDATE items SET label = $2, binding = $3, marking = $4, custody = $5
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE items SET label = $2, binding = $3, marking = $4, custody = $5
                          WHERE stix_id = $1",
-                        &[id, &json(label), binding, &marking, &json(custody)],
-                    )
-                    .map_err(db)?;
+                    &[id, &json(label), binding, &marking, &json(custody)],
+                )
+                .map_err(db)?;
                 changed(n, || format!("item `{id}`"))?;
             }
             Write::DestroyItem { id, modified, at } => {
-                let n = tx
-                    .execute(
-                        "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = $3
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = $3
                          WHERE stix_id = $1 AND modified = $2 AND destroyed IS NULL",
-                        &[id, modified, at],
-                    )
-                    .map_err(db)?;
+                    &[id, modified, at],
+                )
+                .map_err(db)?;
                 changed(n, || format!("item `{id}` version `{modified}`"))?;
             }
             Write::AddReleaseRule(rule) => {
-                let row = tx
-                    .query_one(
-                        "INSERT INTO release_rules (rule) VALUES ($1) RETURNING id",
-                        &[&json(rule)],
-                    )
-                    .map_err(db)?;
+                let row = one(
+                    tx,
+                    cache,
+                    "INSERT INTO release_rules (rule) VALUES ($1) RETURNING id",
+                    &[&json(rule)],
+                )
+                .map_err(db)?;
                 committed.ids.push(row.get(0));
             }
             Write::AddIncident(incident) => {
-                let row = tx
-                    .query_one(
-                        "INSERT INTO incidents (item, report, follows) VALUES ($1, $2, $3)
+                let row = one(
+                    tx,
+                    cache,
+                    "INSERT INTO incidents (item, report, follows) VALUES ($1, $2, $3)
                          RETURNING id",
-                        &[&incident.item, &json(incident), &incident.follows],
-                    )
-                    .map_err(|e| match db(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::NotFound(format!("incident {:?}", incident.follows))
-                        }
-                        other => other,
-                    })?;
+                    &[&incident.item, &json(incident), &incident.follows],
+                )
+                .map_err(|e| match db(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::NotFound(format!("incident {:?}", incident.follows))
+                    }
+                    other => other,
+                })?;
                 committed.ids.push(row.get(0));
             }
             Write::Delivered { peer, through, at } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "UPDATE outbox SET delivered = $3
                      WHERE peer = $1 AND seq <= $2 AND delivered IS NULL",
                     &[peer, &(*through as i64), at],
@@ -704,7 +776,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 party,
                 receipt,
             } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO receipts (item, version, party, receipt) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (item, version, party) DO UPDATE SET receipt = EXCLUDED.receipt",
                     &[item, version, party, &receipt.to_string()],
@@ -717,13 +791,17 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 envelope,
                 reply,
             } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO inbox (peer, last_seq) VALUES ($1, $2)
                      ON CONFLICT (peer) DO UPDATE SET last_seq = EXCLUDED.last_seq",
                     &[peer, &(*through as i64)],
                 )
                 .map_err(db)?;
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO replies (peer, envelope, reply) VALUES ($1, $2, $3)
                      ON CONFLICT (peer, envelope) DO UPDATE SET reply = EXCLUDED.reply",
                     &[peer, envelope, &reply.to_string()],
@@ -733,28 +811,30 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
             Write::PutConsent(consent) => {
                 // H1: a consent is never replaced, least of all by another originator's.
                 let consent: &Consent = consent;
-                tx.execute(
+                exec(tx, cache,
                     "INSERT INTO consents (id, consent) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
                     &[&consent.id, &json(consent)],
                 )
                 .map_err(db)?;
             }
             Write::AddConsentRequest(request) => {
-                let row = tx
-                    .query_one(
-                        "INSERT INTO consent_requests (request) VALUES ($1) RETURNING id",
-                        &[&request.to_string()],
-                    )
-                    .map_err(db)?;
+                let row = one(
+                    tx,
+                    cache,
+                    "INSERT INTO consent_requests (request) VALUES ($1) RETURNING id",
+                    &[&request.to_string()],
+                )
+                .map_err(db)?;
                 committed.ids.push(row.get(0));
             }
             Write::AnswerConsentRequest { id, answer } => {
-                let n = tx
-                    .execute(
-                        "UPDATE consent_requests SET answer = $2 WHERE id = $1 AND answer IS NULL",
-                        &[id, &answer.to_string()],
-                    )
-                    .map_err(db)?;
+                let n = exec(
+                    tx,
+                    cache,
+                    "UPDATE consent_requests SET answer = $2 WHERE id = $1 AND answer IS NULL",
+                    &[id, &answer.to_string()],
+                )
+                .map_err(db)?;
                 changed(n, || format!("open consent request {id}"))?;
             }
             Write::Enqueue {
@@ -763,14 +843,18 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 payload,
                 at,
             } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO outbox (peer, kind, payload, created) VALUES ($1, $2, $3, $4)",
                     &[peer, kind, &payload.to_string(), at],
                 )
                 .map_err(db)?;
             }
             Write::PutCheckpoint { size, note, at } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO checkpoints (size, note, issued) VALUES ($1, $2, $3)
                      ON CONFLICT DO NOTHING",
                     &[&(*size as i64), note, at],
@@ -783,7 +867,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 note,
                 at,
             } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO witnessed (party, size, note, received) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
                     &[party, &(*size as i64), note, at],
@@ -795,7 +881,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 witness,
                 line,
             } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)
                      ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
                     &[&(*size as i64), witness, line],
@@ -803,7 +891,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
                 .map_err(db)?;
             }
             Write::AddEvidence { party, record, at } => {
-                tx.execute(
+                exec(
+                    tx,
+                    cache,
                     "INSERT INTO evidence (party, found, record) VALUES ($1, $2, $3)",
                     &[party, at, &record.to_string()],
                 )
@@ -813,7 +903,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
     }
     for draft in &batch.audit {
         let (entry, hashes) = head.append(draft.body());
-        tx.execute(
+        exec(
+            tx,
+            cache,
             "INSERT INTO audit (seq, body, hash, subject) VALUES ($1, $2, $3, $4)",
             &[
                 &(entry.seq as i64),
@@ -825,7 +917,9 @@ fn apply(tx: &mut Transaction, batch: &Batch, head: &mut Head) -> Result<Committ
         .map_err(db)?;
         // The entry's leaf and the subtrees it completes commit with it.
         for (i, h) in hashes {
-            tx.execute(
+            exec(
+                tx,
+                cache,
                 "INSERT INTO merkle (idx, hash) VALUES ($1, $2)",
                 &[&(i as i64), &&h.0[..]],
             )
