@@ -126,27 +126,35 @@ fn node_serving(bin: &Path, name: &str, tls: bool) -> Result<(PathBuf, String)> 
     let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
-    let scheme = workspace().join("examples/model-case/schemes/KOR.json");
-    let d = data.to_str().context("path")?;
-    run(
-        bin,
-        &[
-            "init",
-            "--data",
-            d,
-            "--party",
-            "KOR",
-            "--scheme",
-            scheme.to_str().context("path")?,
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    )?;
+    let token = init_node(bin, &data, None)?;
     if !tls {
         let config = data.join("gsomia.toml");
         let text = std::fs::read_to_string(&config)?;
         std::fs::write(config, format!("{text}insecure_http = true\n"))?;
     }
+    Ok((data, token))
+}
+
+/// `gsomia init` of a KOR node in `data` listening on a free loopback port (its state in
+/// `database` if given, else the SQLite file), with one analyst; the analyst's token.
+fn init_node(bin: &Path, data: &Path, database: Option<&str>) -> Result<String> {
+    let scheme = workspace().join("examples/model-case/schemes/KOR.json");
+    let d = data.to_str().context("path")?;
+    let mut args = vec![
+        "init",
+        "--data",
+        d,
+        "--party",
+        "KOR",
+        "--scheme",
+        scheme.to_str().context("path")?,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    if let Some(url) = database {
+        args.extend(["--database", url]);
+    }
+    run(bin, &args)?;
     let token = run(
         bin,
         &[
@@ -164,7 +172,7 @@ fn node_serving(bin: &Path, name: &str, tls: bool) -> Result<(PathBuf, String)> 
             "missile-warning",
         ],
     )?;
-    Ok((data, token.trim().to_owned()))
+    Ok(token.trim().to_owned())
 }
 
 /// A pooled client pinned to the certificate key of the node in `data`.

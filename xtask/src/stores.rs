@@ -11,47 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::{Base, client, gsomia, item, percentile, run, serve, workspace};
+use crate::{Base, client, gsomia, item, percentile, serve};
 
 /// A fresh KOR node in `dir` (on `database` if given) with one analyst; its folder and token.
 fn node(bin: &Path, dir: &Path, database: Option<&str>) -> Result<(PathBuf, String)> {
     let _ = std::fs::remove_dir_all(dir);
     let data = dir.join("kor");
-    let d = data.to_str().context("path")?;
-    let scheme = workspace().join("examples/model-case/schemes/KOR.json");
-    let mut args = vec![
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        scheme.to_str().context("path")?,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    if let Some(url) = database {
-        args.extend(["--database", url]);
-    }
-    run(bin, &args)?;
-    let token = run(
-        bin,
-        &[
-            "user",
-            "add",
-            "--data",
-            d,
-            "--id",
-            "kim",
-            "--roles",
-            "analyst",
-            "--clearance",
-            "II",
-            "--duties",
-            "missile-warning",
-        ],
-    )?;
-    Ok((data, token.trim().to_owned()))
+    let token = crate::init_node(bin, &data, database)?;
+    Ok((data, token))
 }
 
 /// A new, empty database on the benchmark's PostgreSQL server; its URL.

@@ -85,21 +85,10 @@ fn copy(data: &Path, to: &str) -> Result<ExitCode> {
     println!(
         "to run the node on it: add `database_url = \"{}\"` to {} \
          (or set GSOMIA_DATABASE_URL), then `gsomia serve --data {}`; keep {} until you are sure",
-        redacted(to),
+        gsomia_store::postgres::redact(to),
         gsomia_node::data::config_path(data).display(),
         data.display(),
         gsomia_node::data::db_path(data).display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A URL without its password.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}@{}", &url[..s + 3], &url[at + 1..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
 }

@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod verify;
+mod writer;
 
 pub use audit::{AuditDraft, AuditEntry, Head, Verdict, verify_chain};
 pub use postgres::{PostgresStore, is_postgres_url};

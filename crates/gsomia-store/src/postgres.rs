@@ -17,9 +17,8 @@
 //! runtime of its own to manage. Readers take a connection from a small pool.
 
 use std::cell::RefCell;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
+use std::sync::mpsc::Receiver;
 
 use gsomia_core::{AgreementFile, Consent, User};
 use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
@@ -27,13 +26,11 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 
 use crate::audit::{AuditEntry, GENESIS, Head};
+use crate::writer::{Stats, Writer, group};
 use crate::{
     Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage,
     PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
 };
-
-/// The most batches committed in one transaction.
-const GROUP: usize = 512;
 
 /// The advisory lock every writer takes for its transaction: the log's one sequencer.
 const SEQUENCER: i64 = 0x6773_6f6d_6961; // "gsomia"
@@ -164,26 +161,16 @@ fn connect(url: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError::Database(format!("{url_safe}: {e}", url_safe = redact(url))))
 }
 
-/// A connection URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// A connection URL without its password (for messages, and for `gsomia.toml`, where the
+/// password should not be: `GSOMIA_DATABASE_URL` carries it).
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let auth = &url[s + 3..at];
-            match auth.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}@{}", &url[..s + 3], &url[at + 1..]),
+            None => url.to_owned(),
+        },
         _ => url.to_owned(),
     }
-}
-
-/// The writer's counters.
-#[derive(Debug, Default)]
-struct Stats {
-    commits: std::sync::atomic::AtomicU64,
-    batches: std::sync::atomic::AtomicU64,
-    micros: std::sync::atomic::AtomicU64,
 }
 
 struct Job {
@@ -194,10 +181,8 @@ struct Job {
 /// A store in a PostgreSQL database.
 pub struct PostgresStore {
     url: String,
-    jobs: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Writer<Job>,
     readers: Mutex<Vec<Client>>,
-    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -319,20 +304,12 @@ impl PostgresStore {
             migrate(&mut conn)?;
             Ok::<_, StoreError>(conn)
         })?;
-        let (tx, rx) = channel::<Job>();
-        let stats = Arc::new(Stats::default());
-        let counted = stats.clone();
         let writer_url = url.to_owned();
-        let writer = std::thread::Builder::new()
-            .name("gsomia-store-writer".into())
-            .spawn(move || run_writer(&writer_url, conn, rx, &counted))
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let writer = Writer::start(move |rx, stats| run_writer(&writer_url, conn, rx, stats))?;
         Ok(PostgresStore {
             url: url.to_owned(),
-            jobs: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
+            writer,
             readers: Mutex::new(Vec::new()),
-            stats,
         })
     }
 
@@ -432,13 +409,7 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
     let mut head: Option<Head> = None;
     let mut cache = Statements::new();
     while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = group(&jobs, first);
         let started = std::time::Instant::now();
         if conn.is_closed() {
             // The server went away (a restart, a failover): connect again for this group.
@@ -459,12 +430,7 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
         }
         match commit_group(&mut conn, &group, &mut head, &mut cache) {
             Ok(results) => {
-                use std::sync::atomic::Ordering::Relaxed;
-                stats.commits.fetch_add(1, Relaxed);
-                stats.batches.fetch_add(group.len() as u64, Relaxed);
-                stats
-                    .micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                stats.committed(group.len(), started);
                 for (job, r) in group.into_iter().zip(results) {
                     (job.done)(r);
                 }
@@ -932,27 +898,15 @@ fn apply(
 
 impl Store for PostgresStore {
     fn is_open(&self) -> bool {
-        self.jobs.lock().is_ok_and(|j| j.is_some())
+        self.writer.is_open()
     }
 
     fn commit_stats(&self) -> CommitStats {
-        use std::sync::atomic::Ordering::Relaxed;
-        CommitStats {
-            commits: self.stats.commits.load(Relaxed),
-            batches: self.stats.batches.load(Relaxed),
-            seconds: self.stats.micros.load(Relaxed) as f64 / 1e6,
-        }
+        self.writer.stats()
     }
 
     fn close(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
-        if let Ok(mut w) = self.writer.lock()
-            && let Some(handle) = w.take()
-        {
-            let _ = handle.join();
-        }
+        self.writer.close();
         // A client's runtime may not be dropped on an async runtime's thread either.
         let readers = self
             .readers
@@ -963,14 +917,8 @@ impl Store for PostgresStore {
     }
 
     fn submit(&self, batch: Batch, done: Done) {
-        let sender = self.jobs.lock().ok().and_then(|j| j.clone());
-        match sender {
-            Some(tx) => {
-                if let Err(err) = tx.send(Job { batch, done }) {
-                    (err.0.done)(Err(StoreError::Closed));
-                }
-            }
-            None => done(Err(StoreError::Closed)),
+        if let Err(job) = self.writer.send(Job { batch, done }) {
+            (job.done)(Err(StoreError::Closed));
         }
     }
 

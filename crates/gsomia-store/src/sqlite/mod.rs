@@ -7,9 +7,8 @@
 //! batch does not undo the others, then commits once.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 
 use gsomia_core::{AgreementFile, Consent, User};
 use rusqlite::{
@@ -20,13 +19,13 @@ use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
 use rustc_hash::FxHashMap;
 
 use crate::audit::{AuditEntry, GENESIS, Head};
+use crate::writer::{Stats, Writer, group};
 use crate::{
     Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage,
     PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
 };
 
-/// The most batches committed in one transaction.
-pub const GROUP: usize = 512;
+pub use crate::writer::GROUP;
 
 mod log;
 mod schema;
@@ -40,23 +39,12 @@ use writer::{Job, run_writer};
 /// A store in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Writer<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Stored Merkle hashes of subtrees of at least 2^[`CACHED_LEVEL`] entries, as read: they
     /// never change once committed, they are most of what a proof reads, and there are few of
     /// them (one per 32 entries: 10 MB at 10 million entries).
     upper: RwLock<FxHashMap<u64, [u8; 32]>>,
-    /// What the writer has committed, for the node's metrics.
-    stats: Arc<Stats>,
-}
-
-/// The writer's counters.
-#[derive(Debug, Default)]
-pub(super) struct Stats {
-    commits: std::sync::atomic::AtomicU64,
-    batches: std::sync::atomic::AtomicU64,
-    micros: std::sync::atomic::AtomicU64,
 }
 
 /// The lowest tree level whose hashes [`SqliteStore`] keeps in memory once read.
@@ -127,20 +115,12 @@ impl SqliteStore {
         let tree = catch_up_tree(&mut conn, seq)?;
         let head = Head::new(seq, hash, tree);
         let version = data_version(&conn)?;
-        let (tx, rx) = channel::<Job>();
-        let stats = Arc::new(Stats::default());
-        let counted = stats.clone();
-        let writer = std::thread::Builder::new()
-            .name("gsomia-store-writer".into())
-            .spawn(move || run_writer(conn, rx, head, version, &counted))
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let writer = Writer::start(move |rx, stats| run_writer(conn, rx, head, version, stats))?;
         Ok(SqliteStore {
             path,
-            jobs: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
+            writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             upper: RwLock::default(),
-            stats,
         })
     }
 

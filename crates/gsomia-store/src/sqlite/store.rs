@@ -69,43 +69,23 @@ pub(super) fn finish_item(raw: RawItem) -> Result<StoredItem, StoreError> {
 }
 
 impl Store for SqliteStore {
-    /// Whether the store takes writes (it has not been closed).
     fn is_open(&self) -> bool {
-        self.jobs.lock().is_ok_and(|j| j.is_some())
+        self.writer.is_open()
     }
 
-    /// What the writer has committed since the store was opened.
     fn commit_stats(&self) -> CommitStats {
-        use std::sync::atomic::Ordering::Relaxed;
-        CommitStats {
-            commits: self.stats.commits.load(Relaxed),
-            batches: self.stats.batches.load(Relaxed),
-            seconds: self.stats.micros.load(Relaxed) as f64 / 1e6,
-        }
+        self.writer.stats()
     }
 
     /// Stops accepting writes, waits for the writer to commit what it has, and checkpoints the
     /// WAL into the database file.
     fn close(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
-        if let Ok(mut w) = self.writer.lock()
-            && let Some(handle) = w.take()
-        {
-            let _ = handle.join();
-        }
+        self.writer.close();
     }
 
     fn submit(&self, batch: Batch, done: Done) {
-        let sender = self.jobs.lock().ok().and_then(|j| j.clone());
-        match sender {
-            Some(tx) => {
-                if let Err(err) = tx.send(Job::new(batch, done)) {
-                    (err.0.done)(Err(StoreError::Closed));
-                }
-            }
-            None => done(Err(StoreError::Closed)),
+        if let Err(job) = self.writer.send(Job::new(batch, done)) {
+            (job.done)(Err(StoreError::Closed));
         }
     }
 

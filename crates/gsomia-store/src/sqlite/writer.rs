@@ -58,23 +58,12 @@ pub(super) fn run_writer(
     // The data version this writer's head is up to date with; `None` forces a reload.
     let mut version = Some(version);
     while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = group(&jobs, first);
         let before = head.clone();
         let started = std::time::Instant::now();
         match commit_group(&mut conn, &group, &mut head, &mut version) {
             Ok(results) => {
-                use std::sync::atomic::Ordering::Relaxed;
-                stats.commits.fetch_add(1, Relaxed);
-                stats.batches.fetch_add(group.len() as u64, Relaxed);
-                stats
-                    .micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                stats.committed(group.len(), started);
                 for (job, r) in group.into_iter().zip(results) {
                     (job.done)(r);
                 }
