@@ -178,6 +178,12 @@ struct Job {
     done: Done,
 }
 
+impl crate::writer::Answer for Job {
+    fn answer(self, result: Result<Committed, StoreError>) {
+        (self.done)(result);
+    }
+}
+
 /// A store in a PostgreSQL database.
 pub struct PostgresStore {
     url: String,
@@ -420,10 +426,7 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
                     cache.clear();
                 }
                 Err(e) => {
-                    let msg = e.to_string();
-                    for job in group {
-                        (job.done)(Err(StoreError::Database(msg.clone())));
-                    }
+                    crate::writer::fail(group, &e);
                     continue;
                 }
             }
@@ -431,17 +434,12 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
         match commit_group(&mut conn, &group, &mut head, &mut cache) {
             Ok(results) => {
                 stats.committed(group.len(), started);
-                for (job, r) in group.into_iter().zip(results) {
-                    (job.done)(r);
-                }
+                crate::writer::answer(group, results);
             }
             Err(e) => {
                 // The transaction failed as a whole: nothing is stored; the head is read again.
                 head = None;
-                let msg = e.to_string();
-                for job in group {
-                    (job.done)(Err(StoreError::Database(msg.clone())));
-                }
+                crate::writer::fail(group, &e);
             }
         }
     }

@@ -31,6 +31,27 @@ impl Stats {
     }
 }
 
+/// A job the writer answers: its batch's result goes to whoever submitted it.
+pub(crate) trait Answer {
+    /// Gives the result to the submitter.
+    fn answer(self, result: Result<crate::Committed, StoreError>);
+}
+
+/// Answers each job of a committed group with its own result.
+pub(crate) fn answer<J: Answer>(group: Vec<J>, results: Vec<Result<crate::Committed, StoreError>>) {
+    for (job, r) in group.into_iter().zip(results) {
+        job.answer(r);
+    }
+}
+
+/// Answers every job of a group whose transaction failed as a whole: nothing was stored.
+pub(crate) fn fail<J: Answer>(group: Vec<J>, error: &dyn std::fmt::Display) {
+    let msg = error.to_string();
+    for job in group {
+        job.answer(Err(StoreError::Database(msg.clone())));
+    }
+}
+
 /// The next group: `first`, then every job already waiting, up to [`GROUP`].
 pub(crate) fn group<J>(jobs: &Receiver<J>, first: J) -> Vec<J> {
     let mut group = vec![first];

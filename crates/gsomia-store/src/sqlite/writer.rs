@@ -15,6 +15,12 @@ pub(super) struct Job {
     pub(super) done: Done,
 }
 
+impl crate::writer::Answer for Job {
+    fn answer(self, result: Result<Committed, StoreError>) {
+        (self.done)(result);
+    }
+}
+
 impl Job {
     pub(super) fn new(batch: Batch, done: Done) -> Job {
         let items = batch
@@ -64,18 +70,13 @@ pub(super) fn run_writer(
         match commit_group(&mut conn, &group, &mut head, &mut version) {
             Ok(results) => {
                 stats.committed(group.len(), started);
-                for (job, r) in group.into_iter().zip(results) {
-                    (job.done)(r);
-                }
+                crate::writer::answer(group, results);
             }
             Err(e) => {
                 // The transaction failed as a whole (disk full, I/O error): nothing is stored.
                 head = before;
                 version = None;
-                let msg = e.to_string();
-                for job in group {
-                    (job.done)(Err(StoreError::Database(msg.clone())));
-                }
+                crate::writer::fail(group, &e);
             }
         }
     }

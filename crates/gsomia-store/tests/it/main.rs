@@ -333,7 +333,7 @@ fn two_writers_on_one_database_keep_one_chain() {
         for e in &entries {
             tree.append(gsomia_log::leaf_hash(e.body.as_bytes()));
         }
-        let stored = gsomia_log::Frontier::load(120, &Hashes(a.clone())).unwrap();
+        let stored = gsomia_log::Frontier::load(120, &gsomia_store::LogHashes(&*a)).unwrap();
         assert_eq!(stored.root(), tree.root(), "{place:?}");
         a.close();
         b.close();
@@ -342,21 +342,6 @@ fn two_writers_on_one_database_keep_one_chain() {
             log.verify(|_| Err("no checkpoints here".into()), |_, _| {})
                 .unwrap();
         }
-    }
-}
-
-/// A store's Merkle hashes as a [`gsomia_log::HashReader`].
-struct Hashes(Arc<dyn Store>);
-
-impl gsomia_log::HashReader for Hashes {
-    fn read_hashes(
-        &self,
-        indexes: &[u64],
-    ) -> Result<Vec<gsomia_log::Hash>, gsomia_log::ReaderError> {
-        self.0
-            .log_hashes(indexes)
-            .map(|v| v.into_iter().map(gsomia_log::Hash).collect())
-            .map_err(|_| gsomia_log::ReaderError::IndexesNotInTree)
     }
 }
 
