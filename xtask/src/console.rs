@@ -90,6 +90,8 @@ fn fill(data: &Path, token: &str, items: u64) -> Result<f64> {
         .enable_all()
         .build()?;
     let node = gsomia_node::Node::open(data, gsomia_node::node::system_clock())?;
+    // The index follows the publishes (its rebuild of the empty store ends at once).
+    node.start_index();
     let user = node.user_by_token(token)?.context("the analyst")?;
     let started = Instant::now();
     let tasks = 64;

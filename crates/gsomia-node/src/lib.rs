@@ -37,6 +37,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    node.start_index();
     let addr = listener.local_addr()?;
     let tls = match node.tls() {
         Some(identity) => Some(tokio_rustls::TlsAcceptor::from(

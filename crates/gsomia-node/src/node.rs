@@ -95,6 +95,9 @@ pub struct Node {
     pub index: crate::search::Index,
     /// This process among those sharing the node's store, for leases (random per start).
     instance: String,
+    /// The node itself, for the index's thread (started once, by [`Node::start_index`]).
+    me: std::sync::Weak<Node>,
+    index_started: std::sync::Once,
 }
 
 impl Node {
@@ -132,7 +135,12 @@ impl Node {
         }
         let world = build_world(parties, store.agreements()?, store.consents()?)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
-        let node = Arc::new(Node {
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &gsomia_crypto::token_hash(&new_token()?)[..12]
+        );
+        Ok(Arc::new_cyclic(|me| Node {
             config,
             keys,
             metrics: crate::metrics::Metrics::new(store.clone()),
@@ -152,18 +160,25 @@ impl Node {
             draining: std::sync::atomic::AtomicBool::new(false),
             sessions: crate::console::Sessions::default(),
             index: crate::search::Index::default(),
-            instance: format!(
-                "{}-{}",
-                std::process::id(),
-                &gsomia_crypto::token_hash(&new_token()?)[..12]
-            ),
+            instance,
+            me: me.clone(),
+            index_started: std::sync::Once::new(),
+        }))
+    }
+
+    /// Starts building the search index from the stored items, on a thread of its own, the
+    /// first time it is asked (by `serve`, or by the first search): shell commands that open
+    /// the node for a moment do not decrypt its items.
+    pub fn start_index(&self) {
+        self.index_started.call_once(|| {
+            let me = self.me.clone();
+            let spawned = std::thread::Builder::new()
+                .name("gsomia-index".into())
+                .spawn(move || crate::service::search::rebuild(&me));
+            if let Err(e) = spawned {
+                tracing::error!("the search index's thread could not start: {e}");
+            }
         });
-        let weak = Arc::downgrade(&node);
-        std::thread::Builder::new()
-            .name("gsomia-index".into())
-            .spawn(move || crate::service::search::rebuild(&weak))
-            .map_err(|e| NodeError::Io(format!("the search index's thread: {e}")))?;
-        Ok(node)
     }
 
     /// The node's metrics.

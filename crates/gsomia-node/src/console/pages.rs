@@ -766,6 +766,7 @@ pub(super) async fn item(
     let own = marking.originator == node.party();
     let may_reclassify = own && permit(&who.user, Action::Reclassify).is_ok();
     let may_custody = own && permit(&who.user, Action::Log).is_ok();
+    node.start_index();
     let related = if node.index.ready().is_ok() {
         service::search::related_to(&node, &who.user, &id, o)
     } else {

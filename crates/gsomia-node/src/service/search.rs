@@ -97,8 +97,8 @@ fn newest(node: &Node, id: &str) -> Option<Prepared> {
     }
 }
 
-/// Rebuilds the index from every stored version (the node's start; run on a thread of its
-/// own). Pages of 1,024 versions are decrypted and split into terms on two threads; it stops
+/// Rebuilds the index from every stored version (`Node::start_index`: when the node serves, or
+/// at the first search; run on a thread of its own). Pages of 1,024 versions are decrypted and split into terms on two threads; it stops
 /// when the node is gone.
 pub fn rebuild(node: &Weak<Node>) {
     let started = std::time::Instant::now();
@@ -257,6 +257,7 @@ pub async fn search(
     limit: Option<usize>,
 ) -> Result<Value, ApiError> {
     let limit = limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    node.start_index();
     node.index.ready().map_err(|(d, t)| not_ready(d, t))?;
     if text.len() > 1024 {
         return Err(ApiError::bad_request("q: longer than 1,024 bytes"));
@@ -284,6 +285,7 @@ pub async fn search(
 /// must be able to read), from any originator: what MISP calls correlations. Recorded as a
 /// search.
 pub async fn related(node: &Node, user: &User, id: &str) -> Result<Value, ApiError> {
+    node.start_index();
     node.index.ready().map_err(|(d, t)| not_ready(d, t))?;
     let (stored, item, _) = super::items::read(node, user, id, None, "related").await?;
     let list = related_to(node, user, &stored.id, item.object());

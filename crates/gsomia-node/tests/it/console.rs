@@ -684,6 +684,7 @@ async fn a_passphrase_signs_in_is_kept_only_as_argon2id_and_changing_it_ends_ses
 
 /// Waits (bounded) until the node's search index has finished its start-up rebuild.
 async fn index_ready(node: &Node) {
+    node.start_index();
     for _ in 0..500 {
         if node.index.ready().is_ok() {
             return;

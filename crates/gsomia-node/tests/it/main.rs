@@ -1477,6 +1477,7 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
         .join(format!("gsomia-node-{}-two-processes", std::process::id()))
         .join("KOR");
     let b = Node::open(&dir, clock("2019-07-25").0).unwrap();
+    b.start_index();
     // A publishes; B reads it at once.
     publish(&a).await;
     assert!(b.store().item(REPORT_ID, None).unwrap().is_some());
