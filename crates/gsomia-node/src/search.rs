@@ -45,6 +45,9 @@ const FIELD_BITS: u32 = 5;
 const MAX_TEXT: usize = 64 * 1024;
 /// Longer words are cut to this many characters.
 const MAX_WORD: usize = 64;
+/// At most this many observable values of one object are indexed whole and correlated: a
+/// partner's pattern of ten thousand literals costs no more than one of 64 (H4).
+const MAX_OBSERVABLES: usize = 64;
 
 /// What a document of the index is: an item's newest version, and the clear facts its read
 /// decision needs (shared between documents with the same ones).
@@ -335,6 +338,9 @@ pub fn observables(object: &Value) -> Vec<String> {
     if let Some(p) = object["pattern"].as_str() {
         let mut rest = p;
         while let Some(start) = rest.find('\'') {
+            if out.len() >= MAX_OBSERVABLES {
+                break;
+            }
             let after = &rest[start + 1..];
             let Some(end) = after.find('\'') else { break };
             out.push(normalise(&after[..end]));
@@ -342,6 +348,7 @@ pub fn observables(object: &Value) -> Vec<String> {
         }
     }
     out.retain(|v| !v.is_empty());
+    out.truncate(MAX_OBSERVABLES);
     out.sort();
     out.dedup();
     out
@@ -832,6 +839,19 @@ mod tests {
         let found = index.search(&query(&index, "launch"), 5, false, kor_only);
         assert_eq!(ids(&found), ["d", "c", "a"]);
         assert!(!found.more);
+    }
+
+    /// H4: a hostile partner's object with thousands of literals in its pattern gets only the
+    /// first 64 correlated (each is a lookup on the item's page).
+    #[test]
+    fn h4_an_object_correlates_at_most_64_observable_values() {
+        let pattern: Vec<String> = (0..10_000)
+            .map(|n| format!("[ipv4-addr:value = '10.0.{}.{}']", n / 256, n % 256))
+            .collect();
+        let object = json!({"pattern": pattern.join(" OR "), "value": "first"});
+        let values = observables(&object);
+        assert_eq!(values.len(), MAX_OBSERVABLES);
+        assert!(values.contains(&"first".to_owned()) && values.contains(&"10.0.0.0".to_owned()));
     }
 
     #[test]
