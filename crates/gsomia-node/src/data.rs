@@ -67,6 +67,15 @@ pub struct Config {
     /// be in the file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// On PostgreSQL, how long (milliseconds) a process's lease on delivery or checkpoints
+    /// lasts unrenewed: how soon another process takes over when its holder dies without
+    /// stopping (a stopped one lets go at once).
+    #[serde(default = "default_lease")]
+    pub lease_ms: u64,
+}
+
+fn default_lease() -> u64 {
+    15_000
 }
 
 fn default_console_idle() -> u64 {
@@ -199,6 +208,7 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
         insecure_http: false,
         console_idle_secs: default_console_idle(),
         database_url: opts.database_url.clone(),
+        lease_ms: default_lease(),
     };
     let identity = identity(dir, &config)?;
     let toml = toml::to_string(&config).map_err(|e| NodeError::Io(e.to_string()))?;
@@ -212,7 +222,8 @@ pub fn init(dir: &Path, opts: InitOptions, now: &str) -> Result<PartyRecord, Nod
          # insecure_http = true serves plain HTTP, and only on a loopback address.\n\
          # console_idle_secs: a console session unused this long ends.\n\
          # database_url: postgres://… for PostgreSQL (GSOMIA_DATABASE_URL overrides it); absent\n\
-         # for the embedded SQLite file gsomia.db.\n\
+         # for the embedded SQLite file gsomia.db. lease_ms: on PostgreSQL, how soon another\n\
+         # process takes delivery and checkpoints over from one that died.\n\
          {toml}"
     );
     std::fs::write(config_path(dir), text).map_err(|e| io(dir, e))?;

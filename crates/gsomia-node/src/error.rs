@@ -86,6 +86,14 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "the database is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable (a restart or a failover); try again",
+                )
+            }
             other => {
                 // Logged in full, answered with nothing that leaks.
                 tracing::error!(error = %other, "store failure");

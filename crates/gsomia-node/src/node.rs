@@ -206,11 +206,12 @@ impl Node {
             .map_err(|e| format!("store: {e}"))
     }
 
-    /// Whether this process holds lease `name` (taking or renewing it for 15 s): the one of
-    /// several processes sharing a PostgreSQL store that delivers the outboxes (`delivery`)
-    /// or checkpoints the log (`checkpoints`). Always, on SQLite (one server per file).
+    /// Whether this process holds lease `name` (taking or renewing it for `lease_ms`): the
+    /// one of several processes sharing a PostgreSQL store that delivers the outboxes
+    /// (`delivery`) or checkpoints the log (`checkpoints`). Always, on SQLite (one server per
+    /// file).
     pub fn holds(&self, name: &str) -> bool {
-        match self.store.lease(name, &self.instance, 15_000) {
+        match self.store.lease(name, &self.instance, self.config.lease_ms) {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(lease = name, "the lease could not be asked for: {e}");
@@ -730,11 +731,21 @@ impl Node {
         self.reload_world()
     }
 
-    /// Stops the writer after it commits what it has.
+    /// Lets go of the leases this process holds (another takes them over at once) and stops
+    /// the writer after it commits what it has.
     pub fn close(&self) {
+        for name in LEASES {
+            // A lease that ends now; nothing where another process holds it.
+            if let Err(e) = self.store.lease(name, &self.instance, 0) {
+                tracing::debug!(lease = name, "the lease was not let go: {e}");
+            }
+        }
         self.store.close();
     }
 }
+
+/// The leases of [`Node::holds`].
+const LEASES: [&str; 2] = ["delivery", "checkpoints"];
 
 /// A mutex's guard, also when a thread panicked holding it: what these mutexes guard (maps of
 /// locks, statuses, last errors) is replaced whole, never left half-written.

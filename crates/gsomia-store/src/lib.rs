@@ -22,7 +22,7 @@ pub use sqlite::{SqliteStore, snapshot};
 use gsomia_core::AgreementFile;
 
 /// What can go wrong in a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A write conflicts with what is stored (a duplicate item version, user id or token).
     #[error("conflict: {0}")]
@@ -33,6 +33,12 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(String),
+    /// The database server does not answer, or does not take writes now (it went away, is
+    /// restarting, or is a standby not yet promoted); try again. (A write whose connection
+    /// broke at its commit may have been committed: a publish tried again then meets its
+    /// own version, 409.)
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Stored data does not parse: the database was changed outside gsomia.
     #[error("corrupt row: {0}")]
     Corrupt(String),

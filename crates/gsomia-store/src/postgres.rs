@@ -143,8 +143,23 @@ fn db(e: postgres::Error) -> StoreError {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION => {
             StoreError::Conflict(e.to_string())
         }
+        // The connection broke (08…), the server is shutting down or starting (57P…), or it
+        // is a standby now (25006): the next attempt may find a server that takes writes.
+        Some(c)
+            if c.code().starts_with("08")
+                || c.code().starts_with("57P")
+                || *c == SqlState::READ_ONLY_SQL_TRANSACTION =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        None if e.is_closed() || io_error(&e) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Database(e.to_string()),
     }
+}
+
+/// Whether `e` came from the socket.
+fn io_error(e: &postgres::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -158,7 +173,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 
 fn connect(url: &str) -> Result<Client, StoreError> {
     Client::connect(url, NoTls)
-        .map_err(|e| StoreError::Database(format!("{url_safe}: {e}", url_safe = redact(url))))
+        .map_err(|e| StoreError::Unavailable(format!("{url_safe}: {e}", url_safe = redact(url))))
 }
 
 /// A connection URL without its password (for messages, and for `gsomia.toml`, where the

@@ -45,10 +45,9 @@ pub(crate) fn answer<J: Answer>(group: Vec<J>, results: Vec<Result<crate::Commit
 }
 
 /// Answers every job of a group whose transaction failed as a whole: nothing was stored.
-pub(crate) fn fail<J: Answer>(group: Vec<J>, error: &dyn std::fmt::Display) {
-    let msg = error.to_string();
+pub(crate) fn fail<J: Answer>(group: Vec<J>, error: &StoreError) {
     for job in group {
-        job.answer(Err(StoreError::Database(msg.clone())));
+        job.answer(Err(error.clone()));
     }
 }
 

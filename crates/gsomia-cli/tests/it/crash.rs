@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gsomia_store::{SqliteStore, Store, verify_chain};
+use gsomia_store::{PostgresStore, SqliteStore, Store, verify_chain};
 
 use super::{M, root, run, stdout_of};
 
@@ -103,21 +103,40 @@ fn item(n: usize) -> String {
 
 #[test]
 fn acknowledged_publishes_survive_sigkill() {
-    let dir = std::env::temp_dir().join(format!("gsomia-crash-{}", std::process::id()));
+    survives_sigkill("sqlite", None);
+}
+
+/// The same on PostgreSQL (issue 13): the process dies, the server does not; what it
+/// acknowledged was committed there (`synchronous_commit = on`). The loss of the server
+/// itself is the failover test's.
+#[test]
+fn acknowledged_publishes_survive_sigkill_on_postgres() {
+    if let Some(url) = super::postgres_db("crash") {
+        survives_sigkill("postgres", Some(&url));
+    }
+}
+
+fn survives_sigkill(name: &str, database: Option<&str>) {
+    let dir = std::env::temp_dir().join(format!("gsomia-crash-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     let d = data.to_str().unwrap();
-    let out = run(&[
+    let scheme = format!("{M}/schemes/KOR.json");
+    let mut init = vec![
         "init",
         "--data",
         d,
         "--party",
         "KOR",
         "--scheme",
-        &format!("{M}/schemes/KOR.json"),
+        &scheme,
         "--listen",
         "127.0.0.1:0",
-    ]);
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+    }
+    let out = run(&init);
     assert!(out.starts_with("exit 0"), "{out}");
     let out = run(&[
         "user",
@@ -134,7 +153,8 @@ fn acknowledged_publishes_survive_sigkill() {
         "missile-warning",
     ]);
     let token = out.lines().nth(1).unwrap().to_owned();
-    // Checkpoints every 50 ms, so that many are issued under load before each kill.
+    // Checkpoints every 50 ms, so that many are issued under load before each kill; on
+    // PostgreSQL the killed process's lease on checkpoints lapses within a second.
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -142,7 +162,8 @@ fn acknowledged_publishes_survive_sigkill() {
         text.replace(
             "checkpoint_interval_ms = 2000",
             "checkpoint_interval_ms = 50",
-        ),
+        )
+        .replace("lease_ms = 15000", "lease_ms = 1000"),
     )
     .unwrap();
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
@@ -262,11 +283,19 @@ fn acknowledged_publishes_survive_sigkill() {
         out.starts_with("exit 0\n") && out.contains("signed checkpoints match"),
         "{out}"
     );
-    let store = SqliteStore::open(data.join("gsomia.db")).unwrap();
+    let store: Box<dyn Store> = match database {
+        Some(url) => Box::new(PostgresStore::open(url).unwrap()),
+        None => Box::new(SqliteStore::open(data.join("gsomia.db")).unwrap()),
+    };
     let audit = store.audit_after(0, usize::MAX).unwrap();
     assert_eq!(verify_chain(&audit), Ok(audit.len() as u64));
     assert!(store.counts().unwrap().items >= acked.len() as u64);
     drop(store);
+    if database.is_some() {
+        // `prove`, `check-proof` and `checkpoints` read a SQLite file (they say so).
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // A proof by hand: `prove` prints it, `check-proof` checks it with nothing but the key.
     let bundle = run(&["audit", "prove", "--data", d, "--entry", "3"]);
@@ -328,7 +357,7 @@ fn acknowledged_publishes_survive_sigkill() {
 }
 
 /// A free port on 127.0.0.1, so that a node restarts on the address its partner knows.
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -4,6 +4,7 @@
 
 mod browser;
 mod crash;
+mod failover;
 mod netns;
 mod ops;
 mod readme;
@@ -70,6 +71,35 @@ fn stdout_of(args: &[&str]) -> String {
 
 fn check(args: &[&str], expect: Expect) {
     expect.assert_eq(&run(args));
+}
+
+/// A new, empty PostgreSQL database on the machine's server; none where it does not answer
+/// (it must under CI).
+pub(crate) fn postgres_db(name: &str) -> Option<String> {
+    let admin = std::env::var("GSOMIA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let db = format!("gsomia_cli_{}_{name}", std::process::id());
+    let made = std::thread::spawn({
+        let (admin, db) = (admin.clone(), db.clone());
+        move || -> Result<(), postgres::Error> {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls)?;
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
+            c.batch_execute(&format!("CREATE DATABASE {db}"))
+        }
+    })
+    .join()
+    .unwrap();
+    match made {
+        Ok(()) => Some(format!("{}/{db}", &admin[..admin.rfind('/').unwrap()])),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PostgreSQL does not answer under CI: {e}"
+            );
+            eprintln!("skipped: PostgreSQL at {admin} does not answer ({e})");
+            None
+        }
+    }
 }
 
 /// A copy of the model-case world in a fresh folder, with `edit` applied to one of its files.

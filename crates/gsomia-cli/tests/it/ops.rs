@@ -496,35 +496,6 @@ fn user_passwd_sets_a_console_passphrase_from_the_environment_never_the_command_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A new, empty PostgreSQL database on the machine's server; none where it does not answer
-/// (it must under CI).
-fn postgres_db(name: &str) -> Option<String> {
-    let admin = std::env::var("GSOMIA_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let db = format!("gsomia_cli_{}_{name}", std::process::id());
-    let made = std::thread::spawn({
-        let (admin, db) = (admin.clone(), db.clone());
-        move || -> Result<(), postgres::Error> {
-            let mut c = postgres::Client::connect(&admin, postgres::NoTls)?;
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
-            c.batch_execute(&format!("CREATE DATABASE {db}"))
-        }
-    })
-    .join()
-    .unwrap();
-    match made {
-        Ok(()) => Some(format!("{}/{db}", &admin[..admin.rfind('/').unwrap()])),
-        Err(e) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "PostgreSQL does not answer under CI: {e}"
-            );
-            eprintln!("skipped: PostgreSQL at {admin} does not answer ({e})");
-            None
-        }
-    }
-}
-
 /// Issue 13: a stopped SQLite node is copied into PostgreSQL: every row, its numbers kept, the
 /// audit log verified there with the checkpoint it signed; a second copy into the same
 /// database is refused; the log then verifies through `GSOMIA_DATABASE_URL` as well.
@@ -544,7 +515,7 @@ fn a_node_moves_from_sqlite_to_postgres_and_its_log_and_checkpoints_still_verify
     assert_eq!(s, 200, "{b}");
     child.kill().unwrap();
     child.wait().unwrap();
-    let Some(url) = postgres_db("copy") else {
+    let Some(url) = super::postgres_db("copy") else {
         return;
     };
     // The node is stopped: the copy, then the log verified in PostgreSQL.

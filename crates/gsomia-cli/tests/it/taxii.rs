@@ -9,8 +9,13 @@ use std::process::Command;
 
 use super::{M, root, run};
 
-/// The suite's venv python.
+/// The suite's venv python, made once for the tests that run at the same time.
 fn python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> PathBuf {
     let venv = root().join("target/conformance-venv");
     let out = Command::new("bash")
         .arg("conformance/taxii/venv.sh")
@@ -38,14 +43,40 @@ fn show(out: &std::process::Output) -> String {
 #[test]
 fn taxii_clients_work_against_gsomia_as_against_medallion() {
     let python = python();
+    against_gsomia(&python, "sqlite", None);
 
-    // gsomia: a KOR node offering the `dprk-missile` collection, a publisher who may read it.
-    let dir = std::env::temp_dir().join(format!("gsomia-taxii-{}", std::process::id()));
+    // The same suite against the OASIS reference server.
+    let out = Command::new("bash")
+        .arg("conformance/taxii/run-medallion.sh")
+        .arg(&python)
+        .arg("-q")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the suite failed against medallion:\n{}",
+        show(&out)
+    );
+}
+
+/// Issue 13: the same suite against a node whose store is PostgreSQL.
+#[test]
+fn taxii_clients_work_against_gsomia_on_postgres() {
+    if let Some(url) = super::postgres_db("taxii") {
+        against_gsomia(&python(), "postgres", Some(&url));
+    }
+}
+
+/// The suite against a KOR node offering the `dprk-missile` collection, with a publisher who
+/// may read it; the node's store in `database` when given.
+fn against_gsomia(python: &std::path::Path, name: &str, database: Option<&str>) {
+    let dir = std::env::temp_dir().join(format!("gsomia-taxii-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     let d = data.to_str().unwrap();
     let scheme = format!("{M}/schemes/KOR.json");
-    let out = run(&[
+    let mut init = vec![
         "init",
         "--data",
         d,
@@ -55,7 +86,11 @@ fn taxii_clients_work_against_gsomia_as_against_medallion() {
         &scheme,
         "--listen",
         "127.0.0.1:0",
-    ]);
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+    }
+    let out = run(&init);
     assert!(out.starts_with("exit 0"), "{out}");
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -81,7 +116,7 @@ fn taxii_clients_work_against_gsomia_as_against_medallion() {
     let token = out.lines().nth(1).unwrap().to_owned();
     let marking = std::fs::read_to_string(root().join("docs/stix/gsomia-marking.json")).unwrap();
     let (mut child, addr) = super::crash::start(&data);
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .args(["-m", "pytest", "test_taxii.py", "-c", "pytest.ini", "-q"])
         .current_dir(root().join("conformance/taxii"))
         .env("TAXII_DISCOVERY", format!("https://{addr}/taxii2/"))
@@ -108,18 +143,5 @@ fn taxii_clients_work_against_gsomia_as_against_medallion() {
     // Every read and write the suite made is in the audit log, which still verifies.
     let out = run(&["audit", "verify", "--data", d]);
     assert!(out.starts_with("exit 0\n"), "{out}");
-
-    // The same suite against the OASIS reference server.
-    let out = Command::new("bash")
-        .arg("conformance/taxii/run-medallion.sh")
-        .arg(&python)
-        .arg("-q")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the suite failed against medallion:\n{}",
-        show(&out)
-    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
