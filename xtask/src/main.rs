@@ -48,10 +48,11 @@ fn main() -> Result<()> {
         ["bench", "stores", ..] => stores::bench(
             flag("--seconds", "10").parse()?,
             flag("--clients", "32").parse()?,
-            &flag("--processes", "1,2")
+            &flag("--processes", "1,2,4")
                 .split(',')
                 .map(|c| c.parse())
                 .collect::<Result<Vec<usize>, _>>()?,
+            flag("--taxii-objects", "20000").parse()?,
         ),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         ["bench", "tls", ..] => tls(
@@ -71,7 +72,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench console [--items 1000000]\n\
-                 \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2]\n\
+                 \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2,4] [--taxii-objects 20000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"

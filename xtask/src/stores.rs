@@ -1,7 +1,8 @@
 //! `cargo xtask bench stores`: publish over HTTPS on SQLite (one process, the embedded default)
 //! and on PostgreSQL with 1, 2, … `gsomia serve` processes sharing one database (issue 13:
 //! two processes on PostgreSQL should publish faster than one on SQLite), side by side in the
-//! same run, with the same clients. The PostgreSQL server is the machine's
+//! same run, with the same clients; then TAXII (POST, walks, GET by id) on the same stores,
+//! with the sequencer's audit entries/s. The PostgreSQL server is the machine's
 //! (`GSOMIA_BENCH_POSTGRES`, by default `postgres://root@127.0.0.1:5432/test`), on the same two
 //! cores as the node and the load generator.
 
@@ -83,7 +84,7 @@ fn round(
     ))
 }
 
-pub fn bench(seconds: u64, clients: u64, processes: &[usize]) -> Result<()> {
+pub fn bench(seconds: u64, clients: u64, processes: &[usize], taxii_objects: u64) -> Result<()> {
     let bin = gsomia()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -136,5 +137,14 @@ pub fn bench(seconds: u64, clients: u64, processes: &[usize]) -> Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok(())
+    // TAXII on the same stores.
+    let mut stores = vec![("SQLite".to_owned(), None, 1)];
+    for &n in processes {
+        stores.push((
+            "PostgreSQL".to_owned(),
+            Some(database(&format!("taxii{n}"))?),
+            n,
+        ));
+    }
+    crate::taxii::on_stores(&stores, taxii_objects, seconds)
 }

@@ -281,22 +281,33 @@ impl Drop for Server {
 fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
     let bin = super::gsomia()?;
     let data = root.join(if tls { "gsomia" } else { "gsomia-http" });
+    let token = init_gsomia(&bin, &data, tls, None)?;
+    let (child, addr) = super::serve(&bin, &data)?;
+    running().push(child.id());
+    let server = Server::Gsomia { child, dir: data };
+    let target = target_of(&server, &addr, &token, tls)?;
+    Ok((server, target))
+}
+
+/// `gsomia init` of that node in `data` (its store in `database` if given); kim's token.
+fn init_gsomia(bin: &Path, data: &Path, tls: bool, database: Option<&str>) -> Result<String> {
     let d = data.to_str().context("path")?;
     let scheme = workspace().join("examples/model-case/schemes/KOR.json");
-    super::run(
-        &bin,
-        &[
-            "init",
-            "--data",
-            d,
-            "--party",
-            "KOR",
-            "--scheme",
-            scheme.to_str().context("path")?,
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    )?;
+    let mut init = vec![
+        "init",
+        "--data",
+        d,
+        "--party",
+        "KOR",
+        "--scheme",
+        scheme.to_str().context("path")?,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+    }
+    super::run(bin, &init)?;
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config)?;
     let plain = if tls { "" } else { "insecure_http = true\n" };
@@ -305,7 +316,7 @@ fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
         format!("{text}taxii_topics = [\"dprk-missile\"]\n{plain}"),
     )?;
     let token = super::run(
-        &bin,
+        bin,
         &[
             "user",
             "add",
@@ -321,18 +332,22 @@ fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
             "missile-warning",
         ],
     )?;
-    let token = token.lines().next().unwrap_or_default().trim().to_owned();
-    let (child, addr) = super::serve(&bin, &data)?;
-    running().push(child.id());
+    Ok(token.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// How to reach the writable collection of the gsomia `server` listening at `addr`.
+fn target_of(server: &Server, addr: &str, token: &str, tls: bool) -> Result<Target> {
+    let Server::Gsomia { dir, .. } = server else {
+        bail!("not a gsomia server");
+    };
     let client = if tls {
-        Some(super::client_of(&data)?)
+        Some(super::client_of(dir)?)
     } else {
         None
     };
-    let server = Server::Gsomia { child, dir: data };
     let mut target = Target {
         tls: client,
-        addr,
+        addr: addr.to_owned(),
         objects: String::new(),
         auth: format!("Bearer {token}"),
         keep_alive: true,
@@ -364,7 +379,7 @@ fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
         _ => bail!("expected one writable collection, got {collections}"),
     };
     target.objects = format!("/taxii2/api/collections/{id}/objects/");
-    Ok((server, target))
+    Ok(target)
 }
 
 /// A Python peer from `bench/taxii-peers` (its venv under `target/taxii-peers-venv`).
@@ -1105,10 +1120,12 @@ async fn walk(t: Arc<Target>, expected: u64, progress: Arc<AtomicU64>) -> Result
     })
 }
 
-/// GETs random ids one at a time, until `GETS` requests or `until`; latencies.
+/// GETs random ids one at a time, until `most` requests (of all clients) or `until`;
+/// latencies.
 async fn get_by_id(
     t: Arc<Target>,
     ids: Arc<Vec<u128>>,
+    most: usize,
     until: Instant,
     latencies: Arc<std::sync::Mutex<Vec<Duration>>>,
     progress: Arc<AtomicU64>,
@@ -1118,7 +1135,7 @@ async fn get_by_id(
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| anyhow!("getrandom: {e}"))?;
     let mut x = u64::from_le_bytes(seed) | 1;
-    while (progress.load(Ordering::Relaxed) as usize) < GETS && Instant::now() < until {
+    while (progress.load(Ordering::Relaxed) as usize) < most && Instant::now() < until {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -1282,6 +1299,7 @@ async fn step(
                 tokio::spawn(get_by_id(
                     t.clone(),
                     all.clone(),
+                    GETS,
                     until,
                     latencies.clone(),
                     progress.clone(),
@@ -1356,6 +1374,157 @@ async fn step(
     }
 
     (row, false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// On each store (issue 13).
+
+/// TAXII on each of `stores` (a name, a PostgreSQL URL or none for SQLite, and how many `serve`
+/// processes of one node share it): `objects` indicators POSTed (envelopes of 100, `POSTERS`
+/// connections a process), `WALKERS` full walks spread over the processes, then GET by id from
+/// `GET_CLIENTS` connections a process for `seconds`; each with the audit log's growth, the
+/// sequencer's entries/s (every read is an audit entry too).
+pub fn on_stores(
+    stores: &[(String, Option<String>, usize)],
+    objects: u64,
+    seconds: u64,
+) -> Result<()> {
+    let bin = super::gsomia()?;
+    let root =
+        std::env::temp_dir().join(format!("gsomia-bench-{}-taxii-stores", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    stop_servers_on_interrupt(root.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let envelopes = Arc::new(prepare(0, objects, true)?);
+    println!(
+        "\nTAXII over HTTPS, {} indicators POSTed ({POSTERS} posters a process), {WALKERS} \
+         walkers over the processes, GET by id ({GET_CLIENTS} clients a process, {seconds} s); \
+         audit entries/s is the sequencer's rate during each measure",
+        thousands(objects)
+    );
+    println!(
+        "| store | serve processes | POST objects/s | entries/s | walk objects/s (all walkers) | \
+         entries/s | GET by id req/s | p50 ms | p99 ms | entries/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (k, (name, database, n)) in stores.iter().enumerate() {
+        let data = root.join(format!("node{k}"));
+        let token = init_gsomia(&bin, &data, true, database.as_deref())?;
+        let mut servers = vec![];
+        let mut targets = vec![];
+        for p in 0..*n {
+            // Each process its own copy of the folder, as on its own machine.
+            let folder = root.join(format!("node{k}-{p}"));
+            let status = Command::new("cp")
+                .args([
+                    "-a",
+                    data.to_str().context("path")?,
+                    folder.to_str().context("path")?,
+                ])
+                .status()?;
+            ensure!(status.success(), "cp failed");
+            let (child, addr) = super::serve(&bin, &folder)?;
+            running().push(child.id());
+            let server = Server::Gsomia { child, dir: folder };
+            targets.push(Arc::new(target_of(&server, &addr, &token, true)?));
+            servers.push(server);
+        }
+        // The log the processes append to: the database, or the one process's SQLite file.
+        let log: Box<dyn gsomia_store::Store> = match database {
+            Some(url) => Box::new(gsomia_store::PostgresStore::open(url)?),
+            None => {
+                ensure!(*n == 1, "SQLite serves one process");
+                let file = root.join(format!("node{k}-0")).join("gsomia.db");
+                Box::new(gsomia_store::SqliteStore::open(file)?)
+            }
+        };
+        let size = || log.log_size().unwrap_or(0);
+        let row = rt.block_on(async {
+            // POST: the envelopes dealt out to the processes.
+            let (before, started) = (size(), Instant::now());
+            let mut set = tokio::task::JoinSet::new();
+            for (i, t) in targets.iter().enumerate() {
+                let mine: Vec<_> = envelopes
+                    .iter()
+                    .skip(i)
+                    .step_by(targets.len())
+                    .cloned()
+                    .collect();
+                set.spawn(load(t.clone(), Arc::new(mine), Arc::new(AtomicU64::new(0))));
+            }
+            let mut ids = vec![];
+            while let Some(r) = set.join_next().await {
+                ids.extend(r??);
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let post = (ids.len() as f64 / secs, (size() - before) as f64 / secs);
+            // Walks, spread over the processes.
+            let (before, started) = (size(), Instant::now());
+            let mut set = tokio::task::JoinSet::new();
+            for w in 0..WALKERS {
+                let t = targets[w % targets.len()].clone();
+                set.spawn(walk(t, objects, Arc::new(AtomicU64::new(0))));
+            }
+            while let Some(r) = set.join_next().await {
+                r??;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let walked = (
+                (WALKERS as u64 * objects) as f64 / secs,
+                (size() - before) as f64 / secs,
+            );
+            // GET by id.
+            let (before, started) = (size(), Instant::now());
+            let until = started + Duration::from_secs(seconds);
+            let ids = Arc::new(ids);
+            let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut set = tokio::task::JoinSet::new();
+            for t in &targets {
+                for _ in 0..GET_CLIENTS {
+                    set.spawn(get_by_id(
+                        t.clone(),
+                        ids.clone(),
+                        usize::MAX,
+                        until,
+                        latencies.clone(),
+                        Arc::new(AtomicU64::new(0)),
+                    ));
+                }
+            }
+            while let Some(r) = set.join_next().await {
+                r??;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let mut l = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+            l.sort();
+            let got = (
+                l.len() as f64 / secs,
+                percentile(&l, 0.5),
+                percentile(&l, 0.99),
+                (size() - before) as f64 / secs,
+            );
+            anyhow::Ok((post, walked, got))
+        })?;
+        let ((post, post_e), (walk, walk_e), (get, p50, p99, get_e)) = row;
+        println!(
+            "| {name} | {n} | {} | {} | {} | {} | {} | {p50:.2} | {p99:.2} | {} |",
+            thousands(post as u64),
+            thousands(post_e as u64),
+            thousands(walk as u64),
+            thousands(walk_e as u64),
+            thousands(get as u64),
+            thousands(get_e as u64),
+        );
+        drop(log);
+        drop(servers);
+    }
+    drop(rt);
+    let _ = std::fs::remove_dir_all(root);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -275,7 +275,7 @@ async fn release(
             .receipts(id)
             .unwrap_or_default()
             .iter()
-            .any(|r| r["receipt"]["party"] == to)
+            .any(|r| r.receipt.party.as_str() == to)
     })
     .await?;
     let held = d

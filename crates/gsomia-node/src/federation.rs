@@ -237,12 +237,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
                 "{peer} sent a receipt for `{item}` version `{version}`, which this envelope did not carry"
             ));
         }
-        writes.push(Write::PutReceipt {
-            item: item.to_owned(),
-            version: version.to_owned(),
-            party: peer.to_owned(),
-            receipt: serde_json::to_value(r).map_err(|e| e.to_string())?,
-        });
+        writes.push(Write::PutReceipt(Box::new(r.clone())));
     }
     writes.push(Write::Delivered {
         peer: peer.to_owned(),

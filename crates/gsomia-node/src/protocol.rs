@@ -155,34 +155,7 @@ pub struct SignedReply {
     pub signature: String,
 }
 
-/// The receiver's acknowledgement of an item: what it holds, under which agreement, how it
-/// marked it (M3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receipt {
-    /// The item's STIX id.
-    pub item: String,
-    /// Its version.
-    pub version: String,
-    /// The receiver.
-    pub party: gsomia_core::PartyCode,
-    /// The receiver's marking.
-    pub marking: gsomia_core::Marking,
-    /// The agreement it came under.
-    pub agreement: String,
-    /// When it was received (RFC 3339).
-    pub received: String,
-}
-
-/// A receipt with the receiver's signature over it (statement kind `receipt`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedReceipt {
-    /// The receipt.
-    pub receipt: Receipt,
-    /// The receiver's Ed25519 signature, base64.
-    pub signature: String,
-}
+pub use gsomia_core::receipt::{Receipt, SignedReceipt};
 
 /// A message the receiver refused, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,21 +179,19 @@ impl SignedReply {
     /// Whether the receiver's key signed it, and every receipt in it.
     pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
         gsomia_crypto::statement::verify(key, "reply", &json_of(&self.reply), &self.signature)
-            && self.reply.receipts.iter().all(|r| r.verifies(key))
+            && self.reply.receipts.iter().all(|r| receipt_verifies(r, key))
     }
 }
 
-impl SignedReceipt {
-    /// Signs `receipt` as the receiver.
-    pub fn sign(key: &gsomia_crypto::SigningKey, receipt: Receipt) -> SignedReceipt {
-        let signature = gsomia_crypto::statement::sign(key, "receipt", &json_of(&receipt));
-        SignedReceipt { receipt, signature }
-    }
+/// Signs `receipt` as the receiver.
+pub fn sign_receipt(key: &gsomia_crypto::SigningKey, receipt: Receipt) -> SignedReceipt {
+    let signature = gsomia_crypto::statement::sign(key, "receipt", &json_of(&receipt));
+    SignedReceipt { receipt, signature }
+}
 
-    /// Whether the receiver's key signed it.
-    pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
-        gsomia_crypto::statement::verify(key, "receipt", &json_of(&self.receipt), &self.signature)
-    }
+/// Whether the receiver's key signed `r`.
+pub fn receipt_verifies(r: &SignedReceipt, key: &gsomia_crypto::VerifyingKey) -> bool {
+    gsomia_crypto::statement::verify(key, "receipt", &json_of(&r.receipt), &r.signature)
 }
 
 /// The JSON a statement is signed over.

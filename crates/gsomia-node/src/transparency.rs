@@ -446,10 +446,14 @@ pub async fn add_checkpoint(
                 ));
             }
             tracing::error!(%party, held = held.size, shown = shown.size, "EVIDENCE of a rewritten audit log");
-            let record = json!({
-                "party": party, "held": held.note(&[]), "shown": note, "proof": proof,
-                "found": node.now_text(), "message": message,
-            });
+            let evidence = gsomia_store::Evidence {
+                party: record.code,
+                held: held.note(&[]),
+                shown: note.to_owned(),
+                proof,
+                found: node.now_text(),
+                message: message.clone(),
+            };
             let draft = entry(
                 node,
                 &party,
@@ -465,11 +469,7 @@ pub async fn add_checkpoint(
                 message,
                 rule: Some(Rule::H6),
             };
-            let writes = vec![Write::AddEvidence {
-                party,
-                record,
-                at: node.now_text(),
-            }];
+            let writes = vec![Write::AddEvidence(Box::new(evidence))];
             return Err(
                 match node
                     .write(Batch {

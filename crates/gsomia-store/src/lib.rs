@@ -16,10 +16,10 @@ mod writer;
 
 pub use audit::{AuditDraft, AuditEntry, Head, Verdict, verify_chain};
 pub use postgres::{PostgresStore, is_postgres_url};
-pub use record::{Counts, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
+pub use record::{Counts, Evidence, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::{SqliteStore, snapshot};
 
-use gsomia_core::AgreementFile;
+use gsomia_core::{AgreementFile, SignedReceipt};
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -121,17 +121,9 @@ pub enum Write {
         /// When.
         at: String,
     },
-    /// A partner's signed receipt for an item version it received (M3).
-    PutReceipt {
-        /// STIX id.
-        item: String,
-        /// Version.
-        version: String,
-        /// The receiving party.
-        party: String,
-        /// The signed receipt.
-        receipt: serde_json::Value,
-    },
+    /// A partner's signed receipt for an item version it received (M3): one a version and
+    /// party, a later one replacing it.
+    PutReceipt(Box<SignedReceipt>),
     /// An envelope from a peer was applied through its message `through`; `reply` is what was
     /// answered, kept so that a resent envelope gets the same answer (M3).
     Received {
@@ -196,15 +188,8 @@ pub enum Write {
         /// The cosignature line.
         line: String,
     },
-    /// Evidence that a partner showed two checkpoints that are not consistent.
-    AddEvidence {
-        /// The partner.
-        party: String,
-        /// The checkpoints, the proof and what failed.
-        record: serde_json::Value,
-        /// When it was found.
-        at: String,
-    },
+    /// Evidence that a partner showed two checkpoints that are not consistent (H6).
+    AddEvidence(Box<Evidence>),
 }
 
 /// An item as listed by tag: when it was added (µs since the epoch), and whether it is the
@@ -385,7 +370,7 @@ pub trait Store: Send + Sync + 'static {
     /// The reply given to an envelope already applied.
     fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError>;
     /// The receipts partners gave for an item's versions.
-    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError>;
     /// The consents this node holds (verified when they arrived).
     fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
     /// Consent requests from partners.
@@ -426,5 +411,5 @@ pub trait Store: Send + Sync + 'static {
     /// The size of the latest of this node's checkpoints that `witness` cosigned (0 if none).
     fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError>;
     /// Evidence of inconsistent checkpoints, oldest first.
-    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError>;
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError>;
 }

@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
 
-use gsomia_core::{AgreementFile, Consent, User};
+use gsomia_core::{AgreementFile, Consent, SignedReceipt, User};
 use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
@@ -28,7 +28,7 @@ use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 use crate::audit::{AuditEntry, GENESIS, Head};
 use crate::writer::{Stats, Writer, group};
 use crate::{
-    Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Incident, OutboxMessage,
+    Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Evidence, Incident, OutboxMessage,
     PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
 };
 
@@ -176,6 +176,41 @@ fn connect(url: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("{url_safe}: {e}", url_safe = redact(url))))
 }
 
+/// The writer's connection: its commits durable on the server whatever the server's default.
+fn connect_writer(url: &str) -> Result<Client, StoreError> {
+    let mut conn = connect(url)?;
+    conn.batch_execute("SET synchronous_commit = on")
+        .map_err(db)?;
+    Ok(conn)
+}
+
+/// A reader connection and the statements it has prepared, by their SQL: a read is then one
+/// round trip (bind and execute), not two (parse, then bind and execute). Every SQL a reader
+/// runs is a constant of this file (values are bound, never written in), so the cache stays
+/// small.
+struct Reader {
+    client: Client,
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl Reader {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = match self.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare(sql)?;
+                self.statements.insert(sql.to_owned(), s.clone());
+                s
+            }
+        };
+        self.client.query(&statement, params)
+    }
+}
+
 /// A connection URL without its password (for messages, and for `gsomia.toml`, where the
 /// password should not be: `GSOMIA_DATABASE_URL` carries it).
 pub fn redact(url: &str) -> String {
@@ -203,7 +238,7 @@ impl crate::writer::Answer for Job {
 pub struct PostgresStore {
     url: String,
     writer: Writer<Job>,
-    readers: Mutex<Vec<Client>>,
+    readers: Mutex<Vec<Reader>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -296,14 +331,15 @@ fn read_hashes(c: &mut impl GenericClient, indexes: &[u64]) -> Result<Vec<[u8; 3
 }
 
 /// The last audit entry's number and hash.
+const HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+
+/// The last audit entry's number and hash.
 fn chain_head(c: &mut impl GenericClient) -> Result<(u64, String), StoreError> {
-    Ok(
-        c.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
-            .map_err(db)?
-            .map_or((0, GENESIS.to_owned()), |r| {
-                (r.get::<_, i64>(0) as u64, r.get(1))
-            }),
-    )
+    Ok(c.query_opt(HEAD, &[])
+        .map_err(db)?
+        .map_or((0, GENESIS.to_owned()), |r| {
+            (r.get::<_, i64>(0) as u64, r.get(1))
+        }))
 }
 
 /// The head as stored: the chain's last entry and the tree's frontier.
@@ -319,9 +355,7 @@ impl PostgresStore {
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
         // Connected and migrated off the runtime; a client that fails is dropped there too.
         let conn = off_runtime(|| {
-            let mut conn = connect(url)?;
-            conn.batch_execute("SET synchronous_commit = on")
-                .map_err(db)?;
+            let mut conn = connect_writer(url)?;
             migrate(&mut conn)?;
             Ok::<_, StoreError>(conn)
         })?;
@@ -338,18 +372,21 @@ impl PostgresStore {
     /// [`off_runtime`]).
     fn read<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
+        f: impl FnOnce(&mut Reader) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| {
             let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
             let mut conn = match conn {
-                Some(c) if !c.is_closed() => c,
-                _ => connect(&self.url)?,
+                Some(c) if !c.client.is_closed() => c,
+                _ => Reader {
+                    client: connect(&self.url)?,
+                    statements: Default::default(),
+                },
             };
             let result = f(&mut conn);
             if let Ok(mut pool) = self.readers.lock()
                 && pool.len() < 16
-                && !conn.is_closed()
+                && !conn.client.is_closed()
             {
                 pool.push(conn);
             }
@@ -429,12 +466,13 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
     // The head this writer appended last; read again whenever another process moved it.
     let mut head: Option<Head> = None;
     let mut cache = Statements::new();
+    let mut growth = Growth::default();
     while let Ok(first) = jobs.recv() {
         let group = group(&jobs, first);
         let started = std::time::Instant::now();
         if conn.is_closed() {
             // The server went away (a restart, a failover): connect again for this group.
-            match connect(url) {
+            match connect_writer(url) {
                 Ok(new) => {
                     conn = new;
                     head = None;
@@ -449,13 +487,41 @@ fn run_writer(url: &str, mut conn: Client, jobs: Receiver<Job>, stats: &Stats) {
         match commit_group(&mut conn, &group, &mut head, &mut cache) {
             Ok(results) => {
                 stats.committed(group.len(), started);
+                let added: usize = results
+                    .iter()
+                    .map(|r| r.as_ref().map_or(0, |c| c.items.len()))
+                    .sum();
                 crate::writer::answer(group, results);
+                growth.added(&mut conn, added as u64);
             }
             Err(e) => {
                 // The transaction failed as a whole: nothing is stored; the head is read again.
                 head = None;
                 crate::writer::fail(group, &e);
             }
+        }
+    }
+}
+
+/// The items this writer added since it last had the planner's statistics renewed. A list
+/// by tag is planned from them: after a bulk load (a TAXII client posting thousands, a
+/// `store copy`) stale ones make PostgreSQL join every item of the tag before taking a page
+/// (tens of milliseconds a page instead of a tenth). Autovacuum renews them too, but up to a
+/// minute late; this does it when the table grew by a tenth, and at least 1,000 items.
+#[derive(Default)]
+struct Growth {
+    since: u64,
+    known: u64,
+}
+
+impl Growth {
+    fn added(&mut self, conn: &mut Client, n: u64) {
+        self.since += n;
+        if self.since >= 1000 && self.since * 10 >= self.known {
+            // Only an optimisation: a failure (the connection lost) is the next group's to meet.
+            let _ = conn.batch_execute("ANALYZE items, item_tags");
+            self.known += self.since;
+            self.since = 0;
         }
     }
 }
@@ -468,32 +534,172 @@ fn commit_group(
 ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
     let mut tx = conn.transaction().map_err(db)?;
     // The sequencer: one writer at a time, whatever the process.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER])
-        .map_err(db)?;
-    let (seq, hash) = chain_head(&mut tx)?;
+    exec(
+        &mut tx,
+        cache,
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&SEQUENCER],
+    )
+    .map_err(db)?;
+    let (seq, hash) = optional(&mut tx, cache, HEAD, &[])
+        .map_err(db)?
+        .map_or((0, GENESIS.to_owned()), |r| {
+            (r.get::<_, i64>(0) as u64, r.get(1))
+        });
     let mut current = match head.take() {
         Some(h) if h.seq == seq && h.hash == hash => h,
         _ => stored_head(&mut tx)?,
     };
     let mut results = Vec::with_capacity(group.len());
+    let mut rows = Rows::default();
     for job in group {
         let saved = current.clone();
-        let mut sp = tx.savepoint("batch").map_err(db)?;
-        match apply(&mut sp, &job.batch, &mut current, cache) {
+        let mut own = Rows::default();
+        let result = if needs_savepoint(&job.batch) {
+            let mut sp = tx.savepoint("batch").map_err(db)?;
+            let result = apply(&mut sp, &job.batch, &mut current, cache, &mut own);
+            match result {
+                Ok(_) => sp.commit().map_err(db)?,
+                Err(_) => sp.rollback().map_err(db)?,
+            }
+            result
+        } else {
+            let result = apply(&mut tx, &job.batch, &mut current, cache, &mut own);
+            if result.is_err() {
+                // Refused by a check of ours before it changed anything; a failure of the
+                // database's own aborted the transaction, and this says so.
+                tx.execute("SELECT 1", &[]).map_err(db)?;
+            }
+            result
+        };
+        match result {
             Ok(c) => {
-                sp.commit().map_err(db)?;
+                rows.append(own);
                 results.push(Ok(c));
             }
             Err(e) => {
-                sp.rollback().map_err(db)?;
                 current = saved;
                 results.push(Err(e));
             }
         }
     }
+    rows.insert(&mut tx, cache)?;
     tx.commit().map_err(db)?;
     *head = Some(current);
     Ok(results)
+}
+
+/// Whether a refusal of `batch` could leave some of its writes done, or abort the
+/// transaction: then it runs in a savepoint of its own (two more round trips). Not when its
+/// first write is the only one that can be refused, by a check of ours that changes nothing
+/// (an item version already stored, no row to update), and the others always succeed.
+fn needs_savepoint(batch: &Batch) -> bool {
+    let mut writes = batch.writes.iter();
+    let first_checked = writes.next().is_none_or(|w| {
+        !matches!(
+            w,
+            Write::AddUser(_) | Write::AddIncident(_) // unique and foreign keys: they abort
+        )
+    });
+    !(first_checked && writes.all(always_succeeds))
+}
+
+/// Whether `w` changes what it names whatever is stored (an upsert, an insert with a key of
+/// its own, an update of any rows that match).
+fn always_succeeds(w: &Write) -> bool {
+    matches!(
+        w,
+        Write::SetMeta { .. }
+            | Write::PutParty(_)
+            | Write::PutAgreement(_)
+            | Write::AddReleaseRule(_)
+            | Write::Delivered { .. }
+            | Write::PutReceipt(_)
+            | Write::Received { .. }
+            | Write::PutConsent(_)
+            | Write::AddConsentRequest(_)
+            | Write::Enqueue { .. }
+            | Write::PutCheckpoint { .. }
+            | Write::PutWitnessed { .. }
+            | Write::PutCosignature { .. }
+            | Write::AddEvidence(_)
+    )
+}
+
+/// The rows of a group that no write reads back and none can refuse (the audit entries, their
+/// Merkle hashes, the items' tags): gathered batch by batch (a refused batch's are dropped)
+/// and inserted at the group's end, one statement a table, not a round trip a row.
+#[derive(Default)]
+struct Rows {
+    audit_seq: Vec<i64>,
+    audit_body: Vec<String>,
+    audit_hash: Vec<String>,
+    audit_subject: Vec<String>,
+    merkle_idx: Vec<i64>,
+    merkle_hash: Vec<Vec<u8>>,
+    tag: Vec<String>,
+    tag_added: Vec<i64>,
+    tag_seq: Vec<i64>,
+}
+
+impl Rows {
+    fn append(&mut self, mut other: Rows) {
+        self.audit_seq.append(&mut other.audit_seq);
+        self.audit_body.append(&mut other.audit_body);
+        self.audit_hash.append(&mut other.audit_hash);
+        self.audit_subject.append(&mut other.audit_subject);
+        self.merkle_idx.append(&mut other.merkle_idx);
+        self.merkle_hash.append(&mut other.merkle_hash);
+        self.tag.append(&mut other.tag);
+        self.tag_added.append(&mut other.tag_added);
+        self.tag_seq.append(&mut other.tag_seq);
+    }
+
+    fn insert(self, tx: &mut Transaction, cache: &mut Statements) -> Result<(), StoreError> {
+        if !self.audit_seq.is_empty() {
+            exec(
+                tx,
+                cache,
+                "INSERT INTO audit (seq, body, hash, subject)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])",
+                &[
+                    &self.audit_seq,
+                    &self.audit_body,
+                    &self.audit_hash,
+                    &self.audit_subject,
+                ],
+            )
+            .map_err(db)?;
+        }
+        if !self.merkle_idx.is_empty() {
+            exec(
+                tx,
+                cache,
+                "INSERT INTO merkle (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                &[&self.merkle_idx, &self.merkle_hash],
+            )
+            .map_err(db)?;
+        }
+        if !self.tag.is_empty() {
+            exec(
+                tx,
+                cache,
+                "INSERT INTO item_tags (tag, added, seq)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+                 ON CONFLICT DO NOTHING",
+                &[&self.tag, &self.tag_added, &self.tag_seq],
+            )
+            .map_err(db)?;
+            exec(
+                tx,
+                cache,
+                "INSERT INTO tags (tag) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                &[&self.tag],
+            )
+            .map_err(db)?;
+        }
+        Ok(())
+    }
 }
 
 /// Fails with [`StoreError::NotFound`] naming `what` when `n` rows changed is 0.
@@ -533,6 +739,17 @@ fn exec(
     tx.execute(&s, params)
 }
 
+/// Runs a cached statement that returns at most one row.
+fn optional(
+    tx: &mut Transaction,
+    cache: &mut Statements,
+    sql: &'static str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<Option<Row>, postgres::Error> {
+    let s = prepared(tx, cache, sql)?;
+    tx.query_opt(&s, params)
+}
+
 /// Runs a cached statement that returns one row.
 fn one(
     tx: &mut Transaction,
@@ -549,6 +766,7 @@ fn apply(
     batch: &Batch,
     head: &mut Head,
     cache: &mut Statements,
+    rows: &mut Rows,
 ) -> Result<Committed, StoreError> {
     let mut committed = Committed::default();
     for w in &batch.writes {
@@ -636,12 +854,15 @@ fn apply(
             }
             Write::PutItem(i) => {
                 let marking = i.marking.as_ref().map(json);
-                let row = one(
+                // A version already stored changes nothing and is refused here, without a
+                // database error (which would abort the group's transaction).
+                let row = optional(
                     tx,
                     cache,
                     "INSERT INTO items (stix_id, modified, stix_type, label, marking, custody,
                                             binding, wrapped_key, content, added, destroyed)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         ON CONFLICT DO NOTHING RETURNING seq",
                     &[
                         &i.id,
                         &i.modified,
@@ -656,32 +877,20 @@ fn apply(
                         &i.destroyed,
                     ],
                 )
-                .map_err(|e| match db(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                .map_err(db)?
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
                         "item `{}` version `{}` is already stored",
                         i.id, i.modified
-                    )),
-                    other => other,
+                    ))
                 })?;
                 let seq: i64 = row.get(0);
                 committed.items.push(seq);
                 let added = crate::added_micros(&i.added);
                 for tag in crate::item_tags(i) {
-                    exec(
-                        tx,
-                        cache,
-                        "INSERT INTO item_tags (tag, added, seq) VALUES ($1, $2, $3)
-                         ON CONFLICT DO NOTHING",
-                        &[&tag, &added, &seq],
-                    )
-                    .map_err(db)?;
-                    exec(
-                        tx,
-                        cache,
-                        "INSERT INTO tags (tag) VALUES ($1) ON CONFLICT DO NOTHING",
-                        &[&tag],
-                    )
-                    .map_err(db)?;
+                    rows.tag.push(tag);
+                    rows.tag_added.push(added);
+                    rows.tag_seq.push(seq);
                 }
             }
             Write::Reclassify {
@@ -749,18 +958,14 @@ fn apply(
                 )
                 .map_err(db)?;
             }
-            Write::PutReceipt {
-                item,
-                version,
-                party,
-                receipt,
-            } => {
+            Write::PutReceipt(signed) => {
+                let r = &signed.receipt;
                 exec(
                     tx,
                     cache,
                     "INSERT INTO receipts (item, version, party, receipt) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (item, version, party) DO UPDATE SET receipt = EXCLUDED.receipt",
-                    &[item, version, party, &receipt.to_string()],
+                    &[&r.item, &r.version, &r.party.as_str(), &json(&**signed)],
                 )
                 .map_err(db)?;
             }
@@ -869,12 +1074,12 @@ fn apply(
                 )
                 .map_err(db)?;
             }
-            Write::AddEvidence { party, record, at } => {
+            Write::AddEvidence(e) => {
                 exec(
                     tx,
                     cache,
                     "INSERT INTO evidence (party, found, record) VALUES ($1, $2, $3)",
-                    &[party, at, &record.to_string()],
+                    &[&e.party.as_str(), &e.found, &json(&**e)],
                 )
                 .map_err(db)?;
             }
@@ -882,29 +1087,16 @@ fn apply(
     }
     for draft in &batch.audit {
         let (entry, hashes) = head.append(draft.body());
-        exec(
-            tx,
-            cache,
-            "INSERT INTO audit (seq, body, hash, subject) VALUES ($1, $2, $3, $4)",
-            &[
-                &(entry.seq as i64),
-                &entry.body,
-                &entry.hash,
-                &draft.subject,
-            ],
-        )
-        .map_err(db)?;
+        committed.audit.push(entry.seq);
+        rows.audit_seq.push(entry.seq as i64);
+        rows.audit_body.push(entry.body);
+        rows.audit_hash.push(entry.hash);
+        rows.audit_subject.push(draft.subject.clone());
         // The entry's leaf and the subtrees it completes commit with it.
         for (i, h) in hashes {
-            exec(
-                tx,
-                cache,
-                "INSERT INTO merkle (idx, hash) VALUES ($1, $2)",
-                &[&(i as i64), &&h.0[..]],
-            )
-            .map_err(db)?;
+            rows.merkle_idx.push(i as i64);
+            rows.merkle_hash.push(h.0.to_vec());
         }
-        committed.audit.push(entry.seq);
     }
     Ok(committed)
 }
@@ -1133,7 +1325,7 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError> {
         self.all_json(
             "SELECT receipt FROM receipts WHERE item = $1 ORDER BY version, party",
             &[&item],
@@ -1161,16 +1353,16 @@ impl Store for PostgresStore {
     }
 
     fn counts(&self) -> Result<Counts, StoreError> {
-        let row = self.read(|c| {
-            c.query_one(
-                "SELECT (SELECT count(*) FROM parties), (SELECT count(*) FROM agreements),
-                        (SELECT count(*) FROM users), (SELECT count(*) FROM items),
-                        (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit),
-                        (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)",
-                &[],
-            )
-            .map_err(db)
-        })?;
+        let rows = self.rows(
+            "SELECT (SELECT count(*) FROM parties), (SELECT count(*) FROM agreements),
+                    (SELECT count(*) FROM users), (SELECT count(*) FROM items),
+                    (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit),
+                    (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)",
+            &[],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Database("counts: no row".into()))?;
         let n = |i: usize| row.get::<_, i64>(i) as u64;
         Ok(Counts {
             parties: n(0),
@@ -1251,7 +1443,7 @@ impl Store for PostgresStore {
     }
 
     fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.read(|c| read_hashes(c, indexes))
+        self.read(|c| read_hashes(&mut c.client, indexes))
     }
 
     fn audit_about(&self, subject: &str, through: u64) -> Result<Vec<AuditEntry>, StoreError> {
@@ -1340,7 +1532,7 @@ impl Store for PostgresStore {
             .unwrap_or(0) as u64)
     }
 
-    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
         self.all_json("SELECT record FROM evidence ORDER BY id", &[])
     }
 }

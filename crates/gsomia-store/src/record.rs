@@ -140,3 +140,23 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows: Option<i64>,
 }
+
+/// Evidence that a partner's audit log was rewritten (H6): the checkpoint of its log this node
+/// witnessed, the one it was shown, the consistency proof between them that fails (signed by
+/// the partner, so not anyone's replay), and what failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The partner.
+    pub party: PartyCode,
+    /// The checkpoint witnessed before (its signed note).
+    pub held: String,
+    /// The checkpoint shown now.
+    pub shown: String,
+    /// The proof that fails.
+    pub proof: gsomia_log::ConsistencyProof,
+    /// When it was found (RFC 3339).
+    pub found: String,
+    /// What failed, for the officer.
+    pub message: String,
+}

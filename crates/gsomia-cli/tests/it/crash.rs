@@ -209,8 +209,17 @@ fn survives_sigkill(name: &str, database: Option<&str>) {
                 })
             })
             .collect();
+        // Killed once it acknowledged `kill_after` in all and issued a checkpoint of its own
+        // (on PostgreSQL, once the killed process's lease lapsed).
+        let distinct = || {
+            let seen = checkpoints.lock().unwrap();
+            seen.iter().collect::<std::collections::HashSet<_>>().len()
+        };
+        let before = distinct();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while acked.lock().unwrap().len() < kill_after && Instant::now() < deadline {
+        while (acked.lock().unwrap().len() < kill_after || distinct() == before)
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         child.kill().unwrap(); // SIGKILL

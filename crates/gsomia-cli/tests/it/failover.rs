@@ -110,6 +110,16 @@ impl Drop for Servers {
     }
 }
 
+/// A `gsomia serve` killed when dropped, also when the test fails.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One query on the server at `port` (on a thread of its own: the client runs a runtime).
 fn query(port: u16, db: &str, sql: &str) -> Result<Vec<String>, postgres::Error> {
     let url = format!("postgres://root@127.0.0.1:{port}/{db}");
@@ -268,8 +278,10 @@ fn the_primary_dies_under_load_the_standby_is_promoted_and_nothing_acknowledged_
     .unwrap();
     let data_b = dir.join("kor-b");
     copy_folder(&data, &data_b);
-    let (mut a, addr_a) = start(&data);
-    let (mut b, addr_b) = start(&data_b);
+    let (a, addr_a) = start(&data);
+    let a = Stopped(a);
+    let (b, addr_b) = start(&data_b);
+    let b = Stopped(b);
 
     // Four clients a process publish; the checkpoints either issues are collected.
     let stop = Arc::new(AtomicBool::new(false));
@@ -383,10 +395,7 @@ fn the_primary_dies_under_load_the_standby_is_promoted_and_nothing_acknowledged_
             )
         });
     }
-    for child in [&mut a, &mut b] {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    drop((a, b));
     // The log verifies offline, read from the promoted server alone.
     let out = Command::new(env!("CARGO_BIN_EXE_gsomia"))
         .args(["audit", "verify", "--data", d])

@@ -500,7 +500,10 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         agreement: agreement.to_string(),
         received,
     };
-    Ok(Ok(Some(SignedReceipt::sign(&node.keys().signing, receipt))))
+    Ok(Ok(Some(crate::protocol::sign_receipt(
+        &node.keys().signing,
+        receipt,
+    ))))
 }
 
 /// A partner's own agreement event (A7).

@@ -1098,7 +1098,7 @@ pub fn released_to(node: &Node, id: &str) -> Result<Vec<PartyCode>, gsomia_store
         .store()
         .receipts(id)?
         .iter()
-        .filter_map(|r| r["receipt"]["party"].as_str()?.parse().ok())
+        .map(|r| r.receipt.party)
         .collect();
     parties.sort();
     parties.dedup();

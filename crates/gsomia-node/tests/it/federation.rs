@@ -201,10 +201,14 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     assert!(gsomia_crypto::statement::verify(
         &jpn.keys().signing.verifying_key(),
         "receipt",
-        &receipt["receipt"],
-        receipt["signature"].as_str().unwrap()
+        &serde_json::to_value(&receipt.receipt).unwrap(),
+        &receipt.signature
     ));
-    assert_eq!(receipt["receipt"]["marking"]["level"], "GOKUHI");
+    assert!(gsomia_node::protocol::receipt_verifies(
+        receipt,
+        &jpn.keys().signing.verifying_key()
+    ));
+    assert_eq!(receipt.receipt.marking.level.as_str(), "GOKUHI");
     // A cleared Japanese official reads it; the content crossed intact.
     let (s, b) = http(
         &j.addr,

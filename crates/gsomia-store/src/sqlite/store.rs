@@ -339,7 +339,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn receipts(&self, item: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError> {
         self.all_json(
             "SELECT receipt FROM receipts WHERE item = ?1 ORDER BY version, party",
             [item],
@@ -579,7 +579,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
         self.all_json("SELECT record FROM evidence ORDER BY id", [])
     }
 

@@ -292,16 +292,14 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![peer, *through as i64, at]))
                 .map_err(db)?;
             }
-            Write::PutReceipt {
-                item,
-                version,
-                party,
-                receipt,
-            } => {
+            Write::PutReceipt(signed) => {
+                let r = &signed.receipt;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO receipts (item, version, party, receipt) VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![item, version, party, receipt.to_string()]))
+                .and_then(|mut s| {
+                    s.execute(params![r.item, r.version, r.party.as_str(), json(&**signed)])
+                })
                 .map_err(db)?;
             }
             Write::Received {
@@ -388,11 +386,11 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![*size as i64, witness, line]))
                 .map_err(db)?;
             }
-            Write::AddEvidence { party, record, at } => {
+            Write::AddEvidence(e) => {
                 tx.prepare_cached(
                     "INSERT INTO evidence (party, found, record) VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| s.execute(params![party, at, record.to_string()]))
+                .and_then(|mut s| s.execute(params![e.party.as_str(), e.found, json(&**e)]))
                 .map_err(db)?;
             }
         }

@@ -163,19 +163,44 @@ fn refused(store: Arc<dyn Store>) {
         "{err}"
     );
     assert_eq!(store.counts().unwrap(), before);
-    // Many batches at once, every third one a duplicate: the others all land.
+    // A later write refused after an earlier one was done: the earlier one is undone too.
+    let late = |n: usize| {
+        let mut b = publish(n);
+        b.writes.push(Write::DisableUser("nobody".into()));
+        b
+    };
+    let err = store.write(late(3)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(ref m) if m.contains("nobody")),
+        "{err}"
+    );
+    assert_eq!(store.counts().unwrap(), before);
+    assert!(store.item(&item(3).id, None).unwrap().is_none());
+    // Many batches at once, every third one a duplicate and every seventh refused late: the
+    // others all land.
     let (tx, rx) = std::sync::mpsc::channel();
     for n in 10..40 {
         let tx = tx.clone();
-        let batch = if n % 3 == 0 { publish(1) } else { publish(n) };
+        let batch = match n {
+            _ if n % 3 == 0 => publish(1),
+            _ if n % 7 == 0 => late(n),
+            _ => publish(n),
+        };
         store.submit(batch, Box::new(move |r| tx.send((n, r.is_ok())).unwrap()));
     }
     drop(tx);
     let results: Vec<_> = rx.iter().collect();
     assert_eq!(results.len(), 30);
-    assert!(results.iter().all(|(n, ok)| *ok == (n % 3 != 0)));
+    assert!(
+        results
+            .iter()
+            .all(|(n, ok)| *ok == (n % 3 != 0 && n % 7 != 0))
+    );
     let after = store.counts().unwrap();
-    assert_eq!(after.items, before.items + 20);
+    assert_eq!(after.items, before.items + 17);
+    for n in [14, 28, 35] {
+        assert!(store.item(&item(n).id, None).unwrap().is_none());
+    }
     assert_eq!(
         verify_chain(&store.audit_after(0, 1000).unwrap()),
         Ok(after.audit)
@@ -384,6 +409,18 @@ fn a_lease_has_one_holder_until_it_expires() {
                     "expired: moves"
                 );
                 assert!(!store.lease("delivery", "a", 60_000).unwrap(), "a lost it");
+                // Let go (a stopping process: 0 ms): another takes it at once; one who does not
+                // hold it can not end it for its holder.
+                store.lease("checkpoints", "a", 0).unwrap();
+                assert!(
+                    !store.lease("checkpoints", "a", 60_000).unwrap(),
+                    "held by b"
+                );
+                store.lease("checkpoints", "b", 0).unwrap();
+                assert!(
+                    store.lease("checkpoints", "a", 60_000).unwrap(),
+                    "let go: moves at once"
+                );
             }
         }
         store.close();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use gsomia_log::{ConsistencyProof, Frontier, InclusionProof, leaf_hash};
 use gsomia_store::{LogHashes, SqliteStore, Store, Write};
-use serde_json::json;
 
 use crate::{publish, temp_db};
 
@@ -100,6 +99,18 @@ fn entries_are_found_by_subject_up_to_a_size() {
 fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
     let store = SqliteStore::open(temp_db("merkle-checkpoints")).unwrap();
     let at = "2026-11-29T00:00:00Z".to_owned();
+    let evidence = gsomia_store::Evidence {
+        party: "USA".parse().unwrap(),
+        held: "u4".into(),
+        shown: "u9".into(),
+        proof: gsomia_log::ConsistencyProof {
+            old: 4,
+            new: 9,
+            hashes: vec![],
+        },
+        found: at.clone(),
+        message: "fork".into(),
+    };
     let writes = vec![
         Write::PutCheckpoint {
             size: 3,
@@ -128,11 +139,7 @@ fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
             note: "j8".into(),
             at: at.clone(),
         },
-        Write::AddEvidence {
-            party: "USA".into(),
-            record: json!({"why": "fork"}),
-            at,
-        },
+        Write::AddEvidence(Box::new(evidence.clone())),
     ];
     store
         .write(gsomia_store::Batch {
@@ -152,7 +159,7 @@ fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
         Some((8, "j8".into()))
     );
     assert_eq!(store.witnessed_latest("USA").unwrap(), None);
-    assert_eq!(store.evidence().unwrap(), vec![json!({"why": "fork"})]);
+    assert_eq!(store.evidence().unwrap(), vec![evidence]);
 }
 
 mod tampering {
