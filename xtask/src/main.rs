@@ -127,7 +127,7 @@ fn node_serving(bin: &Path, name: &str, tls: bool) -> Result<(PathBuf, String)> 
     let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
-    let token = init_node(bin, &data, None)?;
+    let token = init_node(bin, &data, None, "analyst")?;
     if !tls {
         let config = data.join("gsomia.toml");
         let text = std::fs::read_to_string(&config)?;
@@ -137,8 +137,9 @@ fn node_serving(bin: &Path, name: &str, tls: bool) -> Result<(PathBuf, String)> 
 }
 
 /// `gsomia init` of a KOR node in `data` listening on a free loopback port (its state in
-/// `database` if given, else the SQLite file), with one analyst; the analyst's token.
-fn init_node(bin: &Path, data: &Path, database: Option<&str>) -> Result<String> {
+/// `database` if given, else the SQLite file), with kim, cleared II for missile warning, in
+/// `roles`; kim's token.
+fn init_node(bin: &Path, data: &Path, database: Option<&str>, roles: &str) -> Result<String> {
     let scheme = workspace().join("examples/model-case/schemes/KOR.json");
     let d = data.to_str().context("path")?;
     let mut args = vec![
@@ -166,14 +167,14 @@ fn init_node(bin: &Path, data: &Path, database: Option<&str>) -> Result<String> 
             "--id",
             "kim",
             "--roles",
-            "analyst",
+            roles,
             "--clearance",
             "II",
             "--duties",
             "missile-warning",
         ],
     )?;
-    Ok(token.trim().to_owned())
+    Ok(token.lines().next().unwrap_or_default().trim().to_owned())
 }
 
 /// A pooled client pinned to the certificate key of the node in `data`.

@@ -18,7 +18,7 @@ use crate::{Base, client, gsomia, item, percentile, serve};
 fn node(bin: &Path, dir: &Path, database: Option<&str>) -> Result<(PathBuf, String)> {
     let _ = std::fs::remove_dir_all(dir);
     let data = dir.join("kor");
-    let token = crate::init_node(bin, &data, database)?;
+    let token = crate::init_node(bin, &data, database, "analyst")?;
     Ok((data, token))
 }
 

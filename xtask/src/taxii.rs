@@ -70,14 +70,7 @@ pub fn bench(sizes: &str, peers: &str, deadline_secs: u64) -> Result<()> {
     let deadline = Duration::from_secs(deadline_secs);
 
     print_header(&sizes, &peers, deadline_secs);
-    let root = std::env::temp_dir().join(format!("gsomia-bench-{}-taxii", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root)?;
-    stop_servers_on_interrupt(root.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (root, rt) = workplace("taxii")?;
 
     let mut results: Vec<(Peer, Vec<Row>, Duration)> = vec![];
     for &peer in &peers {
@@ -214,6 +207,20 @@ impl Server {
     }
 }
 
+/// A fresh temporary folder for the servers of `name` (removed with them on Ctrl-C), and the
+/// load generator's runtime (two workers: the machine's two cores are shared).
+fn workplace(name: &str) -> Result<(PathBuf, tokio::runtime::Runtime)> {
+    let root = std::env::temp_dir().join(format!("gsomia-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    stop_servers_on_interrupt(root.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok((root, rt))
+}
+
 /// The servers running now, for Ctrl-C (the Python peers run in their own session and would
 /// outlive the benchmark).
 static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
@@ -289,25 +296,10 @@ fn start_gsomia(root: &Path, tls: bool) -> Result<(Server, Target)> {
     Ok((server, target))
 }
 
-/// `gsomia init` of that node in `data` (its store in `database` if given); kim's token.
+/// `gsomia init` of that node in `data` (its store in `database` if given), offering the
+/// `dprk-missile` collection; kim's token.
 fn init_gsomia(bin: &Path, data: &Path, tls: bool, database: Option<&str>) -> Result<String> {
-    let d = data.to_str().context("path")?;
-    let scheme = workspace().join("examples/model-case/schemes/KOR.json");
-    let mut init = vec![
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        scheme.to_str().context("path")?,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    if let Some(url) = database {
-        init.extend(["--database", url]);
-    }
-    super::run(bin, &init)?;
+    let token = super::init_node(bin, data, database, "analyst,security_officer,authority")?;
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config)?;
     let plain = if tls { "" } else { "insecure_http = true\n" };
@@ -315,24 +307,7 @@ fn init_gsomia(bin: &Path, data: &Path, tls: bool, database: Option<&str>) -> Re
         config,
         format!("{text}taxii_topics = [\"dprk-missile\"]\n{plain}"),
     )?;
-    let token = super::run(
-        bin,
-        &[
-            "user",
-            "add",
-            "--data",
-            d,
-            "--id",
-            "kim",
-            "--roles",
-            "analyst,security_officer,authority",
-            "--clearance",
-            "II",
-            "--duties",
-            "missile-warning",
-        ],
-    )?;
-    Ok(token.lines().next().unwrap_or_default().trim().to_owned())
+    Ok(token)
 }
 
 /// How to reach the writable collection of the gsomia `server` listening at `addr`.
@@ -1390,15 +1365,7 @@ pub fn on_stores(
     seconds: u64,
 ) -> Result<()> {
     let bin = super::gsomia()?;
-    let root =
-        std::env::temp_dir().join(format!("gsomia-bench-{}-taxii-stores", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root)?;
-    stop_servers_on_interrupt(root.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (root, rt) = workplace("taxii-stores")?;
     let envelopes = Arc::new(prepare(0, objects, true)?);
     println!(
         "\nTAXII over HTTPS, {} indicators POSTed ({POSTERS} posters a process), {WALKERS} \

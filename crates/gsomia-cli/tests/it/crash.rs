@@ -121,51 +121,9 @@ fn survives_sigkill(name: &str, database: Option<&str>) {
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     let d = data.to_str().unwrap();
-    let scheme = format!("{M}/schemes/KOR.json");
-    let mut init = vec![
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        &scheme,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    if let Some(url) = database {
-        init.extend(["--database", url]);
-    }
-    let out = run(&init);
-    assert!(out.starts_with("exit 0"), "{out}");
-    let out = run(&[
-        "user",
-        "add",
-        "--data",
-        d,
-        "--id",
-        "kim",
-        "--roles",
-        "analyst",
-        "--clearance",
-        "II",
-        "--duties",
-        "missile-warning",
-    ]);
-    let token = out.lines().nth(1).unwrap().to_owned();
-    // Checkpoints every 50 ms, so that many are issued under load before each kill; on
-    // PostgreSQL the killed process's lease on checkpoints lapses within a second.
-    let config = data.join("gsomia.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "checkpoint_interval_ms = 2000",
-            "checkpoint_interval_ms = 50",
-        )
-        .replace("lease_ms = 15000", "lease_ms = 1000"),
-    )
-    .unwrap();
+    super::init_kor(&data, database);
+    let token = super::token(&data, "kim", "analyst", "II");
+    super::fast_checkpoints(&data);
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
     let checkpoints: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut next = 0;
@@ -529,19 +487,7 @@ fn administration_beside_a_running_node_and_one_server_per_folder() {
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     let d = data.to_str().unwrap();
-    let scheme = format!("{M}/schemes/KOR.json");
-    let out = run(&[
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        &scheme,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert!(out.starts_with("exit 0"), "{out}");
+    super::init_kor(&data, None);
     let add = |id: &str| {
         let out = run(&[
             "user",

@@ -249,33 +249,9 @@ fn the_primary_dies_under_load_the_standby_is_promoted_and_nothing_acknowledged_
     );
     let data = dir.join("kor-a");
     let d = data.to_str().unwrap();
-    let scheme = format!("{M}/schemes/KOR.json");
-    let out = run(&[
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        &scheme,
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &url,
-    ]);
-    assert!(out.starts_with("exit 0"), "{out}");
+    super::init_kor(&data, Some(&url));
     let token = super::token(&data, "kim", "analyst,security_officer", "II");
-    let config = data.join("gsomia.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "checkpoint_interval_ms = 2000",
-            "checkpoint_interval_ms = 50",
-        )
-        .replace("lease_ms = 15000", "lease_ms = 1000"),
-    )
-    .unwrap();
+    super::fast_checkpoints(&data);
     let data_b = dir.join("kor-b");
     copy_folder(&data, &data_b);
     let (a, addr_a) = start(&data);

@@ -34,6 +34,44 @@ fn run(args: &[&str]) -> String {
     s
 }
 
+/// `gsomia init` of a KOR node in `data`, listening on a free loopback port, its store in
+/// `database` (PostgreSQL) if given.
+fn init_kor(data: &Path, database: Option<&str>) {
+    let scheme = format!("{M}/schemes/KOR.json");
+    let mut init = vec![
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--party",
+        "KOR",
+        "--scheme",
+        &scheme,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+    }
+    let out = run(&init);
+    assert!(out.starts_with("exit 0"), "{out}");
+}
+
+/// Checkpoints every 50 ms (many under load) and, on PostgreSQL, a killed process's leases
+/// lapsing within a second, in the node of `data`.
+fn fast_checkpoints(data: &Path) {
+    let config = data.join("gsomia.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "checkpoint_interval_ms = 2000",
+            "checkpoint_interval_ms = 50",
+        )
+        .replace("lease_ms = 15000", "lease_ms = 1000"),
+    )
+    .unwrap();
+}
+
 /// Adds user `id` (duty `missile-warning`) to the node in `data`; the token it was given.
 fn token(data: &Path, id: &str, roles: &str, clearance: &str) -> String {
     let out = run(&[

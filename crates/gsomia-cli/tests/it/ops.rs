@@ -13,19 +13,7 @@ use super::{M, root, run};
 pub(super) fn kor(dir: &Path) -> (PathBuf, String) {
     let _ = std::fs::remove_dir_all(dir);
     let data = dir.join("kor");
-    let d = data.to_str().unwrap();
-    let out = run(&[
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        &format!("{M}/schemes/KOR.json"),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert!(out.starts_with("exit 0"), "{out}");
+    super::init_kor(&data, None);
     let token = super::token(&data, "kim", "analyst,security_officer,admin", "II");
     (data, token)
 }

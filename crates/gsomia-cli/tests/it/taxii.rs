@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{M, root, run};
+use super::{root, run};
 
 /// The suite's venv python, made once for the tests that run at the same time.
 fn python() -> PathBuf {
@@ -75,23 +75,7 @@ fn against_gsomia(python: &std::path::Path, name: &str, database: Option<&str>) 
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     let d = data.to_str().unwrap();
-    let scheme = format!("{M}/schemes/KOR.json");
-    let mut init = vec![
-        "init",
-        "--data",
-        d,
-        "--party",
-        "KOR",
-        "--scheme",
-        &scheme,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    if let Some(url) = database {
-        init.extend(["--database", url]);
-    }
-    let out = run(&init);
-    assert!(out.starts_with("exit 0"), "{out}");
+    super::init_kor(&data, database);
     let config = data.join("gsomia.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(

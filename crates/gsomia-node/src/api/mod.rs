@@ -104,11 +104,67 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(close_unread))
         .layer(axum::middleware::from_fn_with_state(
             node.clone(),
             access_log,
         ))
         .with_state(node)
+}
+
+/// Answers `Connection: close` to a request whose body was not read to its end: a refusal
+/// made before reading it (401, 403, 413, 415, …) leaves its bytes on the connection, which
+/// the server then closes; said so, a client does not send its next request on a connection
+/// about to close (where it would meet "connection closed without response").
+async fn close_unread(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::body::HttpBody;
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let body = axum::body::Body::new(Tracked {
+        inner: body,
+        read: read.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !read.load(std::sync::atomic::Ordering::Relaxed) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// A request body that notes when it was read to its end.
+struct Tracked {
+    inner: axum::body::Body,
+    read: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl axum::body::HttpBody for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -285,6 +285,9 @@ async fn posting_needs_a_gsomia_marking_and_a_cleared_publisher_and_refusals_are
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Refused before the body was read: `Connection: close`, so that a kept-alive client does
+    // not send its next request on a connection the server closes.
+    assert_eq!(resp.headers()["connection"], "close");
     let req = Request::builder()
         .uri("/taxii2/")
         .header("authorization", format!("Bearer {}", f.tokens["kim"]))
