@@ -1065,9 +1065,10 @@ fn federation(items: u64) -> Result<()> {
     let (mut jpn, _) = serve(&bin, &dir.join("JPN"))?;
     let kor_store = gsomia_store::SqliteStore::open(kor_data.join("gsomia.db"))?;
     let deadline = Instant::now() + Duration::from_secs(600);
+    let jpn_code: gsomia_core::PartyCode = "JPN".parse()?;
     loop {
         use gsomia_store::Store;
-        if kor_store.outbox_pending("JPN", 1)?.is_empty() {
+        if kor_store.outbox_pending(jpn_code, 1)?.is_empty() {
             break;
         }
         if Instant::now() > deadline {

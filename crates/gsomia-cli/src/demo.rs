@@ -503,7 +503,7 @@ async fn custody(d: &Demo, on: &str) -> Result<()> {
     let (size, _) = d
         .node("KOR")
         .store()
-        .witnessed_latest("JPN")?
+        .witnessed_latest("JPN".parse()?)?
         .context("KOR has witnessed no checkpoint of JPN's log")?;
     say(
         on,

@@ -159,7 +159,7 @@ fn build(
 }
 
 /// Delivers one envelope of `peer`'s pending messages. `Ok(true)` if something was delivered.
-pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
+pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> {
     let messages = node
         .store()
         .outbox_pending(peer, BATCH)
@@ -167,15 +167,12 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     if messages.is_empty() {
         return Ok(false);
     }
-    let code: PartyCode = peer
-        .parse()
-        .map_err(|e: gsomia_core::party::BadPartyCode| e.to_string())?;
     let record_of = node
         .store()
         .parties()
         .map_err(|e| e.to_string())?
         .into_iter()
-        .find(|p| p.code == code);
+        .find(|p| p.code == peer);
     let Some(peer_record) = record_of else {
         return Err(format!("{peer} is not a known party"));
     };
@@ -188,7 +185,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         Some(last) => messages.into_iter().take_while(|m| m.seq <= last).collect(),
         None => messages,
     };
-    let env = build(node, code, &messages, &signer.signing)?;
+    let env = build(node, peer, &messages, &signer.signing)?;
     let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let (status, reply) = node
@@ -232,7 +229,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     let mut writes = vec![];
     for r in &body.receipts {
         let (item, version) = (r.receipt.item.as_str(), r.receipt.version.as_str());
-        if r.receipt.party != code || !sent.contains(&(item, version)) {
+        if r.receipt.party != peer || !sent.contains(&(item, version)) {
             return Err(format!(
                 "{peer} sent a receipt for `{item}` version `{version}`, which this envelope did not carry"
             ));
@@ -240,7 +237,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         writes.push(Write::PutReceipt(Box::new(r.clone())));
     }
     writes.push(Write::Delivered {
-        peer: peer.to_owned(),
+        peer,
         through,
         at: node.now_text(),
     });
@@ -249,7 +246,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
         node,
         "node",
         "federation.delivered",
-        peer,
+        peer.as_str(),
         Verdict::Record,
         None,
         detail,
@@ -260,7 +257,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
     node.metrics()
         .delivery_seconds
         .get_or_create(&crate::metrics::PartnerLabels {
-            partner: peer.to_owned(),
+            partner: peer.to_string(),
         })
         .observe(started.elapsed().as_secs_f64());
     tracing::info!(%peer, envelope = %env.header.id, through, receipts = body.receipts.len(), refusals = body.refusals.len(), "delivered");
@@ -271,7 +268,7 @@ pub async fn deliver_once(node: &Node, peer: &str) -> Result<bool, String> {
 /// its own, so that a slow, hung or hostile peer delays only itself (H4). Woken when something
 /// is queued, and every 500 ms regardless.
 pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tasks: HashMap<PartyCode, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         if *stop.borrow() {
             break;
@@ -288,7 +285,7 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
                     if tasks.get(&peer).is_some_and(|t| !t.is_finished()) {
                         continue;
                     }
-                    let task = tokio::spawn(drain(node.clone(), peer.clone(), stop.clone()));
+                    let task = tokio::spawn(drain(node.clone(), peer, stop.clone()));
                     tasks.insert(peer, task);
                 }
             }
@@ -307,22 +304,22 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
 
 /// Delivers `peer`'s pending messages until none is left or `stop` is set, retrying failures
 /// with backoff (100 ms doubling to 30 s).
-async fn drain(node: Arc<Node>, peer: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn drain(node: Arc<Node>, peer: PartyCode, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut wait = Duration::from_millis(100);
     while !*stop.borrow() && node.holds("delivery") {
         let delivered = tokio::select! {
-            r = deliver_once(&node, &peer) => r,
+            r = deliver_once(&node, peer) => r,
             // Stopping does not wait for a peer that does not answer.
             _ = stop.changed() => return,
         };
         match delivered {
             Ok(true) => {
-                node.delivery_outcome(&peer, None);
+                node.delivery_outcome(peer.as_str(), None);
                 wait = Duration::from_millis(100);
             }
             Ok(false) => return,
             Err(e) => {
-                node.delivery_outcome(&peer, Some(e.clone()));
+                node.delivery_outcome(peer.as_str(), Some(e.clone()));
                 tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -382,7 +379,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     })?;
     let gate = node.inbox_gate(from);
     let _one_at_a_time = gate.lock().await;
-    if let Some(reply) = node.store().reply(from.as_str(), &env.header.id)? {
+    if let Some(reply) = node.store().reply(from, &env.header.id)? {
         return Ok(reply);
     }
     crate::service::inbox::apply(node, &parties, from, &env.header.id, opened).await

@@ -14,6 +14,7 @@
 
 use std::path::Path;
 
+use gsomia_core::PartyCode;
 use gsomia_crypto::{NodeKeys, PublicKeys};
 use gsomia_store::{AuditDraft, Batch, PartyRecord, Verdict, Write};
 use serde::{Deserialize, Serialize};
@@ -185,17 +186,17 @@ fn stage_and_commit(dir: &Path, node: &Node) -> Result<Rotated, NodeError> {
     );
     let payload = serde_json::to_value(&notice).map_err(|e| NodeError::Io(e.to_string()))?;
     let world = node.world();
-    let partners: Vec<String> = node
+    let partners: Vec<PartyCode> = node
         .store()
         .parties()?
         .into_iter()
         .filter(|p| p.code != node.party() && crate::node::partner(&world, node.party(), p.code))
-        .map(|p| p.code.to_string())
+        .map(|p| p.code)
         .collect();
     let mut writes: Vec<Write> = partners
         .iter()
         .map(|peer| Write::Enqueue {
-            peer: peer.clone(),
+            peer: *peer,
             kind: KIND.into(),
             payload: payload.clone(),
             at: node.now_text(),
@@ -224,7 +225,7 @@ fn stage_and_commit(dir: &Path, node: &Node) -> Result<Rotated, NodeError> {
     Ok(Rotated {
         descriptor,
         old: old.keys.fingerprint(),
-        partners,
+        partners: partners.iter().map(ToString::to_string).collect(),
         new_certificate: tls.is_some(),
     })
 }
@@ -232,7 +233,7 @@ fn stage_and_commit(dir: &Path, node: &Node) -> Result<Rotated, NodeError> {
 /// The keys this node signs an envelope with: the old ones named by the first rotation
 /// notice still queued for `peer` (it and everything queued before it go under the key the
 /// partner holds), else the current ones. The queue position the old key covers, if any.
-pub fn signer_for<'a>(node: &'a Node, peer: &str) -> Result<(&'a NodeKeys, Option<u64>), String> {
+pub fn signer_for(node: &Node, peer: PartyCode) -> Result<(&NodeKeys, Option<u64>), String> {
     let Some(pending) = node
         .store()
         .outbox_first(peer, KIND)

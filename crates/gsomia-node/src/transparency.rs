@@ -185,7 +185,7 @@ async fn round(
 /// The partners that have not cosigned the checkpoint of `size` and can be reached.
 fn due(node: &Node, size: u64) -> Result<Vec<PartyRecord>, ApiError> {
     let world = node.world();
-    let cosigned: Vec<String> = node
+    let cosigned: Vec<PartyCode> = node
         .store()
         .cosignatures(size)?
         .into_iter()
@@ -198,7 +198,7 @@ fn due(node: &Node, size: u64) -> Result<Vec<PartyRecord>, ApiError> {
         .filter(|r| {
             crate::node::partner(&world, node.party(), r.code)
                 && r.endpoint.is_some()
-                && !cosigned.contains(&r.code.to_string())
+                && !cosigned.contains(&r.code)
         })
         .collect())
 }
@@ -230,7 +230,7 @@ pub async fn tick(node: &Arc<Node>) -> Result<(), ApiError> {
 async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> Result<(), String> {
     let mut old = node
         .store()
-        .last_cosigned(peer.code.as_str())
+        .last_cosigned(peer.code)
         .map_err(|e| e.to_string())?;
     // At most twice: the second time from the size the witness says it holds.
     for _ in 0..2 {
@@ -273,7 +273,7 @@ async fn witness_by(node: &Node, peer: &PartyRecord, size: u64, note: &str) -> R
                     .map_err(|e| format!("{}'s cosignature: {e}", peer.code))?;
                 let writes = vec![Write::PutCosignature {
                     size,
-                    witness: peer.code.to_string(),
+                    witness: peer.code,
                     line: reply,
                 }];
                 node.write(Batch {
@@ -393,7 +393,7 @@ pub async fn add_checkpoint(
             ));
         }
     };
-    let held = match node.store().witnessed_latest(&party)? {
+    let held = match node.store().witnessed_latest(record.code)? {
         Some((_, n)) => Some(open_stored(&n, record).map_err(internal)?),
         None => None,
     };
@@ -489,7 +489,7 @@ pub async fn add_checkpoint(
     let line = shown.cosign(&cosigner);
     if shown.size > held_size || held.is_none() {
         let writes = vec![Write::PutWitnessed {
-            party,
+            party: record.code,
             size: shown.size,
             note: note.to_owned(),
             at: node.now_text(),
@@ -652,9 +652,9 @@ pub async fn custody(
     holder: &PartyRecord,
     item: &str,
 ) -> Result<CustodyReport, ApiError> {
-    let party = holder.code.to_string();
+    let party = holder.code;
     let conflict = |m: String| ApiError::new(axum::http::StatusCode::CONFLICT, "not_witnessed", m);
-    let Some((size, note)) = node.store().witnessed_latest(&party)? else {
+    let Some((size, note)) = node.store().witnessed_latest(party)? else {
         return Err(conflict(format!(
             "this node has not witnessed a checkpoint of {party}'s log yet"
         )));
@@ -748,7 +748,7 @@ pub async fn custody(
         return Err(bad_gateway(problems.join("; ")));
     }
     Ok(CustodyReport {
-        holder: party,
+        holder: party.to_string(),
         checkpoint: note,
         entries,
     })

@@ -19,7 +19,7 @@ pub use postgres::{PostgresStore, is_postgres_url};
 pub use record::{Counts, Evidence, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::{SqliteStore, snapshot};
 
-use gsomia_core::{AgreementFile, SignedReceipt};
+use gsomia_core::{AgreementFile, PartyCode, SignedReceipt};
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -115,7 +115,7 @@ pub enum Write {
     /// The peer acknowledged every message up to `through` (its signed reply was checked).
     Delivered {
         /// The peer.
-        peer: String,
+        peer: PartyCode,
         /// The last outbox sequence number it acknowledged.
         through: u64,
         /// When.
@@ -128,7 +128,7 @@ pub enum Write {
     /// answered, kept so that a resent envelope gets the same answer (M3).
     Received {
         /// The sending peer.
-        peer: String,
+        peer: PartyCode,
         /// The last message sequence number applied.
         through: u64,
         /// The envelope id.
@@ -151,7 +151,7 @@ pub enum Write {
     /// Queue a message for a peer; the delivery worker sends it.
     Enqueue {
         /// The peer.
-        peer: String,
+        peer: PartyCode,
         /// What kind of message.
         kind: String,
         /// The message.
@@ -171,7 +171,7 @@ pub enum Write {
     /// A partner's checkpoint this node checked and witnessed.
     PutWitnessed {
         /// The partner.
-        party: String,
+        party: PartyCode,
         /// The size of its tree.
         size: u64,
         /// The signed note as received.
@@ -184,12 +184,18 @@ pub enum Write {
         /// The size of the checkpoint cosigned.
         size: u64,
         /// The witness.
-        witness: String,
+        witness: PartyCode,
         /// The cosignature line.
         line: String,
     },
     /// Evidence that a partner showed two checkpoints that are not consistent (H6).
     AddEvidence(Box<Evidence>),
+}
+
+/// A party code read back from the store.
+pub(crate) fn party_code(text: &str) -> Result<PartyCode, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("`{text}` is not a party code")))
 }
 
 /// An item as listed by tag: when it was added (µs since the epoch), and whether it is the
@@ -280,7 +286,7 @@ pub struct OutboxMessage {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PeerDelivery {
     /// The partner.
-    pub peer: String,
+    pub peer: PartyCode,
     /// Messages queued and not yet acknowledged.
     pub queued: u64,
     /// When the oldest of them was queued (RFC 3339).
@@ -358,17 +364,29 @@ pub trait Store: Send + Sync + 'static {
     /// The incident reports, oldest first.
     fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
     /// Undelivered messages for a peer, in order.
-    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    fn outbox_pending(
+        &self,
+        peer: PartyCode,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
     /// The first undelivered message of `kind` for a peer, wherever it is in the queue.
-    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError>;
+    fn outbox_first(
+        &self,
+        peer: PartyCode,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>, StoreError>;
     /// The peers with undelivered messages.
-    fn peers_pending(&self) -> Result<Vec<String>, StoreError>;
+    fn peers_pending(&self) -> Result<Vec<PartyCode>, StoreError>;
     /// Delivery to each partner that was ever sent anything, by partner.
     fn delivery(&self) -> Result<Vec<PeerDelivery>, StoreError>;
     /// The last message sequence number applied from a peer (0 if none).
-    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError>;
+    fn inbox_mark(&self, peer: PartyCode) -> Result<u64, StoreError>;
     /// The reply given to an envelope already applied.
-    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    fn reply(
+        &self,
+        peer: PartyCode,
+        envelope: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
     /// The receipts partners gave for an item's versions.
     fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError>;
     /// The consents this node holds (verified when they arrived).
@@ -405,11 +423,11 @@ pub trait Store: Send + Sync + 'static {
     /// The checkpoint this node issued at `size`, if it issued one.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
     /// The cosignature lines partners sent for the checkpoint of `size`, by witness.
-    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
+    fn cosignatures(&self, size: u64) -> Result<Vec<(PartyCode, String)>, StoreError>;
     /// The latest checkpoint witnessed from `party`: its size and note.
-    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError>;
+    fn witnessed_latest(&self, party: PartyCode) -> Result<Option<(u64, String)>, StoreError>;
     /// The size of the latest of this node's checkpoints that `witness` cosigned (0 if none).
-    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError>;
+    fn last_cosigned(&self, witness: PartyCode) -> Result<u64, StoreError>;
     /// Evidence of inconsistent checkpoints, oldest first.
     fn evidence(&self) -> Result<Vec<Evidence>, StoreError>;
 }

@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
 
-use gsomia_core::{AgreementFile, Consent, SignedReceipt, User};
+use gsomia_core::{AgreementFile, Consent, PartyCode, SignedReceipt, User};
 use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
@@ -954,7 +954,7 @@ fn apply(
                     cache,
                     "UPDATE outbox SET delivered = $3
                      WHERE peer = $1 AND seq <= $2 AND delivered IS NULL",
-                    &[peer, &(*through as i64), at],
+                    &[&peer.as_str(), &(*through as i64), at],
                 )
                 .map_err(db)?;
             }
@@ -980,7 +980,7 @@ fn apply(
                     cache,
                     "INSERT INTO inbox (peer, last_seq) VALUES ($1, $2)
                      ON CONFLICT (peer) DO UPDATE SET last_seq = EXCLUDED.last_seq",
-                    &[peer, &(*through as i64)],
+                    &[&peer.as_str(), &(*through as i64)],
                 )
                 .map_err(db)?;
                 exec(
@@ -988,7 +988,7 @@ fn apply(
                     cache,
                     "INSERT INTO replies (peer, envelope, reply) VALUES ($1, $2, $3)
                      ON CONFLICT (peer, envelope) DO UPDATE SET reply = EXCLUDED.reply",
-                    &[peer, envelope, &reply.to_string()],
+                    &[&peer.as_str(), envelope, &reply.to_string()],
                 )
                 .map_err(db)?;
             }
@@ -1031,7 +1031,7 @@ fn apply(
                     tx,
                     cache,
                     "INSERT INTO outbox (peer, kind, payload, created) VALUES ($1, $2, $3, $4)",
-                    &[peer, kind, &payload.to_string(), at],
+                    &[&peer.as_str(), kind, &payload.to_string(), at],
                 )
                 .map_err(db)?;
             }
@@ -1056,7 +1056,7 @@ fn apply(
                     cache,
                     "INSERT INTO witnessed (party, size, note, received) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
-                    &[party, &(*size as i64), note, at],
+                    &[&party.as_str(), &(*size as i64), note, at],
                 )
                 .map_err(db)?;
             }
@@ -1070,7 +1070,7 @@ fn apply(
                     cache,
                     "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)
                      ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
-                    &[&(*size as i64), witness, line],
+                    &[&(*size as i64), &witness.as_str(), line],
                 )
                 .map_err(db)?;
             }
@@ -1243,7 +1243,12 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+    fn outbox_pending(
+        &self,
+        peer: PartyCode,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let peer = peer.as_str();
         self.rows(
             "SELECT seq, kind, payload FROM outbox WHERE peer = $1 AND delivered IS NULL
              ORDER BY seq LIMIT $2",
@@ -1260,7 +1265,12 @@ impl Store for PostgresStore {
         .collect()
     }
 
-    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError> {
+    fn outbox_first(
+        &self,
+        peer: PartyCode,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let peer = peer.as_str();
         self.rows(
             "SELECT seq, payload FROM outbox WHERE peer = $1 AND kind = $2
              AND delivered IS NULL ORDER BY seq LIMIT 1",
@@ -1277,48 +1287,55 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    fn peers_pending(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .rows(
-                "SELECT DISTINCT peer FROM outbox WHERE delivered IS NULL ORDER BY peer",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+    fn peers_pending(&self) -> Result<Vec<PartyCode>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT peer FROM outbox WHERE delivered IS NULL ORDER BY peer",
+            &[],
+        )?
+        .iter()
+        .map(|r| crate::party_code(r.get(0)))
+        .collect()
     }
 
     fn delivery(&self) -> Result<Vec<PeerDelivery>, StoreError> {
-        Ok(self
-            .rows(
-                "SELECT peer, COUNT(*) FILTER (WHERE delivered IS NULL),
-                        MIN(CASE WHEN delivered IS NULL THEN created END),
-                        COUNT(*) FILTER (WHERE delivered IS NOT NULL), MAX(delivered)
-                 FROM outbox GROUP BY peer ORDER BY peer",
-                &[],
-            )?
-            .iter()
-            .map(|r| PeerDelivery {
-                peer: r.get(0),
+        self.rows(
+            "SELECT peer, COUNT(*) FILTER (WHERE delivered IS NULL),
+                    MIN(CASE WHEN delivered IS NULL THEN created END),
+                    COUNT(*) FILTER (WHERE delivered IS NOT NULL), MAX(delivered)
+             FROM outbox GROUP BY peer ORDER BY peer",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(PeerDelivery {
+                peer: crate::party_code(r.get(0))?,
                 queued: r.get::<_, i64>(1) as u64,
                 oldest_queued: r.get(2),
                 delivered: r.get::<_, i64>(3) as u64,
                 last_delivered: r.get(4),
             })
-            .collect())
+        })
+        .collect()
     }
 
-    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError> {
+    fn inbox_mark(&self, peer: PartyCode) -> Result<u64, StoreError> {
         Ok(self
-            .rows("SELECT last_seq FROM inbox WHERE peer = $1", &[&peer])?
+            .rows(
+                "SELECT last_seq FROM inbox WHERE peer = $1",
+                &[&peer.as_str()],
+            )?
             .first()
             .map_or(0, |r| r.get::<_, i64>(0) as u64))
     }
 
-    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    fn reply(
+        &self,
+        peer: PartyCode,
+        envelope: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
         self.rows(
             "SELECT reply FROM replies WHERE peer = $1 AND envelope = $2",
-            &[&peer, &envelope],
+            &[&peer.as_str(), &envelope],
         )?
         .first()
         .map(|r| parse(r.get::<_, &str>(0)))
@@ -1500,32 +1517,31 @@ impl Store for PostgresStore {
             .map(|r| r.get(0)))
     }
 
-    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self
-            .rows(
-                "SELECT witness, line FROM cosignatures WHERE size = $1 ORDER BY witness",
-                &[&(size as i64)],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+    fn cosignatures(&self, size: u64) -> Result<Vec<(PartyCode, String)>, StoreError> {
+        self.rows(
+            "SELECT witness, line FROM cosignatures WHERE size = $1 ORDER BY witness",
+            &[&(size as i64)],
+        )?
+        .iter()
+        .map(|r| Ok((crate::party_code(r.get(0))?, r.get(1))))
+        .collect()
     }
 
-    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError> {
+    fn witnessed_latest(&self, party: PartyCode) -> Result<Option<(u64, String)>, StoreError> {
         Ok(self
             .rows(
                 "SELECT size, note FROM witnessed WHERE party = $1 ORDER BY size DESC LIMIT 1",
-                &[&party],
+                &[&party.as_str()],
             )?
             .first()
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
     }
 
-    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError> {
+    fn last_cosigned(&self, witness: PartyCode) -> Result<u64, StoreError> {
         Ok(self
             .rows(
                 "SELECT max(size) FROM cosignatures WHERE witness = $1",
-                &[&witness],
+                &[&witness.as_str()],
             )?
             .first()
             .and_then(|r| r.get::<_, Option<i64>>(0))

@@ -451,7 +451,11 @@ fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
     }
     // Let a resent envelope, if any, land too, then check exactly once and in order.
     let kor_store = SqliteStore::open(kor.join("gsomia.db")).unwrap();
-    while !kor_store.outbox_pending("JPN", 1).unwrap().is_empty() {
+    while !kor_store
+        .outbox_pending("JPN".parse().unwrap(), 1)
+        .unwrap()
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "KOR's outbox never drained");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -158,7 +158,7 @@ pub(super) async fn witnessed(
     officers_only(&node, &user, "witnessed checkpoints").await?;
     let mut list = vec![];
     for p in node.store().parties()? {
-        if let Some((size, note)) = node.store().witnessed_latest(p.code.as_str())? {
+        if let Some((size, note)) = node.store().witnessed_latest(p.code)? {
             list.push(json!({ "party": p.code, "size": size, "checkpoint": note }));
         }
     }

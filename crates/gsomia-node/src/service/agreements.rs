@@ -61,7 +61,7 @@ pub async fn event(
     let mut writes = vec![Write::PutAgreement(Box::new(updated.file().clone()))];
     for p in updated.parties().iter().filter(|p| **p != node.party()) {
         writes.push(Write::Enqueue {
-            peer: p.to_string(),
+            peer: *p,
             kind: "agreement_event".into(),
             payload: json!({ "agreement": id, "event": event }),
             at: node.now_text(),
@@ -129,7 +129,7 @@ pub async fn propose(
     let mut writes = vec![Write::PutAgreement(Box::new(file.clone()))];
     for p in a.parties().iter().filter(|p| **p != node.party()) {
         writes.push(Write::Enqueue {
-            peer: p.to_string(),
+            peer: *p,
             kind: "agreement_proposal".into(),
             payload: json!(file),
             at: node.now_text(),

@@ -40,7 +40,7 @@ pub async fn ask(
         "purpose": held.label.purpose, "until": until, "asked_by": user.id, "asked": node.now_text(),
     });
     let writes = vec![Write::Enqueue {
-        peer: originator.to_string(),
+        peer: originator,
         kind: "consent_request".into(),
         payload: request.clone(),
         at: node.now_text(),
@@ -135,7 +135,7 @@ pub async fn answer(node: &Node, user: &User, id: i64, approve: bool) -> Result<
             answer: answer.clone(),
         },
         Write::Enqueue {
-            peer: holder.to_string(),
+            peer: holder,
             kind: kind.into(),
             payload: answer.clone(),
             at: node.now_text(),

@@ -154,7 +154,7 @@ pub async fn apply(
     // A sender is a partner only once this party signed an agreement with it; before that it
     // may only propose one (A1).
     let named = crate::node::partner(&world, node.party(), from);
-    let mut through = node.store().inbox_mark(from.as_str())?;
+    let mut through = node.store().inbox_mark(from)?;
     let mut cx = Inbox {
         node,
         from,
@@ -228,7 +228,7 @@ pub async fn apply(
     );
     let reply = serde_json::to_value(&reply).map_err(crate::service::internal)?;
     writes.push(Write::Received {
-        peer: from.to_string(),
+        peer: from,
         through,
         envelope: envelope_id.to_owned(),
         reply: reply.clone(),
@@ -719,7 +719,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
     });
     for p in onward {
         cx.writes.push(Write::Enqueue {
-            peer: p.to_string(),
+            peer: p,
             kind: "reclassification".into(),
             payload: payload.clone(),
             at: node.now_text(),

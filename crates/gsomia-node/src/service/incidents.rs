@@ -32,7 +32,7 @@ fn writes(node: &Node, incident: &Incident, to: &[PartyCode]) -> Vec<Write> {
     let mut writes = vec![Write::AddIncident(incident.clone())];
     for p in to {
         writes.push(Write::Enqueue {
-            peer: p.to_string(),
+            peer: *p,
             kind: "incident".into(),
             payload: json!({ "incident": incident, "holder": node.party() }),
             at: node.now_text(),

@@ -150,7 +150,7 @@ fn decide_release(
 
 fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) -> Write {
     Write::Enqueue {
-        peer: marking.party.to_string(),
+        peer: marking.party,
         kind: "item".into(),
         payload: json!({ "id": s.id, "version": s.modified, "agreement": agreement, "marking": marking }),
         at: node.now_text(),
@@ -771,7 +771,7 @@ pub async fn destroy(
                 .is_some_and(|a| a.terms().report_destruction);
         if report {
             writes.push(Write::Enqueue {
-                peer: stored.label.originator.to_string(),
+                peer: stored.label.originator,
                 kind: "destruction".into(),
                 payload: json!({ "certificate": certificate, "signature": signature }),
                 at: node.now_text(),

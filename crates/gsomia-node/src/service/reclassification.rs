@@ -70,7 +70,7 @@ pub async fn reclassify(
     let holders = super::items::released_to(node, id)?;
     for p in &holders {
         writes.push(Write::Enqueue {
-            peer: p.to_string(),
+            peer: *p,
             kind: "reclassification".into(),
             payload: payload.clone(),
             at: node.now_text(),

@@ -19,7 +19,7 @@ pub fn report(node: &Node) -> Result<Value, ApiError> {
             continue;
         }
         let code = p.code.to_string();
-        let d = delivery.iter().find(|d| d.peer == code);
+        let d = delivery.iter().find(|d| d.peer == p.code);
         let error = node.delivery_error(&code);
         let witness_error = node.witness_error(&code);
         partners.push(json!({
@@ -30,9 +30,9 @@ pub fn report(node: &Node) -> Result<Value, ApiError> {
             "delivered": d.map_or(0, |d| d.delivered),
             "last_delivered": d.and_then(|d| d.last_delivered.clone()),
             "last_error": error.map(|(at, message)| json!({ "at": at, "message": message })),
-            "cosigned_our_checkpoint_of_size": store.last_cosigned(&code)?,
+            "cosigned_our_checkpoint_of_size": store.last_cosigned(p.code)?,
             "last_witness_error": witness_error.map(|(at, message)| json!({ "at": at, "message": message })),
-            "witnessed_their_checkpoint_of_size": store.witnessed_latest(&code)?.map(|(s, _)| s),
+            "witnessed_their_checkpoint_of_size": store.witnessed_latest(p.code)?.map(|(s, _)| s),
         }));
     }
     Ok(json!({
@@ -57,7 +57,7 @@ pub async fn metrics(node: &Node, user: &User) -> Result<String, ApiError> {
     let m = node.metrics();
     for d in node.store().delivery()? {
         let partner = crate::metrics::PartnerLabels {
-            partner: d.peer.clone(),
+            partner: d.peer.to_string(),
         };
         m.outbox_depth
             .get_or_create(&partner)

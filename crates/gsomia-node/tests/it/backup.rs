@@ -39,7 +39,11 @@ async fn a_node_restored_from_an_old_backup_is_seen_by_its_partner_as_a_shorter_
     )
     .await;
     gsomia_node::transparency::tick(&kor).await.unwrap();
-    let (witnessed, _) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    let (witnessed, _) = jpn
+        .store()
+        .witnessed_latest(crate::code("KOR"))
+        .unwrap()
+        .unwrap();
     assert!(witnessed > at_backup);
     let addr = k.addr.clone();
     halt(k).await;

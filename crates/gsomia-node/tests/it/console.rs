@@ -246,7 +246,14 @@ async fn console_forms_need_the_sessions_csrf_token_and_release_is_previewed_fir
         "{}",
         preview.body
     );
-    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 0);
+    assert_eq!(
+        f.node
+            .store()
+            .outbox_pending(crate::code("JPN"), 10)
+            .unwrap()
+            .len(),
+        0
+    );
     assert_eq!(f.node.store().counts().unwrap().audit, counts.audit + 1);
     // Without this session's CSRF token: refused, nothing released.
     let forged = send(
@@ -259,7 +266,14 @@ async fn console_forms_need_the_sessions_csrf_token_and_release_is_previewed_fir
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.body.contains("CSRF"));
-    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 0);
+    assert_eq!(
+        f.node
+            .store()
+            .outbox_pending(crate::code("JPN"), 10)
+            .unwrap()
+            .len(),
+        0
+    );
     // With it: released.
     let done = send(
         &f.node,
@@ -270,7 +284,14 @@ async fn console_forms_need_the_sessions_csrf_token_and_release_is_previewed_fir
     )
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert_eq!(f.node.store().outbox_pending("JPN", 10).unwrap().len(), 1);
+    assert_eq!(
+        f.node
+            .store()
+            .outbox_pending(crate::code("JPN"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
     // A refusal names its rule: kim, an analyst, may not release (R7).
     let (kim, _) = sign_in(&f.node, "kim", &f.tokens["kim"]).await;
     let refused = send(
@@ -469,7 +490,13 @@ async fn the_agreement_page_tells_the_story_shows_a_what_if_and_records_a_confir
         "{}",
         page.body
     );
-    assert_eq!(node.store().outbox_pending("JPN", 10).unwrap().len(), 1);
+    assert_eq!(
+        node.store()
+            .outbox_pending(crate::code("JPN"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
     // An analyst reads the story but records nothing.
     let (analyst, _) = sign_in(&node, "kim", &kim).await;
     let page = send(&node, "GET", uri, &analyst, None).await;
@@ -507,7 +534,7 @@ async fn a_holder_reports_an_incident_and_asks_consent_from_the_item_page() {
     assert!(
         f.node
             .store()
-            .outbox_pending("KOR", 10)
+            .outbox_pending(crate::code("KOR"), 10)
             .unwrap()
             .iter()
             .any(|m| m.kind == "incident")
@@ -525,7 +552,7 @@ async fn a_holder_reports_an_incident_and_asks_consent_from_the_item_page() {
     assert!(
         f.node
             .store()
-            .outbox_pending("KOR", 10)
+            .outbox_pending(crate::code("KOR"), 10)
             .unwrap()
             .iter()
             .any(|m| m.kind == "consent_request")

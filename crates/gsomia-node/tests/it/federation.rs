@@ -439,7 +439,10 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
         assert_eq!(s, 202, "{b}");
     }
     assert_eq!(
-        kor.store().outbox_pending("JPN", 1000).unwrap().len(),
+        kor.store()
+            .outbox_pending(crate::code("JPN"), 1000)
+            .unwrap()
+            .len(),
         total
     );
     // JPN comes back on the same address, from its data directory.
@@ -450,7 +453,10 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     })
     .await;
     until("the outbox drained", || {
-        kor.store().outbox_pending("JPN", 1000).unwrap().is_empty()
+        kor.store()
+            .outbox_pending(crate::code("JPN"), 1000)
+            .unwrap()
+            .is_empty()
     })
     .await;
     // In order: JPN stored them in the order KOR released them.
@@ -1100,7 +1106,7 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
     let (kor_size, kor_note) = kor.store().checkpoint_latest().unwrap().unwrap();
     assert_eq!(kor_size, kor.store().log_size().unwrap());
     assert_eq!(
-        jpn.store().witnessed_latest("KOR").unwrap(),
+        jpn.store().witnessed_latest(crate::code("KOR")).unwrap(),
         Some((kor_size, kor_note.clone()))
     );
     let (s, served) = http_text(&k.addr, "GET", "/api/v1/log/checkpoint", Some(&kim), None).await;
@@ -1136,7 +1142,11 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         .collect();
     // The read through the API, then the two through TAXII (the listing and the marking).
     assert_eq!(actions, ["item.receive", "item.read", "item.read"]);
-    let (_, jpn_note) = kor.store().witnessed_latest("JPN").unwrap().unwrap();
+    let (_, jpn_note) = kor
+        .store()
+        .witnessed_latest(crate::code("JPN"))
+        .unwrap()
+        .unwrap();
     assert_eq!(b["checkpoint"], jpn_note.as_str());
     let jpn_checkpoint =
         gsomia_log::SignedCheckpoint::open(&jpn_note, &log_verifier(&jpn)).unwrap();
@@ -1242,7 +1252,11 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
     assert_eq!(s, 400, "{b}");
     let latest = kor.store().checkpoint_latest().unwrap().unwrap().0;
     assert_eq!(
-        jpn.store().witnessed_latest("KOR").unwrap().unwrap().0,
+        jpn.store()
+            .witnessed_latest(crate::code("KOR"))
+            .unwrap()
+            .unwrap()
+            .0,
         latest
     );
     assert!(jpn.store().evidence().unwrap().is_empty());
@@ -1281,7 +1295,11 @@ async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught(
     )
     .await;
     gsomia_node::transparency::tick(&kor).await.unwrap();
-    let (witnessed, held) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    let (witnessed, held) = jpn
+        .store()
+        .witnessed_latest(crate::code("KOR"))
+        .unwrap()
+        .unwrap();
     assert_eq!(witnessed, kor.store().log_size().unwrap());
     // KOR restores its backup, erasing that release, and carries on with other entries.
     halt(k).await;
@@ -1312,7 +1330,11 @@ async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught(
 
     // JPN refuses to cosign, keeps both signed checkpoints as evidence, and tells its officer.
     assert_eq!(
-        jpn.store().witnessed_latest("KOR").unwrap().unwrap().0,
+        jpn.store()
+            .witnessed_latest(crate::code("KOR"))
+            .unwrap()
+            .unwrap()
+            .0,
         witnessed
     );
     let (s, b) = http(&j.addr, "GET", "/api/v1/log/evidence", Some(&sato), None).await;

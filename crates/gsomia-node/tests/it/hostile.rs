@@ -51,7 +51,7 @@ impl Hostile {
     /// An envelope to `victim` carrying `messages`, numbered after what the victim applied.
     fn envelope(&mut self, victim: &Node, messages: Vec<Value>) -> Envelope {
         let from = self.from.party();
-        let first = victim.store().inbox_mark(from.as_str()).unwrap() + 1;
+        let first = victim.store().inbox_mark(from).unwrap() + 1;
         let messages: Vec<Value> = messages
             .into_iter()
             .enumerate()
@@ -236,7 +236,10 @@ async fn h1_a_partner_can_not_shadow_or_reclassify_another_originators_item() {
     assert_eq!(s, 404);
     // Nor can JPN pull KOR's custody record for that id: it is KOR's item.
     until("JPN witnessed KOR's log", || {
-        jpn.store().witnessed_latest("KOR").unwrap().is_some()
+        jpn.store()
+            .witnessed_latest(crate::code("KOR"))
+            .unwrap()
+            .is_some()
     })
     .await;
     let refused = gsomia_node::transparency::custody(&jpn, &descriptor(&kor, &k.addr), REPORT_ID)
@@ -616,7 +619,12 @@ async fn h5_h6_checkpoints_from_strangers_or_replayed_are_not_evidence() {
     assert!(newer.0 > older.0);
     let (s, _) = add(format!("old 0\n\n{}", newer.1)).await;
     assert!(s == 200 || s == 409, "{s}");
-    let held = kor.store().witnessed_latest("JPN").unwrap().unwrap().0;
+    let held = kor
+        .store()
+        .witnessed_latest(crate::code("JPN"))
+        .unwrap()
+        .unwrap()
+        .0;
     assert!(held >= newer.0);
     let (s, b) = http_text_status(&k.addr, format!("old {held}\n\n{}", older.1)).await;
     assert_eq!(
@@ -627,7 +635,12 @@ async fn h5_h6_checkpoints_from_strangers_or_replayed_are_not_evidence() {
     // A newer genuine checkpoint with a proof that fails, not signed by JPN: not evidence.
     user(&jpn, "grow2", json!(["analyst"]), "HI");
     let newest = gsomia_node::transparency::issue(&jpn).await.unwrap();
-    let held = kor.store().witnessed_latest("JPN").unwrap().unwrap().0;
+    let held = kor
+        .store()
+        .witnessed_latest(crate::code("JPN"))
+        .unwrap()
+        .unwrap()
+        .0;
     let junk = gsomia_log::proof::encode_hash(&gsomia_log::Hash([9; 32]));
     let (s, _) = add(format!("old {held}\n{junk}\n\n{}", newest.1)).await;
     assert!(s == 422 || s == 409, "{s}");
@@ -678,7 +691,7 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
     let first = "report--00000000-0000-4000-8000-00000000a009";
     publish_and_queue(&k.addr, &kim, first, "USA").await;
     let second = "report--00000000-0000-4000-8000-00000000a00a";
-    let cosigned = kor.store().last_cosigned("JPN").unwrap();
+    let cosigned = kor.store().last_cosigned(crate::code("JPN")).unwrap();
     let started = Instant::now();
     publish_and_release(&kor, &k, &kim, second).await;
     assert!(jpn.store().item(second, None).unwrap().is_some());
@@ -693,7 +706,7 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
     );
     // Witnessing goes on too: JPN cosigns KOR's newer checkpoints while USA hangs.
     until("JPN cosigns a newer checkpoint", || {
-        kor.store().last_cosigned("JPN").unwrap() > cosigned
+        kor.store().last_cosigned(crate::code("JPN")).unwrap() > cosigned
     })
     .await;
     // The officer sees it: USA's queue and its oldest message, JPN's deliveries.
@@ -1256,7 +1269,11 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
     // Before: a release bound and enveloped with KOR's first keys, a checkpoint JPN witnessed.
     publish_and_release(&kor, &k, &kim, REPORT_ID).await;
     gsomia_node::transparency::tick(&kor).await.unwrap();
-    let (witnessed_before, _) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    let (witnessed_before, _) = jpn
+        .store()
+        .witnessed_latest(crate::code("KOR"))
+        .unwrap()
+        .unwrap();
     let old_signing = kor.keys().signing.clone();
     let old_public = kor.keys().public();
     let old_pin = kor.descriptor().unwrap().tls_pin;
@@ -1324,7 +1341,11 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
     // The checkpoints go on: JPN witnesses KOR's first checkpoint under the new key, consistent
     // with the one it cosigned under the old (the handover), and holds no evidence against it.
     gsomia_node::transparency::tick(&kor).await.unwrap();
-    let (witnessed_after, note) = jpn.store().witnessed_latest("KOR").unwrap().unwrap();
+    let (witnessed_after, note) = jpn
+        .store()
+        .witnessed_latest(crate::code("KOR"))
+        .unwrap()
+        .unwrap();
     assert!(witnessed_after > witnessed_before);
     assert!(jpn.store().evidence().unwrap().is_empty());
     assert!(
@@ -1370,7 +1391,7 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
     forged["previous"] = serde_json::to_value(&held.keys).unwrap();
     let genuine = kor
         .store()
-        .outbox_first("JPN", "rotation")
+        .outbox_first(crate::code("JPN"), "rotation")
         .unwrap()
         .map(|m| m.payload);
     assert!(genuine.is_none(), "the notice was delivered");

@@ -31,6 +31,11 @@ fn read(path: &str) -> String {
 }
 
 /// A settable clock.
+/// A party code of the model case.
+fn code(text: &str) -> gsomia_core::PartyCode {
+    text.parse().unwrap()
+}
+
 fn clock(day: &str) -> (Clock, Arc<Mutex<OffsetDateTime>>) {
     let date = time::Date::parse(
         day,

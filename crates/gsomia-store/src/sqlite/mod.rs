@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, RwLock};
 
-use gsomia_core::{AgreementFile, Consent, SignedReceipt, User};
+use gsomia_core::{AgreementFile, Consent, PartyCode, SignedReceipt, User};
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };

@@ -226,7 +226,12 @@ impl Store for SqliteStore {
         )
     }
 
-    fn outbox_first(&self, peer: &str, kind: &str) -> Result<Option<OutboxMessage>, StoreError> {
+    fn outbox_first(
+        &self,
+        peer: PartyCode,
+        kind: &str,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let peer = peer.as_str();
         self.read(|c| {
             c.prepare_cached(
                 "SELECT seq, payload FROM outbox WHERE peer = ?1 AND kind = ?2
@@ -249,7 +254,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn outbox_pending(&self, peer: &str, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+    fn outbox_pending(
+        &self,
+        peer: PartyCode,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let peer = peer.as_str();
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
@@ -289,20 +299,30 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok(PeerDelivery {
-                        peer: r.get(0)?,
-                        queued: r.get::<_, i64>(1)? as u64,
-                        oldest_queued: r.get(2)?,
-                        delivered: r.get::<_, i64>(3)? as u64,
-                        last_delivered: r.get(4)?,
-                    })
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get(2)?,
+                        r.get::<_, i64>(3)? as u64,
+                        r.get(4)?,
+                    ))
                 })
                 .map_err(db)?;
-            rows.map(|r| r.map_err(db)).collect()
+            rows.map(|r| {
+                let (peer, queued, oldest_queued, delivered, last_delivered) = r.map_err(db)?;
+                Ok(PeerDelivery {
+                    peer: crate::party_code(&peer)?,
+                    queued,
+                    oldest_queued,
+                    delivered,
+                    last_delivered,
+                })
+            })
+            .collect()
         })
     }
 
-    fn peers_pending(&self) -> Result<Vec<String>, StoreError> {
+    fn peers_pending(&self) -> Result<Vec<PartyCode>, StoreError> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
@@ -310,22 +330,29 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-            rows.map(|r| r.map_err(db)).collect()
+            rows.map(|r| crate::party_code(&r.map_err(db)?)).collect()
         })
     }
 
-    fn inbox_mark(&self, peer: &str) -> Result<u64, StoreError> {
+    fn inbox_mark(&self, peer: PartyCode) -> Result<u64, StoreError> {
         self.read(|c| {
-            c.query_row("SELECT last_seq FROM inbox WHERE peer = ?1", [peer], |r| {
-                r.get::<_, i64>(0)
-            })
+            c.query_row(
+                "SELECT last_seq FROM inbox WHERE peer = ?1",
+                [peer.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
             .optional()
             .map(|v| v.unwrap_or(0) as u64)
             .map_err(db)
         })
     }
 
-    fn reply(&self, peer: &str, envelope: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    fn reply(
+        &self,
+        peer: PartyCode,
+        envelope: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let peer = peer.as_str();
         self.read(|c| {
             let text: Option<String> = c
                 .query_row(
@@ -541,7 +568,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+    fn cosignatures(&self, size: u64) -> Result<Vec<(PartyCode, String)>, StoreError> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
@@ -549,17 +576,23 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map([size as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([size as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(db)?;
-            rows.map(|r| r.map_err(db)).collect()
+            rows.map(|r| {
+                let (witness, line) = r.map_err(db)?;
+                Ok((crate::party_code(&witness)?, line))
+            })
+            .collect()
         })
     }
 
-    fn witnessed_latest(&self, party: &str) -> Result<Option<(u64, String)>, StoreError> {
+    fn witnessed_latest(&self, party: PartyCode) -> Result<Option<(u64, String)>, StoreError> {
         self.read(|c| {
             c.query_row(
                 "SELECT size, note FROM witnessed WHERE party = ?1 ORDER BY size DESC LIMIT 1",
-                [party],
+                [party.as_str()],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
             .optional()
@@ -567,11 +600,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn last_cosigned(&self, witness: &str) -> Result<u64, StoreError> {
+    fn last_cosigned(&self, witness: PartyCode) -> Result<u64, StoreError> {
         self.read(|c| {
             c.query_row(
                 "SELECT max(size) FROM cosignatures WHERE witness = ?1",
-                [witness],
+                [witness.as_str()],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|v| v.unwrap_or(0) as u64)

@@ -289,7 +289,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 tx.prepare_cached(
                     "UPDATE outbox SET delivered = ?3 WHERE peer = ?1 AND seq <= ?2 AND delivered IS NULL",
                 )
-                .and_then(|mut s| s.execute(params![peer, *through as i64, at]))
+                .and_then(|mut s| s.execute(params![peer.as_str(), *through as i64, at]))
                 .map_err(db)?;
             }
             Write::PutReceipt(signed) => {
@@ -309,12 +309,12 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 reply,
             } => {
                 tx.prepare_cached("INSERT OR REPLACE INTO inbox (peer, last_seq) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![peer, *through as i64]))
+                    .and_then(|mut s| s.execute(params![peer.as_str(), *through as i64]))
                     .map_err(db)?;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO replies (peer, envelope, reply) VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| s.execute(params![peer, envelope, reply.to_string()]))
+                .and_then(|mut s| s.execute(params![peer.as_str(), envelope, reply.to_string()]))
                 .map_err(db)?;
             }
             Write::PutConsent(consent) => {
@@ -352,7 +352,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 tx.prepare_cached(
                     "INSERT INTO outbox (peer, kind, payload, created) VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![peer, kind, payload.to_string(), at]))
+                .and_then(|mut s| s.execute(params![peer.as_str(), kind, payload.to_string(), at]))
                 .map_err(db)?;
             }
             Write::PutCheckpoint { size, note, at } => {
@@ -372,7 +372,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                     "INSERT OR IGNORE INTO witnessed (party, size, note, received)
                      VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![party, *size as i64, note, at]))
+                .and_then(|mut s| s.execute(params![party.as_str(), *size as i64, note, at]))
                 .map_err(db)?;
             }
             Write::PutCosignature {
@@ -383,7 +383,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| s.execute(params![*size as i64, witness, line]))
+                .and_then(|mut s| s.execute(params![*size as i64, witness.as_str(), line]))
                 .map_err(db)?;
             }
             Write::AddEvidence(e) => {

@@ -99,6 +99,7 @@ fn entries_are_found_by_subject_up_to_a_size() {
 fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
     let store = SqliteStore::open(temp_db("merkle-checkpoints")).unwrap();
     let at = "2026-11-29T00:00:00Z".to_owned();
+    let jpn: gsomia_core::PartyCode = "JPN".parse().unwrap();
     let evidence = gsomia_store::Evidence {
         party: "USA".parse().unwrap(),
         held: "u4".into(),
@@ -124,17 +125,17 @@ fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
         },
         Write::PutCosignature {
             size: 9,
-            witness: "JPN".into(),
+            witness: jpn,
             line: "— JPN x\n".into(),
         },
         Write::PutWitnessed {
-            party: "JPN".into(),
+            party: jpn,
             size: 4,
             note: "j4".into(),
             at: at.clone(),
         },
         Write::PutWitnessed {
-            party: "JPN".into(),
+            party: jpn,
             size: 8,
             note: "j8".into(),
             at: at.clone(),
@@ -152,13 +153,13 @@ fn checkpoints_witnesses_cosignatures_and_evidence_are_kept() {
     assert_eq!(store.checkpoint(4).unwrap(), None);
     assert_eq!(
         store.cosignatures(9).unwrap(),
-        vec![("JPN".to_owned(), "— JPN x\n".to_owned())]
+        vec![(jpn, "— JPN x\n".to_owned())]
     );
+    assert_eq!(store.witnessed_latest(jpn).unwrap(), Some((8, "j8".into())));
     assert_eq!(
-        store.witnessed_latest("JPN").unwrap(),
-        Some((8, "j8".into()))
+        store.witnessed_latest("USA".parse().unwrap()).unwrap(),
+        None
     );
-    assert_eq!(store.witnessed_latest("USA").unwrap(), None);
     assert_eq!(store.evidence().unwrap(), vec![evidence]);
 }
 
