@@ -26,15 +26,8 @@ fn node(bin: &Path, dir: &Path, database: Option<&str>) -> Result<(PathBuf, Stri
 fn database(name: &str) -> Result<String> {
     let admin = std::env::var("GSOMIA_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let db = format!("gsomia_bench_{}_{name}", std::process::id());
-    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
-        .with_context(|| format!("PostgreSQL at {admin}"))?;
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
-    c.batch_execute(&format!("CREATE DATABASE {db}"))?;
-    Ok(format!(
-        "{}/{db}",
-        &admin[..admin.rfind('/').unwrap_or(admin.len())]
-    ))
+    gsomia_store::scratch_database(&admin, &format!("bench_{name}"))
+        .with_context(|| format!("PostgreSQL at {admin}"))
 }
 
 /// `clients` publishers spread over `bases` for `seconds`: items/s, p50 and p99 ms, errors.

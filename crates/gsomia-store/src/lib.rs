@@ -15,7 +15,7 @@ pub mod verify;
 mod writer;
 
 pub use audit::{AuditDraft, AuditEntry, Head, Verdict, verify_chain};
-pub use postgres::{PostgresStore, is_postgres_url};
+pub use postgres::{PostgresStore, is_postgres_url, scratch_database};
 pub use record::{Counts, Evidence, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::{SqliteStore, snapshot};
 

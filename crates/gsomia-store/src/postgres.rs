@@ -257,6 +257,46 @@ pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// For tests and benchmarks: a new, empty database `gsomia_scratch_<pid>_<name>` on the
+/// server at `admin` (a URL of a database there to connect to), its URL. Databases of this
+/// kind whose process has ended are dropped first (once a process), so that test runs do not
+/// pile them up on the server (the processes are taken to run on this machine: `/proc`).
+pub fn scratch_database(admin: &str, name: &str) -> Result<String, StoreError> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let scratch = format!(
+        "gsomia_scratch_{}_{}",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    off_runtime(|| {
+        let mut c = connect(admin)?;
+        SWEPT.call_once(|| {
+            let Ok(rows) = c.query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'gsomia\\_scratch\\_%'",
+                &[],
+            ) else {
+                return;
+            };
+            for row in rows {
+                let name: String = row.get(0);
+                let pid = name.split('_').nth(2).unwrap_or_default();
+                let ended = !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists();
+                if ended {
+                    // Another process may sweep it at the same moment: an error is theirs.
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        });
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+            .map_err(db)?;
+        c.batch_execute(&format!("CREATE DATABASE {scratch}"))
+            .map_err(db)?;
+        let server = &admin[..admin.rfind('/').unwrap_or(admin.len())];
+        Ok(format!("{server}/{scratch}"))
+    })
+}
+
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

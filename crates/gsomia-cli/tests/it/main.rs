@@ -116,19 +116,8 @@ fn check(args: &[&str], expect: Expect) {
 pub(crate) fn postgres_db(name: &str) -> Option<String> {
     let admin = std::env::var("GSOMIA_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let db = format!("gsomia_cli_{}_{name}", std::process::id());
-    let made = std::thread::spawn({
-        let (admin, db) = (admin.clone(), db.clone());
-        move || -> Result<(), postgres::Error> {
-            let mut c = postgres::Client::connect(&admin, postgres::NoTls)?;
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
-            c.batch_execute(&format!("CREATE DATABASE {db}"))
-        }
-    })
-    .join()
-    .unwrap();
-    match made {
-        Ok(()) => Some(format!("{}/{db}", &admin[..admin.rfind('/').unwrap()])),
+    match gsomia_store::scratch_database(&admin, &format!("cli_{name}")) {
+        Ok(url) => Some(url),
         Err(e) => {
             assert!(
                 std::env::var("CI").is_err(),

@@ -65,18 +65,7 @@ fn test_database(dir: &Path) -> Option<String> {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
     let mut h = std::collections::hash_map::DefaultHasher::new();
     dir.hash(&mut h);
-    let db = format!("gsomia_node_{}_{:x}", std::process::id(), h.finish());
-    // The synchronous client runs its own runtime: on a thread of its own, outside the test's.
-    let (a, d) = (admin.clone(), db.clone());
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"))
-            .unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {d}")).unwrap();
-    })
-    .join()
-    .unwrap();
-    Some(format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]))
+    Some(gsomia_store::scratch_database(&admin, &format!("node_{:x}", h.finish())).unwrap())
 }
 
 /// Whether a test about the SQLite file itself (its mode, a snapshot, a byte changed in it)

@@ -65,13 +65,7 @@ fn postgres_admin() -> Option<String> {
 /// A new, empty PostgreSQL database for test `name`; its URL.
 fn postgres_db(name: &str) -> Option<String> {
     let admin = postgres_admin()?;
-    let db = format!("gsomia_{}_{}", std::process::id(), name.replace('-', "_"));
-    let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-    let base = &admin[..admin.rfind('/').unwrap()];
-    Some(format!("{base}/{db}"))
+    Some(gsomia_store::scratch_database(&admin, name).unwrap())
 }
 
 /// A fresh place of every backend for test `name`.
