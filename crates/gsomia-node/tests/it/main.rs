@@ -390,30 +390,22 @@ async fn bad_input_gets_the_documented_status_and_changes_nothing() {
         assert_eq!(counts(&f), before, "{what}: the store changed");
     }
     // Wrong content type: 415, nothing changed.
+    let post = |content_type: &str| {
+        let req = Request::post("/api/v1/items")
+            .header("authorization", format!("Bearer {}", f.tokens["kim"]))
+            .header("content-type", content_type)
+            .body(Body::from(report().to_string()))
+            .unwrap();
+        gsomia_node::api::app(f.node.clone()).oneshot(req)
+    };
     let before = counts(&f);
-    let req = Request::post("/api/v1/items")
-        .header("authorization", format!("Bearer {}", f.tokens["kim"]))
-        .header("content-type", "text/plain")
-        .body(Body::from(report().to_string()))
-        .unwrap();
-    let resp = gsomia_node::api::app(f.node.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
+    let resp = post("text/plain").await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(counts(&f), before);
     // Refused before its body was read: the client is told the connection closes. A body
     // read to its end (the same object, refused after reading or not) keeps it open.
     assert_eq!(resp.headers()["connection"], "close");
-    let req = Request::post("/api/v1/items")
-        .header("authorization", format!("Bearer {}", f.tokens["kim"]))
-        .header("content-type", "application/json")
-        .body(Body::from(report().to_string()))
-        .unwrap();
-    let resp = gsomia_node::api::app(f.node.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
+    let resp = post("application/json").await.unwrap();
     assert!(resp.status().is_success() || resp.status().is_client_error());
     assert!(resp.headers().get("connection").is_none());
 }
