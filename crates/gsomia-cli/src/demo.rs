@@ -98,9 +98,10 @@ impl Demo {
             .map_err(|e| anyhow!("{party} {method} {path}: {e}"))
     }
 
-    /// Waits (at most 10 s) until `check` holds: what federation delivers arrives quickly.
+    /// Waits (at most 30 s, for a loaded machine) until `check` holds: what federation delivers
+    /// arrives quickly.
     async fn wait(&self, what: &str, check: impl Fn(&Demo) -> bool) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !check(self) {
             if Instant::now() > deadline {
                 bail!("timed out waiting for {what}");

@@ -58,8 +58,33 @@ pub(super) fn client_of(data: &Path) -> gsomia_node::client::Client {
     gsomia_node::client::Client::new(Some(pin)).unwrap()
 }
 
-/// Starts `gsomia serve` and waits (bounded) for its "listening" line; the child and address.
-pub(super) fn start(data: &Path) -> (Child, String) {
+/// A running `gsomia serve`, killed when dropped, so that a failing test leaves no server
+/// behind (an explicit `kill` and `wait` work on it as on the child).
+pub(super) struct Serving(Child);
+
+impl std::ops::Deref for Serving {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Serving {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gsomia serve` and waits (bounded) for its "listening" line; the server and its
+/// address.
+pub(super) fn start(data: &Path) -> (Serving, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gsomia"))
         .args(["serve", "--data", data.to_str().unwrap()])
         .env("NO_COLOR", "1")
@@ -83,7 +108,7 @@ pub(super) fn start(data: &Path) -> (Child, String) {
             PINS.lock().unwrap().insert(addr.clone(), pin);
             // Keep draining the pipe so the server never blocks on a full stdout.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return (child, addr);
+            return (Serving(child), addr);
         }
     }
     let _ = child.kill();

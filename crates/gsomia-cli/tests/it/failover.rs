@@ -110,16 +110,6 @@ impl Drop for Servers {
     }
 }
 
-/// A `gsomia serve` killed when dropped, also when the test fails.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One query on the server at `port` (on a thread of its own: the client runs a runtime).
 fn query(port: u16, db: &str, sql: &str) -> Result<Vec<String>, postgres::Error> {
     let url = format!("postgres://root@127.0.0.1:{port}/{db}");
@@ -255,9 +245,7 @@ fn the_primary_dies_under_load_the_standby_is_promoted_and_nothing_acknowledged_
     let data_b = dir.join("kor-b");
     copy_folder(&data, &data_b);
     let (a, addr_a) = start(&data);
-    let a = Stopped(a);
     let (b, addr_b) = start(&data_b);
-    let b = Stopped(b);
 
     // Four clients a process publish; the checkpoints either issues are collected.
     let stop = Arc::new(AtomicBool::new(false));
