@@ -400,12 +400,9 @@ async fn through_the_hub(d: &Demo, on: &str, id: &str) -> Result<()> {
     if s != 200 {
         bail!("consent: {b}");
     }
+    // Held in the world USA decides on (reloaded just after the consent is stored).
     d.wait("the consent at USA", |d| {
-        !d.node("USA")
-            .store()
-            .consents()
-            .unwrap_or_default()
-            .is_empty()
+        !d.node("USA").world().consents().is_empty()
     })
     .await?;
     say(

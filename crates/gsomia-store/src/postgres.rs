@@ -370,7 +370,7 @@ fn read_hashes(c: &mut impl GenericClient, indexes: &[u64]) -> Result<Vec<[u8; 3
         .collect()
 }
 
-/// The last audit entry's number and hash.
+/// The query of the chain's head (the writer prepares it once, as every statement it runs).
 const HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 
 /// The last audit entry's number and hash.
