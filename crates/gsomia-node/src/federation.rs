@@ -167,6 +167,8 @@ pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> 
     if messages.is_empty() {
         return Ok(false);
     }
+    // The consents sent with an item are the world's: as of now, whichever process took them.
+    node.refresh_world().map_err(|e| e.to_string())?;
     let record_of = node
         .store()
         .parties()

@@ -61,6 +61,11 @@ pub struct Node {
     outbox: tokio::sync::Notify,
     /// The standing release rules, read on every publication (R7).
     rules: RwLock<Arc<Vec<ReleaseRule>>>,
+    /// The store's world version `world` and `rules` were read at; held while they are read
+    /// again, so that reloads replace them in order.
+    world_version: std::sync::Mutex<u64>,
+    /// A copy of `world_version` to compare without taking the lock.
+    world_seen: std::sync::atomic::AtomicU64,
     clock: Clock,
     /// Held by whoever reads an agreement, adds an event to it and writes it back (REST and
     /// the inbox alike), so that no concurrent event is lost (A7).
@@ -133,6 +138,7 @@ impl Node {
                 own.keys.fingerprint()
             )));
         }
+        let version = store.world_version()?;
         let world = build_world(parties, store.agreements()?, store.consents()?)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         let instance = format!(
@@ -147,6 +153,8 @@ impl Node {
             store,
             world: RwLock::new(Arc::new(world)),
             rules,
+            world_version: std::sync::Mutex::new(version),
+            world_seen: std::sync::atomic::AtomicU64::new(version),
             outbox: tokio::sync::Notify::new(),
             clock,
             agreements_gate: tokio::sync::Mutex::new(()),
@@ -314,16 +322,6 @@ impl Node {
         }
     }
 
-    /// Re-reads the standing release rules after one was added.
-    pub fn reload_release_rules(&self) -> Result<(), NodeError> {
-        let rules = Arc::new(self.store.release_rules()?);
-        match self.rules.write() {
-            Ok(mut r) => *r = rules,
-            Err(p) => *p.into_inner() = rules,
-        }
-        Ok(())
-    }
-
     /// Now.
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
@@ -434,6 +432,7 @@ impl Node {
             .writes
             .iter()
             .any(|w| matches!(w, Write::Enqueue { .. }));
+        let changes_world = batch.writes.iter().any(Write::changes_world);
         let decisions = crate::metrics::Metrics::decisions_of(&batch.audit);
         let indexed = crate::service::search::before_commit(self, &batch.writes);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -444,6 +443,10 @@ impl Node {
             Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
         };
         if result.is_ok() {
+            if changes_world && let Err(e) = self.refresh_world() {
+                // Committed all the same; the next request reads the world again.
+                tracing::warn!("the world was not read again after a change: {e}");
+            }
             self.metrics.committed(&decisions);
             crate::service::search::after_commit(self, indexed);
             if queues {
@@ -453,17 +456,34 @@ impl Node {
         result
     }
 
-    /// Replaces the world after parties or agreements changed.
-    pub fn reload_world(&self) -> Result<(), NodeError> {
-        let world = build_world(
+    /// Reads the world (parties, agreements, consents) and the release rules again if a
+    /// batch changed them since they were read, here or in another process sharing the store
+    /// ([`gsomia_store::Write::changes_world`]). Every request calls it before it is answered
+    /// (`api::access_log`), every write after it commits, and the background loops each round:
+    /// a change committed by any process decides the next request at every process.
+    pub fn refresh_world(&self) -> Result<(), NodeError> {
+        use std::sync::atomic::Ordering;
+        let version = self.store.world_version()?;
+        if version == self.world_seen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut seen = self.world_version.lock().unwrap_or_else(|p| p.into_inner());
+        // Read after the lock: a reload that waited for it may find the work done.
+        let version = self.store.world_version()?;
+        if version == *seen {
+            return Ok(());
+        }
+        let world = Arc::new(build_world(
             self.store.parties()?,
             self.store.agreements()?,
             self.store.consents()?,
-        )?;
-        match self.world.write() {
-            Ok(mut w) => *w = Arc::new(world),
-            Err(p) => *p.into_inner() = Arc::new(world),
-        }
+        )?);
+        let rules = Arc::new(self.store.release_rules()?);
+        // A poisoned lock still holds a consistent value: each is only ever replaced whole.
+        *self.world.write().unwrap_or_else(|p| p.into_inner()) = world;
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+        *seen = version;
+        self.world_seen.store(version, Ordering::Release);
         Ok(())
     }
 
@@ -702,7 +722,7 @@ impl Node {
             writes: vec![Write::PutParty(record)],
             audit: vec![entry],
         })?;
-        self.reload_world()
+        self.refresh_world()
     }
 
     /// Imports (or replaces) an agreement, checked against the parties this node knows.
@@ -728,7 +748,7 @@ impl Node {
             writes: vec![Write::PutAgreement(Box::new(file))],
             audit: vec![entry],
         })?;
-        self.reload_world()
+        self.refresh_world()
     }
 
     /// Lets go of the leases this process holds (another takes them over at once) and stops

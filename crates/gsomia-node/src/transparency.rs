@@ -171,6 +171,8 @@ async fn round(
     asking: &mut HashMap<PartyCode, tokio::task::JoinHandle<()>>,
 ) -> Result<(), ApiError> {
     let (size, note) = issue(node).await?;
+    // Whom to ask is the world's partners as of now, whichever process changed them.
+    node.refresh_world().map_err(crate::service::internal)?;
     asking.retain(|_, t| !t.is_finished());
     for record in due(node, size)? {
         if !asking.contains_key(&record.code) {

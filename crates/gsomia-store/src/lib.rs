@@ -192,6 +192,25 @@ pub enum Write {
     AddEvidence(Box<Evidence>),
 }
 
+impl Write {
+    /// Whether the write changes what a node decides by (parties, agreements, consents,
+    /// release rules): a batch with one also advances [`WORLD_VERSION`] in its transaction,
+    /// so every process sharing the store knows to read them again.
+    pub fn changes_world(&self) -> bool {
+        matches!(
+            self,
+            Write::PutParty(_)
+                | Write::PutAgreement(_)
+                | Write::PutConsent(_)
+                | Write::AddReleaseRule(_)
+        )
+    }
+}
+
+/// The `meta` key counting the committed batches that changed the world (see
+/// [`Write::changes_world`]); absent before the first.
+pub const WORLD_VERSION: &str = "world_version";
+
 /// A party code read back from the store.
 pub(crate) fn party_code(text: &str) -> Result<PartyCode, StoreError> {
     text.parse()
@@ -343,6 +362,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A node setting.
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// How many committed batches changed the world ([`Write::changes_world`]): a process
+    /// holding parties, agreements, consents and rules in memory reads them again when this
+    /// moved, whichever process (or command) committed the change.
+    fn world_version(&self) -> Result<u64, StoreError> {
+        self.meta(WORLD_VERSION)?.map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| StoreError::Corrupt(format!("{WORLD_VERSION} `{v}`")))
+        })
+    }
     /// Every party's descriptor.
     fn parties(&self) -> Result<Vec<PartyRecord>, StoreError>;
     /// Every agreement.

@@ -1125,6 +1125,16 @@ fn apply(
             }
         }
     }
+    if batch.writes.iter().any(Write::changes_world) {
+        exec(
+            tx,
+            cache,
+            "INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key)
+             DO UPDATE SET value = (meta.value::bigint + 1)::text",
+            &[&crate::WORLD_VERSION],
+        )
+        .map_err(db)?;
+    }
     for draft in &batch.audit {
         let (entry, hashes) = head.append(draft.body());
         committed.audit.push(entry.seq);

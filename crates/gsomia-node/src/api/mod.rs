@@ -278,9 +278,23 @@ async fn access_log(
     let id = next_request_id();
     let span = tracing::info_span!("request", id = %id);
     let started = std::time::Instant::now();
-    let mut resp = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
-        .await;
+    // Decided by the world as the store has it now: another process sharing the store may
+    // have changed it (an agreement terminated, a consent received) a moment ago.
+    let mut resp = match node.refresh_world() {
+        Ok(()) => {
+            REQUEST_ID
+                .scope(id.clone(), next.run(req).instrument(span.clone()))
+                .await
+        }
+        Err(e) => {
+            use axum::response::IntoResponse;
+            match e {
+                crate::error::NodeError::Store(e) => ApiError::from(e),
+                e => crate::service::internal(e),
+            }
+            .into_response()
+        }
+    };
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     span.in_scope(|| {

@@ -8,7 +8,7 @@ use gsomia_core::{Action, Agreement, Date, EventKind, Rule, User};
 use gsomia_store::{Batch, Verdict, Write};
 use serde_json::{Value, json};
 
-use super::{internal, permit, refuse};
+use super::{permit, refuse};
 use crate::error::ApiError;
 use crate::node::{Node, entry};
 
@@ -81,7 +81,6 @@ pub async fn event(
         audit: vec![draft],
     })
     .await?;
-    node.reload_world().map_err(internal)?;
     Ok(json!({ "event": event, "status": status(&updated, node.today()) }))
 }
 
@@ -149,6 +148,5 @@ pub async fn propose(
         audit: vec![draft],
     })
     .await?;
-    node.reload_world().map_err(internal)?;
     Ok(json!({ "agreement": file, "status": status(&a, node.today()) }))
 }

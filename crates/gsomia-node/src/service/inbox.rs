@@ -233,17 +233,7 @@ pub async fn apply(
         envelope: envelope_id.to_owned(),
         reply: reply.clone(),
     });
-    // The world changes only with agreements, consents and keys: rebuild it only then.
-    let reload = writes.iter().any(|w| {
-        matches!(
-            w,
-            Write::PutAgreement(_) | Write::PutConsent(_) | Write::PutParty(_)
-        )
-    });
     node.write(Batch { writes, audit }).await?;
-    if reload {
-        node.reload_world().map_err(crate::service::internal)?;
-    }
     Ok(reply)
 }
 

@@ -839,7 +839,6 @@ pub async fn add_release_rule(
             audit: vec![draft],
         })
         .await?;
-    node.reload_release_rules().map_err(internal)?;
     let id = committed.ids.first().copied().unwrap_or_default();
     Ok(ReleaseRule { id, ..rule })
 }

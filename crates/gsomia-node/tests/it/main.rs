@@ -1515,6 +1515,49 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
     .unwrap();
     assert_eq!(verified.entries, a.node.store().log_size().unwrap());
     assert_eq!(verified.checkpoints, 1);
+    // What A changes in the world decides B's next request at once: a standing release rule
+    // added at A is B's, and an agreement A's administrator replaces with one terminated in 2018
+    // refuses B's release under it (R1), though B read the agreement when it opened.
+    let b = Fixture {
+        node: b,
+        tokens: a.tokens.clone(),
+    };
+    let rule = json!({"to": "USA", "topics": ["dprk-missile"], "max_level": "II"});
+    let (s, body) = call(
+        &a,
+        "POST",
+        "/api/v1/release-rules",
+        Some("park"),
+        Some(rule.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (_, body) = call(&b, "GET", "/api/v1/release-rules", Some("park"), None).await;
+    assert_eq!(body["rules"][0]["to"], "USA", "{body}");
+    let mut ended: Value = serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    ended["events"] = json!([
+        { "type": "signed", "by": "JPN", "on": "2016-11-23" },
+        { "type": "signed", "by": "KOR", "on": "2016-11-23" },
+        { "type": "notice", "by": "KOR", "on": "2018-08-01" }
+    ]);
+    a.node
+        .import_agreement(serde_json::from_value(ended).unwrap())
+        .unwrap();
+    let (s, body) = call(
+        &b,
+        "POST",
+        &format!("/api/v1/items/{REPORT_ID}/release"),
+        Some("park"),
+        Some(json!({"to": "JPN"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["rule"].as_str()),
+        (StatusCode::FORBIDDEN, Some("R1")),
+        "{body}"
+    );
+    let b = b.node;
+
     // B's search index follows what A publishes and destroys (P5 in every process).
     let waits = |what: &str, check: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -1539,5 +1582,6 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
     waits("B forgets the destroyed item's words", &|| {
         !b.index.knows("wonsan")
     });
+
     b.close();
 }

@@ -395,6 +395,14 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
             }
         }
     }
+    if job.batch.writes.iter().any(Write::changes_world) {
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key)
+             DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        )
+        .and_then(|mut s| s.execute([crate::WORLD_VERSION]))
+        .map_err(db)?;
+    }
     for (body, draft) in job.bodies.iter().zip(&job.batch.audit) {
         let (entry, hashes) = head.append(body.clone());
         tx.prepare_cached("INSERT INTO audit (seq, body, hash, subject) VALUES (?1, ?2, ?3, ?4)")

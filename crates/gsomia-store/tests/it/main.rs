@@ -247,6 +247,42 @@ fn concurrent(store: Arc<dyn Store>) {
 }
 
 #[test]
+fn the_world_version_moves_with_each_committed_world_change_only() {
+    for place in places("world-version") {
+        world_version(place.open());
+    }
+}
+
+fn world_version(store: Arc<dyn Store>) {
+    let rule = |to: &str| gsomia_store::ReleaseRule {
+        id: 0,
+        to: to.parse().unwrap(),
+        topics: vec!["dprk-missile".parse().unwrap()],
+        max_level: "II".parse().unwrap(),
+        created_by: "park".into(),
+        created: "2019-07-25T00:30:00Z".into(),
+    };
+    let add = |to: &str| Batch {
+        writes: vec![Write::AddReleaseRule(rule(to))],
+        audit: vec![draft("rule.add", to)],
+    };
+    assert_eq!(store.world_version().unwrap(), 0);
+    store.write(add("JPN")).unwrap();
+    assert_eq!(store.world_version().unwrap(), 1);
+    // Not for what decides nothing: an item.
+    store.write(publish(1)).unwrap();
+    assert_eq!(store.world_version().unwrap(), 1);
+    // Not for a refused batch: its change is undone, and so is the count.
+    let mut refused = add("USA");
+    refused.writes.push(Write::DisableUser("nobody".into()));
+    store.write(refused).unwrap_err();
+    assert_eq!(store.world_version().unwrap(), 1);
+    assert_eq!(store.release_rules().unwrap().len(), 1);
+    store.write(add("USA")).unwrap();
+    assert_eq!(store.world_version().unwrap(), 2);
+}
+
+#[test]
 fn p5_destroying_an_item_removes_its_key_and_content_once() {
     for place in places("destroy") {
         destroy(place.open());
