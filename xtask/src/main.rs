@@ -635,7 +635,9 @@ fn sha256_rate(bytes_per_entry: usize) -> f64 {
 fn stored(n: u64, label: &gsomia_core::Label, content: &[u8]) -> gsomia_store::StoredItem {
     gsomia_store::StoredItem {
         seq: 0,
-        id: format!("report--00000000-0000-4000-8000-{n:012}"),
+        id: format!("report--00000000-0000-4000-8000-{n:012}")
+            .parse()
+            .expect("a STIX id"),
         modified: "2019-07-25T00:30:00.000Z".into(),
         stix_type: "report".into(),
         label: label.clone(),

@@ -270,10 +270,11 @@ async fn release(
             b["marking"]["level"].as_str().unwrap_or("")
         ),
     );
+    let item: gsomia_core::ItemId = id.parse()?;
     d.wait("the receipt", |d| {
         d.node(party)
             .store()
-            .receipts(id)
+            .receipts(&item)
             .unwrap_or_default()
             .iter()
             .any(|r| r.receipt.party.as_str() == to)
@@ -282,7 +283,7 @@ async fn release(
     let held = d
         .node(to)
         .store()
-        .item(id, None)?
+        .item(&item, None)?
         .context("received item")?;
     let m = held.marking.context("marking")?;
     let chain: Vec<String> = held

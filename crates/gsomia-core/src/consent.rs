@@ -50,6 +50,29 @@ impl<'de> Deserialize<'de> for Grantee {
     }
 }
 
+/// A holder's request for the originator's consent to release one of its items onward (R4):
+/// the holder sends it, the originator keeps it until an authority answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// The item (every version of it).
+    pub item: crate::ItemId,
+    /// Its originator, who is asked.
+    pub originator: PartyCode,
+    /// The holder that would release it.
+    pub holder: PartyCode,
+    /// To whom.
+    pub to: PartyCode,
+    /// The item's purpose, which a consent must carry.
+    pub purpose: Tag,
+    /// The last day asked for.
+    pub until: Date,
+    /// The holder's user who asked.
+    pub asked_by: String,
+    /// When (RFC 3339).
+    pub asked: String,
+}
+
 /// A consent as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +82,7 @@ pub struct Consent {
     /// The originator who consents.
     pub originator: PartyCode,
     /// The STIX id of the item (every version of it).
-    pub item: String,
+    pub item: crate::ItemId,
     /// The holder that may release.
     pub holder: PartyCode,
     /// To whom.

@@ -5,13 +5,107 @@
 //! by `gsomia-crypto`. [`Item::new`] checks the structure; the world checks that the parties and
 //! levels it names exist ([`crate::World::check_item`]).
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::input::{Invalid, Problem};
 use crate::label::{Hop, Label, Marking, Source, Tag, Timestamp};
 use crate::party::PartyCode;
 use crate::scheme::{LevelId, Scheme};
+
+/// A checked STIX id: a STIX type name (3 to 250 lowercase ASCII letters, digits and inner
+/// `-`), `--`, and a UUID (`report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b`). Read as text
+/// (`Deref<Target = str>`) wherever it is written out: SQL, JSON, paths, logs.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId(Box<str>);
+
+/// Why a string is not a STIX id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a STIX id (a type name, `--`, a UUID)")]
+pub struct BadItemId(pub String);
+
+impl ItemId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The STIX type it names (`report`).
+    pub fn stix_type(&self) -> &str {
+        // INVARIANT: checked on parsing to hold `--` followed by a UUID (36 bytes).
+        &self.0[..self.0.len() - 38]
+    }
+}
+
+impl FromStr for ItemId {
+    type Err = BadItemId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = s.len() > 38
+            && s.is_char_boundary(s.len() - 38)
+            && is_type_name(&s[..s.len() - 38])
+            && s[s.len() - 38..].strip_prefix("--").is_some_and(is_uuid);
+        if ok {
+            Ok(ItemId(s.into()))
+        } else {
+            Err(BadItemId(s.to_owned()))
+        }
+    }
+}
+
+impl std::ops::Deref for ItemId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ItemId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for ItemId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ItemId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for ItemId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// An item file as written (see `model-case/items/`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +130,7 @@ pub struct ItemFile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     file: ItemFile,
-    id: String,
+    id: ItemId,
 }
 
 impl Item {
@@ -76,7 +170,7 @@ impl Item {
     }
 
     /// The STIX id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ItemId {
         &self.id
     }
 
@@ -135,7 +229,7 @@ impl Item {
 }
 
 /// Checks the STIX common properties an item needs, returning the id.
-fn check_stix(object: &Value) -> Result<String, Invalid> {
+fn check_stix(object: &Value) -> Result<ItemId, Invalid> {
     let bad = |place: &str, msg: String| Err(Invalid::at(place, Problem::Stix(msg)));
     let Some(obj) = object.as_object() else {
         return bad("object", "a STIX object must be a JSON object".into());
@@ -144,13 +238,7 @@ fn check_stix(object: &Value) -> Result<String, Invalid> {
     let Some(ty) = text("type") else {
         return bad("object.type", "a STIX object needs a string `type`".into());
     };
-    let type_ok = (3..=250).contains(&ty.len())
-        && ty
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !ty.starts_with('-')
-        && !ty.ends_with('-');
-    if !type_ok {
+    if !is_type_name(ty) {
         return bad("object.type", format!("`{ty}` is not a STIX type name"));
     }
     match text("spec_version") {
@@ -166,17 +254,23 @@ fn check_stix(object: &Value) -> Result<String, Invalid> {
     let Some(id) = text("id") else {
         return bad("object.id", "a STIX object needs a string `id`".into());
     };
-    let uuid_ok = id
-        .strip_prefix(ty)
-        .and_then(|rest| rest.strip_prefix("--"))
-        .is_some_and(is_uuid);
-    if !uuid_ok {
-        return bad(
+    match id.parse::<ItemId>() {
+        Ok(id) if id.stix_type() == ty => Ok(id),
+        _ => bad(
             "object.id",
             format!("`{id}` is not `{ty}--` followed by a UUID"),
-        );
+        ),
     }
-    Ok(id.to_owned())
+}
+
+/// A STIX type name: 3 to 250 lowercase ASCII letters, digits and inner `-`.
+fn is_type_name(ty: &str) -> bool {
+    (3..=250).contains(&ty.len())
+        && ty
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !ty.starts_with('-')
+        && !ty.ends_with('-')
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -198,7 +292,7 @@ pub enum DeriveError {
     #[error("source `{item}` is held by {holder}, not by {deriver}")]
     NotHeld {
         /// The source.
-        item: String,
+        item: ItemId,
         /// Who holds it.
         holder: PartyCode,
         /// Who derives.
@@ -208,7 +302,7 @@ pub enum DeriveError {
     #[error("source `{item}` has level `{level}`, which is not in the deriver's scheme")]
     UnknownLevel {
         /// The source.
-        item: String,
+        item: ItemId,
         /// Its level.
         level: LevelId,
     },

@@ -194,7 +194,7 @@ pub struct Source {
     /// The source's originator, whose rules (third-party consent, caveats) still apply.
     pub originator: PartyCode,
     /// The source's STIX id.
-    pub item: String,
+    pub item: crate::ItemId,
 }
 
 /// The originator's label (SPEC §2).

@@ -26,11 +26,11 @@ pub mod world;
 
 pub use access::{Access, read, read_label};
 pub use agreement::{Agreement, AgreementFile, AgreementId, Event, EventKind, State, Status};
-pub use consent::{Consent, Grantee};
+pub use consent::{Consent, ConsentRequest, Grantee};
 pub use date::Date;
 pub use decision::{Decision, Refusal, Rule};
 pub use input::{Invalid, Place, Problem};
-pub use item::{Item, ItemFile, derive, version_of};
+pub use item::{BadItemId, Item, ItemFile, ItemId, derive, version_of};
 pub use label::{Caveat, Grading, Hop, Label, Marking, Tag, Timestamp};
 pub use party::PartyCode;
 pub use policy::{Action, permit};

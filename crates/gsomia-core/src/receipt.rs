@@ -12,7 +12,7 @@ use crate::{Marking, PartyCode};
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// The item's STIX id.
-    pub item: String,
+    pub item: crate::ItemId,
     /// Its version.
     pub version: String,
     /// The receiver.

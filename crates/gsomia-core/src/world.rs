@@ -52,7 +52,7 @@ pub struct World {
     between: FxHashMap<(PartyCode, PartyCode), Vec<usize>>,
     consents: Vec<Consent>,
     /// SipHash here, not Fx: item ids come from partner nodes.
-    consents_by_item: HashMap<String, Vec<usize>>,
+    consents_by_item: HashMap<crate::ItemId, Vec<usize>>,
 }
 
 impl World {
@@ -108,7 +108,7 @@ impl World {
                 (a.hub().is_some(), a.id()).cmp(&(b.hub().is_some(), b.id()))
             });
         }
-        let mut consents_by_item: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut consents_by_item: HashMap<crate::ItemId, Vec<usize>> = HashMap::new();
         for (index, c) in consents.iter().enumerate() {
             let fail = |invalid| WorldError::Consent { index, invalid };
             for (place, p) in [("originator", c.originator), ("holder", c.holder)] {

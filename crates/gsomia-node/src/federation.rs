@@ -102,7 +102,8 @@ fn build(
             "item" => {
                 let p = &m.payload;
                 let (id, version) = (p["id"].as_str().unwrap_or_default(), p["version"].as_str());
-                let stored = node.store().item(id, version).map_err(|e| e.to_string())?;
+                let stored =
+                    crate::service::items::stored(node, id, version).map_err(|e| e.to_string())?;
                 let Some(stored) = stored else {
                     return Err(format!("outbox item `{id}` is no longer stored"));
                 };

@@ -569,7 +569,7 @@ pub async fn answer_custody(node: &Node, env: Envelope) -> Result<Envelope, ApiE
         );
         (forbidden(gsomia_core::Rule::P7, message), draft)
     };
-    let stored = node.store().item(item, None)?;
+    let stored = crate::service::items::stored(node, item, None)?;
     let originator = stored.as_ref().map(|s| s.label.originator);
     if originator != Some(from) {
         // The same answer whether this node holds the item or not: only its originator learns

@@ -19,7 +19,7 @@ pub use postgres::{PostgresStore, is_postgres_url, scratch_database};
 pub use record::{Counts, Evidence, Incident, PartyRecord, ReleaseRule, StoredItem, UserRecord};
 pub use sqlite::{SqliteStore, snapshot};
 
-use gsomia_core::{AgreementFile, PartyCode, SignedReceipt};
+use gsomia_core::{AgreementFile, ItemId, PartyCode, SignedReceipt};
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -89,7 +89,7 @@ pub enum Write {
     /// label and binding, and this holder's new marking and custody levels.
     Reclassify {
         /// STIX id.
-        id: String,
+        id: ItemId,
         /// The originator's new label.
         label: Box<gsomia_core::Label>,
         /// The originator's binding of it.
@@ -102,7 +102,7 @@ pub enum Write {
     /// Destroy an item version's key and content (P5), keeping its label and a certificate.
     DestroyItem {
         /// STIX id.
-        id: String,
+        id: ItemId,
         /// Version.
         modified: String,
         /// When.
@@ -140,7 +140,7 @@ pub enum Write {
     /// never replaced (H1).
     PutConsent(gsomia_crypto::Verified<gsomia_core::Consent>),
     /// Keep a partner's request for this party's consent.
-    AddConsentRequest(serde_json::Value),
+    AddConsentRequest(gsomia_core::ConsentRequest),
     /// Record the answer to a consent request.
     AnswerConsentRequest {
         /// The request.
@@ -210,6 +210,12 @@ impl Write {
 /// The `meta` key counting the committed batches that changed the world (see
 /// [`Write::changes_world`]); absent before the first.
 pub const WORLD_VERSION: &str = "world_version";
+
+/// A STIX id read back from the store.
+pub(crate) fn item_id(text: &str) -> Result<ItemId, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("`{text}` is not a STIX id")))
+}
 
 /// A party code read back from the store.
 pub(crate) fn party_code(text: &str) -> Result<PartyCode, StoreError> {
@@ -318,11 +324,11 @@ pub struct PeerDelivery {
 
 /// A partner's request for this party's consent, and the answer once given.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConsentRequest {
+pub struct StoredConsentRequest {
     /// Its id.
     pub id: i64,
     /// What was asked.
-    pub request: serde_json::Value,
+    pub request: gsomia_core::ConsentRequest,
     /// The answer, once given.
     pub answer: Option<serde_json::Value>,
 }
@@ -382,7 +388,7 @@ pub trait Store: Send + Sync + 'static {
     /// The console passphrase (PHC string) of an enabled user, if one is set.
     fn passphrase(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// The newest version of an item, or the version `modified`.
-    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError>;
+    fn item(&self, id: &ItemId, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError>;
     /// Items in the order they were added, after sequence number `after`.
     fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError>;
     /// Audit entries after sequence number `after`.
@@ -416,11 +422,11 @@ pub trait Store: Send + Sync + 'static {
         envelope: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
     /// The receipts partners gave for an item's versions.
-    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError>;
+    fn receipts(&self, item: &ItemId) -> Result<Vec<SignedReceipt>, StoreError>;
     /// The consents this node holds (verified when they arrived).
     fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
     /// Consent requests from partners.
-    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError>;
+    fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
 
@@ -429,7 +435,7 @@ pub trait Store: Send + Sync + 'static {
     fn tagged(&self, tag: &str, after: (i64, i64), limit: usize)
     -> Result<Vec<Listed>, StoreError>;
     /// Every version of the item `id` that is not destroyed, oldest `modified` first.
-    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError>;
+    fn versions(&self, id: &ItemId) -> Result<Vec<StoredItem>, StoreError>;
     /// The tags in use that start with `prefix`.
     fn tags(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 

@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
 
-use gsomia_core::{AgreementFile, Consent, PartyCode, SignedReceipt, User};
+use gsomia_core::{AgreementFile, Consent, ItemId, PartyCode, SignedReceipt, User};
 use gsomia_log::{Frontier, Hash, HashReader, ReaderError};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
@@ -28,8 +28,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 use crate::audit::{AuditEntry, GENESIS, Head};
 use crate::writer::{Stats, Writer, group};
 use crate::{
-    Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Evidence, Incident, OutboxMessage,
-    PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
+    Batch, CommitStats, Committed, Counts, Done, Evidence, Incident, OutboxMessage, PartyRecord,
+    PeerDelivery, ReleaseRule, Store, StoreError, StoredConsentRequest, StoredItem, UserRecord,
+    Write,
 };
 
 /// The advisory lock every writer takes for its transaction: the log's one sequencer.
@@ -475,7 +476,7 @@ impl Drop for PostgresStore {
 fn item_at(r: &Row, at: usize) -> Result<StoredItem, StoreError> {
     Ok(StoredItem {
         seq: r.get(at),
-        id: r.get(at + 1),
+        id: crate::item_id(r.get(at + 1))?,
         modified: r.get(at + 2),
         stix_type: r.get(at + 3),
         label: parse(r.get::<_, &str>(at + 4))?,
@@ -904,7 +905,7 @@ fn apply(
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                          ON CONFLICT DO NOTHING RETURNING seq",
                     &[
-                        &i.id,
+                        &i.id.as_str(),
                         &i.modified,
                         &i.stix_type,
                         &json(&i.label),
@@ -946,7 +947,13 @@ fn apply(
                     cache,
                     "UPDATE items SET label = $2, binding = $3, marking = $4, custody = $5
                          WHERE stix_id = $1",
-                    &[id, &json(label), binding, &marking, &json(custody)],
+                    &[
+                        &id.as_str(),
+                        &json(label),
+                        binding,
+                        &marking,
+                        &json(custody),
+                    ],
                 )
                 .map_err(db)?;
                 changed(n, || format!("item `{id}`"))?;
@@ -957,7 +964,7 @@ fn apply(
                     cache,
                     "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = $3
                          WHERE stix_id = $1 AND modified = $2 AND destroyed IS NULL",
-                    &[id, modified, at],
+                    &[&id.as_str(), modified, at],
                 )
                 .map_err(db)?;
                 changed(n, || format!("item `{id}` version `{modified}`"))?;
@@ -978,7 +985,7 @@ fn apply(
                     cache,
                     "INSERT INTO incidents (item, report, follows) VALUES ($1, $2, $3)
                          RETURNING id",
-                    &[&incident.item, &json(incident), &incident.follows],
+                    &[&incident.item.as_str(), &json(incident), &incident.follows],
                 )
                 .map_err(|e| match db(e) {
                     StoreError::Conflict(_) => {
@@ -1005,7 +1012,12 @@ fn apply(
                     cache,
                     "INSERT INTO receipts (item, version, party, receipt) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (item, version, party) DO UPDATE SET receipt = EXCLUDED.receipt",
-                    &[&r.item, &r.version, &r.party.as_str(), &json(&**signed)],
+                    &[
+                        &r.item.as_str(),
+                        &r.version,
+                        &r.party.as_str(),
+                        &json(&**signed),
+                    ],
                 )
                 .map_err(db)?;
             }
@@ -1046,7 +1058,7 @@ fn apply(
                     tx,
                     cache,
                     "INSERT INTO consent_requests (request) VALUES ($1) RETURNING id",
-                    &[&request.to_string()],
+                    &[&json(request)],
                 )
                 .map_err(db)?;
                 committed.ids.push(row.get(0));
@@ -1236,18 +1248,18 @@ impl Store for PostgresStore {
             .and_then(|r| r.get(0)))
     }
 
-    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
+    fn item(&self, id: &ItemId, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
         let items = match modified {
             Some(m) => self.items(
                 &format!("SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1 AND modified = $2"),
-                &[&id, &m],
+                &[&id.as_str(), &m],
             )?,
             None => self.items(
                 &format!(
                     "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1
                      ORDER BY modified DESC LIMIT 1"
                 ),
-                &[&id],
+                &[&id.as_str()],
             )?,
         };
         Ok(items.into_iter().next())
@@ -1392,10 +1404,10 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError> {
+    fn receipts(&self, item: &ItemId) -> Result<Vec<SignedReceipt>, StoreError> {
         self.all_json(
             "SELECT receipt FROM receipts WHERE item = $1 ORDER BY version, party",
-            &[&item],
+            &[&item.as_str()],
         )
     }
 
@@ -1403,14 +1415,14 @@ impl Store for PostgresStore {
         self.all_json("SELECT consent FROM consents ORDER BY id", &[])
     }
 
-    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError> {
+    fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError> {
         self.rows(
             "SELECT id, request, answer FROM consent_requests ORDER BY id",
             &[],
         )?
         .iter()
         .map(|r| {
-            Ok(ConsentRequest {
+            Ok(StoredConsentRequest {
                 id: r.get(0),
                 request: parse(r.get::<_, &str>(1))?,
                 answer: r.get::<_, Option<&str>>(2).map(parse).transpose()?,
@@ -1480,13 +1492,13 @@ impl Store for PostgresStore {
         .collect()
     }
 
-    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+    fn versions(&self, id: &ItemId) -> Result<Vec<StoredItem>, StoreError> {
         self.items(
             &format!(
                 "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = $1 AND destroyed IS NULL
                  ORDER BY modified"
             ),
-            &[&id],
+            &[&id.as_str()],
         )
     }
 

@@ -1,6 +1,6 @@
 //! What the store keeps, in gsomia's types.
 
-use gsomia_core::{Hop, Label, LevelId, Marking, PartyCode, SchemeFile, Tag, User};
+use gsomia_core::{Hop, ItemId, Label, LevelId, Marking, PartyCode, SchemeFile, Tag, User};
 use gsomia_crypto::PublicKeys;
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +56,7 @@ pub struct StoredItem {
     /// Order of addition, the cursor of listings (0 before it is stored).
     pub seq: i64,
     /// STIX id.
-    pub id: String,
+    pub id: ItemId,
     /// STIX `modified` (or `created` for objects without it).
     pub modified: String,
     /// STIX type.
@@ -127,7 +127,7 @@ pub struct Incident {
     #[serde(default)]
     pub id: i64,
     /// The item's STIX id.
-    pub item: String,
+    pub item: ItemId,
     /// `loss`, `compromise`, `possible_compromise`, or `result` for a follow-up.
     pub kind: String,
     /// What happened, or the result and measures.

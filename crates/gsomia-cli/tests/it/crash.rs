@@ -489,7 +489,7 @@ fn delivery_survives_sigkill_of_either_side_exactly_once_in_order() {
         .items_after(0, 10_000)
         .unwrap()
         .into_iter()
-        .map(|i| i.id)
+        .map(|i| i.id.to_string())
         .collect();
     assert_eq!(held, ids, "every item exactly once, in order");
     let audit = store.audit_after(0, usize::MAX).unwrap();

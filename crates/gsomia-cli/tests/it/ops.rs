@@ -257,7 +257,10 @@ fn backup_while_serving_restores_a_verified_node_and_bad_backups_change_nothing(
         use gsomia_store::Store;
         let store = gsomia_store::SqliteStore::open(restored.join("gsomia.db")).unwrap();
         for id in &before_backup {
-            assert!(store.item(id, None).unwrap().is_some(), "{id} is missing");
+            assert!(
+                store.item(&id.parse().unwrap(), None).unwrap().is_some(),
+                "{id} is missing"
+            );
         }
         store.close();
     }

@@ -137,6 +137,13 @@ fn schemes_items_users_consents() {
         user_level,
         Consent::from_json(
             r#"{"id": "c", "originator": "KOR", "item": "x", "holder": "USA", "to": "JPN",
+                "purpose": "p", "given": "2020-01-01", "until": "2020-01-02"}"#,
+        )
+        .unwrap_err()
+        .to_string(),
+        Consent::from_json(
+            r#"{"id": "c", "originator": "KOR", "holder": "USA", "to": "JPN",
+                "item": "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b",
                 "purpose": "p", "given": "2020-01-02", "until": "2020-01-01"}"#,
         )
         .unwrap_err()
@@ -158,6 +165,45 @@ fn schemes_items_users_consents() {
         marking.originator: the marking names USA as originator, the label KOR
         label.level: unknown level `GOKUHI` in the scheme of KOR
         clearance: unknown level `SECRET` in the scheme of JPN
+        item: `x` is not a STIX id (a type name, `--`, a UUID) at line 1 column 44
         until: `2020-01-02` is after `2020-01-01`"#]]
     .assert_eq(&out);
+}
+
+#[test]
+fn item_ids_are_a_stix_type_two_hyphens_and_a_uuid() {
+    let uuid = "6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b";
+    for good in [
+        format!("report--{uuid}"),
+        format!("x-mod-kor-note--{uuid}"),
+        format!("ipv4-addr--{}", uuid.to_uppercase()),
+    ] {
+        let id: gsomia_core::ItemId = good.parse().unwrap();
+        assert_eq!(id.as_str(), good);
+        assert_eq!(Some(id.stix_type()), good.split("--").next());
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(
+            serde_json::from_str::<gsomia_core::ItemId>(&json).unwrap(),
+            id
+        );
+    }
+    for bad in [
+        String::new(),
+        uuid.to_owned(),
+        format!("--{uuid}"),
+        format!("ab--{uuid}"),
+        format!("Report--{uuid}"),
+        format!("-report--{uuid}"),
+        format!("report-{uuid}"),
+        format!("report--{uuid}0"),
+        format!("report--{}", &uuid[1..]),
+        format!("report--{}", uuid.replace('-', "_")),
+        format!("répört--{uuid}"),
+        format!("report—{uuid}"),
+        "report--é".repeat(8),
+    ] {
+        let e = bad.parse::<gsomia_core::ItemId>().unwrap_err();
+        assert_eq!(e.0, bad);
+        assert!(serde_json::from_value::<gsomia_core::ItemId>(bad.clone().into()).is_err());
+    }
 }

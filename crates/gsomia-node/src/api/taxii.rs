@@ -470,7 +470,10 @@ impl Filters {
         let s = &l.item;
         self.added_after.is_none_or(|a| l.added > a)
             && self.types.as_ref().is_none_or(|t| t.contains(&s.stix_type))
-            && self.ids.as_ref().is_none_or(|ids| ids.contains(&s.id))
+            && self
+                .ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|i| s.id == i.as_str()))
             && self.spec_ok
             && (self.versions.all
                 || (self.versions.last && l.latest)
@@ -491,9 +494,7 @@ struct Visible {
 fn listed_by_id(node: &Node, c: &Collection, ids: &[String]) -> Result<Vec<Listed>, TaxiiError> {
     let mut out = vec![];
     for id in ids {
-        let versions: Vec<StoredItem> = node
-            .store()
-            .versions(id)?
+        let versions: Vec<StoredItem> = crate::service::items::versions(node, id)?
             .into_iter()
             .filter(|s| item_tags(s).contains(&c.tag))
             .collect();
@@ -699,9 +700,7 @@ async fn object_versions(
     let f = Filters::parse(&params, default_all)?;
     let (seen, next) = select(node, user, c, &f)?;
     if seen.is_empty() {
-        let held: Vec<StoredItem> = node
-            .store()
-            .versions(oid)?
+        let held: Vec<StoredItem> = crate::service::items::versions(node, oid)?
             .into_iter()
             .filter(|s| item_tags(s).contains(&c.tag))
             .collect();

@@ -20,6 +20,7 @@ pub async fn ask(
     until: Date,
 ) -> Result<Value, ApiError> {
     permit(node, user, Action::AskConsent, "consent.ask", item).await?;
+    let item = &super::item_id(item)?;
     let Some(held) = node.store().item(item, None)? else {
         return Err(ApiError::not_found(format!("no item `{item}`")));
     };
@@ -35,10 +36,17 @@ pub async fn ask(
             to
         )));
     }
-    let request = json!({
-        "item": item, "originator": originator, "holder": node.party(), "to": to,
-        "purpose": held.label.purpose, "until": until, "asked_by": user.id, "asked": node.now_text(),
-    });
+    let request = gsomia_core::ConsentRequest {
+        item: item.clone(),
+        originator,
+        holder: node.party(),
+        to,
+        purpose: held.label.purpose.clone(),
+        until,
+        asked_by: user.id.clone(),
+        asked: node.now_text(),
+    };
+    let request = serde_json::to_value(request).map_err(super::internal)?;
     let writes = vec![Write::Enqueue {
         peer: originator,
         kind: "consent_request".into(),
@@ -96,24 +104,17 @@ pub async fn answer(node: &Node, user: &User, id: i64, approve: bool) -> Result<
         return Err(ApiError::not_found(format!("no open consent request {id}")));
     };
     let r = &open.request;
-    let item = r["item"].as_str().unwrap_or_default().to_owned();
-    let holder: PartyCode = serde_json::from_value(r["holder"].clone())
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let (item, holder) = (r.item.clone(), r.holder);
     let answer = if approve {
         let consent = Consent {
             id: format!("{}-consent-{id}", node.party()),
             originator: node.party(),
             item: item.clone(),
             holder,
-            to: Grantee::Party(
-                serde_json::from_value(r["to"].clone())
-                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-            ),
-            purpose: serde_json::from_value(r["purpose"].clone())
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+            to: Grantee::Party(r.to),
+            purpose: r.purpose.clone(),
             given: node.today(),
-            until: serde_json::from_value(r["until"].clone())
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+            until: r.until,
             signature: None,
         };
         let consent = consent

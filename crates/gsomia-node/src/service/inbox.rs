@@ -84,7 +84,7 @@ impl Inbox<'_> {
         });
         match pending {
             Some(s) => Ok(Some(s)),
-            None => Ok(self.node.store().item(id, None)?),
+            None => Ok(crate::service::items::stored(self.node, id, None)?),
         }
     }
 
@@ -95,7 +95,7 @@ impl Inbox<'_> {
             .writes
             .iter()
             .any(|w| matches!(w, Write::PutItem(s) if s.id == id && s.modified == version));
-        Ok(pending || self.node.store().item(id, Some(version))?.is_some())
+        Ok(pending || crate::service::items::stored(self.node, id, Some(version))?.is_some())
     }
 
     /// The label of the newest version of item `id` (see [`Inbox::stored_item`]).
@@ -538,20 +538,28 @@ fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
 fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
     let action = "consent.request.received";
     let (node, from) = (cx.node, cx.from);
-    let item = payload["item"].as_str().unwrap_or_default().to_owned();
-    let ours = payload["originator"] == node.party().as_str()
-        && payload["holder"] == from.as_str()
+    let subject = payload["item"].as_str().unwrap_or_default().to_owned();
+    let request = match gsomia_core::ConsentRequest::deserialize(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("{from} sent a malformed consent request: {e}");
+            return Ok(cx.refuse(action, &subject, Rule::R4, message));
+        }
+    };
+    let ours = request.originator == node.party()
+        && request.holder == from
         && node
             .store()
-            .item(&item, None)?
+            .item(&request.item, None)?
             .is_some_and(|s| s.label.originator == node.party());
     if !ours {
         let message = format!(
             "{from} asked for consent on an item this node did not originate, or for another holder"
         );
-        return Ok(cx.refuse(action, &item, Rule::R4, message));
+        return Ok(cx.refuse(action, &subject, Rule::R4, message));
     }
-    cx.writes.push(Write::AddConsentRequest(payload.clone()));
+    let item = request.item.clone();
+    cx.writes.push(Write::AddConsentRequest(request));
     cx.record(
         action,
         &item,
@@ -628,6 +636,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
     let Some(stored) = cx.stored_item(&id)? else {
         return Ok(cx.refuse(action, &id, Rule::M4, format!("no item `{id}` here")));
     };
+    let item = stored.id.clone();
     let originator = stored.label.originator;
     if originator == me || label.originator != originator {
         let m = format!(
@@ -689,7 +698,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
         level: h.level.clone(),
         originator,
     });
-    let onward: Vec<PartyCode> = crate::service::items::released_to(node, &id)?
+    let onward: Vec<PartyCode> = crate::service::items::released_to(node, &item)?
         .into_iter()
         .filter(|p| *p != from && *p != originator)
         .collect();
@@ -701,7 +710,7 @@ fn receive_reclassification(cx: &mut Inbox, payload: &Value) -> Result<Outcome, 
         ..stored
     }));
     cx.writes.push(Write::Reclassify {
-        id: id.clone(),
+        id: item,
         label: Box::new(label),
         binding,
         marking,

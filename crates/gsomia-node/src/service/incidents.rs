@@ -61,7 +61,7 @@ pub async fn report(
     let (held, _) = super::items::readable(node, user, "incident.report", item, None).await?;
     let incident = Incident {
         id: 0,
-        item: item.to_owned(),
+        item: held.id.clone(),
         kind,
         description,
         reported_by: user.id.clone(),

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use gsomia_core::{
-    Action, Decision, Item, ItemFile, Label, LevelId, Marking, PartyCode, Rule, Tag, User, World,
+    Action, Decision, Item, ItemFile, ItemId, Label, LevelId, Marking, PartyCode, Rule, Tag, User,
+    World,
 };
 use gsomia_crypto::seal::{SealRandom, open, seal};
 use gsomia_store::{AuditDraft, Batch, ReleaseRule, StoredItem, Verdict, Write};
@@ -164,7 +165,7 @@ pub struct PublishPlan {
     /// The publication's audit entry and the release rules' decisions.
     pub audit: Vec<AuditDraft>,
     /// The item's id.
-    pub id: String,
+    pub id: ItemId,
     /// Its version.
     pub version: String,
     /// The binding signed for it.
@@ -398,7 +399,7 @@ pub async fn derive(
         return Err(refuse(node, user, action, item.id(), e).await);
     }
     let (stored, _) = sign_and_seal(node, &item)?;
-    let ids: Vec<&str> = read.iter().map(Item::id).collect();
+    let ids: Vec<&ItemId> = read.iter().map(Item::id).collect();
     let detail = json!({ "version": stored.modified, "level": item.label().level, "sources": ids });
     let draft = entry(
         node,
@@ -423,7 +424,7 @@ pub async fn derive(
 }
 
 /// H1: the refusal of a new item of this node's under an id held from another originator.
-fn owned_by_another(node: &Node, id: &str) -> Result<Option<ApiError>, ApiError> {
+fn owned_by_another(node: &Node, id: &ItemId) -> Result<Option<ApiError>, ApiError> {
     Ok(node
         .store()
         .item(id, None)?
@@ -451,7 +452,7 @@ pub async fn readable(
     version: Option<&str>,
 ) -> Result<(StoredItem, Marking), ApiError> {
     let missing = || ApiError::not_found(format!("no item `{id}`"));
-    let stored = node.store().item(id, version)?;
+    let stored = stored(node, id, version)?;
     let decision = stored.as_ref().map(|s| read_decision(node, user, s));
     let refusal = match (stored, decision) {
         (Some(s), Some(Decision::Allow(access))) => return Ok((s, access.marking)),
@@ -636,7 +637,7 @@ fn added_within(
 /// it held here. The caller has read the item (audited) before it is shown this.
 pub async fn distribution(node: &Node, user: &User, id: &str) -> Result<Value, ApiError> {
     permit(node, user, Action::Release, "item.distribution", id).await?;
-    let receipts = node.store().receipts(id)?;
+    let receipts = node.store().receipts(&super::item_id(id)?)?;
     let world = node.world();
     let consents: Vec<&gsomia_core::Consent> =
         world.consents().iter().filter(|c| c.item == id).collect();
@@ -679,7 +680,7 @@ async fn decide_release_for(
     if world.scheme(to).is_none() {
         return Err(ApiError::unprocessable(format!("to: unknown party `{to}`")));
     }
-    let Some(stored) = node.store().item(id, None)? else {
+    let Some(stored) = node.store().item(&super::item_id(id)?, None)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
     let Some(item) = unseal(node, &stored)? else {
@@ -717,7 +718,7 @@ pub async fn destroy_one(
     via: &str,
 ) -> Result<Value, ApiError> {
     permit(node, user, Action::Destroy, "item.destroy", id).await?;
-    let Some(stored) = node.store().item(id, version)? else {
+    let Some(stored) = node.store().item(&super::item_id(id)?, version)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
     if stored.destroyed.is_some() {
@@ -894,7 +895,8 @@ pub async fn publish_many(
     for (label, object) in objects {
         let id = object["id"].as_str().unwrap_or_default().to_owned();
         let version = gsomia_core::version_of(&object).to_owned();
-        if node.store().item(&id, Some(&version))?.is_some()
+        // What is not a STIX id is refused by `plan_publish`, naming the field.
+        if stored(node, &id, Some(&version))?.is_some()
             || !in_envelope.insert((id.clone(), version.clone()))
         {
             let refused = Err(format!("`{id}` version `{version}` is already stored"));
@@ -941,7 +943,7 @@ pub async fn publish_many(
             g.push(w);
         }
     }
-    let stored: std::collections::HashSet<String> = groups
+    let stored: std::collections::HashSet<ItemId> = groups
         .iter()
         .filter_map(|g| match g.first() {
             Some(Write::PutItem(item)) => Some(item.id.clone()),
@@ -950,7 +952,7 @@ pub async fn publish_many(
         .collect();
     let refusals: Vec<AuditDraft> = audit
         .iter()
-        .filter(|d| !stored.contains(&d.subject))
+        .filter(|d| !stored.contains(d.subject.as_str()))
         .cloned()
         .collect();
     node.write(Batch {
@@ -964,7 +966,11 @@ pub async fn publish_many(
             continue;
         };
         let id = item.id.clone();
-        let mine: Vec<AuditDraft> = audit.iter().filter(|d| d.subject == id).cloned().collect();
+        let mine: Vec<AuditDraft> = audit
+            .iter()
+            .filter(|d| id == d.subject.as_str())
+            .cloned()
+            .collect();
         if let Err(e) = node
             .write(Batch {
                 writes: g,
@@ -977,7 +983,7 @@ pub async fn publish_many(
     }
     let outcomes = outcomes
         .into_iter()
-        .map(|(id, o)| match failed.remove(&id) {
+        .map(|(id, o)| match failed.remove(id.as_str()) {
             Some(message) if o.is_ok() => Err(message),
             _ => o,
         })
@@ -1091,8 +1097,30 @@ pub async fn record_unseen(
     Ok(())
 }
 
+/// The stored version `version` of `id` (the newest when `None`); none when `id` is not a
+/// STIX id: text from a caller or a partner that names no item is answered as one this node
+/// does not hold.
+pub fn stored(
+    node: &Node,
+    id: &str,
+    version: Option<&str>,
+) -> Result<Option<StoredItem>, gsomia_store::StoreError> {
+    match id.parse::<ItemId>() {
+        Ok(id) => node.store().item(&id, version),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Every stored version of `id`; none when it is not a STIX id (it names no item).
+pub fn versions(node: &Node, id: &str) -> Result<Vec<StoredItem>, gsomia_store::StoreError> {
+    match id.parse::<ItemId>() {
+        Ok(id) => node.store().versions(&id),
+        Err(_) => Ok(vec![]),
+    }
+}
+
 /// The parties this node released an item to: those whose receipts it holds.
-pub fn released_to(node: &Node, id: &str) -> Result<Vec<PartyCode>, gsomia_store::StoreError> {
+pub fn released_to(node: &Node, id: &ItemId) -> Result<Vec<PartyCode>, gsomia_store::StoreError> {
     let mut parties: Vec<PartyCode> = node
         .store()
         .receipts(id)?

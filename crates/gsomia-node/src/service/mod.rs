@@ -80,6 +80,12 @@ pub async fn permit(
     }
 }
 
+/// A STIX id given by a caller: 400 naming it if it is not one.
+pub fn item_id(text: &str) -> Result<gsomia_core::ItemId, ApiError> {
+    text.parse()
+        .map_err(|e: gsomia_core::BadItemId| ApiError::bad_request(e.to_string()))
+}
+
 /// A failure of the node's own (a store that fails, a descriptor that does not parse): logged,
 /// answered with nothing that could leak.
 pub fn internal(e: impl std::fmt::Display) -> ApiError {

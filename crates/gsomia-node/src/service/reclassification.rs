@@ -20,6 +20,7 @@ pub async fn reclassify(
 ) -> Result<Value, ApiError> {
     let action = "item.reclassify";
     permit(node, user, Action::Reclassify, action, id).await?;
+    let id = &super::item_id(id)?;
     let Some(stored) = node.store().item(id, None)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
@@ -60,7 +61,7 @@ pub async fn reclassify(
     let mut writes = vec![
         super::marking::write(&relabelled),
         Write::Reclassify {
-            id: id.to_owned(),
+            id: id.clone(),
             label: Box::new(label.clone()),
             binding,
             marking: None,

@@ -55,8 +55,10 @@ pub fn before_commit(node: &Node, writes: &[Write]) -> Pending {
             Write::PutItem(s) => p.put.extend(prepared(node, s)),
             Write::Reclassify {
                 id, label, marking, ..
-            } => p.relabel.push((id.clone(), label.clone(), marking.clone())),
-            Write::DestroyItem { id, .. } => p.refresh.push(id.clone()),
+            } => p
+                .relabel
+                .push((id.to_string(), label.clone(), marking.clone())),
+            Write::DestroyItem { id, .. } => p.refresh.push(id.to_string()),
             _ => {}
         }
     }
@@ -88,7 +90,7 @@ pub fn after_commit(node: &Node, pending: Pending) {
 
 /// The newest version of `id` still held, prepared for the index.
 fn newest(node: &Node, id: &str) -> Option<Prepared> {
-    match node.store().versions(id) {
+    match super::items::versions(node, id) {
         Ok(versions) => versions.iter().rev().find_map(|s| prepared(node, s)),
         Err(e) => {
             tracing::warn!(%id, "search index: the item's versions could not be read: {e}");
@@ -209,7 +211,7 @@ pub fn follow(node: &Node) -> Result<(), gsomia_store::StoreError> {
             }
         }
         for id in changed.difference(&destroyed) {
-            let held = node.store().versions(id)?;
+            let held = super::items::versions(node, id)?;
             let Some(latest) = held.iter().rev().find(|s| s.content.is_some()) else {
                 continue;
             };
@@ -312,7 +314,7 @@ pub fn related_to(node: &Node, user: &User, id: &str, object: &Value) -> Vec<Val
                 }
                 continue;
             }
-            let Ok(Some(s)) = node.store().item(&hit.id, Some(&hit.version)) else {
+            let Ok(Some(s)) = super::items::stored(node, &hit.id, Some(&hit.version)) else {
                 continue;
             };
             if let Decision::Allow(access) = read_decision(node, user, &s) {
@@ -353,7 +355,7 @@ fn shown(
     id: &str,
     version: &str,
 ) -> Result<Option<(StoredItem, Value, gsomia_core::Marking)>, ApiError> {
-    let Some(s) = node.store().item(id, Some(version))? else {
+    let Some(s) = super::items::stored(node, id, Some(version))? else {
         return Ok(None);
     };
     let Decision::Allow(access) = read_decision(node, user, &s) else {

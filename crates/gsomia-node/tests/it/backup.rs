@@ -7,7 +7,7 @@ use gsomia_node::backup::SealTo;
 use gsomia_store::verify_chain;
 
 use super::federation::{halt, http, pair, publish_and_release, start};
-use super::{REPORT_ID, clock};
+use super::{REPORT_ID, clock, item_id};
 
 const PASS: &[u8] = b"the backup passphrase, long enough";
 
@@ -57,7 +57,12 @@ async fn a_node_restored_from_an_old_backup_is_seen_by_its_partner_as_a_shorter_
     let entries = kor.store().audit_after(0, usize::MAX).unwrap();
     assert_eq!(verify_chain(&entries), Ok(entries.len() as u64));
     assert!(entries.len() as u64 >= at_backup && (entries.len() as u64) < witnessed);
-    assert!(kor.store().item(REPORT_ID, None).unwrap().is_some());
+    assert!(
+        kor.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
+    );
     // Its partner holds a larger checkpoint than this log: witnessing fails, named, and the
     // officer sees it in the status (README: "Restoring from an old backup").
     let k = start(kor.clone(), &addr).await;

@@ -10,7 +10,7 @@ use gsomia_node::Node;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{REPORT_ID, call, clock, init, jpn_node, kor_node, report, temp_dir};
+use super::{REPORT_ID, call, clock, init, item_id, jpn_node, kor_node, report, temp_dir};
 
 /// An answer: status, headers, body.
 struct Answer {
@@ -587,7 +587,13 @@ async fn an_analyst_publishes_from_the_console_and_a_refusal_keeps_the_form() {
         a.body
     );
     assert!(a.body.contains("Two short-range ballistic missiles"));
-    assert!(f.node.store().item(REPORT_ID, None).unwrap().is_none());
+    assert!(
+        f.node
+            .store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_none()
+    );
     // Malformed JSON: named, nothing stored.
     let a = send(
         &f.node,
@@ -617,7 +623,12 @@ async fn an_analyst_publishes_from_the_console_and_a_refusal_keeps_the_form() {
         a.headers[header::LOCATION],
         format!("/console/items/{REPORT_ID}")
     );
-    let stored = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    let stored = f
+        .node
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.label.level.as_str(), "II");
     assert_eq!(
         stored.label.grading.map(|g| g.to_string()).as_deref(),
@@ -1023,7 +1034,7 @@ async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_an
     assert!(
         f.node
             .store()
-            .item(REPORT_ID, None)
+            .item(&item_id(REPORT_ID), None)
             .unwrap()
             .unwrap()
             .content
@@ -1048,7 +1059,7 @@ async fn console_items_filter_by_level_and_day_and_officers_derive_reclassify_an
     assert!(
         f.node
             .store()
-            .item(REPORT_ID, None)
+            .item(&item_id(REPORT_ID), None)
             .unwrap()
             .unwrap()
             .content
@@ -1083,7 +1094,10 @@ async fn an_analyst_derives_a_translation_in_the_console_and_it_takes_the_source
     let derived = f
         .node
         .store()
-        .item("report--00000000-0000-4000-8000-0000000000aa", None)
+        .item(
+            &item_id("report--00000000-0000-4000-8000-0000000000aa"),
+            None,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(derived.label.level.as_str(), "II");

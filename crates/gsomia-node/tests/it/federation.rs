@@ -9,7 +9,7 @@ use gsomia_node::Node;
 use gsomia_store::{Counts, PartyRecord};
 use serde_json::{Value, json};
 
-use super::{REPORT_ID, clock, init, read, report, temp_dir};
+use super::{REPORT_ID, clock, init, item_id, read, report, temp_dir};
 
 pub(super) struct Running {
     pub(super) addr: String,
@@ -164,16 +164,26 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     assert_eq!(s, 202, "{b}");
 
     until("the item at JPN", || {
-        jpn.store().item(REPORT_ID, None).unwrap().is_some()
+        jpn.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
     })
     .await;
     until("the receipt at KOR", || {
-        !kor.store().receipts(REPORT_ID).unwrap().is_empty()
+        !kor.store()
+            .receipts(&item_id(REPORT_ID))
+            .unwrap()
+            .is_empty()
     })
     .await;
 
     // M2: Japan's marking, Korea as originator, the label unchanged, one custody hop.
-    let held = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    let held = jpn
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     let marking = held.marking.clone().unwrap();
     assert_eq!(
         (
@@ -185,7 +195,11 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     );
     assert_eq!(
         held.label,
-        kor.store().item(REPORT_ID, None).unwrap().unwrap().label
+        kor.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .unwrap()
+            .label
     );
     assert_eq!(held.custody.len(), 1);
     assert_eq!(
@@ -197,7 +211,7 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
         ("KOR", "JPN", "kor-jpn-gsomia")
     );
     // M3: a receipt signed by JPN, naming the item, version and marking.
-    let receipt = &kor.store().receipts(REPORT_ID).unwrap()[0];
+    let receipt = &kor.store().receipts(&item_id(REPORT_ID)).unwrap()[0];
     assert!(gsomia_crypto::statement::verify(
         &jpn.keys().signing.verifying_key(),
         "receipt",
@@ -461,7 +475,7 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     .await;
     // In order: JPN stored them in the order KOR released them.
     let held = jpn.store().items_after(0, 1000).unwrap();
-    let ids: Vec<String> = held.iter().map(|i| i.id.clone()).collect();
+    let ids: Vec<String> = held.iter().map(|i| i.id.to_string()).collect();
     let expected: Vec<String> = (0..total)
         .map(|n| format!("report--00000000-0000-4000-8000-{n:012}"))
         .collect();
@@ -480,7 +494,9 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     .await;
     let receipts = (0..total).filter(|n| {
         !kor.store()
-            .receipts(&format!("report--00000000-0000-4000-8000-{n:012}"))
+            .receipts(&item_id(&format!(
+                "report--00000000-0000-4000-8000-{n:012}"
+            )))
             .unwrap()
             .is_empty()
     });
@@ -623,7 +639,10 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
         "{b}"
     );
     until("the item at USA", || {
-        usa.store().item(REPORT_ID, None).unwrap().is_some()
+        usa.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
     })
     .await;
     // The hub may not pass it on without Korea's consent (R4).
@@ -690,10 +709,17 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
         "{b}"
     );
     until("the item at JPN", || {
-        jpn.store().item(REPORT_ID, None).unwrap().is_some()
+        jpn.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
     })
     .await;
-    let held = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    let held = jpn
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     let m = held.marking.unwrap();
     assert_eq!(
         (m.party.as_str(), m.level.as_str(), m.originator.as_str()),
@@ -743,7 +769,7 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
     assert_eq!(b["sent_to"], json!(["USA"]));
     let level_at = |n: &Node| {
         n.store()
-            .item(REPORT_ID, None)
+            .item(&item_id(REPORT_ID), None)
             .unwrap()
             .unwrap()
             .marking
@@ -754,7 +780,11 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
     })
     .await;
     assert_eq!(level_at(&usa).as_deref(), Some("CONFIDENTIAL"));
-    let at_jpn = jpn.store().item(REPORT_ID, None).unwrap().unwrap();
+    let at_jpn = jpn
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     assert_eq!(at_jpn.label.level.as_str(), "III");
     let levels: Vec<String> = at_jpn.custody.iter().map(|h| h.level.to_string()).collect();
     assert_eq!(levels, ["CONFIDENTIAL", "HI"]);
@@ -1020,7 +1050,7 @@ pub(super) async fn publish_and_queue(addr: &str, kim: &str, id: &str, to: &str)
 pub(super) async fn publish_and_release(kor: &Node, k: &Running, kim: &str, id: &str) {
     publish_and_queue(&k.addr, kim, id, "JPN").await;
     until("the receipt at KOR", || {
-        !kor.store().receipts(id).unwrap().is_empty()
+        !kor.store().receipts(&item_id(id)).unwrap().is_empty()
     })
     .await;
 }

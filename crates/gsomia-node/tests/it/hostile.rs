@@ -16,7 +16,7 @@ use super::federation::{
     OsRngForTest, Running, counts, descriptor, halt, http, log_verifier, pair, publish_and_queue,
     publish_and_release, start, until, user,
 };
-use super::{REPORT_ID, clock, init, read, report};
+use super::{REPORT_ID, clock, init, item_id, read, report};
 
 /// The public X25519 key of a node, from its descriptor.
 fn encryption_key(node: &Node) -> [u8; 32] {
@@ -183,7 +183,11 @@ async fn h1_a_partner_can_not_shadow_or_reclassify_another_originators_item() {
     )
     .await;
     assert_eq!(s, 201, "{b}");
-    let held = kor.store().item(REPORT_ID, None).unwrap().unwrap();
+    let held = kor
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     let mut hostile = Hostile::new(&jpn);
     // JPN's own object under KOR's id, a later version, bound with JPN's real key.
     let shadow = own_item(
@@ -220,7 +224,7 @@ async fn h1_a_partner_can_not_shadow_or_reclassify_another_originators_item() {
         b["object"]["name"],
         "Two short-range ballistic missiles launched near Wonsan"
     );
-    let versions = kor.store().versions(REPORT_ID).unwrap();
+    let versions = kor.store().versions(&item_id(REPORT_ID)).unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].label, held.label);
     // A user cleared only for III still reads nothing of it.
@@ -271,7 +275,7 @@ async fn m4_an_old_reclassification_replayed_is_refused_and_nothing_changes() {
         .await;
     assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
     let level = || {
-        let s = kor.store().item(id, None).unwrap().unwrap();
+        let s = kor.store().item(&item_id(id), None).unwrap().unwrap();
         (s.marking.unwrap().level.to_string(), s.label.revision)
     };
     assert_eq!(level(), ("II".to_owned(), 0));
@@ -319,7 +323,7 @@ async fn m4_h4_a_reclassification_is_never_passed_back_so_notices_can_not_loop()
     .await;
     assert_eq!(s, 202, "{b}");
     until("KOR's receipt at JPN", || {
-        !jpn.store().receipts(id).unwrap().is_empty()
+        !jpn.store().receipts(&item_id(id)).unwrap().is_empty()
     })
     .await;
     // KOR reclassifies: the notice goes to JPN, which passes it to nobody (not back).
@@ -334,7 +338,13 @@ async fn m4_h4_a_reclassification_is_never_passed_back_so_notices_can_not_loop()
     .await;
     assert_eq!(s, 200, "{b}");
     until("the notice applied at JPN", || {
-        jpn.store().item(id, None).unwrap().unwrap().label.revision == 1
+        jpn.store()
+            .item(&item_id(id), None)
+            .unwrap()
+            .unwrap()
+            .label
+            .revision
+            == 1
     })
     .await;
     until("both outboxes empty", || {
@@ -540,7 +550,11 @@ async fn m4_nobody_reclassifies_above_their_clearance() {
     )
     .await;
     assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("M4")), "{b}");
-    let held = kor.store().item(REPORT_ID, None).unwrap().unwrap();
+    let held = kor
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     assert_eq!((held.label.level.as_str(), held.label.revision), ("I", 0));
     let (s, _) = http(
         &k.addr,
@@ -694,7 +708,7 @@ async fn h4_a_partner_that_never_answers_delays_only_itself() {
     let cosigned = kor.store().last_cosigned(crate::code("JPN")).unwrap();
     let started = Instant::now();
     publish_and_release(&kor, &k, &kim, second).await;
-    assert!(jpn.store().item(second, None).unwrap().is_some());
+    assert!(jpn.store().item(&item_id(second), None).unwrap().is_some());
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "JPN waited {:?} behind the hung partner",
@@ -777,7 +791,7 @@ async fn h3_a_hub_can_not_lower_the_level_the_originator_signed() {
         .send(&jpn, &j.addr, vec![carried(lowered, "CONFIDENTIAL")])
         .await;
     assert_eq!(refused(&b), vec!["H3"], "{b}");
-    assert!(jpn.store().item(lowered, None).unwrap().is_none());
+    assert!(jpn.store().item(&item_id(lowered), None).unwrap().is_none());
     assert!(
         jpn.store().consents().unwrap().is_empty(),
         "nothing of a refused item is kept"
@@ -788,7 +802,7 @@ async fn h3_a_hub_can_not_lower_the_level_the_originator_signed() {
         .send(&jpn, &j.addr, vec![carried(honest, "SECRET")])
         .await;
     assert_eq!(refused(&b), Vec::<String>::new(), "{b}");
-    let held = jpn.store().item(honest, None).unwrap().unwrap();
+    let held = jpn.store().item(&item_id(honest), None).unwrap().unwrap();
     assert_eq!(held.marking.unwrap().level.as_str(), "GOKUHI");
     assert_eq!(jpn.store().consents().unwrap().len(), 1);
     let (s, _) = http(
@@ -912,6 +926,12 @@ enum Op {
     Replay,
     /// A message of a kind nobody knows.
     Unknown { from: usize },
+    /// A request for KOR's consent to release an item onward, well-formed or not.
+    Ask {
+        from: usize,
+        id: usize,
+        malformed: bool,
+    },
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -942,6 +962,11 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         (0..2usize, 0..4usize).prop_map(|(from, id)| Op::Forged { from, id }),
         Just(Op::Replay),
         (0..2usize).prop_map(|from| Op::Unknown { from }),
+        (0..2usize, 0..4usize, any::<bool>()).prop_map(|(from, id, malformed)| Op::Ask {
+            from,
+            id,
+            malformed
+        }),
     ]
 }
 
@@ -999,7 +1024,10 @@ impl Victim {
                         &self.partners[*from],
                         &self.partners[(*from + *by_other as usize) % 2],
                     );
-                    let item = own_item(signer, POOL[*id], "2019-07-20T00:00:00.000Z", "x", "x");
+                    // As an originator does: the notice is over the version the holder holds.
+                    let held = self.node.store().item(&item_id(POOL[*id]), None).unwrap();
+                    let version = held.map_or("2019-07-20T00:00:00.000Z".into(), |s| s.modified);
+                    let item = own_item(signer, POOL[*id], &version, "x", "x");
                     let n = notice(signer, &item, high_of(signer, *high), *revision);
                     Hostile::new(p).envelope(&self.node, vec![n])
                 }
@@ -1045,6 +1073,26 @@ impl Victim {
                 },
                 Op::Unknown { from } => Hostile::new(&self.partners[*from])
                     .envelope(&self.node, vec![json!({"kind": "takeover", "payload": {}})]),
+                Op::Ask {
+                    from,
+                    id,
+                    malformed,
+                } => {
+                    let p = &self.partners[*from];
+                    let mut ask = json!({
+                        "item": POOL[*id], "originator": "KOR", "holder": p.party(),
+                        "to": self.partners[(*from + 1) % 2].party(), "purpose": "missile-warning",
+                        "until": "2030-01-01", "asked_by": "tanaka", "asked": "2019-07-30T00:00:00Z",
+                    });
+                    if *malformed {
+                        ask["until"] = "soon".into();
+                        ask["note"] = "and one field more".into();
+                    }
+                    Hostile::new(p).envelope(
+                        &self.node,
+                        vec![json!({"kind": "consent_request", "payload": ask})],
+                    )
+                }
             };
             let before = counts(&self.node);
             let answer = gsomia_node::federation::receive(&self.node, env.clone()).await;
@@ -1080,7 +1128,7 @@ impl Victim {
         }
         let world = self.node.world();
         for id in POOL {
-            for s in store.versions(id).unwrap() {
+            for s in store.versions(&item_id(id)).unwrap() {
                 let first = *self
                     .originators
                     .entry(id.to_owned())
@@ -1100,6 +1148,21 @@ impl Victim {
                     .unwrap_or_else(|r| panic!("{op:?}: {id} below its floor: {}", r.message));
                 }
             }
+        }
+        // A request for consent is kept only well-formed, for an item of KOR's own, from the
+        // holder it names.
+        for r in store.consent_requests().unwrap() {
+            let held = store.item(&r.request.item, None).unwrap();
+            assert_eq!(
+                held.map(|s| s.label.originator),
+                Some(self.node.party()),
+                "{op:?}: {:?}",
+                r.request
+            );
+            assert!(
+                self.partners.iter().any(|p| p.party() == r.request.holder),
+                "{op:?}"
+            );
         }
         for c in store.consents().unwrap() {
             let first = *self.consents.entry(c.id.clone()).or_insert(c.originator);
@@ -1170,7 +1233,7 @@ fn h1_h2_h3_h5_random_partner_messages_never_corrupt_the_node() {
             gsomia_node::service::items::publish(&node, &kim, label, r["object"].clone())
                 .await
                 .unwrap();
-            own.push(node.store().item(id, None).unwrap().unwrap());
+            own.push(node.store().item(&item_id(id), None).unwrap().unwrap());
         }
         own
     });
@@ -1216,6 +1279,12 @@ fn h1_h2_h3_h5_random_partner_messages_never_corrupt_the_node() {
         .filter(|(a, d, _)| a == "item.reclassify.received" && d == "allow")
         .count();
     assert!(applied > 0, "no reclassification was ever applied");
+    let asked = v.node.store().consent_requests().unwrap().len();
+    let refused = audit_actions(&v.node)
+        .iter()
+        .filter(|(a, d, _)| a == "consent.request.received" && d == "deny")
+        .count();
+    assert!(asked > 0 && refused > 0, "asked {asked}, refused {refused}");
 }
 
 /// The same item twice in one envelope, and an item with its reclassification in the same
@@ -1244,7 +1313,7 @@ async fn m3_m4_an_envelope_carrying_an_item_twice_and_its_notice_is_applied_once
     assert_eq!((s, refused(&b)), (200, Vec::<String>::new()), "{b}");
     assert_eq!(b["reply"]["receipts"].as_array().unwrap().len(), 2, "{b}");
     assert_eq!(counts(&kor).items, before.items + 1);
-    let held = kor.store().item(id, None).unwrap().unwrap();
+    let held = kor.store().item(&item_id(id), None).unwrap().unwrap();
     assert_eq!(
         (held.marking.unwrap().level.as_str(), held.label.revision),
         ("III", 1)
@@ -1307,7 +1376,7 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
         record_of(&jpn, "KOR").keys == rotated.descriptor.keys
     })
     .await;
-    assert!(jpn.store().item(queued, None).unwrap().is_some());
+    assert!(jpn.store().item(&item_id(queued), None).unwrap().is_some());
     let held = record_of(&jpn, "KOR");
     assert_eq!(held.previous_keys, vec![old_public.clone()]);
     assert_eq!(held.tls_pin, rotated.descriptor.tls_pin);
@@ -1321,7 +1390,7 @@ async fn k1_kor_rotates_its_keys_mid_case_and_what_it_signed_before_still_verifi
     .await;
     // Every binding KOR's old key made still verifies at JPN.
     for id in [REPORT_ID, queued] {
-        let stored = jpn.store().item(id, None).unwrap().unwrap();
+        let stored = jpn.store().item(&item_id(id), None).unwrap().unwrap();
         let label = stored.label.clone();
         let object = gsomia_node::service::items::unseal_object(&jpn, &stored)
             .unwrap()

@@ -30,12 +30,17 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{M}/{path}")).unwrap()
 }
 
-/// A settable clock.
+/// A STIX id, for the store's calls.
+fn item_id(text: &str) -> gsomia_core::ItemId {
+    text.parse().unwrap()
+}
+
 /// A party code of the model case.
 fn code(text: &str) -> gsomia_core::PartyCode {
     text.parse().unwrap()
 }
 
+/// A settable clock.
 fn clock(day: &str) -> (Clock, Arc<Mutex<OffsetDateTime>>) {
     let date = time::Date::parse(
         day,
@@ -775,7 +780,7 @@ fn jpn_node(name: &str, day: &str) -> Fixture {
     );
     let stored = gsomia_store::StoredItem {
         seq: 0,
-        id: REPORT_ID.into(),
+        id: item_id(REPORT_ID),
         modified: version.into(),
         stix_type: "report".into(),
         label,
@@ -851,7 +856,12 @@ async fn r4_r6_onward_release_needs_the_originators_consent_and_a_sound_binding(
         "{b}"
     );
     // A stored label changed behind the node's back no longer matches Korea's binding (R6).
-    let mut tampered = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    let mut tampered = f
+        .node
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     tampered.label.releasable_to = None;
     tampered.modified = "2019-07-26T00:00:00.000Z".into();
     let aad = format!("{REPORT_ID}\n{}", tampered.modified);
@@ -993,7 +1003,12 @@ async fn p5_destruction_shreds_the_key_certifies_and_reports_to_the_originator()
         b["signature"].as_str().unwrap()
     ));
     assert_eq!(counts(&f).outbox, before.outbox + 1);
-    let stored = f.node.store().item(REPORT_ID, None).unwrap().unwrap();
+    let stored = f
+        .node
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
     assert_eq!((stored.wrapped_key, stored.content), (None, None));
     let (s, b) = call(
         &f,
@@ -1480,7 +1495,7 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
     b.start_index();
     // A publishes; B reads it at once.
     publish(&a).await;
-    assert!(b.store().item(REPORT_ID, None).unwrap().is_some());
+    assert!(b.store().item(&item_id(REPORT_ID), None).unwrap().is_some());
     // Both write (reads are audited); one chain, one tree.
     let kim = b.user_by_token(&a.tokens["kim"]).unwrap().unwrap();
     for _ in 0..5 {

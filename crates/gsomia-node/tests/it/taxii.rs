@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{Fixture, REPORT_ID, kor_node, publish};
+use super::{Fixture, REPORT_ID, item_id, kor_node, publish};
 
 const MEDIA: &str = "application/taxii+json;version=2.1";
 const MARKING: &str = include_str!("../../../../docs/stix/gsomia-marking.json");
@@ -702,7 +702,7 @@ async fn rest_and_taxii_decide_record_and_change_the_same() {
                 assert!(
                     f.node
                         .store()
-                        .item(id, None)
+                        .item(&item_id(id), None)
                         .unwrap()
                         .unwrap()
                         .destroyed

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::federation::{
     counts, descriptor, halt, http, http_text, pair, publish_and_queue, start, until, user,
 };
-use super::{clock, init, temp_dir};
+use super::{clock, init, item_id, temp_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request() {
@@ -51,7 +51,7 @@ async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request()
     );
     // Nothing reached JPN: no request was sent over the refused connection.
     assert_eq!(counts(&jpn), before);
-    assert!(jpn.store().item(id, None).unwrap().is_none());
+    assert!(jpn.store().item(&item_id(id), None).unwrap().is_none());
     // The status names it for the officer; the metrics count it for the operator.
     let (s, status) = http(&k.addr, "GET", "/api/v1/status", Some(&kim), None).await;
     assert_eq!(s, 200);
@@ -74,7 +74,7 @@ async fn h7_a_partner_presenting_another_tls_key_is_refused_before_any_request()
     // With the real pin, the queued release goes through.
     kor.replace_party_keys(real).unwrap();
     until("the item at JPN", || {
-        jpn.store().item(id, None).unwrap().is_some()
+        jpn.store().item(&item_id(id), None).unwrap().is_some()
     })
     .await;
     until("the delivery's end at KOR", || {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, RwLock};
 
-use gsomia_core::{AgreementFile, Consent, PartyCode, SignedReceipt, User};
+use gsomia_core::{AgreementFile, Consent, ItemId, PartyCode, SignedReceipt, User};
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -21,8 +21,9 @@ use rustc_hash::FxHashMap;
 use crate::audit::{AuditEntry, GENESIS, Head};
 use crate::writer::{Stats, Writer, group};
 use crate::{
-    Batch, CommitStats, Committed, ConsentRequest, Counts, Done, Evidence, Incident, OutboxMessage,
-    PartyRecord, PeerDelivery, ReleaseRule, Store, StoreError, StoredItem, UserRecord, Write,
+    Batch, CommitStats, Committed, Counts, Done, Evidence, Incident, OutboxMessage, PartyRecord,
+    PeerDelivery, ReleaseRule, Store, StoreError, StoredConsentRequest, StoredItem, UserRecord,
+    Write,
 };
 
 pub use crate::writer::GROUP;

@@ -54,7 +54,7 @@ pub(super) fn item_row_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<RawI
 pub(super) fn finish_item(raw: RawItem) -> Result<StoredItem, StoreError> {
     Ok(StoredItem {
         seq: raw.seq,
-        id: raw.id,
+        id: crate::item_id(&raw.id)?,
         modified: raw.modified,
         stix_type: raw.stix_type,
         label: parse(&raw.label)?,
@@ -163,20 +163,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn item(&self, id: &str, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
+    fn item(&self, id: &ItemId, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError> {
         self.read(|c| {
             let row = match modified {
                 Some(m) => c
                     .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = ?1 AND modified = ?2"))
                     .map_err(db)?
-                    .query_row(params![id, m], item_row)
+                    .query_row(params![id.as_str(), m], item_row)
                     .optional(),
                 None => c
                     .prepare_cached(&format!(
                         "SELECT {ITEM_COLUMNS} FROM items WHERE stix_id = ?1 ORDER BY modified DESC LIMIT 1"
                     ))
                     .map_err(db)?
-                    .query_row(params![id], item_row)
+                    .query_row(params![id.as_str()], item_row)
                     .optional(),
             }
             .map_err(db)?;
@@ -366,10 +366,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn receipts(&self, item: &str) -> Result<Vec<SignedReceipt>, StoreError> {
+    fn receipts(&self, item: &ItemId) -> Result<Vec<SignedReceipt>, StoreError> {
         self.all_json(
             "SELECT receipt FROM receipts WHERE item = ?1 ORDER BY version, party",
-            [item],
+            [item.as_str()],
         )
     }
 
@@ -377,7 +377,7 @@ impl Store for SqliteStore {
         self.all_json("SELECT consent FROM consents ORDER BY id", [])
     }
 
-    fn consent_requests(&self) -> Result<Vec<ConsentRequest>, StoreError> {
+    fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT id, request, answer FROM consent_requests ORDER BY id")
@@ -393,7 +393,7 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             rows.map(|r| {
                 let (id, request, answer) = r.map_err(db)?;
-                Ok(ConsentRequest {
+                Ok(StoredConsentRequest {
                     id,
                     request: parse(&request)?,
                     answer: answer.as_deref().map(parse).transpose()?,
@@ -447,7 +447,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn versions(&self, id: &str) -> Result<Vec<StoredItem>, StoreError> {
+    fn versions(&self, id: &ItemId) -> Result<Vec<StoredItem>, StoreError> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
@@ -455,7 +455,7 @@ impl Store for SqliteStore {
                      ORDER BY modified"
                 ))
                 .map_err(db)?;
-            let rows = stmt.query_map(params![id], item_row).map_err(db)?;
+            let rows = stmt.query_map(params![id.as_str()], item_row).map_err(db)?;
             rows.map(|r| finish_item(r.map_err(db)?)).collect()
         })
     }

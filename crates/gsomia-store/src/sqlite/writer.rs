@@ -206,7 +206,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        i.id, i.modified, i.stix_type, label, marking, custody, i.binding, i.wrapped_key,
+                        i.id.as_str(), i.modified, i.stix_type, label, marking, custody, i.binding, i.wrapped_key,
                         i.content, i.added, i.destroyed
                     ])
                 })
@@ -243,7 +243,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                         "UPDATE items SET label = ?2, binding = ?3, marking = ?4, custody = ?5 WHERE stix_id = ?1",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![id, json(label), binding, marking.as_ref().map(json), json(custody)])
+                        s.execute(params![id.as_str(), json(label), binding, marking.as_ref().map(json), json(custody)])
                     })
                     .map_err(db)?;
                 if n == 0 {
@@ -256,7 +256,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                         "UPDATE items SET wrapped_key = NULL, content = NULL, destroyed = ?3
                          WHERE stix_id = ?1 AND modified = ?2 AND destroyed IS NULL",
                     )
-                    .and_then(|mut s| s.execute(params![id, modified, at]))
+                    .and_then(|mut s| s.execute(params![id.as_str(), modified, at]))
                     .map_err(db)?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!(
@@ -275,7 +275,11 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                     "INSERT INTO incidents (item, report, follows) VALUES (?1, ?2, ?3)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![incident.item, json(incident), incident.follows])
+                    s.execute(params![
+                        incident.item.as_str(),
+                        json(incident),
+                        incident.follows
+                    ])
                 })
                 .map_err(|e| match db(e) {
                     StoreError::Conflict(_) => {
@@ -298,7 +302,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                     "INSERT OR REPLACE INTO receipts (item, version, party, receipt) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![r.item, r.version, r.party.as_str(), json(&**signed)])
+                    s.execute(params![r.item.as_str(), r.version, r.party.as_str(), json(&**signed)])
                 })
                 .map_err(db)?;
             }
@@ -328,7 +332,7 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
             }
             Write::AddConsentRequest(request) => {
                 tx.prepare_cached("INSERT INTO consent_requests (request) VALUES (?1)")
-                    .and_then(|mut s| s.execute(params![request.to_string()]))
+                    .and_then(|mut s| s.execute(params![json(request)]))
                     .map_err(db)?;
                 committed.ids.push(tx.last_insert_rowid());
             }

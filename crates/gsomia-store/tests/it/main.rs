@@ -91,7 +91,9 @@ fn item(n: usize) -> StoredItem {
     let item = Item::from_json(REPORT).unwrap();
     StoredItem {
         seq: 0,
-        id: format!("report--00000000-0000-4000-8000-{n:012}"),
+        id: format!("report--00000000-0000-4000-8000-{n:012}")
+            .parse()
+            .unwrap(),
         modified: "2019-07-25T00:30:00.000Z".into(),
         stix_type: "report".into(),
         label: item.label().clone(),
