@@ -16,6 +16,7 @@ use gsomia_node::client::Client;
 use gsomia_store::Store as _;
 
 mod console;
+mod pgclient;
 mod stores;
 mod taxii;
 
@@ -54,6 +55,11 @@ fn main() -> Result<()> {
                 .collect::<Result<Vec<usize>, _>>()?,
             flag("--taxii-objects", "20000").parse()?,
         ),
+        ["bench", "pg-client", ..] => pgclient::bench(
+            flag("--seconds", "5").parse()?,
+            flag("--tasks", "32").parse()?,
+            flag("--items", "10000").parse()?,
+        ),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         ["bench", "tls", ..] => tls(
             flag("--seconds", "10").parse()?,
@@ -73,6 +79,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench console [--items 1000000]\n\
                  \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2,4] [--taxii-objects 20000]\n\
+                 \x20      cargo xtask bench pg-client [--seconds 5] [--tasks 32] [--items 10000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
@@ -664,8 +671,12 @@ fn draft(id: &str) -> gsomia_store::AuditDraft {
 }
 
 /// Fills a store with `items` items from 8 threads; items per second.
-fn fill(store: &Arc<gsomia_store::SqliteStore>, first: u64, items: u64) -> f64 {
-    use gsomia_store::{Batch, Store, Write};
+pub(crate) fn fill<S: gsomia_store::Store + 'static>(
+    store: &Arc<S>,
+    first: u64,
+    items: u64,
+) -> f64 {
+    use gsomia_store::{Batch, Write};
     let body: serde_json::Value = serde_json::from_str(&item(0)).unwrap();
     let label: gsomia_core::Label = serde_json::from_value(body["label"].clone()).unwrap();
     let content = Arc::new(vec![0u8; 1024 + 28]);

@@ -23,7 +23,7 @@ fn node(bin: &Path, dir: &Path, database: Option<&str>) -> Result<(PathBuf, Stri
 }
 
 /// A new, empty database on the benchmark's PostgreSQL server; its URL.
-fn database(name: &str) -> Result<String> {
+pub(crate) fn database(name: &str) -> Result<String> {
     let admin = std::env::var("GSOMIA_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
     gsomia_store::scratch_database(&admin, &format!("bench_{name}"))

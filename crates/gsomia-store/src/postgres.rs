@@ -239,7 +239,24 @@ impl crate::writer::Answer for Job {
 pub struct PostgresStore {
     url: String,
     writer: Writer<Job>,
-    readers: Mutex<Vec<Reader>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a reader connection is given back or closed.
+    reader_free: std::sync::Condvar,
+}
+
+/// Reader connections a process opens at most: with the writer, 17 a process, so that four
+/// processes stay within PostgreSQL's default `max_connections` (100). A read waits for one
+/// to be free rather than open more.
+const READERS: usize = 16;
+
+/// How long a read waits for a reader connection before it answers `Unavailable`.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The reader connections: those idle, and how many are open (idle or in use).
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Reader>,
+    open: usize,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -248,14 +265,24 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Runs `f` on a thread of its own and waits for it. The synchronous client drives its own
-/// small runtime on the calling thread, which may not be a thread of the node's async runtime
-/// (reads come from its handlers); a scoped thread costs some tens of microseconds a read.
+/// Runs a call of the synchronous client, which drives a small runtime of its own on the
+/// calling thread and so may not run as a task of the node's async runtime (reads come from
+/// its handlers). On a worker of a multi-thread runtime, `block_in_place`: the worker's other
+/// tasks move to another thread while the call blocks, so as many calls are in flight as
+/// requests ask for (blocking the worker instead would allow one a worker; a scoped thread a
+/// call cost a third of the read rate: `cargo xtask bench pg-client`, BENCHMARKS.md). Elsewhere
+/// (a current-thread runtime, which can not hand its tasks over) a scoped thread; off any
+/// runtime, here.
 pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => f(),
+    }
 }
 
 /// For tests and benchmarks: a new, empty database `gsomia_scratch_<pid>_<name>` on the
@@ -405,8 +432,68 @@ impl PostgresStore {
         Ok(PostgresStore {
             url: url.to_owned(),
             writer,
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_free: std::sync::Condvar::new(),
         })
+    }
+
+    /// An idle reader connection, or a new one while fewer than [`READERS`] are open; else
+    /// waits for one (at most [`READER_WAIT`]).
+    fn take_reader(&self) -> Result<Reader, StoreError> {
+        let mut pool = self.readers.lock().map_err(|_| StoreError::Closed)?;
+        let waited = std::time::Instant::now();
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                if !c.client.is_closed() {
+                    return Ok(c);
+                }
+                pool.open -= 1;
+                continue;
+            }
+            if pool.open < READERS {
+                pool.open += 1;
+                drop(pool);
+                return connect(&self.url)
+                    .map(|client| Reader {
+                        client,
+                        statements: Default::default(),
+                    })
+                    .inspect_err(|_| self.closed_reader());
+            }
+            let left = READER_WAIT.saturating_sub(waited.elapsed());
+            if left.is_zero() {
+                return Err(StoreError::Unavailable(format!(
+                    "all {READERS} reader connections stayed busy for {} s",
+                    READER_WAIT.as_secs()
+                )));
+            }
+            pool = self
+                .reader_free
+                .wait_timeout(pool, left)
+                .map_err(|_| StoreError::Closed)?
+                .0;
+        }
+    }
+
+    /// Takes back a reader connection after a read (one the server closed is let go).
+    fn give_back(&self, conn: Reader) {
+        if conn.client.is_closed() {
+            drop(conn);
+            self.closed_reader();
+            return;
+        }
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.idle.push(conn);
+        }
+        self.reader_free.notify_one();
+    }
+
+    /// Counts a reader connection that is no more.
+    fn closed_reader(&self) {
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.open -= 1;
+        }
+        self.reader_free.notify_one();
     }
 
     /// Runs `f` on a reader connection from the pool (off any async runtime: see
@@ -416,21 +503,9 @@ impl PostgresStore {
         f: impl FnOnce(&mut Reader) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| {
-            let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
-            let mut conn = match conn {
-                Some(c) if !c.client.is_closed() => c,
-                _ => Reader {
-                    client: connect(&self.url)?,
-                    statements: Default::default(),
-                },
-            };
+            let mut conn = self.take_reader()?;
             let result = f(&mut conn);
-            if let Ok(mut pool) = self.readers.lock()
-                && pool.len() < 16
-                && !conn.client.is_closed()
-            {
-                pool.push(conn);
-            }
+            self.give_back(conn);
             result
         })
     }
@@ -1178,7 +1253,10 @@ impl Store for PostgresStore {
         let readers = self
             .readers
             .lock()
-            .map(|mut r| std::mem::take(&mut *r))
+            .map(|mut r| {
+                r.open -= r.idle.len();
+                std::mem::take(&mut r.idle)
+            })
             .unwrap_or_default();
         off_runtime(move || drop(readers));
     }
