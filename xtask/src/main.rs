@@ -55,6 +55,7 @@ fn main() -> Result<()> {
                 .collect::<Result<Vec<usize>, _>>()?,
             flag("--taxii-objects", "20000").parse()?,
         ),
+        ["bench", "cedar", ..] => cedar(),
         ["bench", "pg-client", ..] => pgclient::bench(
             flag("--seconds", "5").parse()?,
             flag("--tasks", "32").parse()?,
@@ -79,6 +80,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench console [--items 1000000]\n\
                  \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2,4] [--taxii-objects 20000]\n\
+                 \x20      cargo xtask bench cedar\n\
                  \x20      cargo xtask bench pg-client [--seconds 5] [--tasks 32] [--items 10000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
@@ -714,6 +716,21 @@ pub(crate) fn fill<S: gsomia_store::Store + 'static>(
         h.join().unwrap();
     }
     items as f64 / start.elapsed().as_secs_f64()
+}
+
+/// gsomia's read decision against Cedar's (`bench/cedar`, outside the workspace so that
+/// `cargo test` does not compile Cedar): builds and runs it in release.
+fn cedar() -> Result<()> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/cedar/Cargo.toml");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["run", "--release", "--locked", "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("the Cedar comparison failed: {status}");
+    }
+    Ok(())
 }
 
 fn store(items: u64) -> Result<()> {
