@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark that fails should fail loudly.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +15,7 @@ use gsomia_node::client::Client;
 use gsomia_store::Store as _;
 
 mod console;
+mod instructions;
 mod pgclient;
 mod stores;
 mod taxii;
@@ -56,6 +56,7 @@ fn main() -> Result<()> {
             flag("--taxii-objects", "20000").parse()?,
         ),
         ["bench", "cedar", ..] => cedar(),
+        ["bench", "instructions", ..] => instructions::bench(&args),
         ["bench", "pg-client", ..] => pgclient::bench(
             flag("--seconds", "5").parse()?,
             flag("--tasks", "32").parse()?,
@@ -80,6 +81,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench memory [--items 1000000]\n\
                  \x20      cargo xtask bench console [--items 1000000]\n\
                  \x20      cargo xtask bench stores [--seconds 10] [--clients 32] [--processes 1,2,4] [--taxii-objects 20000]\n\
+                 \x20      cargo xtask bench instructions\n\
                  \x20      cargo xtask bench cedar\n\
                  \x20      cargo xtask bench pg-client [--seconds 5] [--tasks 32] [--items 10000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
@@ -91,12 +93,12 @@ fn main() -> Result<()> {
     }
 }
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Builds the release binary and returns its path.
-fn gsomia() -> Result<PathBuf> {
+pub(crate) fn gsomia() -> Result<PathBuf> {
     build(&[], "gsomia")
 }
 
@@ -118,7 +120,7 @@ fn build(extra: &[&str], name: &str) -> Result<PathBuf> {
     Ok(copy)
 }
 
-fn run(bin: &Path, args: &[&str]) -> Result<String> {
+pub(crate) fn run(bin: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new(bin).args(args).output()?;
     if !out.status.success() {
         bail!("gsomia {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -275,7 +277,7 @@ fn cpu_seconds(pid: &str) -> f64 {
 }
 
 /// A publish body of about 1 KiB, with a unique id.
-fn item(n: u64) -> String {
+pub(crate) fn item(n: u64) -> String {
     let text = std::fs::read_to_string(
         workspace().join("examples/model-case/items/kor-missile-report.json"),
     )
@@ -944,7 +946,7 @@ fn crypto_rate(n: usize, batch: usize) -> Result<f64> {
 }
 
 /// The OS generator, for the envelope benchmark.
-struct XtaskRng;
+pub(crate) struct XtaskRng;
 
 impl gsomia_crypto::envelope::RngCore for XtaskRng {
     fn next_u32(&mut self) -> u32 {
@@ -962,21 +964,16 @@ impl gsomia_crypto::envelope::RngCore for XtaskRng {
 
 impl gsomia_crypto::envelope::CryptoRng for XtaskRng {}
 
-/// KOR releases `items` items to JPN while JPN is down; JPN starts; the time until every item
-/// is received, checked, marked, stored and acknowledged is the catch-up, and the rate of it the
-/// node-to-node throughput.
-fn federation(items: u64) -> Result<()> {
-    let bin = gsomia()?;
-    let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-federation", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// KOR and JPN initialised in `dir` (`dir/KOR`, `dir/JPN`), each to listen on a free port of
+/// loopback, each knowing the other and the Korea–Japan agreement.
+pub(crate) fn pair(bin: &Path, dir: &Path) -> Result<()> {
     let schemes = workspace().join("examples/model-case/schemes");
-    let mut urls = HashMap::new();
     for p in ["KOR", "JPN"] {
         let port = free_port()?;
         let data = dir.join(p);
         let scheme = schemes.join(format!("{p}.json"));
         run(
-            &bin,
+            bin,
             &[
                 "init",
                 "--data",
@@ -991,12 +988,11 @@ fn federation(items: u64) -> Result<()> {
                 &format!("https://127.0.0.1:{port}"),
             ],
         )?;
-        urls.insert(p, format!("127.0.0.1:{port}"));
     }
     let agreement = workspace().join("examples/model-case/agreements/kor-jpn-gsomia.json");
     for (p, q) in [("KOR", "JPN"), ("JPN", "KOR")] {
         let desc = run(
-            &bin,
+            bin,
             &[
                 "party",
                 "export",
@@ -1007,7 +1003,7 @@ fn federation(items: u64) -> Result<()> {
         let file = dir.join(format!("{q}.json"));
         std::fs::write(&file, desc)?;
         run(
-            &bin,
+            bin,
             &[
                 "party",
                 "import",
@@ -1017,7 +1013,7 @@ fn federation(items: u64) -> Result<()> {
             ],
         )?;
         run(
-            &bin,
+            bin,
             &[
                 "agreement",
                 "import",
@@ -1027,6 +1023,17 @@ fn federation(items: u64) -> Result<()> {
             ],
         )?;
     }
+    Ok(())
+}
+
+/// KOR releases `items` items to JPN while JPN is down; JPN starts; the time until every item
+/// is received, checked, marked, stored and acknowledged is the catch-up, and the rate of it the
+/// node-to-node throughput.
+fn federation(items: u64) -> Result<()> {
+    let bin = gsomia()?;
+    let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-federation", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    pair(&bin, &dir)?;
     let kor_data = dir.join("KOR");
     let token = run(
         &bin,
