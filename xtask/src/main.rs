@@ -41,6 +41,12 @@ fn main() -> Result<()> {
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()?,
             args.iter().any(|a| a == "--without-merkle-log"),
+            flag("--batch", "100").parse()?,
+            flag("--batch-clients", "4,8")
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()?,
         ),
         ["bench", "log", ..] => log(flag("--entries", "10000000").parse()?),
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
@@ -74,7 +80,7 @@ fn main() -> Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64]\n\
+                "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64] [--batch 100] [--batch-clients 4,8]\n\
                  \x20      cargo xtask bench publish --without-merkle-log [--seconds 20] [--clients 32]\n\
                  \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
@@ -314,15 +320,23 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// One client: a keep-alive connection publishing until the deadline. Latencies of the 201s.
+/// One publisher until `until`: a request at a time, each of one item (`batch` 1,
+/// `POST /api/v1/items`) or of `batch` items (`POST /api/v1/items/batch`). The latency of each
+/// request whose items were all created, and the requests that were not.
 async fn client(
     base: Base,
     token: String,
     first: u64,
     until: Instant,
     bodies: Arc<Vec<String>>,
+    batch: u64,
 ) -> Result<(Vec<Duration>, u64)> {
     let http = base.client()?;
-    let url = format!("{}/api/v1/items", base.url);
+    let url = if batch > 1 {
+        format!("{}/api/v1/items/batch", base.url)
+    } else {
+        format!("{}/api/v1/items", base.url)
+    };
     let auth = format!("Bearer {token}");
     let headers = [
         ("authorization", auth.as_str()),
@@ -331,25 +345,48 @@ async fn client(
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut n = first;
+    let one = |n: u64| {
+        bodies[(n % bodies.len() as u64) as usize].replace("000000000000\"", &format!("{n:012}\""))
+    };
     while Instant::now() < until {
-        let body = bodies[(n % bodies.len() as u64) as usize]
-            .replace("000000000000\"", &format!("{n:012}\""));
+        let body = if batch > 1 {
+            let items: Vec<String> = (n..n + batch).map(one).collect();
+            format!("{{\"items\":[{}]}}", items.join(","))
+        } else {
+            one(n)
+        };
         let t = Instant::now();
-        let (status, _) = http
+        let (status, answer) = http
             .send("POST", &url, &headers, body.into_bytes())
             .await
             .map_err(anyhow::Error::msg)?;
-        if status == 201 {
+        let created = match batch {
+            1 => status == 201,
+            _ => {
+                status == 200
+                    && serde_json::from_slice::<serde_json::Value>(&answer)
+                        .is_ok_and(|a| a["created"] == batch)
+            }
+        };
+        if created {
             latencies.push(t.elapsed());
         } else {
             errors += 1;
         }
-        n += 1;
+        n += batch;
     }
     Ok((latencies, errors))
 }
 
-fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
+/// Publish over HTTPS: a row for each count of `clients` sending one item a request, then one
+/// for each of `batch_clients` sending `batch` items a request (`POST /api/v1/items/batch`).
+fn publish(
+    seconds: u64,
+    clients: Vec<u64>,
+    compare: bool,
+    batch: u64,
+    batch_clients: Vec<u64>,
+) -> Result<()> {
     if compare {
         return publish_without_merkle_log(seconds, clients);
     }
@@ -368,11 +405,16 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
     );
     println!("reference: Ed25519 sign, 1 KiB, one core: {reference:.0}/s");
     println!(
-        "| clients | items/s | p50 ms | p99 ms | errors | ratio to reference | server CPU µs/item | load generator CPU |"
+        "| clients | items a request | items/s | p50 ms a request | p99 ms a request | errors | ratio to reference | server CPU µs/item | load generator CPU |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let server = child.id().to_string();
-    for (round, c) in clients.iter().enumerate() {
+    let rows: Vec<(u64, u64)> = clients
+        .iter()
+        .map(|c| (*c, 1))
+        .chain(batch_clients.iter().map(|c| (*c, batch)))
+        .collect();
+    for (round, (c, batch)) in rows.iter().enumerate() {
         let until = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let (server_cpu, own_cpu) = (cpu_seconds(&server), cpu_seconds("self"));
@@ -386,6 +428,7 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
                         first,
                         until,
                         bodies.clone(),
+                        *batch,
                     ))
                 })
                 .collect();
@@ -404,11 +447,12 @@ fn publish(seconds: u64, clients: Vec<u64>, compare: bool) -> Result<()> {
             errors += e;
         }
         latencies.sort();
-        let rate = latencies.len() as f64 / elapsed;
-        let server_us = (cpu_seconds(&server) - server_cpu) / latencies.len().max(1) as f64 * 1e6;
+        let items = latencies.len() as u64 * batch;
+        let rate = items as f64 / elapsed;
+        let server_us = (cpu_seconds(&server) - server_cpu) / items.max(1) as f64 * 1e6;
         let generator = (cpu_seconds("self") - own_cpu) / elapsed;
         println!(
-            "| {c} | {rate:.0} | {:.2} | {:.2} | {errors} | {:.2} | {server_us:.0} | {:.0}% of a core |",
+            "| {c} | {batch} | {rate:.0} | {:.2} | {:.2} | {errors} | {:.2} | {server_us:.0} | {:.0}% of a core |",
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             rate / reference,
@@ -445,6 +489,7 @@ fn publish_round(
                     first + i * 1_000_000,
                     until,
                     bodies.clone(),
+                    1,
                 ))
             })
             .collect();
@@ -778,7 +823,7 @@ fn memory(items: u64) -> Result<()> {
     // Some work on the full database: publishes and a page of the listing.
     let bodies = Arc::new(vec![item(0)]);
     let until = Instant::now() + Duration::from_secs(5);
-    let done = rt.block_on(client(base, token, 900_000_000_000, until, bodies))?;
+    let done = rt.block_on(client(base, token, 900_000_000_000, until, bodies, 1))?;
     println!(
         "startup to first answered request on {items} items: {:.1} ms (target 100 ms)",
         first.as_secs_f64() * 1000.0

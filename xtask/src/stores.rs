@@ -52,6 +52,7 @@ fn round(
                     first + i * 1_000_000,
                     until,
                     bodies.clone(),
+                    1,
                 ))
             })
             .collect();

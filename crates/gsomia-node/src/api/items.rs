@@ -37,6 +37,25 @@ pub(super) async fn publish(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+pub(super) struct BatchRequest {
+    /// Up to 1,000 items, each as `POST /api/v1/items` takes one.
+    items: Vec<PublishRequest>,
+}
+
+#[utoipa::path(post, path = "/api/v1/items/batch", tag = "items", security(("bearer" = [])), request_body = BatchRequest, responses((status = 200, description = "What became of each item, in order: created, or refused with the reason and rule; all in one commit", body = Object), (status = 403, description = "No publishing role", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "No items, or more than 1,000; wrong types", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+/// Publishes up to 1,000 items in one request and one commit: each decided as `POST
+/// /api/v1/items` decides it (and audited), a refused one not keeping the others out.
+pub(super) async fn publish_batch(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<BatchRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let items = req.items.into_iter().map(|i| (i.label, i.object)).collect();
+    Ok(Json(items::publish_batch(&node, &user, items).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Source {
     id: String,
     version: Option<String>,

@@ -17,7 +17,7 @@ use crate::error::{ErrorBody, ErrorDetail};
     ),
     paths(
         agreements::descriptor, agreements::parties, agreements::list, agreements::get,
-        agreements::event, agreements::propose, items::publish, items::derive, items::list, items::search, items::related, items::get,
+        agreements::event, agreements::propose, items::publish, items::publish_batch, items::derive, items::list, items::search, items::related, items::get,
         items::release, items::destroy, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
         consents::list, reclassification::reclassify, audit::list, audit::status, log::checkpoint, log::issue,

@@ -339,6 +339,54 @@ pub async fn publish(
     }))
 }
 
+/// Items a batch publication takes at most.
+pub const BATCH_MAX: usize = 1000;
+
+/// Publishes many items of this node's in one commit (`POST /api/v1/items/batch`): the
+/// publishing role asked once, before anything (refused and audited as one decision); then
+/// each item decided, bound, sealed and audited as [`publish`] does it, the refusals of some
+/// not keeping the others out. What became of each, in order: `{"id", "created": true}` or
+/// `{"id", "created": false, "error"}`.
+pub async fn publish_batch(
+    node: &Node,
+    user: &User,
+    items: Vec<(Label, Value)>,
+) -> Result<Value, ApiError> {
+    permit(
+        node,
+        user,
+        gsomia_core::Action::Publish,
+        "item.publish_batch",
+        "items",
+    )
+    .await?;
+    if items.is_empty() || items.len() > BATCH_MAX {
+        return Err(ApiError::unprocessable(format!(
+            "items: a batch holds 1 to {BATCH_MAX} items, not {}",
+            items.len()
+        )));
+    }
+    let items: Vec<(Label, Value)> = items
+        .into_iter()
+        .map(|(label, mut object)| {
+            super::marking::name_own(node, &mut object);
+            (label, object)
+        })
+        .collect();
+    let ids: Vec<Value> = items.iter().map(|(_, o)| o["id"].clone()).collect();
+    let (_, outcomes) = publish_many(node, user, &[], items).await?;
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    let results: Vec<Value> = ids
+        .into_iter()
+        .zip(outcomes)
+        .map(|(id, o)| match o {
+            Ok(()) => json!({ "id": id, "created": true }),
+            Err(e) => json!({ "id": id, "created": false, "error": e }),
+        })
+        .collect();
+    Ok(json!({ "created": created, "refused": results.len() - created, "items": results }))
+}
+
 /// Derives a new item (a copy, translation or extract) from items `user` may read (P4): it
 /// takes the highest level, every caveat and every originator of its sources. A source the
 /// caller may not read is answered as one that does not exist (H8).

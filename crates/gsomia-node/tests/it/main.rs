@@ -582,6 +582,104 @@ async fn r1_before_the_gsomia_release_to_japan_is_refused() {
 }
 
 #[tokio::test]
+async fn a_batch_publication_decides_each_item_as_one_publication_would() {
+    let f = kor_node("batch", "2019-07-25");
+    let item = |n: u32, level: &str, originator: &str| {
+        let mut r = report();
+        r["object"]["id"] = format!("report--00000000-0000-4000-8000-{n:012}").into();
+        r["label"]["level"] = level.into();
+        r["label"]["originator"] = originator.into();
+        r
+    };
+    let uri = "/api/v1/items/batch";
+    let before = counts(&f);
+    // Not a publisher (an administrator only): the whole batch refused, as one publication
+    // is, and nothing stored.
+    let admin = f
+        .node
+        .add_user(
+            serde_json::from_value(json!({"id": "root", "party": "KOR", "roles": ["admin"],
+                "clearance": "III", "duties": [], "kind": "official"}))
+            .unwrap(),
+        )
+        .unwrap();
+    let body = json!({ "items": [item(1, "II", "KOR")] }).to_string();
+    let (s, b) = call(&f, "POST", uri, Some(&admin), Some(body)).await;
+    let (one, b1) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some(&admin),
+        Some(item(1, "II", "KOR").to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!((s, &b["error"]["rule"]), (one, &b1["error"]["rule"]));
+    assert_eq!(counts(&f).items, before.items);
+    // Each decided: one stored, the same version again refused, another originator's refused,
+    // a lower level stored; one commit.
+    let body = json!({ "items": [
+        item(1, "II", "KOR"), item(1, "II", "KOR"), item(2, "II", "JPN"), item(3, "III", "KOR"),
+    ] });
+    let (s, b) = call(&f, "POST", uri, Some("kim"), Some(body.to_string())).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["created"].as_u64(), b["refused"].as_u64()),
+        (Some(2), Some(2)),
+        "{b}"
+    );
+    let created: Vec<bool> = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["created"] == true)
+        .collect();
+    assert_eq!(created, [true, false, false, true]);
+    assert!(
+        b["items"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("already stored"),
+        "{b}"
+    );
+    assert!(
+        b["items"][2]["error"].as_str().unwrap().contains("JPN"),
+        "{b}"
+    );
+    assert_eq!(counts(&f).items, before.items + 2);
+    // Above the publisher's clearance: refused with its rule and audited, as alone.
+    let body = json!({ "items": [item(4, "II", "KOR")] }).to_string();
+    let (s, b) = call(&f, "POST", uri, Some("choi"), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(
+        b["items"][0]["error"].as_str().unwrap().contains("rule P1"),
+        "{b}"
+    );
+    let refused = f.node.store().audit_after(0, 10_000).unwrap();
+    assert!(refused.iter().any(|e| {
+        let d = e.parse().unwrap();
+        d.subject == "report--00000000-0000-4000-8000-000000000004"
+            && d.decision == gsomia_store::Verdict::Deny
+            && d.rule.map(|r| r.id()) == Some("P1")
+    }));
+    // Bad input: no items, or more than a batch holds.
+    for n in [0, 1001] {
+        let small = json!({ "label": report()["label"], "object": {} });
+        let body = json!({ "items": vec![small; n] }).to_string();
+        let (s, b) = call(&f, "POST", uri, Some("kim"), Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1 to 1000"),
+            "{b}"
+        );
+    }
+    assert_eq!(counts(&f).items, before.items + 2);
+}
+
+#[tokio::test]
 async fn a7_agreement_events_by_the_authority_and_contradictions_refused() {
     let f = kor_node("events", "2024-09-01");
     let uri = "/api/v1/agreements/kor-jpn-gsomia/events";
@@ -1222,6 +1320,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/incidents",
         "post /api/v1/incidents/{id}/result",
         "post /api/v1/items",
+        "post /api/v1/items/batch",
         "post /api/v1/items/derive",
         "post /api/v1/items/{id}/destroy",
         "post /api/v1/items/{id}/reclassify",
