@@ -70,24 +70,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         std::env::temp_dir().join(format!("gsomia-bench-{}-instructions", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     crate::pair(&bin, &dir)?;
-    let token = crate::run(
-        &bin,
-        &[
-            "user",
-            "add",
-            "--data",
-            dir.join("KOR").to_str().context("path")?,
-            "--id",
-            "kim",
-            "--roles",
-            "analyst,security_officer",
-            "--clearance",
-            "II",
-            "--duties",
-            "missile-warning",
-        ],
-    )?;
-    let token = token.lines().next().unwrap_or_default().trim().to_owned();
+    let token = crate::add_kim(&bin, &dir.join("KOR"), "analyst,security_officer")?;
     let profiles = crate::workspace().join("target/instructions");
     std::fs::create_dir_all(&profiles)?;
     println!("| path | instructions per operation | operations counted |");

@@ -174,13 +174,18 @@ fn init_node(bin: &Path, data: &Path, database: Option<&str>, roles: &str) -> Re
         args.extend(["--database", url]);
     }
     run(bin, &args)?;
+    add_kim(bin, data, roles)
+}
+
+/// Adds `kim` (cleared II, on missile warning, with `roles`) to the node in `data`; the token.
+pub(crate) fn add_kim(bin: &Path, data: &Path, roles: &str) -> Result<String> {
     let token = run(
         bin,
         &[
             "user",
             "add",
             "--data",
-            d,
+            data.to_str().context("path")?,
             "--id",
             "kim",
             "--roles",
@@ -1080,24 +1085,7 @@ fn federation(items: u64) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     pair(&bin, &dir)?;
     let kor_data = dir.join("KOR");
-    let token = run(
-        &bin,
-        &[
-            "user",
-            "add",
-            "--data",
-            kor_data.to_str().context("path")?,
-            "--id",
-            "kim",
-            "--roles",
-            "analyst,security_officer",
-            "--clearance",
-            "II",
-            "--duties",
-            "missile-warning",
-        ],
-    )?;
-    let token = token.trim().to_owned();
+    let token = add_kim(&bin, &kor_data, "analyst,security_officer")?;
     let (mut kor, kor_addr) = serve(&bin, &kor_data)?;
     let kor_base = Base::of(&kor_data, &kor_addr)?;
     // JPN is down: publish and release everything at KOR.

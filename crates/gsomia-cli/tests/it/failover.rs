@@ -305,6 +305,9 @@ fn the_primary_dies_under_load_the_standby_is_promoted_and_nothing_acknowledged_
         &["-D", &servers.data("primary"), "-m", "immediate", "stop"],
     );
     let at_kill = count();
+    // The process lives on without its database, and its liveness probe says so.
+    let (status, body) = http(&addr_a, "GET", "/healthz", &token, "").unwrap();
+    assert_eq!((status, body.as_str()), (200, "ok"));
     std::thread::sleep(Duration::from_millis(500));
     pg("pg_ctl", &["-D", &servers.data("standby"), "-w", "promote"]);
     let promoted = count();
