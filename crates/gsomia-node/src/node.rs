@@ -59,6 +59,8 @@ pub struct Node {
     world: RwLock<Arc<World>>,
     /// Woken when a message is queued for a partner.
     outbox: tokio::sync::Notify,
+    /// Wakes every stream waiting when an item is stored here (T1).
+    items_added: tokio::sync::Notify,
     /// The standing release rules, read on every publication (R7).
     rules: RwLock<Arc<Vec<ReleaseRule>>>,
     /// The store's world version `world` and `rules` were read at; held while they are read
@@ -156,6 +158,7 @@ impl Node {
             world_version: std::sync::Mutex::new(version),
             world_seen: std::sync::atomic::AtomicU64::new(version),
             outbox: tokio::sync::Notify::new(),
+            items_added: tokio::sync::Notify::new(),
             clock,
             agreements_gate: tokio::sync::Mutex::new(()),
             inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -420,6 +423,12 @@ impl Node {
         };
     }
 
+    /// What wakes the streams waiting for items (`notify_waiters` when one is stored here;
+    /// items stored by another process sharing the store are found by their next look).
+    pub fn items_added(&self) -> &tokio::sync::Notify {
+        &self.items_added
+    }
+
     /// Resolves when a message was queued for a partner since the last call.
     pub async fn outbox_queued(&self) {
         self.outbox.notified().await;
@@ -433,6 +442,7 @@ impl Node {
             .iter()
             .any(|w| matches!(w, Write::Enqueue { .. }));
         let changes_world = batch.writes.iter().any(Write::changes_world);
+        let adds_items = batch.writes.iter().any(|w| matches!(w, Write::PutItem(_)));
         let decisions = crate::metrics::Metrics::decisions_of(&batch.audit);
         let indexed = crate::service::search::before_commit(self, &batch.writes);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -451,6 +461,9 @@ impl Node {
             crate::service::search::after_commit(self, indexed);
             if queues {
                 self.outbox.notify_one();
+            }
+            if adds_items {
+                self.items_added.notify_waiters();
             }
         }
         result

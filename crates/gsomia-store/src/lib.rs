@@ -391,6 +391,8 @@ pub trait Store: Send + Sync + 'static {
     fn item(&self, id: &ItemId, modified: Option<&str>) -> Result<Option<StoredItem>, StoreError>;
     /// Items in the order they were added, after sequence number `after`.
     fn items_after(&self, after: i64, limit: usize) -> Result<Vec<StoredItem>, StoreError>;
+    /// The sequence number of the item added last (0 when none is stored).
+    fn last_item(&self) -> Result<i64, StoreError>;
     /// Audit entries after sequence number `after`.
     fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
     /// The standing release rules.

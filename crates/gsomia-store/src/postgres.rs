@@ -1350,6 +1350,13 @@ impl Store for PostgresStore {
         )
     }
 
+    fn last_item(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .rows("SELECT COALESCE(MAX(seq), 0)::bigint FROM items", &[])?
+            .first()
+            .map_or(0, |r| r.get(0)))
+    }
+
     fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self
             .rows(

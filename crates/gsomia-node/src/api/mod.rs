@@ -12,6 +12,7 @@ mod items;
 mod log;
 mod openapi;
 mod reclassification;
+mod stream;
 mod taxii;
 
 pub use crate::service::marking::EXTENSION;
@@ -51,6 +52,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/items", post(items::publish).get(items::list))
         .route("/api/v1/items/derive", post(items::derive))
         .route("/api/v1/items/batch", post(items::publish_batch))
+        .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/items/{id}", get(items::get))
         .route("/api/v1/items/{id}/related", get(items::related))
         .route("/api/v1/search", get(items::search))

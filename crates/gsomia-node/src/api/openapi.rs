@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agreements, audit, consents, incidents, items, log, reclassification};
+use super::{agreements, audit, consents, incidents, items, log, reclassification, stream};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -17,7 +17,7 @@ use crate::error::{ErrorBody, ErrorDetail};
     ),
     paths(
         agreements::descriptor, agreements::parties, agreements::list, agreements::get,
-        agreements::event, agreements::propose, items::publish, items::publish_batch, items::derive, items::list, items::search, items::related, items::get,
+        agreements::event, agreements::propose, items::publish, items::publish_batch, stream::stream, items::derive, items::list, items::search, items::related, items::get,
         items::release, items::destroy, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
         consents::list, reclassification::reclassify, audit::list, audit::status, log::checkpoint, log::issue,

@@ -21,6 +21,7 @@ pub mod marking;
 pub mod reclassification;
 pub mod search;
 pub mod status;
+pub mod stream;
 
 use gsomia_core::{Action, User};
 use gsomia_store::{AuditDraft, Batch, Verdict};

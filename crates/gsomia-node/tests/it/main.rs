@@ -679,6 +679,111 @@ async fn a_batch_publication_decides_each_item_as_one_publication_would() {
     assert_eq!(counts(&f).items, before.items + 2);
 }
 
+/// Reads a stream's body until its text holds `until` (at most 10 s); the text read.
+async fn events_until(body: &mut Body, until: &str) -> String {
+    use http_body_util::BodyExt;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains(until) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no `{until}` in the stream: {text}"))
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t1_a_stream_sends_what_the_caller_may_read_as_it_arrives_and_resumes_without_gaps() {
+    let f = kor_node("stream", "2019-07-25");
+    let open = |user: &str, last: Option<&str>, query: &str| {
+        let mut req = Request::builder()
+            .uri(format!("/api/v1/stream?{query}"))
+            .header("authorization", format!("Bearer {}", f.tokens[user]));
+        if let Some(id) = last {
+            req = req.header("last-event-id", id);
+        }
+        gsomia_node::api::app(f.node.clone()).oneshot(req.body(Body::empty()).unwrap())
+    };
+    let mut kim = open("kim", None, "topics=dprk-missile,nuclear")
+        .await
+        .unwrap();
+    assert_eq!(kim.status(), StatusCode::OK);
+    assert_eq!(kim.headers()["content-type"], "text/event-stream");
+    let mut choi = open("choi", None, "originators=KOR").await.unwrap();
+    // Korea's report at II, then one at III.
+    publish(&f).await;
+    let second = "report--00000000-0000-4000-8000-000000000002";
+    let mut low = report();
+    low["object"]["id"] = second.into();
+    low["label"]["level"] = "III".into();
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(low.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // kim, cleared II, gets both as they arrive, each once, with the holder's marking.
+    let text = events_until(kim.body_mut(), second).await;
+    assert_eq!(text.matches("event: item").count(), 2, "{text}");
+    assert!(
+        text.contains(REPORT_ID) && text.contains("\"marking\":{"),
+        "{text}"
+    );
+    let first: String = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_owned();
+    // choi, cleared III, only the second (P1): the first is decided away, not sent.
+    let text = events_until(choi.body_mut(), second).await;
+    assert!(!text.contains(REPORT_ID), "{text}");
+    // Resumed after the first event: the second, and not the first again.
+    let mut again = open("kim", Some(&first), "topics=dprk-missile")
+        .await
+        .unwrap();
+    let text = events_until(again.body_mut(), second).await;
+    assert!(!text.contains(REPORT_ID), "{text}");
+    assert_eq!(text.matches("event: item").count(), 1, "{text}");
+    // Each read is recorded as kim's and choi's, before it was sent.
+    let streamed: Vec<String> = f
+        .node
+        .store()
+        .audit_after(0, 10_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.parse().unwrap())
+        .filter(|d: &gsomia_store::AuditDraft| d.action == "item.stream")
+        .map(|d| format!("{} {}", d.actor, d.detail["returned"]))
+        .collect();
+    assert!(
+        streamed
+            .iter()
+            .any(|e| e.starts_with("kim ") && e.contains(REPORT_ID))
+    );
+    assert!(
+        streamed
+            .iter()
+            .any(|e| e.starts_with("choi ") && !e.contains(REPORT_ID))
+    );
+    // Bad input: a clear 400.
+    for (query, last) in [
+        ("originators=kor", None),
+        ("topics=a%20b", None),
+        ("", Some("x")),
+    ] {
+        let resp = open("kim", last, query).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query} {last:?}");
+    }
+}
+
 #[tokio::test]
 async fn a7_agreement_events_by_the_authority_and_contradictions_refused() {
     let f = kor_node("events", "2024-09-01");
@@ -1313,6 +1418,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/release-rules",
         "get /api/v1/search",
         "get /api/v1/status",
+        "get /api/v1/stream",
         "post /api/v1/agreements",
         "post /api/v1/agreements/{id}/events",
         "post /api/v1/consents/requests",
@@ -1329,8 +1435,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/release-rules",
     ];
     assert_eq!(paths, expected);
-    // Each documented route answers (with something other than the router's 404).
-    for p in &paths {
+    // Each documented route answers (with something other than the router's 404). The stream
+    // answers and never ends: `t1_a_stream_…` reads it.
+    for p in paths.iter().filter(|p| *p != "get /api/v1/stream") {
         let (method, path) = p.split_once(' ').unwrap();
         let path = path.replace("{id}", "1");
         let (s, b) = call(

@@ -198,6 +198,13 @@ impl Store for SqliteStore {
         })
     }
 
+    fn last_item(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(seq), 0) FROM items", [], |r| r.get(0))
+                .map_err(db)
+        })
+    }
+
     fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(|c| {
             let mut stmt = c

@@ -122,6 +122,7 @@ fn p7_a_write_and_its_audit_entry_commit_together_and_read_back() {
 }
 
 fn roundtrip(store: &Arc<dyn Store>) {
+    assert_eq!(store.last_item().unwrap(), 0);
     let c = store.write(publish(1)).unwrap();
     assert_eq!(c.audit, vec![1]);
     assert_eq!(c.items.len(), 1);
@@ -134,6 +135,7 @@ fn roundtrip(store: &Arc<dyn Store>) {
         item(1)
     );
     assert_eq!(store.items_after(0, 10).unwrap().len(), 1);
+    assert_eq!(store.last_item().unwrap(), got.seq);
     let audit = store.audit_after(0, 10).unwrap();
     assert_eq!(verify_chain(&audit), Ok(1));
     let parsed = audit[0].parse().unwrap();
