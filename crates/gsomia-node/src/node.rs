@@ -203,6 +203,11 @@ impl Node {
             .store(draining, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether the node is stopping or its store closed: long answers (streams) end then.
+    pub fn stopping(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed) || !self.store.is_open()
+    }
+
     /// Whether the node takes requests: its store answers and it is not stopping.
     pub fn ready(&self) -> Result<(), String> {
         if self.draining.load(std::sync::atomic::Ordering::Relaxed) {

@@ -83,6 +83,10 @@ pub(super) async fn stream(
                     .unwrap_or_else(|_| Event::default().comment("unserialisable"));
                 return Some((Ok(event), state));
             }
+            if node.stopping() {
+                // The client resumes, at this process or another, from its last event.
+                return None;
+            }
             // Registered before looking, so that an item stored meanwhile wakes this stream.
             let added = node.items_added().notified();
             tokio::pin!(added);

@@ -782,6 +782,19 @@ async fn t1_a_stream_sends_what_the_caller_may_read_as_it_arrives_and_resumes_wi
         let resp = open("kim", last, query).await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query} {last:?}");
     }
+    // A node that stops ends its streams (their clients resume elsewhere or later).
+    f.node.set_draining(true);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        use http_body_util::BodyExt;
+        while let Some(frame) = kim.body_mut().frame().await {
+            frame.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream did not end when the node stopped"
+    );
 }
 
 #[tokio::test]
