@@ -106,8 +106,15 @@ pub(super) fn start(data: &Path) -> (Serving, String) {
                 .to_owned();
             let pin = client_of(data).pin().unwrap();
             PINS.lock().unwrap().insert(addr.clone(), pin);
-            // Keep draining the pipe so the server never blocks on a full stdout.
-            std::thread::spawn(move || for _ in lines.by_ref() {});
+            // Keep draining the pipe so the server never blocks on a full stdout; its errors go
+            // to the test's output, to be seen when it fails.
+            std::thread::spawn(move || {
+                for line in lines.by_ref().map_while(Result::ok) {
+                    if line.contains("ERROR") {
+                        eprintln!("gsomia serve: {line}");
+                    }
+                }
+            });
             return (Serving(child), addr);
         }
     }

@@ -1,16 +1,16 @@
 //! Streams (T1): the items a user may read, as they arrive. A stream is a cursor over the order
 //! items were added (their sequence numbers, which follow commit order on both stores): each
 //! step reads what was added after it, keeps what the filter asks for and the read decision
-//! allows today (decided on the label, before anything is decrypted), and records the reads in
-//! one audit entry before they are answered (P7). An event's id is its item's number, so a
-//! client that reconnects with the last id it saw goes on without a gap or a duplicate.
+//! allows today (decided on the label, before anything is decrypted), and records the reads
+//! before they are answered, as a listing does (P7: `items::record_reads`). An event's id is
+//! its item's number, so a client that reconnects with the last id it saw goes on without a
+//! gap or a duplicate.
 
 use gsomia_core::{Decision, PartyCode, Tag, User};
-use gsomia_store::{Batch, Verdict};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::node::{Node, entry};
+use crate::node::Node;
 
 /// What a stream asks for: items with one of `topics` (any when empty), from one of
 /// `originators` (any when empty).
@@ -43,6 +43,7 @@ pub async fn step(
     let mut events = vec![];
     let mut returned = vec![];
     for s in node.store().items_after(after, SCAN)? {
+        cursor = s.seq;
         let wanted = (filter.topics.is_empty()
             || s.label.topics.iter().any(|t| filter.topics.contains(t)))
             && (filter.originators.is_empty() || filter.originators.contains(&s.label.originator));
@@ -51,29 +52,18 @@ pub async fn step(
                 gsomia_core::read_label(&world, &s.id, &s.label, s.marking.as_ref(), user, today)
             && let Some(item) = super::items::unseal(node, &s)?
         {
-            returned.push(json!([s.id, s.modified]));
             events.push((s.seq, super::items::item_json(&s, &item, &access.marking)));
+            returned.push(s);
         }
-        cursor = s.seq;
         if events.len() == EVENTS {
             break;
         }
     }
     if !returned.is_empty() {
-        let draft = entry(
-            node,
-            &user.id,
-            "item.stream",
-            "items",
-            Verdict::Allow,
-            None,
-            json!({ "returned": returned }),
-        );
-        node.write(Batch {
-            writes: vec![],
-            audit: vec![draft],
-        })
-        .await?;
+        // As a listing's: one entry naming what was sent, and an `item.read` for each partner's
+        // item, which its originator finds in the custody record it asks for.
+        let read: Vec<&gsomia_store::StoredItem> = returned.iter().collect();
+        super::items::record_reads(node, user, "item.stream", "items", json!({}), &read).await?;
     }
     Ok((events, cursor))
 }
