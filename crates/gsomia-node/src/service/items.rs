@@ -603,15 +603,15 @@ pub struct ListFilter {
 
 /// What `user` may read, in the order it was added, and the cursor to go on from. Items the
 /// caller may not read are left out (default deny), decided on their labels before anything
-/// is decrypted; at most ten pages of rows are looked at per request. One audit entry lists
-/// what was returned.
+/// is decrypted; at most ten pages of rows are looked at per request. The reads are recorded
+/// as [`record_reads`] records them.
 pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let world = node.world();
     let today = node.today();
     let mut cursor = q.after.unwrap_or(0);
     let mut out = Vec::new();
-    let mut ids = Vec::new();
+    let mut returned = Vec::new();
     let mut scanned = 0;
     'scan: while scanned < limit * 10 {
         let rows = node.store().items_after(cursor, limit)?;
@@ -644,28 +644,16 @@ pub async fn list(node: &Node, user: &User, q: &ListFilter) -> Result<Value, Api
                 continue;
             }
             if let Some(item) = unseal(node, &s)? {
-                ids.push(json!([s.id, s.modified]));
                 out.push(item_json(&s, &item, &access.marking));
+                returned.push(s);
                 if out.len() == limit {
                     break 'scan;
                 }
             }
         }
     }
-    let draft = entry(
-        node,
-        &user.id,
-        "item.list",
-        "items",
-        Verdict::Allow,
-        None,
-        json!({ "returned": ids }),
-    );
-    node.write(Batch {
-        writes: vec![],
-        audit: vec![draft],
-    })
-    .await?;
+    let read: Vec<&StoredItem> = returned.iter().collect();
+    record_reads(node, user, "item.list", "items", json!({}), &read).await?;
     Ok(json!({ "items": out, "next": cursor }))
 }
 

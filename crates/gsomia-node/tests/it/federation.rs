@@ -1130,6 +1130,14 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         "{b}"
     );
 
+    // And through the REST listing at JPN.
+    let (s, b) = http(&j.addr, "GET", "/api/v1/items", Some(&sato), None).await;
+    assert_eq!(
+        (s, b["items"][0]["id"].as_str()),
+        (200, Some(REPORT_ID)),
+        "{b}"
+    );
+
     // Each node checkpoints its log and has the other witness it.
     gsomia_node::transparency::tick(&kor).await.unwrap();
     gsomia_node::transparency::tick(&jpn).await.unwrap();
@@ -1170,8 +1178,12 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
         .iter()
         .map(|e| e["entry"]["action"].as_str().unwrap())
         .collect();
-    // The read through the API, then the two through TAXII (the listing and the marking).
-    assert_eq!(actions, ["item.receive", "item.read", "item.read"]);
+    // The read through the API, the two through TAXII (the listing and the marking), the one
+    // through the REST listing.
+    assert_eq!(
+        actions,
+        ["item.receive", "item.read", "item.read", "item.read"]
+    );
     let (_, jpn_note) = kor
         .store()
         .witnessed_latest(crate::code("JPN"))
