@@ -5,8 +5,9 @@
 //! The benchmark makes two nodes with the `gsomia` binary (KOR and JPN, knowing each other and
 //! the Korea–Japan agreement), then runs itself under callgrind once per path, with collection
 //! on only inside [`measured`]: each path goes through the node's router in process (no socket,
-//! no TLS), on one thread. The store's writer thread (the commit and its fsync) is not counted:
-//! what is counted is the work of the request's own thread.
+//! no TLS), on one thread, pinned to one CPU (`taskset`) so that the work the node spreads over
+//! the cores (`node::par_map`) runs on that thread and is counted. The store's writer thread
+//! (the commit and its fsync) is not counted: what is counted is the request's own work.
 //!
 //! - `sign`: an Ed25519 signature over 1 KiB, the reference (publish signs once an item).
 //! - `publish`: `POST /api/v1/items`, a 1 KiB STIX object each (decision, signature, sealing,
@@ -78,7 +79,10 @@ pub fn bench(args: &[String]) -> Result<()> {
     for (case, n, what) in CASES {
         // Kept, for `callgrind_annotate target/instructions/callgrind.<path>`.
         let out = profiles.join(format!("callgrind.{case}"));
-        let status = Command::new("valgrind")
+        // On one CPU, so that work the node spreads over the cores (`par_map`) runs on the
+        // measured thread and is counted: callgrind collects only under `measured`'s frames.
+        let status = Command::new("taskset")
+            .args(["-c", "0", "valgrind"])
             .arg("--tool=callgrind")
             .arg(format!("--callgrind-out-file={}", out.display()))
             .arg("--toggle-collect=*instructions*measured*")

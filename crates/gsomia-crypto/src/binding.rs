@@ -8,6 +8,8 @@
 //! a label or an object without breaking it. Verification uses `verify_strict`, which refuses
 //! the malleable and small-order encodings that plain Ed25519 verification lets through.
 
+use std::borrow::Borrow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -77,6 +79,11 @@ impl<T> Verified<T> {
     pub fn into_inner(self) -> T {
         self.0
     }
+
+    /// The verified value, borrowed: what was checked stays checked.
+    pub fn as_ref(&self) -> Verified<&T> {
+        Verified(&self.0)
+    }
 }
 
 impl<T> std::ops::Deref for Verified<T> {
@@ -117,20 +124,30 @@ pub fn sign_binding(
 }
 
 /// Checks the binding an item carries against its originator's public key.
-pub fn verify_binding<'a>(
+pub fn verify_binding<I: Borrow<Item>>(
     key: &VerifyingKey,
-    item: &'a Item,
-) -> Result<Verified<&'a Item>, BindingError> {
-    let text = item
-        .file()
-        .binding
-        .as_deref()
-        .ok_or(BindingError::Missing)?;
+    item: I,
+) -> Result<Verified<I>, BindingError> {
+    verify_binding_any(std::slice::from_ref(key), item)
+}
+
+/// Checks the binding an item carries against any of `keys` (an originator's current key and
+/// those its rotations replaced); the error of the first key if none verifies.
+pub fn verify_binding_any<I: Borrow<Item>>(
+    keys: &[VerifyingKey],
+    item: I,
+) -> Result<Verified<I>, BindingError> {
+    let it = item.borrow();
+    let text = it.file().binding.as_deref().ok_or(BindingError::Missing)?;
     let binding = Binding::from_base64(text)?;
-    let msg = message(item.label(), item.object())?;
-    key.verify_strict(&msg, &binding.0)
-        .map_err(|_| BindingError::Mismatch)?;
-    Ok(Verified(item))
+    let msg = message(it.label(), it.object())?;
+    match keys
+        .iter()
+        .any(|k| k.verify_strict(&msg, &binding.0).is_ok())
+    {
+        true => Ok(Verified(item)),
+        false => Err(BindingError::Mismatch),
+    }
 }
 
 /// Lower-case hex.

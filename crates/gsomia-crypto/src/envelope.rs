@@ -24,7 +24,7 @@ const INFO: &[u8] = b"gsomia-envelope-v1";
 
 /// The version of the federation protocol this build speaks; a receiver refuses any other
 /// before it opens the envelope.
-pub const PROTOCOL: u16 = 1;
+pub const PROTOCOL: u16 = 2;
 
 /// Who sends what to whom: covered by the signature and bound to the ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

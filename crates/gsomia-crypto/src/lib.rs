@@ -19,7 +19,9 @@ pub mod passphrase;
 pub mod seal;
 pub mod statement;
 
-pub use binding::{Binding, BindingError, Verified, hex, sign_binding, verify_binding};
+pub use binding::{
+    Binding, BindingError, Verified, hex, sign_binding, verify_binding, verify_binding_any,
+};
 pub use consent::{ConsentError, verify_consent};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use keys::{NodeKeys, PublicKeys, token_hash};

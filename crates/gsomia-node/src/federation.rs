@@ -42,6 +42,10 @@ pub const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
 /// The most messages in one envelope.
 pub const BATCH: usize = 200;
 
+/// The most envelopes in flight to one peer at a time: the peer checks the next while it
+/// commits the one before, and this node commits receipts while the next are under way.
+pub const WINDOW: usize = 4;
+
 /// The operating system's generator, for HPKE.
 pub(crate) struct OsRng;
 
@@ -94,47 +98,13 @@ fn build(
     node: &Node,
     peer: PartyCode,
     messages: &[OutboxMessage],
+    after: Option<u64>,
     signer: &gsomia_crypto::SigningKey,
 ) -> Result<Envelope, String> {
-    let mut out = Vec::with_capacity(messages.len());
-    for m in messages {
-        let message = match m.kind.as_str() {
-            "item" => {
-                let p = &m.payload;
-                let (id, version) = (p["id"].as_str().unwrap_or_default(), p["version"].as_str());
-                let stored =
-                    crate::service::items::stored(node, id, version).map_err(|e| e.to_string())?;
-                let Some(stored) = stored else {
-                    return Err(format!("outbox item `{id}` is no longer stored"));
-                };
-                match unseal_object(node, &stored).map_err(|e| e.message)? {
-                    // Destroyed after release: nothing to send; the receiver gets a notice.
-                    None => Message::Withdrawn {
-                        payload: json!({ "id": id }),
-                    },
-                    Some(object) => Message::Item {
-                        item: json!({
-                            "label": stored.label, "object": object, "binding": stored.binding,
-                            "marking": stored.marking, "custody": stored.custody,
-                        }),
-                        // The originators' consents that let this node release it to `peer` (R4).
-                        consents: node
-                            .world()
-                            .consents_for(id)
-                            .filter(|c| c.holder == node.party() && c.to == Grantee::Party(peer))
-                            .cloned()
-                            .collect(),
-                    },
-                }
-            }
-            kind => Message::from_outbox(kind, m.payload.clone())?,
-        };
-        let numbered = Numbered {
-            seq: m.seq,
-            message,
-        };
-        out.push(serde_json::to_value(numbered).map_err(|e| e.to_string())?);
-    }
+    // Each message is read from the store and unsealed on its own: spread over the cores.
+    let out = crate::node::par_map(messages, |m| message_of(node, peer, m))
+        .into_iter()
+        .collect::<Result<Vec<Value>, String>>()?;
     let (first, last) = (
         messages.first().map_or(0, |m| m.seq),
         messages.last().map_or(0, |m| m.seq),
@@ -155,15 +125,63 @@ fn build(
         .find(|p| p.code == peer)
         .ok_or_else(|| format!("no encryption key for {peer}"))
         .and_then(|p| encryption_key(&p))?;
-    let payload = serde_json::to_vec(&Payload { messages: out }).map_err(|e| e.to_string())?;
+    let payload = serde_json::to_vec(&Payload {
+        after,
+        messages: out,
+    })
+    .map_err(|e| e.to_string())?;
     envelope::seal(signer, &key, header, &payload, &mut OsRng).map_err(|e| e.to_string())
 }
 
-/// Delivers one envelope of `peer`'s pending messages. `Ok(true)` if something was delivered.
-pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> {
+/// One outbox message as it goes on the wire: an item is read from the store and unsealed.
+fn message_of(node: &Node, peer: PartyCode, m: &OutboxMessage) -> Result<Value, String> {
+    let message = match m.kind.as_str() {
+        "item" => {
+            let p = &m.payload;
+            let (id, version) = (p["id"].as_str().unwrap_or_default(), p["version"].as_str());
+            let stored =
+                crate::service::items::stored(node, id, version).map_err(|e| e.to_string())?;
+            let Some(stored) = stored else {
+                return Err(format!("outbox item `{id}` is no longer stored"));
+            };
+            match unseal_object(node, &stored).map_err(|e| e.message)? {
+                // Destroyed after release: nothing to send; the receiver gets a notice.
+                None => Message::Withdrawn {
+                    payload: json!({ "id": id }),
+                },
+                Some(object) => Message::Item {
+                    item: json!({
+                        "label": stored.label, "object": object, "binding": stored.binding,
+                        "marking": stored.marking, "custody": stored.custody,
+                    }),
+                    // The originators' consents that let this node release it to `peer` (R4).
+                    consents: node
+                        .world()
+                        .consents_for(id)
+                        .filter(|c| c.holder == node.party() && c.to == Grantee::Party(peer))
+                        .cloned()
+                        .collect(),
+                },
+            }
+        }
+        kind => Message::from_outbox(kind, m.payload.clone())?,
+    };
+    let numbered = Numbered {
+        seq: m.seq,
+        message,
+    };
+    serde_json::to_value(numbered).map_err(|e| e.to_string())
+}
+
+/// Delivers a round of `peer`'s pending messages: up to [`WINDOW`] envelopes in flight at
+/// once, each but the first naming the last message of the one before (`Payload::after`), so
+/// that the peer applies them in order. Replies are checked and committed in order; the first
+/// that fails ends the round (what came after is sent again). `Ok(true)` if something was
+/// delivered.
+pub async fn deliver_once(node: &Arc<Node>, peer: PartyCode) -> Result<bool, String> {
     let messages = node
         .store()
-        .outbox_pending(peer, BATCH)
+        .outbox_pending(peer, BATCH * WINDOW)
         .map_err(|e| e.to_string())?;
     if messages.is_empty() {
         return Ok(false);
@@ -182,18 +200,57 @@ pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> 
     if peer_record.endpoint.is_none() {
         return Err(format!("{peer} has no endpoint"));
     }
+    let key = peer_record
+        .keys
+        .verifying_key()
+        .map_err(|e| e.to_string())?;
     // Up to a queued rotation notice, under the key the partner holds (K1).
     let (signer, until) = crate::rotation::signer_for(node, peer)?;
     let messages: Vec<_> = match until {
         Some(last) => messages.into_iter().take_while(|m| m.seq <= last).collect(),
         None => messages,
     };
-    let env = build(node, peer, &messages, &signer.signing)?;
-    let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
-    let started = std::time::Instant::now();
-    let (status, reply) = node
-        .post_to(&peer_record, "/federation/v1/inbox", JSON, body)
-        .await?;
+    // Each envelope is posted as soon as it is built: the peer works on the first while the
+    // next are built and sent.
+    let mut in_flight = vec![];
+    let mut after = None;
+    for chunk in messages.chunks(BATCH) {
+        let env = build(node, peer, chunk, after, &signer.signing)?;
+        after = chunk.last().map(|m| m.seq);
+        let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+        let (sender, record) = (node.clone(), peer_record.clone());
+        let post = tokio::spawn(async move {
+            sender
+                .post_to(&record, "/federation/v1/inbox", JSON, body)
+                .await
+        });
+        in_flight.push((chunk, env.header, post, std::time::Instant::now()));
+    }
+    for (chunk, header, post, started) in in_flight {
+        let answer = post
+            .await
+            .map_err(|e| format!("the delivery to {peer} stopped: {e}"))??;
+        settle(node, peer, &key, chunk, &header, answer).await?;
+        node.metrics()
+            .delivery_seconds
+            .get_or_create(&crate::metrics::PartnerLabels {
+                partner: peer.to_string(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(true)
+}
+
+/// Checks `peer`'s answer to the envelope `header` that carried `messages`, and commits what
+/// it acknowledges: the signed receipts (M3) and the messages delivered.
+async fn settle(
+    node: &Node,
+    peer: PartyCode,
+    key: &gsomia_crypto::VerifyingKey,
+    messages: &[OutboxMessage],
+    header: &Header,
+    (status, reply): (u16, Vec<u8>),
+) -> Result<(), String> {
     if status != 200 {
         // The peer's text is cut short: it goes to this node's log.
         let text: String = String::from_utf8_lossy(&reply).chars().take(200).collect();
@@ -201,27 +258,23 @@ pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> 
     }
     let reply: SignedReply = serde_json::from_slice(&reply)
         .map_err(|e| format!("{peer}'s reply is not a reply of this protocol: {e}"))?;
-    let key = peer_record
-        .keys
-        .verifying_key()
-        .map_err(|e| e.to_string())?;
-    if !reply.verifies(&key) {
+    if !reply.verifies(key) {
         return Err(format!(
             "{peer}'s reply, or a receipt in it, does not verify"
         ));
     }
     let body = &reply.reply;
-    if body.envelope != env.header.id {
+    if body.envelope != header.id {
         return Err(format!("{peer} answered another envelope"));
     }
     // A reply acknowledges at most what the envelope carried, and receipts only for its items,
     // made by the peer itself: a peer can not mark other messages delivered or claim to hold
     // items it was not sent.
     let through = body.through;
-    if through > env.header.seq.1 {
+    if through > header.seq.1 {
         return Err(format!(
             "{peer} acknowledged message {through}, beyond the envelope's last ({})",
-            env.header.seq.1
+            header.seq.1
         ));
     }
     let sent: Vec<(&str, &str)> = messages
@@ -244,7 +297,7 @@ pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> 
         through,
         at: node.now_text(),
     });
-    let detail = json!({ "envelope": env.header.id, "through": through, "receipts": body.receipts.len(), "refusals": body.refusals });
+    let detail = json!({ "envelope": header.id, "through": through, "receipts": body.receipts.len(), "refusals": body.refusals });
     let audit = vec![entry(
         node,
         "node",
@@ -257,14 +310,8 @@ pub async fn deliver_once(node: &Node, peer: PartyCode) -> Result<bool, String> 
     node.write(Batch { writes, audit })
         .await
         .map_err(|e| e.message)?;
-    node.metrics()
-        .delivery_seconds
-        .get_or_create(&crate::metrics::PartnerLabels {
-            partner: peer.to_string(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    tracing::info!(%peer, envelope = %env.header.id, through, receipts = body.receipts.len(), refusals = body.refusals.len(), "delivered");
-    Ok(true)
+    tracing::info!(%peer, envelope = %header.id, through, receipts = body.receipts.len(), refusals = body.refusals.len(), "delivered");
+    Ok(())
 }
 
 /// Runs delivery until `stop` is set: each peer with pending messages is served by a task of
@@ -380,10 +427,40 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         };
         forbidden("bad_envelope", rule, e.to_string())
     })?;
+    // Parsed and checked before it waits its turn: this overlaps the envelope before it.
+    let checked = crate::service::inbox::check(node, from, opened)?;
     let gate = node.inbox_gate(from);
-    let _one_at_a_time = gate.lock().await;
-    if let Some(reply) = node.store().reply(from, &env.header.id)? {
-        return Ok(reply);
+    let mut turn = gate.lock().await;
+    // An envelope that follows another waits, bounded, until that one is applied.
+    let waited = std::time::Instant::now();
+    loop {
+        if let Some(reply) = node.store().reply(from, &env.header.id)? {
+            return Ok(reply);
+        }
+        let Some(after) = checked.after() else { break };
+        if node.store().inbox_mark(from)? >= after {
+            break;
+        }
+        if waited.elapsed() > FOLLOWER_WAIT {
+            return Err(ApiError {
+                status: axum::http::StatusCode::CONFLICT,
+                code: "out_of_order",
+                message: format!(
+                    "envelope `{}` follows message {after}, which is not applied here: send the \
+                     envelope before it first",
+                    env.header.id
+                ),
+                rule: None,
+            });
+        }
+        drop(turn);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        turn = gate.lock().await;
     }
-    crate::service::inbox::apply(node, &parties, from, &env.header.id, opened).await
+    let reply = crate::service::inbox::apply(node, from, &env.header.id, checked).await;
+    drop(turn);
+    reply
 }
+
+/// How long an envelope waits for the one it follows before it is answered 409.
+const FOLLOWER_WAIT: Duration = Duration::from_secs(5);

@@ -474,6 +474,11 @@ impl Node {
         result
     }
 
+    /// The world version this process last read its world at ([`Node::refresh_world`]).
+    pub fn world_seen(&self) -> u64 {
+        self.world_seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Reads the world (parties, agreements, consents) and the release rules again if a
     /// batch changed them since they were read, here or in another process sharing the store
     /// ([`gsomia_store::Write::changes_world`]). Every request calls it before it is answered
@@ -891,20 +896,43 @@ pub fn verifying_keys(record: &PartyRecord) -> Vec<gsomia_crypto::VerifyingKey> 
 
 /// Verifies `item`'s binding with any key its originator's `record` ever signed with (K1);
 /// the error of the current key if none verifies.
-pub fn verify_binding_by<'a>(
+pub fn verify_binding_by<I: std::borrow::Borrow<gsomia_core::Item>>(
     record: &PartyRecord,
-    item: &'a gsomia_core::Item,
-) -> Result<gsomia_crypto::Verified<&'a gsomia_core::Item>, String> {
-    let mut first = None;
-    for key in verifying_keys(record) {
-        match gsomia_crypto::verify_binding(&key, item) {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                first.get_or_insert(e.to_string());
+    item: I,
+) -> Result<gsomia_crypto::Verified<I>, String> {
+    let keys = verifying_keys(record);
+    if keys.is_empty() {
+        return Err(format!("{}'s keys are malformed", record.code));
+    }
+    gsomia_crypto::verify_binding_any(&keys, item).map_err(|e| e.to_string())
+}
+
+/// `f` applied to each of `items`, in order, spread over the machine's cores (scoped threads,
+/// one slice each): for an envelope's per-item checks and signatures, which depend on nothing
+/// but the item. Few items are done on the calling thread.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const ALONE: usize = 8;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || items.len() <= ALONE {
+        return items.iter().map(&f).collect();
+    }
+    let slice = items.len().div_ceil(cores);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = items[slice..]
+            .chunks(slice)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out: Vec<R> = items[..slice].iter().map(f).collect();
+        for other in others {
+            match other.join() {
+                Ok(part) => out.extend(part),
+                // A panic in `f` is the caller's, as if it had run here.
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-    }
-    Err(first.unwrap_or_else(|| format!("{}'s keys are malformed", record.code)))
+        out
+    })
 }
 
 /// Whether `partner` is a party to an agreement with this node that this node's party has

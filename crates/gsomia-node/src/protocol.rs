@@ -14,6 +14,11 @@ use serde_json::Value;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
+    /// When several envelopes are in flight, the last message of the one sent before this: the
+    /// receiver applies this envelope only once it has applied that message (in order per
+    /// sender). Absent on the first of a round, which follows what was acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
     /// The messages in the sender's outbox order. Each is a [`Numbered`]; the receiver parses
     /// them one by one, so that one it can not read refuses only itself.
     pub messages: Vec<Value>,
@@ -179,7 +184,9 @@ impl SignedReply {
     /// Whether the receiver's key signed it, and every receipt in it.
     pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
         gsomia_crypto::statement::verify(key, "reply", &json_of(&self.reply), &self.signature)
-            && self.reply.receipts.iter().all(|r| receipt_verifies(r, key))
+            && crate::node::par_map(&self.reply.receipts, |r| receipt_verifies(r, key))
+                .into_iter()
+                .all(|sound| sound)
     }
 }
 

@@ -25,12 +25,98 @@ use serde_json::{Value, json};
 use super::items::{seal_received, unseal_object};
 use crate::error::ApiError;
 use crate::node::{Node, entry};
-use crate::protocol::{
-    Message, Numbered, Payload, Receipt, Refused, Reply, SignedReceipt, SignedReply,
-};
+use crate::protocol::{Message, Numbered, Payload, Receipt, Refused, Reply, SignedReply};
 
-/// What is refused of a partner's message: the rule and why, for the signed reply.
-type Outcome = Result<Option<SignedReceipt>, (Rule, String)>;
+/// What is refused of a partner's message: the rule and why, for the signed reply. An item
+/// accepted gives its receipt, signed with the others once the envelope is applied.
+type Outcome = Result<Option<Receipt>, (Rule, String)>;
+
+/// A message as it stands before the envelope's messages are applied in order: parsed, and for
+/// an item, the checks that depend on nothing but the message itself (its shape and holder,
+/// M1, and its originator's binding, R6). These are done for the whole envelope first, spread
+/// over the cores ([`crate::node::par_map`]); the checks that depend on what came before (H1,
+/// consents, R1–R5) are made in order.
+enum Prepared {
+    /// A message without `seq`.
+    Unnumbered,
+    /// Numbered, but not a message of this protocol.
+    Malformed { seq: u64, why: String },
+    /// An item, checked alone, with the consents it carries.
+    Item {
+        seq: u64,
+        item: Result<PreparedItem, Refusal>,
+        consents: Vec<Consent>,
+    },
+    /// Any other message.
+    Other { seq: u64, message: Message },
+}
+
+/// An item that passed M1: its binding verified with its originator's key, or why not (R6,
+/// refused only after H1, in order).
+struct PreparedItem {
+    item: Arc<Item>,
+    binding: Result<Verified<Arc<Item>>, String>,
+}
+
+/// An item refused on its own (M1): about what, and why.
+struct Refusal {
+    subject: String,
+    message: String,
+}
+
+fn prepare(world: &World, parties: &[PartyRecord], from: PartyCode, raw: &Value) -> Prepared {
+    let Some(seq) = raw["seq"].as_u64() else {
+        return Prepared::Unnumbered;
+    };
+    match Numbered::deserialize(raw) {
+        Err(e) => Prepared::Malformed {
+            seq,
+            why: format!("message {seq} is not a message of this protocol: {e}"),
+        },
+        Ok(Numbered {
+            message: Message::Item { item, consents },
+            ..
+        }) => Prepared::Item {
+            seq,
+            item: prepare_item(world, parties, from, &item),
+            consents,
+        },
+        Ok(Numbered { message, .. }) => Prepared::Other { seq, message },
+    }
+}
+
+/// M1 and R6 for one item, alone.
+fn prepare_item(
+    world: &World,
+    parties: &[PartyRecord],
+    from: PartyCode,
+    msg: &Value,
+) -> Result<PreparedItem, Refusal> {
+    let refusal = |subject: &str, message: String| Refusal {
+        subject: subject.to_owned(),
+        message,
+    };
+    let file =
+        ItemFile::deserialize(msg).map_err(|e| refusal("-", format!("malformed item: {e}")))?;
+    let item = Item::new(file).map_err(|e| refusal("-", format!("{}: {}", e.place, e.problem)))?;
+    let id = item.id();
+    if item.holder() != from {
+        return Err(refusal(
+            id,
+            format!("{from} sent an item held by {}", item.holder()),
+        ));
+    }
+    if let Err(e) = world.check_item(&item) {
+        return Err(refusal(id, format!("{}: {}", e.place, e.problem)));
+    }
+    let originator = item.label().originator;
+    let item = Arc::new(item);
+    let binding = match parties.iter().find(|p| p.code == originator) {
+        None => Err(format!("the key of originator {originator} is unknown")),
+        Some(record) => crate::node::verify_binding_by(record, item.clone()),
+    };
+    Ok(PreparedItem { item, binding })
+}
 
 /// One envelope being applied: the sender, what it has changed so far, what to commit.
 struct Inbox<'a> {
@@ -127,18 +213,55 @@ impl Inbox<'_> {
     }
 }
 
-/// Applies an opened envelope from partner `from` and returns the signed reply. Envelopes from
-/// one partner are applied one at a time (the caller holds its inbox lock). `parties` are the
-/// descriptors the caller authenticated the sender with.
-pub async fn apply(
-    node: &Node,
-    parties: &[PartyRecord],
-    from: PartyCode,
-    envelope_id: &str,
-    opened: Verified<Vec<u8>>,
-) -> Result<Value, ApiError> {
+/// An opened envelope, parsed, with each message [`Prepared`] against the world as it was
+/// (`version`): done before the envelope waits its turn, so that it overlaps the applying of the
+/// envelope before it. [`apply`] prepares it again if the world changed in between.
+pub struct Checked {
+    payload: Payload,
+    prepared: Vec<Prepared>,
+    parties: Vec<PartyRecord>,
+    version: u64,
+}
+
+impl Checked {
+    /// The message this envelope follows, when the sender had several in flight.
+    pub fn after(&self) -> Option<u64> {
+        self.payload.after
+    }
+}
+
+/// Parses an opened envelope from partner `from` and prepares its messages.
+pub fn check(node: &Node, from: PartyCode, opened: Verified<Vec<u8>>) -> Result<Checked, ApiError> {
     let payload: Payload = serde_json::from_slice(&opened.into_inner())
         .map_err(|e| ApiError::bad_request(format!("envelope payload: {e}")))?;
+    check_payload(node, from, payload)
+}
+
+fn check_payload(node: &Node, from: PartyCode, payload: Payload) -> Result<Checked, ApiError> {
+    // The version first: a change after it is seen by `apply`.
+    let version = node.world_seen();
+    let parties = node.store().parties()?;
+    let world = node.world();
+    let prepared = crate::node::par_map(&payload.messages, |raw| {
+        prepare(&world, &parties, from, raw)
+    });
+    Ok(Checked {
+        payload,
+        prepared,
+        parties,
+        version,
+    })
+}
+
+/// Applies a checked envelope from partner `from` and returns the signed reply. Envelopes from
+/// one partner are applied one at a time (the caller holds its inbox lock).
+pub async fn apply(
+    node: &Node,
+    from: PartyCode,
+    envelope_id: &str,
+    checked: Checked,
+) -> Result<Value, ApiError> {
+    let payload = &checked.payload;
     // Whoever changes agreements holds the gate from reading them to reloading the world (A7).
     let touches_agreements = payload.messages.iter().any(|m| {
         matches!(
@@ -150,6 +273,15 @@ pub async fn apply(
         true => Some(node.agreements_gate.lock().await),
         false => None,
     };
+    // Parties, agreements or consents changed since it was prepared (by the envelope before it,
+    // or an officer): prepared again against the world as it is now.
+    let Checked {
+        prepared, parties, ..
+    } = match checked.version == node.world_seen() {
+        true => checked,
+        false => check_payload(node, from, checked.payload)?,
+    };
+    let parties = &parties[..];
     let world = node.world();
     // A sender is a partner only once this party signed an agreement with it; before that it
     // may only propose one (A1).
@@ -166,42 +298,50 @@ pub async fn apply(
     };
     let mut receipts = vec![];
     let mut refusals = vec![];
-    for raw in &payload.messages {
-        let Some(seq) = raw["seq"].as_u64() else {
-            refusals.push(Refused {
-                seq: None,
-                rule: Rule::M1,
-                message: "a message without `seq`".into(),
-            });
-            continue;
+    for message in prepared {
+        let seq = match &message {
+            Prepared::Unnumbered => {
+                refusals.push(Refused {
+                    seq: None,
+                    rule: Rule::M1,
+                    message: "a message without `seq`".into(),
+                });
+                continue;
+            }
+            Prepared::Malformed { seq, .. }
+            | Prepared::Item { seq, .. }
+            | Prepared::Other { seq, .. } => *seq,
         };
         if seq <= through {
             continue; // already applied: exactly once in effect
         }
         through = seq;
-        let outcome = match Numbered::deserialize(raw) {
-            Err(e) => cx.refuse(
-                "message.received",
-                from.as_str(),
-                Rule::M1,
-                format!("message {seq} is not a message of this protocol: {e}"),
-            ),
-            Ok(Numbered { message, .. }) => {
-                if !named && !matches!(message, Message::AgreementProposal { .. }) {
-                    let message_kind = message.kind();
-                    cx.refuse(
-                        &format!("{message_kind}.received"),
-                        from.as_str(),
-                        Rule::R1,
-                        format!(
-                            "{from} is not a party to any agreement with {}",
-                            node.party()
-                        ),
-                    )
-                } else {
-                    apply_one(&mut cx, message)?
-                }
+        let outcome = match message {
+            Prepared::Unnumbered => continue,
+            Prepared::Malformed { why, .. } => {
+                cx.refuse("message.received", from.as_str(), Rule::M1, why)
             }
+            Prepared::Other {
+                message: Message::AgreementProposal { payload },
+                ..
+            } => receive_proposal(&mut cx, &payload)?,
+            _ if !named => {
+                let kind = match &message {
+                    Prepared::Other { message, .. } => message.kind(),
+                    _ => "item",
+                };
+                cx.refuse(
+                    &format!("{kind}.received"),
+                    from.as_str(),
+                    Rule::R1,
+                    format!(
+                        "{from} is not a party to any agreement with {}",
+                        node.party()
+                    ),
+                )
+            }
+            Prepared::Item { item, consents, .. } => receive_item(&mut cx, item, consents)?,
+            Prepared::Other { message, .. } => apply_one(&mut cx, message)?,
         };
         match outcome {
             Ok(Some(receipt)) => receipts.push(receipt),
@@ -216,6 +356,11 @@ pub async fn apply(
     let Inbox {
         mut writes, audit, ..
     } = cx;
+    // M3: a receipt for each item, signed on all cores.
+    let key = &node.keys().signing;
+    let receipts = crate::node::par_map(&receipts, |r: &Receipt| {
+        crate::protocol::sign_receipt(key, r.clone())
+    });
     let reply = SignedReply::sign(
         &node.keys().signing,
         Reply {
@@ -241,7 +386,8 @@ pub async fn apply(
 /// answered with an error and applied again when it is resent.
 fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
     Ok(match message {
-        Message::Item { item, consents } => receive_item(cx, &item, consents)?,
+        // Prepared and received before this is called.
+        Message::Item { .. } => Ok(None),
         Message::AgreementEvent { payload } => receive_event(cx, &payload),
         Message::AgreementProposal { payload } => receive_proposal(cx, &payload)?,
         Message::Reclassification { payload } => receive_reclassification(cx, &payload)?,
@@ -366,28 +512,19 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
     Ok(None)
 }
 
-/// M1–M3 for one item, with H1–H3.
-fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<Outcome, ApiError> {
+/// M1–M3 for one item, with H1–H3; M1 and the binding were checked by [`prepare_item`].
+fn receive_item(
+    cx: &mut Inbox,
+    prepared: Result<PreparedItem, Refusal>,
+    consents: Vec<Consent>,
+) -> Result<Outcome, ApiError> {
     let (node, from, me) = (cx.node, cx.from, cx.node.party());
     let action = "item.receive";
-    let file = match ItemFile::deserialize(msg) {
-        Ok(f) => f,
-        Err(e) => return Ok(cx.refuse(action, "-", Rule::M1, format!("malformed item: {e}"))),
-    };
-    let item = match Item::new(file) {
-        Ok(i) => i,
-        Err(e) => {
-            return Ok(cx.refuse(action, "-", Rule::M1, format!("{}: {}", e.place, e.problem)));
-        }
+    let PreparedItem { item, binding } = match prepared {
+        Ok(p) => p,
+        Err(r) => return Ok(cx.refuse(action, &r.subject, Rule::M1, r.message)),
     };
     let id = item.id().to_owned();
-    if item.holder() != from {
-        let m = format!("{from} sent an item held by {}", item.holder());
-        return Ok(cx.refuse(action, &id, Rule::M1, m));
-    }
-    if let Err(e) = cx.world.check_item(&item) {
-        return Ok(cx.refuse(action, &id, Rule::M1, format!("{}: {}", e.place, e.problem)));
-    }
     let originator = item.label().originator;
     // H1: an item id belongs to its originator; nobody else's message shadows it.
     if let Some(held) = cx.item_label(&id)?
@@ -401,11 +538,7 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         return Ok(cx.refuse(action, &id, Rule::H1, m));
     }
     // R6: the originator's binding.
-    let Some(record) = cx.parties.iter().find(|p| p.code == originator) else {
-        let m = format!("the key of originator {originator} is unknown");
-        return Ok(cx.refuse(action, &id, Rule::R6, m));
-    };
-    let verified = match crate::node::verify_binding_by(record, &item) {
+    let verified = match binding {
         Ok(v) => v,
         Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e)),
     };
@@ -490,10 +623,7 @@ fn receive_item(cx: &mut Inbox, msg: &Value, consents: Vec<Consent>) -> Result<O
         agreement: agreement.to_string(),
         received,
     };
-    Ok(Ok(Some(crate::protocol::sign_receipt(
-        &node.keys().signing,
-        receipt,
-    ))))
+    Ok(Ok(Some(receipt)))
 }
 
 /// A partner's own agreement event (A7).

@@ -37,12 +37,12 @@ fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiErro
 
 /// A partner's item as stored: only one whose originator's binding was verified here can be
 /// (H2, R6); see [`seal_item`].
-pub fn seal_received(
+pub fn seal_received<I: std::borrow::Borrow<Item>>(
     node: &Node,
-    item: gsomia_crypto::Verified<&Item>,
+    item: gsomia_crypto::Verified<I>,
     version: &str,
 ) -> Result<StoredItem, ApiError> {
-    seal_item(node, item.into_inner(), version)
+    seal_item(node, item.into_inner().borrow(), version)
 }
 
 /// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody

@@ -50,9 +50,21 @@ pub fn before_commit(node: &Node, writes: &[Write]) -> Pending {
         relabel: vec![],
         refresh: vec![],
     };
+    // Each item's document is made on its own (unsealed, its terms found): spread over the
+    // cores for a batch of many.
+    let puts: Vec<&StoredItem> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::PutItem(s) => Some(&**s),
+            _ => None,
+        })
+        .collect();
+    p.put = crate::node::par_map(&puts, |s| prepared(node, s))
+        .into_iter()
+        .flatten()
+        .collect();
     for w in writes {
         match w {
-            Write::PutItem(s) => p.put.extend(prepared(node, s)),
             Write::Reclassify {
                 id, label, marking, ..
             } => p

@@ -382,6 +382,70 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["reply"]["refusals"][0]["rule"], "R6", "{b}");
     assert_eq!(counts(&jpn).items, after.items);
+
+    // In order per sender with several envelopes in flight: an envelope that follows a message
+    // not applied here waits for it, and is refused (409, nothing stored) if it never comes.
+    let one = |n: u64, seq: u64, after: Option<u64>| {
+        let mut r = report();
+        r["object"]["id"] = format!("report--00000000-0000-4000-8000-{n:012}").into();
+        let label: gsomia_core::Label = serde_json::from_value(r["label"].clone()).unwrap();
+        let binding = gsomia_crypto::sign_binding(&kor.keys().signing, &label, &r["object"])
+            .unwrap()
+            .to_base64();
+        let mut payload = json!({"messages": [{"seq": seq, "kind": "item", "item": {"label": r["label"], "object": r["object"], "binding": binding}}]});
+        if let Some(a) = after {
+            payload["after"] = a.into();
+        }
+        let env = gsomia_crypto::envelope::seal(
+            &kor.keys().signing,
+            &jpn_key,
+            header(&format!("ordered-{seq}"), seq),
+            payload.to_string().as_bytes(),
+            &mut OsRngForTest,
+        )
+        .unwrap();
+        serde_json::to_string(&env).unwrap()
+    };
+    let before = counts(&jpn);
+    let orphan = one(901, 2_000_002, Some(2_000_001));
+    let (s, b) = http(&j.addr, "POST", "/federation/v1/inbox", None, Some(orphan)).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("out_of_order")),
+        "{b}"
+    );
+    assert_eq!(counts(&jpn), before);
+    // The follower sent first waits; its predecessor, sent after it, is applied first.
+    let follower = tokio::spawn({
+        let (addr, body) = (j.addr.clone(), one(903, 2_000_004, Some(2_000_003)));
+        async move { http(&addr, "POST", "/federation/v1/inbox", None, Some(body)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !follower.is_finished(),
+        "the follower did not wait for its predecessor"
+    );
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/federation/v1/inbox",
+        None,
+        Some(one(902, 2_000_003, None)),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = follower.await.unwrap();
+    assert_eq!(
+        (s, b["reply"]["through"].as_u64()),
+        (200, Some(2_000_004)),
+        "{b}"
+    );
+    assert_eq!(
+        b["reply"]["receipts"].as_array().map(Vec::len),
+        Some(1),
+        "{b}"
+    );
+    assert_eq!(counts(&jpn).items, before.items + 2);
     halt(k).await;
     halt(j).await;
     usa.close();
