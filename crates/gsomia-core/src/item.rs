@@ -254,13 +254,20 @@ fn check_stix(object: &Value) -> Result<ItemId, Invalid> {
     let Some(id) = text("id") else {
         return bad("object.id", "a STIX object needs a string `id`".into());
     };
-    match id.parse::<ItemId>() {
-        Ok(id) if id.stix_type() == ty => Ok(id),
-        _ => bad(
-            "object.id",
-            format!("`{id}` is not `{ty}--` followed by a UUID"),
-        ),
+    let id = match id.parse::<ItemId>() {
+        Ok(id) if id.stix_type() == ty => id,
+        _ => {
+            return bad(
+                "object.id",
+                format!("`{id}` is not `{ty}--` followed by a UUID"),
+            );
+        }
+    };
+    // The kinds whose own properties the node checks.
+    if ty == crate::warning::TYPE {
+        crate::warning::check(obj)?;
     }
+    Ok(id)
 }
 
 /// A STIX type name: 3 to 250 lowercase ASCII letters, digits and inner `-`.

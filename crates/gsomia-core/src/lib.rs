@@ -22,6 +22,7 @@ pub mod reclassification;
 pub mod release;
 pub mod scheme;
 pub mod user;
+pub mod warning;
 pub mod world;
 
 pub use access::{Access, read, read_label};

@@ -207,3 +207,44 @@ fn item_ids_are_a_stix_type_two_hyphens_and_a_uuid() {
         assert!(serde_json::from_value::<gsomia_core::ItemId>(bad.clone().into()).is_err());
     }
 }
+
+/// The missile warning (SPEC §8c): the model case's warning is an item; a warning without its
+/// launch point, track or impact point, with a position off the globe or times out of order, is
+/// refused naming the place, and so is a missing timestamp.
+#[test]
+fn missile_warnings() {
+    let good = Item::from_json(MISSILE_WARNING).unwrap();
+    assert_eq!(good.object()["type"], gsomia_core::warning::TYPE);
+    let warning = |f: fn(&mut serde_json::Value)| {
+        Item::from_json(&edit(MISSILE_WARNING, f))
+            .unwrap_err()
+            .to_string()
+    };
+    let out = [
+        warning(|v| {
+            v["object"].as_object_mut().unwrap().remove("launch_point");
+        }),
+        warning(|v| v["object"]["launch_point"]["latitude"] = 91.0.into()),
+        warning(|v| v["object"]["impact_point"]["longitude"] = "east".into()),
+        warning(|v| v["object"]["track"] = serde_json::json!([])),
+        warning(|v| v["object"]["track"][1]["time"] = "2023-12-17T23:30:00Z".into()),
+        warning(|v| v["object"]["track"][0]["time"] = "2023-12-17T23:00:00Z".into()),
+        warning(|v| v["object"]["track"][0]["altitude_km"] = (-1.0).into()),
+        warning(|v| v["object"]["impact_time"] = "2023-12-17T23:59:00Z".into()),
+        warning(|v| v["object"]["launched"] = "about 08:24 KST".into()),
+        warning(|v| {
+            v["object"].as_object_mut().unwrap().remove("impact_time");
+        }),
+    ];
+    expect![[r#"
+        object.launch_point: a position is an object with `latitude` and `longitude`
+        object.launch_point.latitude: 91 is outside [-90, 90]
+        object.impact_point.longitude: a position needs a number `longitude`
+        object.track: a warning's track has at least one point
+        object.track[1].time: the track is in time order: this point is earlier than point 0
+        object.track[0].time: the track is in time order: this point is earlier than the launch
+        object.track[0].altitude_km: -1 is outside [0, 100000]
+        object.impact_time: the predicted impact is no earlier than the launch and the last point of the track
+        object.launched: `about 08:24 KST` is not an RFC 3339 timestamp
+        object.impact_time: a warning needs `impact_time`, an RFC 3339 timestamp"#]].assert_eq(&out.join("\n"));
+}

@@ -16,6 +16,8 @@ pub const SCHEMES: [&str; 3] = [
 ];
 pub const MISSILE_REPORT: &str =
     include_str!("../../../../examples/model-case/items/kor-missile-report.json");
+pub const MISSILE_WARNING: &str =
+    include_str!("../../../../examples/model-case/items/kor-missile-warning.json");
 pub const JPN_ANALYST: &str =
     include_str!("../../../../examples/model-case/users/jpn-analyst.json");
 

@@ -326,6 +326,18 @@ async fn bad_input_gets_the_documented_status_and_changes_nothing() {
             "invalid",
         ),
         (
+            "missile warning with its track out of order",
+            Some("kim"),
+            Some({
+                let mut w = missile_warning();
+                w["object"]["track"][1]["time"] = "2023-12-17T23:30:00Z".into();
+                w.to_string()
+            }),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
             "oversized",
             Some("kim"),
             Some(with(&|v| {
@@ -413,6 +425,71 @@ async fn bad_input_gets_the_documented_status_and_changes_nothing() {
     let resp = post("application/json").await.unwrap();
     assert!(resp.status().is_success() || resp.status().is_client_error());
     assert!(resp.headers().get("connection").is_none());
+}
+
+/// The model case's missile warning (SPEC §8c).
+fn missile_warning() -> Value {
+    serde_json::from_str(include_str!(
+        "../../../../examples/model-case/items/kor-missile-warning.json"
+    ))
+    .unwrap()
+}
+
+/// A missile warning is an item like any other: published, audited, read back as published;
+/// one whose predicted impact comes before its track is refused naming the place.
+#[tokio::test]
+async fn t1_a_missile_warning_is_published_and_one_out_of_order_is_refused() {
+    let f = kor_node("warning", "2023-12-18");
+    let w = missile_warning();
+    let id = w["object"]["id"].as_str().unwrap().to_owned();
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(w.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = call(&f, "GET", &format!("/api/v1/items/{id}"), Some("kim"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // As published (numbers in canonical form: 6000.0 is 6000), with the node's marking.
+    let (got, sent) = (&b["object"], &w["object"]);
+    for key in [
+        "id",
+        "launched",
+        "launch_point",
+        "impact_point",
+        "impact_time",
+    ] {
+        assert_eq!(got[key], sent[key], "{key}");
+    }
+    let altitudes = |o: &Value| -> Vec<f64> {
+        o["track"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["altitude_km"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(altitudes(got), vec![4200.0, 6000.0]);
+    assert!(got["object_marking_refs"].is_array(), "{got}");
+    let before = counts(&f);
+    let mut late = w.clone();
+    late["object"]["id"] = "x-gsomia-missile-warning--00000000-0000-4000-8000-000000000002".into();
+    late["object"]["impact_time"] = "2023-12-17T23:59:00Z".into();
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/items",
+        Some("kim"),
+        Some(late.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(message.contains("object.impact_time"), "{message}");
+    assert_eq!(counts(&f), before);
 }
 
 #[tokio::test]
