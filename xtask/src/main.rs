@@ -16,6 +16,7 @@ use gsomia_store::Store as _;
 
 mod console;
 mod instructions;
+mod latency;
 mod pgclient;
 mod stores;
 mod taxii;
@@ -69,6 +70,13 @@ fn main() -> Result<()> {
             flag("--items", "10000").parse()?,
         ),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
+        ["bench", "latency", ..] => latency::bench(
+            flag("--seconds", "20").parse()?,
+            &flag("--rates", "1,1000")
+                .split(',')
+                .map(|c| c.parse())
+                .collect::<Result<Vec<u64>, _>>()?,
+        ),
         ["bench", "tls", ..] => tls(
             flag("--seconds", "10").parse()?,
             flag("--clients", "32").parse()?,
@@ -91,6 +99,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench cedar\n\
                  \x20      cargo xtask bench pg-client [--seconds 5] [--tasks 32] [--items 10000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
+                 \x20      cargo xtask bench latency [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
@@ -212,13 +221,13 @@ fn client_of(data: &Path) -> Result<Client> {
 /// Where a node serves and how to reach it: its base URL and the pin of its key (none for
 /// plain HTTP).
 #[derive(Clone)]
-struct Base {
-    url: String,
+pub(crate) struct Base {
+    pub(crate) url: String,
     pin: Option<gsomia_node::tls::Pin>,
 }
 
 impl Base {
-    fn of(data: &Path, addr: &str) -> Result<Base> {
+    pub(crate) fn of(data: &Path, addr: &str) -> Result<Base> {
         let (config, _) = gsomia_node::data::load(data).map_err(|e| anyhow::anyhow!("{e}"))?;
         if config.insecure_http {
             return Ok(Base {
@@ -233,13 +242,13 @@ impl Base {
     }
 
     /// A new client, with its own pool.
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         Client::new(self.pin).map_err(anyhow::Error::msg)
     }
 }
 
 /// Starts `gsomia serve`; the child and its address.
-fn serve(bin: &Path, data: &Path) -> Result<(Child, String)> {
+pub(crate) fn serve(bin: &Path, data: &Path) -> Result<(Child, String)> {
     let mut child = Command::new(bin)
         .args(["serve", "--data", data.to_str().context("path")?])
         .env("RUST_LOG", "warn,gsomia=info")

@@ -87,6 +87,18 @@ impl Client {
             .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
     }
 
+    /// Opens `url` with `GET` and returns the answer as it arrives (a stream of Server-Sent
+    /// Events), for the caller to read: only the wait for the answer's head is bounded.
+    pub async fn open(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.request("GET", url, headers, vec![]))
+            .await
+            .map_err(|_| format!("{url}: no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+    }
+
     async fn exchange(
         &self,
         method: &str,
@@ -94,6 +106,24 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(u16, hyper::HeaderMap, Vec<u8>), String> {
+        let resp = self.request(method, url, headers, body).await?;
+        let status = resp.status().as_u16();
+        let answer_headers = resp.headers().clone();
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e} (answers are read up to {MAX_RESPONSE_BYTES} bytes)"))?
+            .to_bytes();
+        Ok((status, answer_headers, bytes.to_vec()))
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
         let host = uri.host().unwrap_or_default();
         match uri.scheme_str() {
@@ -115,19 +145,10 @@ impl Client {
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let resp = self
-            .inner
+        self.inner
             .request(req)
             .await
-            .map_err(|e| format!("{url}: {}", chain(&e)))?;
-        let status = resp.status().as_u16();
-        let answer_headers = resp.headers().clone();
-        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| format!("{url}: {e} (answers are read up to {MAX_RESPONSE_BYTES} bytes)"))?
-            .to_bytes();
-        Ok((status, answer_headers, bytes.to_vec()))
+            .map_err(|e| format!("{url}: {}", chain(&e)))
     }
 
     /// A JSON request with an optional bearer token; the status and the answer as JSON

@@ -462,5 +462,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     reply
 }
 
-/// How long an envelope waits for the one it follows before it is answered 409.
-const FOLLOWER_WAIT: Duration = Duration::from_secs(5);
+/// How long an envelope waits for the one it follows before it is answered 409: under load
+/// the one before may wait seconds for its commit, so this is long, but within the sender's
+/// 30 s bound on a call (`crate::client`).
+const FOLLOWER_WAIT: Duration = Duration::from_secs(20);
