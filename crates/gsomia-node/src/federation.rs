@@ -1,12 +1,14 @@
 //! Federation: what crosses between nodes, and how.
 //!
 //! **Sending.** Released items, agreement events, incident reports and destruction certificates
-//! wait in the durable outbox. A delivery task takes each peer's pending messages in order (up
-//! to [`BATCH`] at a time), seals them in one envelope (HPKE to the peer, signed by this node,
-//! R8) and posts it to the peer's `/federation/v1/inbox`. The envelope's id is made from the
+//! wait in the durable outbox. A delivery task takes each peer's pending messages in order,
+//! seals up to [`BATCH`] of them in an envelope (HPKE to the peer, signed by this node, R8) and
+//! posts it to the peer's `/federation/v1/inbox`, with up to [`WINDOW`] envelopes in flight
+//! (each after the first names the message it follows, so the peer applies them in order). The envelope's id is made from the
 //! sequence numbers it carries, so after a crash the same messages go again under the same id.
 //! Only a signed reply that verifies marks them delivered and stores the receipts (M3); until
-//! then the peer is retried with backoff (100 ms doubling to 30 s).
+//! then the peer is retried with backoff (100 ms doubling to 30 s), which ends at once when the
+//! peer is heard from (an envelope or a checkpoint of its that verifies: it is up again).
 //!
 //! Each peer is delivered to by a task of its own, and every call is bounded
 //! (`crate::client`), so a slow or hostile peer delays only itself (H4). A reply is a typed
@@ -353,7 +355,7 @@ pub async fn run_delivery(node: Arc<Node>, mut stop: tokio::sync::watch::Receive
 }
 
 /// Delivers `peer`'s pending messages until none is left or `stop` is set, retrying failures
-/// with backoff (100 ms doubling to 30 s).
+/// with backoff (100 ms doubling to 30 s, cut short when the peer is heard from).
 async fn drain(node: Arc<Node>, peer: PartyCode, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut wait = Duration::from_millis(100);
     while !*stop.borrow() && node.holds("delivery") {
@@ -371,11 +373,18 @@ async fn drain(node: Arc<Node>, peer: PartyCode, mut stop: tokio::sync::watch::R
             Err(e) => {
                 node.delivery_outcome(peer.as_str(), Some(e.clone()));
                 tracing::warn!(%peer, error = %e, retry_in_ms = wait.as_millis() as u64, "delivery failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.changed() => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
+                // A peer that comes back is heard from (its own deliveries, its checkpoints):
+                // then the backoff ends at once.
+                let heard = node.hearing(peer);
+                let back = tokio::select! {
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = heard.notified() => true,
+                    _ = stop.changed() => false,
+                };
+                wait = match back {
+                    true => Duration::from_millis(100),
+                    false => (wait * 2).min(Duration::from_secs(30)),
+                };
             }
         }
     }
@@ -427,6 +436,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         };
         forbidden("bad_envelope", rule, e.to_string())
     })?;
+    node.heard_from(from);
     // Parsed and checked before it waits its turn: this overlaps the envelope before it.
     let checked = crate::service::inbox::check(node, from, opened)?;
     let gate = node.inbox_gate(from);

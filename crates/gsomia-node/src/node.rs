@@ -76,6 +76,9 @@ pub struct Node {
     /// and partners never wait for each other.
     inbox_gates:
         std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Mutex<()>>>>,
+    /// One signal per partner, given when it is heard from (an envelope or a checkpoint that
+    /// verifies): a delivery waiting out its backoff for that partner goes at once.
+    heard: std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Notify>>>,
     /// TAXII status resources (id, poster, the status as JSON text), the newest 1,024, in
     /// memory: a status is for the poster to check soon after posting; it is not the record
     /// (the audit log is).
@@ -162,6 +165,7 @@ impl Node {
             clock,
             agreements_gate: tokio::sync::Mutex::new(()),
             inbox_gates: std::sync::Mutex::new(std::collections::HashMap::new()),
+            heard: std::sync::Mutex::new(std::collections::HashMap::new()),
             taxii_statuses: std::sync::Mutex::new(std::collections::VecDeque::new()),
             delivery_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
             witness_errors: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -363,6 +367,18 @@ impl Node {
             tls_pin: self.tls.as_ref().map(|t| t.info.pin.to_string()),
             ..stored
         })
+    }
+
+    /// The signal given when `partner` is heard from ([`Node::heard_from`]).
+    pub fn hearing(&self, partner: PartyCode) -> Arc<tokio::sync::Notify> {
+        let mut heard = lock(&self.heard);
+        heard.entry(partner).or_default().clone()
+    }
+
+    /// `partner` was heard from, authenticated: it is up, so a delivery to it that waits out
+    /// its backoff goes now.
+    pub fn heard_from(&self, partner: PartyCode) {
+        self.hearing(partner).notify_waiters();
     }
 
     /// The lock that orders `partner`'s envelopes.

@@ -395,6 +395,7 @@ pub async fn add_checkpoint(
             ));
         }
     };
+    node.heard_from(record.code);
     let held = match node.store().witnessed_latest(record.code)? {
         Some((_, n)) => Some(open_stored(&n, record).map_err(internal)?),
         None => None,

@@ -470,6 +470,85 @@ impl gsomia_crypto::envelope::RngCore for OsRngForTest {
 
 impl gsomia_crypto::envelope::CryptoRng for OsRngForTest {}
 
+/// A peer that comes back is heard from (here: it delivers to this node), and delivery to it
+/// resumes at once instead of after the rest of a backoff grown while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_heard_from_again_gets_its_backlog_without_waiting_out_the_backoff() {
+    let root = temp_dir("heard");
+    init(&root.join("KOR"), "KOR");
+    init(&root.join("JPN"), "JPN");
+    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let k = start(kor.clone(), "127.0.0.1:0").await;
+    let j = start(jpn.clone(), "127.0.0.1:0").await;
+    let j_addr = j.addr.clone();
+    kor.import_party(descriptor(&jpn, &j_addr)).unwrap();
+    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
+    for n in [&kor, &jpn] {
+        n.import_agreement(serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap())
+            .unwrap();
+    }
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    let sato = user(
+        &jpn,
+        "sato",
+        json!(["analyst", "security_officer"]),
+        "GOKUHI",
+    );
+    halt(j).await;
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(report().to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let release = json!({"to": "JPN"}).to_string();
+    let path = format!("/api/v1/items/{REPORT_ID}/release");
+    let (s, b) = http(&k.addr, "POST", &path, Some(&kim), Some(release)).await;
+    assert_eq!(s, 202, "{b}");
+    // KOR fails for 7 s: its backoff (100 ms doubling) is then in a 6.4 s wait, to about 12.7 s.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
+    let j = start(jpn.clone(), &j_addr).await;
+    let back = Instant::now();
+    // JPN releases one of its own items to KOR: KOR hears from it.
+    let mut own = report();
+    own["label"]["originator"] = "JPN".into();
+    own["label"]["level"] = "HI".into();
+    own["label"]["releasable_to"] = json!(["KOR"]);
+    own["object"]["id"] = "report--00000000-0000-4000-8000-00000000d0a1".into();
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&sato),
+        Some(own.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let path = "/api/v1/items/report--00000000-0000-4000-8000-00000000d0a1/release";
+    let to_kor = json!({"to": "KOR"}).to_string();
+    let (s, b) = http(&j.addr, "POST", path, Some(&sato), Some(to_kor)).await;
+    assert_eq!(s, 202, "{b}");
+    until("KOR's item at JPN", || {
+        jpn.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(
+        back.elapsed() < Duration::from_secs(3),
+        "KOR waited out its backoff: {:?} after JPN was back",
+        back.elapsed()
+    );
+    halt(k).await;
+    halt(j).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
     let root = temp_dir("catch-up");
