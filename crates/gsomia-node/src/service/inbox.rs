@@ -37,18 +37,15 @@ type Outcome = Result<Option<Receipt>, (Rule, String)>;
 /// over the cores ([`crate::node::par_map`]); the checks that depend on what came before (H1,
 /// consents, R1–R5) are made in order.
 enum Prepared {
-    /// A message without `seq`.
-    Unnumbered,
-    /// Numbered, but not a message of this protocol.
-    Malformed { seq: u64, why: String },
+    /// Not a message of this protocol.
+    Malformed(String),
     /// An item, checked alone, with the consents it carries.
     Item {
-        seq: u64,
         item: Result<PreparedItem, Refusal>,
         consents: Vec<Consent>,
     },
     /// Any other message.
-    Other { seq: u64, message: Message },
+    Other(Message),
 }
 
 /// An item that passed M1: its binding verified with its originator's key, or why not (R6,
@@ -64,25 +61,28 @@ struct Refusal {
     message: String,
 }
 
-fn prepare(world: &World, parties: &[PartyRecord], from: PartyCode, raw: &Value) -> Prepared {
-    let Some(seq) = raw["seq"].as_u64() else {
-        return Prepared::Unnumbered;
-    };
-    match Numbered::deserialize(raw) {
-        Err(e) => Prepared::Malformed {
-            seq,
-            why: format!("message {seq} is not a message of this protocol: {e}"),
-        },
+/// A message with its sequence number, prepared; `None` for one without `seq`.
+fn prepare(
+    world: &World,
+    parties: &[PartyRecord],
+    from: PartyCode,
+    raw: &Value,
+) -> Option<(u64, Prepared)> {
+    let seq = raw["seq"].as_u64()?;
+    let prepared = match Numbered::deserialize(raw) {
+        Err(e) => Prepared::Malformed(format!(
+            "message {seq} is not a message of this protocol: {e}"
+        )),
         Ok(Numbered {
             message: Message::Item { item, consents },
             ..
         }) => Prepared::Item {
-            seq,
             item: prepare_item(world, parties, from, &item),
             consents,
         },
-        Ok(Numbered { message, .. }) => Prepared::Other { seq, message },
-    }
+        Ok(Numbered { message, .. }) => Prepared::Other(message),
+    };
+    Some((seq, prepared))
 }
 
 /// M1 and R6 for one item, alone.
@@ -218,7 +218,7 @@ impl Inbox<'_> {
 /// envelope before it. [`apply`] prepares it again if the world changed in between.
 pub struct Checked {
     payload: Payload,
-    prepared: Vec<Prepared>,
+    prepared: Vec<Option<(u64, Prepared)>>,
     parties: Vec<PartyRecord>,
     version: u64,
 }
@@ -298,36 +298,27 @@ pub async fn apply(
     };
     let mut receipts = vec![];
     let mut refusals = vec![];
-    for message in prepared {
-        let seq = match &message {
-            Prepared::Unnumbered => {
-                refusals.push(Refused {
-                    seq: None,
-                    rule: Rule::M1,
-                    message: "a message without `seq`".into(),
-                });
-                continue;
-            }
-            Prepared::Malformed { seq, .. }
-            | Prepared::Item { seq, .. }
-            | Prepared::Other { seq, .. } => *seq,
+    for numbered in prepared {
+        let Some((seq, message)) = numbered else {
+            refusals.push(Refused {
+                seq: None,
+                rule: Rule::M1,
+                message: "a message without `seq`".into(),
+            });
+            continue;
         };
         if seq <= through {
             continue; // already applied: exactly once in effect
         }
         through = seq;
         let outcome = match message {
-            Prepared::Unnumbered => continue,
-            Prepared::Malformed { why, .. } => {
-                cx.refuse("message.received", from.as_str(), Rule::M1, why)
+            Prepared::Malformed(why) => cx.refuse("message.received", from.as_str(), Rule::M1, why),
+            Prepared::Other(Message::AgreementProposal { payload }) => {
+                receive_proposal(&mut cx, &payload)?
             }
-            Prepared::Other {
-                message: Message::AgreementProposal { payload },
-                ..
-            } => receive_proposal(&mut cx, &payload)?,
             _ if !named => {
                 let kind = match &message {
-                    Prepared::Other { message, .. } => message.kind(),
+                    Prepared::Other(message) => message.kind(),
                     _ => "item",
                 };
                 cx.refuse(
@@ -340,8 +331,8 @@ pub async fn apply(
                     ),
                 )
             }
-            Prepared::Item { item, consents, .. } => receive_item(&mut cx, item, consents)?,
-            Prepared::Other { message, .. } => apply_one(&mut cx, message)?,
+            Prepared::Item { item, consents } => receive_item(&mut cx, item, consents)?,
+            Prepared::Other(message) => apply_one(&mut cx, message)?,
         };
         match outcome {
             Ok(Some(receipt)) => receipts.push(receipt),

@@ -474,41 +474,16 @@ impl gsomia_crypto::envelope::CryptoRng for OsRngForTest {}
 /// resumes at once instead of after the rest of a backoff grown while it was down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_heard_from_again_gets_its_backlog_without_waiting_out_the_backoff() {
-    let root = temp_dir("heard");
-    init(&root.join("KOR"), "KOR");
-    init(&root.join("JPN"), "JPN");
-    let kor = Node::open(&root.join("KOR"), clock("2019-07-25").0).unwrap();
-    let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
-    let k = start(kor.clone(), "127.0.0.1:0").await;
-    let j = start(jpn.clone(), "127.0.0.1:0").await;
-    let j_addr = j.addr.clone();
-    kor.import_party(descriptor(&jpn, &j_addr)).unwrap();
-    jpn.import_party(descriptor(&kor, &k.addr)).unwrap();
-    for n in [&kor, &jpn] {
-        n.import_agreement(serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap())
-            .unwrap();
-    }
-    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    let (root, _kor, k, jpn, j, kim) = pair("heard").await;
     let sato = user(
         &jpn,
         "sato",
         json!(["analyst", "security_officer"]),
         "GOKUHI",
     );
+    let j_addr = j.addr.clone();
     halt(j).await;
-    let (s, b) = http(
-        &k.addr,
-        "POST",
-        "/api/v1/items",
-        Some(&kim),
-        Some(report().to_string()),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let release = json!({"to": "JPN"}).to_string();
-    let path = format!("/api/v1/items/{REPORT_ID}/release");
-    let (s, b) = http(&k.addr, "POST", &path, Some(&kim), Some(release)).await;
-    assert_eq!(s, 202, "{b}");
+    publish_and_queue(&k.addr, &kim, REPORT_ID, "JPN").await;
     // KOR fails for 7 s: its backoff (100 ms doubling) is then in a 6.4 s wait, to about 12.7 s.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let jpn = Node::open(&root.join("JPN"), clock("2019-07-25").0).unwrap();
