@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use gsomia_node::node::Node;
 use serde_json::{Value, json};
@@ -135,10 +135,23 @@ fn totals(file: &PathBuf) -> Result<u64> {
 
 /// A request answered by a node's router (made once, as `serve` makes it).
 async fn call(app: &axum::Router, req: Request<Body>) -> Result<(StatusCode, Value)> {
+    let (status, body) = respond(app, req).await?;
+    Ok((status, parsed(&body)))
+}
+
+/// The answer's status and body as it came: what is measured stops there (the caller's parse
+/// of the body is not the node's work).
+async fn respond(app: &axum::Router, req: Request<Body>) -> Result<(StatusCode, Bytes)> {
     let resp = app.clone().oneshot(req).await?;
     let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        axum::body::to_bytes(resp.into_body(), usize::MAX).await?,
+    ))
+}
+
+fn parsed(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
 fn post(uri: &str, token: Option<&str>, body: String) -> Request<Body> {
@@ -250,7 +263,8 @@ fn run_case(case: &str, dir: &Path, token: &str, n: u64) -> Result<()> {
                 runtime.block_on(async {
                     let mut created = 0;
                     for body in bodies {
-                        let (s, _) = call(&app, post("/api/v1/items", Some(token), body)).await?;
+                        let (s, _) =
+                            respond(&app, post("/api/v1/items", Some(token), body)).await?;
                         created += u64::from(s == StatusCode::CREATED);
                     }
                     anyhow::Ok(created)
@@ -268,13 +282,15 @@ fn run_case(case: &str, dir: &Path, token: &str, n: u64) -> Result<()> {
                 runtime.block_on(async {
                     let mut answers = vec![];
                     for env in envs {
-                        answers
-                            .push(call(&jpn_app, post("/federation/v1/inbox", None, env)).await?);
+                        answers.push(
+                            respond(&jpn_app, post("/federation/v1/inbox", None, env)).await?,
+                        );
                     }
                     anyhow::Ok(answers)
                 })
             })?;
             for (s, b) in answers {
+                let b = parsed(&b);
                 let refused = b["reply"]["refused"].as_array().map_or(0, Vec::len);
                 if s != StatusCode::OK || refused > 0 {
                     bail!("receive: {s} {b}");
@@ -301,12 +317,13 @@ fn run_case(case: &str, dir: &Path, token: &str, n: u64) -> Result<()> {
                 runtime.block_on(async {
                     let mut pages = vec![];
                     for _ in 0..n {
-                        pages.push(call(&app, get(&uri, token)).await?);
+                        pages.push(respond(&app, get(&uri, token)).await?);
                     }
                     anyhow::Ok(pages)
                 })
             })?;
             for (s, b) in pages {
+                let b = parsed(&b);
                 let objects = b["objects"].as_array().map_or(0, Vec::len);
                 if s != StatusCode::OK || objects as u64 != BATCH {
                     bail!("taxii page: {s}, {objects} objects");

@@ -5,7 +5,7 @@
 //! level the agreement between originator and reader gives, whatever that agreement's state
 //! today (P3: protection survives termination).
 
-use crate::consent::Grantee;
+use crate::consent::{Covered, Grantee, Onward};
 use crate::date::Date;
 use crate::decision::{Decision, Rule};
 use crate::item::Item;
@@ -97,16 +97,19 @@ pub fn read_label(
     // P2: another party's information goes to contractors only with that party's consent.
     if user.kind == UserKind::Contractor {
         for originator in label.originators().filter(|o| *o != party) {
-            let consented = world.consents_for(id).any(|c| {
-                c.covers(
-                    originator,
-                    id,
-                    party,
-                    Grantee::Contractors,
-                    &label.purpose,
-                    day,
-                )
-            });
+            let covered = Covered {
+                id,
+                topics: &label.topics,
+                purpose: &label.purpose,
+            };
+            let onward = Onward {
+                holder: party,
+                to: Grantee::Contractors,
+                day,
+            };
+            let consented = world
+                .consents_for(id)
+                .any(|c| c.covers(originator, covered, onward));
             if !consented {
                 let msg = format!(
                     "{} is a contractor and {originator} has not consented to release `{}` to \

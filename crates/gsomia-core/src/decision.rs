@@ -20,6 +20,8 @@ pub enum Rule {
     R2,
     R3,
     R4,
+    /// A standing consent (SPEC R4b): an originator's consent for a topic, in advance.
+    R4b,
     R5,
     R6,
     R7,
@@ -64,6 +66,7 @@ impl Rule {
             R2 => "R2",
             R3 => "R3",
             R4 => "R4",
+            R4b => "R4b",
             R5 => "R5",
             R6 => "R6",
             R7 => "R7",
@@ -94,11 +97,11 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 36] = {
+    pub const ALL: [Rule; 37] = {
         use Rule::*;
         [
-            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R5, R6, R7, R8, M1, M2, M3, M4, P1, P2,
-            P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8, K1,
+            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, M1, M2, M3, M4,
+            P1, P2, P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8, K1,
         ]
     };
 

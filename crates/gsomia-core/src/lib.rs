@@ -27,7 +27,7 @@ pub mod world;
 
 pub use access::{Access, read, read_label};
 pub use agreement::{Agreement, AgreementFile, AgreementId, Event, EventKind, State, Status};
-pub use consent::{Consent, ConsentRequest, Grantee};
+pub use consent::{Consent, ConsentRequest, Covered, Grantee, Onward, Revocation};
 pub use date::Date;
 pub use decision::{Decision, Refusal, Rule};
 pub use input::{Invalid, Place, Problem};

@@ -14,7 +14,7 @@
 //! under an agreement with a scope needs every one of its topics inside it.
 
 use crate::agreement::{Agreement, State, Status};
-use crate::consent::Grantee;
+use crate::consent::{Covered, Grantee, Onward};
 use crate::date::Date;
 use crate::decision::{Decision, Rule};
 use crate::item::Item;
@@ -131,16 +131,19 @@ fn evaluate<'i>(
         if originator == holder || originator == to {
             continue;
         }
-        let consented = world.consents_for(item.id()).any(|c| {
-            c.covers(
-                originator,
-                item.id(),
-                holder,
-                Grantee::Party(to),
-                &label.purpose,
-                day,
-            )
-        });
+        let covered = Covered {
+            id: item.id(),
+            topics: &label.topics,
+            purpose: &label.purpose,
+        };
+        let onward = Onward {
+            holder,
+            to: Grantee::Party(to),
+            day,
+        };
+        let consented = world
+            .consents_for(item.id())
+            .any(|c| c.covers(originator, covered, onward));
         if !consented {
             return Err(Failure::NoConsent(originator));
         }
@@ -216,7 +219,8 @@ fn explain(
         ),
         Failure::NoConsent(originator) => format!(
             "{holder} is not the originator and holds no consent from {originator} to release \
-             `{}` to {to} for `{}` on {day} (third-party rule)",
+             `{}` to {to} for `{}` on {day}, for the item or standing for one of its topics \
+             (third-party rule)",
             item.id(),
             label.purpose
         ),

@@ -53,6 +53,8 @@ pub struct World {
     consents: Vec<Consent>,
     /// SipHash here, not Fx: item ids come from partner nodes.
     consents_by_item: HashMap<crate::ItemId, Vec<usize>>,
+    /// The standing consents (R4b), which cover items by topic.
+    standing: Vec<usize>,
 }
 
 impl World {
@@ -108,7 +110,6 @@ impl World {
                 (a.hub().is_some(), a.id()).cmp(&(b.hub().is_some(), b.id()))
             });
         }
-        let mut consents_by_item: HashMap<crate::ItemId, Vec<usize>> = HashMap::new();
         for (index, c) in consents.iter().enumerate() {
             let fail = |invalid| WorldError::Consent { index, invalid };
             for (place, p) in [("originator", c.originator), ("holder", c.holder)] {
@@ -116,18 +117,32 @@ impl World {
                     return Err(fail(Invalid::at(place, Problem::UnknownParty(p))));
                 }
             }
-            consents_by_item
-                .entry(c.item.clone())
-                .or_default()
-                .push(index);
         }
-        Ok(World {
+        let mut world = World {
             schemes: by_party,
             agreements,
             between,
-            consents,
-            consents_by_item,
-        })
+            consents: vec![],
+            consents_by_item: HashMap::new(),
+            standing: vec![],
+        };
+        for c in consents {
+            world.add_consent(c);
+        }
+        Ok(world)
+    }
+
+    fn add_consent(&mut self, c: Consent) {
+        let index = self.consents.len();
+        match &c.item {
+            Some(item) => self
+                .consents_by_item
+                .entry(item.clone())
+                .or_default()
+                .push(index),
+            None => self.standing.push(index),
+        }
+        self.consents.push(c);
     }
 
     /// This world with more consents (a node adds the verified consents that travel with an
@@ -135,13 +150,7 @@ impl World {
     pub fn with_consents(&self, extra: Vec<Consent>) -> World {
         let mut world = self.clone();
         for c in extra {
-            let index = world.consents.len();
-            world
-                .consents_by_item
-                .entry(c.item.clone())
-                .or_default()
-                .push(index);
-            world.consents.push(c);
+            world.add_consent(c);
         }
         world
     }
@@ -183,14 +192,22 @@ impl World {
         list.iter().map(|&i| &self.agreements[i])
     }
 
-    /// The consents about the item with this STIX id.
+    /// The consents that may cover the item with this STIX id: those about it, then every
+    /// standing consent (R4b; [`Consent::covers`] tells which apply).
     pub fn consents_for(&self, item: &str) -> impl Iterator<Item = &Consent> {
         let list = self
             .consents_by_item
             .get(item)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        list.iter().map(|&i| &self.consents[i])
+        list.iter()
+            .chain(&self.standing)
+            .map(|&i| &self.consents[i])
+    }
+
+    /// The consent with this id.
+    pub fn consent(&self, id: &str) -> Option<&Consent> {
+        self.consents.iter().find(|c| c.id == id)
     }
 
     /// Checks that `party` has a scheme in this world.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gsomia_core::{Grantee, PartyCode, Rule};
+use gsomia_core::{PartyCode, Rule};
 use gsomia_crypto::envelope::{self, CryptoRng, Envelope, Header, RngCore};
 use gsomia_store::{Batch, OutboxMessage, PartyRecord, Verdict, Write};
 use serde_json::{Value, json};
@@ -156,13 +156,19 @@ fn message_of(node: &Node, peer: PartyCode, m: &OutboxMessage) -> Result<Value, 
                         "label": stored.label, "object": object, "binding": stored.binding,
                         "marking": stored.marking, "custody": stored.custody,
                     }),
-                    // The originators' consents that let this node release it to `peer` (R4).
-                    consents: node
-                        .world()
-                        .consents_for(id)
-                        .filter(|c| c.holder == node.party() && c.to == Grantee::Party(peer))
-                        .cloned()
-                        .collect(),
+                    // The originators' consents that let this node release it to `peer`, for
+                    // the item or standing for one of its topics (R4, R4b).
+                    consents: crate::service::items::consents_used(
+                        &node.world(),
+                        id,
+                        &stored.label,
+                        node.party(),
+                        peer,
+                        node.today(),
+                    )
+                    .into_iter()
+                    .cloned()
+                    .collect(),
                 },
             }
         }

@@ -139,6 +139,10 @@ pub enum Write {
     /// Keep an originator's signed consent, verified (R4, H2). A consent with the same id is
     /// never replaced (H1).
     PutConsent(gsomia_crypto::Verified<gsomia_core::Consent>),
+    /// Replace a held consent by the same consent with its originator's revocation (R4b),
+    /// verified; the caller has checked that nothing else differs. Nothing happens if no
+    /// consent has that id.
+    RevokeConsent(gsomia_crypto::Verified<gsomia_core::Consent>),
     /// Keep a partner's request for this party's consent.
     AddConsentRequest(gsomia_core::ConsentRequest),
     /// Record the answer to a consent request.
@@ -202,6 +206,7 @@ impl Write {
             Write::PutParty(_)
                 | Write::PutAgreement(_)
                 | Write::PutConsent(_)
+                | Write::RevokeConsent(_)
                 | Write::AddReleaseRule(_)
         )
     }

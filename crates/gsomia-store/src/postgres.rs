@@ -733,6 +733,7 @@ fn always_succeeds(w: &Write) -> bool {
             | Write::PutReceipt(_)
             | Write::Received { .. }
             | Write::PutConsent(_)
+            | Write::RevokeConsent(_)
             | Write::AddConsentRequest(_)
             | Write::Enqueue { .. }
             | Write::PutCheckpoint { .. }
@@ -1124,6 +1125,16 @@ fn apply(
                 let consent: &Consent = consent;
                 exec(tx, cache,
                     "INSERT INTO consents (id, consent) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&consent.id, &json(consent)],
+                )
+                .map_err(db)?;
+            }
+            Write::RevokeConsent(consent) => {
+                let consent: &Consent = consent;
+                exec(
+                    tx,
+                    cache,
+                    "UPDATE consents SET consent = $2 WHERE id = $1",
                     &[&consent.id, &json(consent)],
                 )
                 .map_err(db)?;

@@ -248,3 +248,44 @@ fn missile_warnings() {
         object.launched: `about 08:24 KST` is not an RFC 3339 timestamp
         object.impact_time: a warning needs `impact_time`, an RFC 3339 timestamp"#]].assert_eq(&out.join("\n"));
 }
+
+#[test]
+fn r4b_a_consent_names_an_item_or_a_topic_and_is_revoked_on_or_after_its_first_day() {
+    let check = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = serde_json::json!({
+            "id": "s", "originator": "KOR", "holder": "USA", "to": "JPN",
+            "purpose": "missile-warning", "given": "2023-12-19", "until": "2024-12-31",
+        });
+        edit(&mut v);
+        Consent::from_json(&v.to_string())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let report = "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b";
+    let out = [
+        check(&|_| {}),
+        check(&|v| {
+            v["item"] = report.into();
+            v["topic"] = "dprk-missile".into();
+        }),
+        check(&|v| {
+            v["topic"] = "dprk-missile".into();
+            v["revoked"] = serde_json::json!({ "from": "2023-12-18" });
+        }),
+        check(&|v| {
+            v["topic"] = "dprk-missile".into();
+            v["revoked"] = serde_json::json!({ "from": "2024-01-01", "reason": "x" });
+        }),
+        check(&|v| v["topic"] = "dprk missile".into()),
+    ]
+    .map(|r| r.err().unwrap_or_else(|| "accepted".into()))
+    .join("\n");
+    expect![[r#"
+        item: a consent names one item, or (standing, R4b) one topic: exactly one
+        item: a consent names one item, or (standing, R4b) one topic: exactly one
+        revoked.from: `2023-12-19` is after `2023-12-18`
+        revoked.reason: unknown field `reason`, expected `from` or `signature` at line 1 column 132
+        topic: `dprk missile` is not a topic or purpose (1 to 128 characters, no spaces) at line 1 column 126"#]].assert_eq(&out);
+    assert_eq!(check(&|v| v["topic"] = "dprk-missile".into()), Ok(()));
+    assert_eq!(check(&|v| v["item"] = report.into()), Ok(()));
+}

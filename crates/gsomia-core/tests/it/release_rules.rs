@@ -151,7 +151,7 @@ fn r4_the_hub_passes_an_item_on_only_with_the_originators_consent() {
         decide(&w, &held, "JPN", "2019-12-01"),
         "deny R4: USA is not the originator and holds no consent from KOR to release \
          `report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b` to JPN for `missile-warning` on \
-         2019-12-01 (third-party rule)"
+         2019-12-01, for the item or standing for one of its topics (third-party rule)"
     );
     let consent = consent("USA", "JPN", "2019-11-30", "2020-11-30");
     let w = World::new(schemes(), vec![agreement(TISA)], vec![consent]).unwrap();
@@ -273,4 +273,48 @@ fn the_refusal_names_the_agreement_that_came_closest() {
         rule(&world(), &held_by("USA", "SECRET"), "JPN", "2020-01-01"),
         Some(Rule::R4)
     );
+}
+
+/// KOR's standing consent for USA to pass its `dprk-missile` items on to JPN, edited.
+fn standing(edit: impl FnOnce(&mut serde_json::Value)) -> gsomia_core::Consent {
+    let mut v = serde_json::json!({
+        "id": "kor-standing", "originator": "KOR", "topic": "dprk-missile", "holder": "USA",
+        "to": "JPN", "purpose": "missile-warning", "given": "2019-11-30", "until": "2020-11-30",
+    });
+    edit(&mut v);
+    gsomia_core::Consent::from_json(&v.to_string()).unwrap()
+}
+
+#[test]
+fn r4b_a_standing_consent_covers_each_item_of_its_topic_and_purpose_until_revoked() {
+    let held = held_by("USA", "SECRET");
+    let world = |c| World::new(schemes(), vec![agreement(TISA)], vec![c]).unwrap();
+    let w = world(standing(|_| {}));
+    assert_eq!(
+        decide(&w, &held, "JPN", "2019-12-01"),
+        "allow tisa JPN:GOKUHI(KOR)"
+    );
+    // Outside its days: refused.
+    assert_eq!(rule(&w, &held, "JPN", "2019-11-29"), Some(Rule::R4));
+    assert_eq!(rule(&w, &held, "JPN", "2020-12-01"), Some(Rule::R4));
+    // Another topic, another purpose, another holder: it covers nothing here.
+    for edit in [
+        |v: &mut serde_json::Value| v["topic"] = "dprk-nuclear".into(),
+        |v: &mut serde_json::Value| v["purpose"] = "training".into(),
+        |v: &mut serde_json::Value| v["holder"] = "JPN".into(),
+    ] {
+        let c = standing(|v| {
+            edit(v);
+            if v["holder"] == "JPN" {
+                v["to"] = "USA".into();
+            }
+        });
+        assert_eq!(rule(&world(c), &held, "JPN", "2019-12-01"), Some(Rule::R4));
+    }
+    // Revoked from a day on: it stands the day before, not from that day.
+    let w = world(standing(|v| {
+        v["revoked"] = serde_json::json!({ "from": "2019-12-02" })
+    }));
+    assert!(release(&w, &held, "JPN".parse().unwrap(), day("2019-12-01")).is_allow());
+    assert_eq!(rule(&w, &held, "JPN", "2019-12-02"), Some(Rule::R4));
 }

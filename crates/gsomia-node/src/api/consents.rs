@@ -1,9 +1,10 @@
-//! Consents (R4) over the API; the decisions and writes are `crate::service::consents`.
+//! Consents (R4) and standing consents (R4b) over the API; the decisions and writes are
+//! `crate::service::consents`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Date, PartyCode};
+use gsomia_core::{Date, PartyCode, Tag};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -78,4 +79,71 @@ pub(super) async fn list(
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(consents::held(&node, &user).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StandingRequest {
+    /// The holder that may pass items on (a hub).
+    #[schema(value_type = String)]
+    holder: PartyCode,
+    /// To whom.
+    #[schema(value_type = String)]
+    to: PartyCode,
+    /// Every item of this party's whose topics include this one.
+    #[schema(value_type = String)]
+    topic: Tag,
+    /// The items' purpose.
+    #[schema(value_type = String)]
+    purpose: Tag,
+    /// The last day it stands (it stands from today).
+    #[schema(value_type = String)]
+    until: Date,
+}
+
+/// The originator's authority gives a standing consent (R4b): for a holder to pass on every
+/// item of this party's with a topic and purpose to a recipient, until a day. Signed by this
+/// node's key, kept and sent to the holder.
+#[utoipa::path(post, path = "/api/v1/consents/standing", tag = "consents", security(("bearer" = [])), request_body = StandingRequest,
+    responses((status = 201, description = "The signed standing consent, queued for the holder", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+              (status = 422, description = "An unknown party, days out of order, or the holder or recipient is this party", body = ErrorBody)))]
+pub(super) async fn give_standing(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<StandingRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let standing = consents::Standing {
+        holder: req.holder,
+        to: req.to,
+        topic: req.topic,
+        purpose: req.purpose,
+        until: req.until,
+    };
+    let given = consents::give_standing(&node, &user, standing).await?;
+    Ok((StatusCode::CREATED, Json(given)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeRequest {
+    /// The first day the consent no longer stands: today or later; today if absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    from: Option<Date>,
+}
+
+/// The originator's authority revokes a consent it gave (R4b): the signed revocation is kept
+/// and sent to the holder, and for a standing consent to the recipient too.
+#[utoipa::path(post, path = "/api/v1/consents/{id}/revoke", tag = "consents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The consent")), request_body = RevokeRequest,
+    responses((status = 200, description = "The revoked consent, queued for the holder and recipient", body = Object),
+              (status = 403, description = "Not an authority", body = ErrorBody), (status = 404, description = "No consent of this party's with that id", body = ErrorBody),
+              (status = 409, description = "Revoked already", body = ErrorBody), (status = 422, description = "A day past, or before the consent's first day", body = ErrorBody)))]
+pub(super) async fn revoke(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<RevokeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(consents::revoke(&node, &user, &id, req.from).await?))
 }

@@ -72,6 +72,8 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .route("/api/v1/incidents/{id}/result", post(incidents::result))
         .route("/api/v1/consents", get(consents::list))
+        .route("/api/v1/consents/standing", post(consents::give_standing))
+        .route("/api/v1/consents/{id}/revoke", post(consents::revoke))
         .route(
             "/api/v1/consents/requests",
             post(consents::ask).get(consents::requests),

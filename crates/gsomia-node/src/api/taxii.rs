@@ -26,7 +26,7 @@
 //! listed in that order, and `next` is the position (`<µs>.<item number>`) after the last one
 //! returned, exact across items added in the same microsecond.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -38,13 +38,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gsomia_core::{Action, Decision, Label, User};
 use gsomia_store::{Listed, StoredItem, added_micros, item_tags};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::service::items::unseal;
-use crate::service::marking::{self, EXTENSION, add_ref, marking_id, uuid_from};
+use crate::service::internal;
+use crate::service::items::unseal_text;
+use crate::service::marking::{self, EXTENSION, marking_id, uuid_from};
 
 /// The TAXII media type, byte for byte (clients compare it strictly).
 pub const MEDIA: &str = "application/taxii+json;version=2.1";
@@ -123,9 +125,14 @@ impl IntoResponse for TaxiiError {
 
 /// A JSON body with the TAXII media type.
 fn taxii_json(body: &Value) -> Response {
+    taxii_body(body.to_string().into_bytes())
+}
+
+/// A body of JSON text with the TAXII media type.
+fn taxii_body(body: Vec<u8>) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA))],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
@@ -487,7 +494,35 @@ impl Filters {
 struct Visible {
     added: i64,
     item: StoredItem,
-    object: Value,
+    /// The object's JSON text.
+    object: Vec<u8>,
+}
+
+/// The object of `s` as served: the JSON text it was sealed as, passed on without parsing it
+/// again (see [`unseal_text`]). A received item is served as its originator published it,
+/// naming this holder's marking as well: only the object's top level is parsed for that, its
+/// values are kept as text. `None` if the item was destroyed.
+fn served(node: &Node, s: &StoredItem) -> Result<Option<Vec<u8>>, TaxiiError> {
+    let Some(text) = unseal_text(node, s)? else {
+        return Ok(None);
+    };
+    if s.label.originator == node.party() {
+        return Ok(Some(text));
+    }
+    let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(&text).map_err(internal)?;
+    let mut refs: Vec<&str> = match top.get("object_marking_refs") {
+        Some(r) => serde_json::from_str(r.get()).map_err(internal)?,
+        None => vec![],
+    };
+    let ours = marking_id(s);
+    if !refs.contains(&ours.as_str()) {
+        refs.push(&ours);
+    }
+    let refs = serde_json::value::to_raw_value(&refs).map_err(internal)?;
+    top.insert("object_marking_refs".into(), &refs);
+    serde_json::to_vec(&top)
+        .map(Some)
+        .map_err(|e| internal(e).into())
 }
 
 /// The versions of the ids asked for that are in the collection, as listed.
@@ -567,18 +602,12 @@ fn select(
             let Decision::Allow(_) = decision else {
                 continue;
             };
-            let Some(item) = unseal(node, s)? else {
+            let Some(object) = served(node, s)? else {
                 continue;
             };
             if out.len() == f.limit {
                 next = Some(before);
                 break 'scan;
-            }
-            let mut object = item.object().clone();
-            // A received item is served as its originator published it, naming this holder's
-            // marking as well; this party's own items are served exactly as published.
-            if s.label.originator != node.party() {
-                add_ref(&mut object, &marking_id(s));
             }
             out.push(Visible {
                 added: l.added,
@@ -605,17 +634,33 @@ fn with_dates(mut resp: Response, first: Option<i64>, last: Option<i64>) -> Resp
     resp
 }
 
-/// The envelope (or manifest) body: `more`, `next` when there is more, the list when not empty.
-fn page(key: &str, list: Vec<Value>, next: Option<Cursor>) -> Value {
-    let mut body = Map::new();
-    body.insert("more".into(), next.is_some().into());
+/// The envelope (or manifest) body: `more`, `next` when there is more, and the list under
+/// `key` when not empty, each element the JSON text `show` gives. Written as text, so that
+/// objects are passed on as they were stored, not parsed and written again.
+fn page<'a, T: AsRef<[u8]>>(
+    key: &str,
+    seen: &'a [Visible],
+    next: Option<Cursor>,
+    show: impl Fn(&'a Visible) -> T,
+) -> Vec<u8> {
+    use std::io::Write;
+    let mut body = Vec::with_capacity(64 + seen.iter().map(|v| v.object.len() + 1).sum::<usize>());
+    let _ = write!(body, "{{\"more\":{}", next.is_some());
     if let Some((added, seq)) = next {
-        body.insert("next".into(), format!("{added}.{seq}").into());
+        let _ = write!(body, ",\"next\":\"{added}.{seq}\"");
     }
-    if !list.is_empty() {
-        body.insert(key.into(), list.into());
+    if !seen.is_empty() {
+        let _ = write!(body, ",\"{key}\":[");
+        for (i, v) in seen.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(show(v).as_ref());
+        }
+        body.push(b']');
     }
-    Value::Object(body)
+    body.push(b'}');
+    body
 }
 
 /// Records what a request returned (P7), through the service.
@@ -651,19 +696,18 @@ async fn get_objects(
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
     audit_read(&node, &user, "taxii.objects", &c, &seen).await?;
-    Ok(answer("objects", &seen, more, |v| v.object.clone()))
+    Ok(answer("objects", &seen, more, |v| v.object.as_slice()))
 }
 
-/// A page of `seen` under `key`, each shown by `show`, with the date headers.
-fn answer(
+/// A page of `seen` under `key`, each shown by `show` (see [`page`]), with the date headers.
+fn answer<'a, T: AsRef<[u8]>>(
     key: &str,
-    seen: &[Visible],
+    seen: &'a [Visible],
     next: Option<Cursor>,
-    show: impl Fn(&Visible) -> Value,
+    show: impl Fn(&'a Visible) -> T,
 ) -> Response {
     let (first, last) = (seen.first().map(|v| v.added), seen.last().map(|v| v.added));
-    let body = page(key, seen.iter().map(show).collect(), next);
-    with_dates(taxii_json(&body), first, last)
+    with_dates(taxii_body(page(key, seen, next, show)), first, last)
 }
 
 async fn get_manifest(
@@ -679,6 +723,7 @@ async fn get_manifest(
     Ok(answer("objects", &seen, more, |v| {
         json!({ "id": v.item.id, "date_added": taxii_time(v.added),
                 "version": v.item.modified, "media_type": STIX_MEDIA })
+        .to_string()
     }))
 }
 
@@ -729,7 +774,7 @@ async fn get_object(
     // A read by id is an item read, recorded as the API records one (P7).
     let read: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
     crate::service::items::record_item_reads(&node, &user, &read, "taxii").await?;
-    Ok(answer("objects", &seen, next, |v| v.object.clone()))
+    Ok(answer("objects", &seen, next, |v| v.object.as_slice()))
 }
 
 async fn get_versions(
@@ -744,7 +789,7 @@ async fn get_versions(
     let read: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
     crate::service::items::record_item_reads(&node, &user, &read, "taxii").await?;
     Ok(answer("versions", &seen, more, |v| {
-        v.item.modified.clone().into()
+        Value::from(v.item.modified.as_str()).to_string()
     }))
 }
 

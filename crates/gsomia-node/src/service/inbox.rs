@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gsomia_core::{Agreement, Consent, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World};
+use gsomia_core::{
+    Agreement, Consent, Covered, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World,
+};
 use gsomia_crypto::Verified;
 use gsomia_store::{AuditDraft, Batch, PartyRecord, StoredItem, Verdict, Write};
 use serde::Deserialize;
@@ -189,19 +191,13 @@ impl Inbox<'_> {
         Ok(self.stored_item(id)?.map(|s| s.label))
     }
 
-    /// The originator of the consent held under `id`, counting what this envelope stored.
-    fn consent_originator(&self, id: &str) -> Option<PartyCode> {
-        let pending = self.writes.iter().find_map(|w| match w {
-            Write::PutConsent(c) if c.id == id => Some(c.originator),
+    /// The consent held under `id`, counting what this envelope stored or revoked.
+    fn held_consent(&self, id: &str) -> Option<Consent> {
+        let pending = self.writes.iter().rev().find_map(|w| match w {
+            Write::PutConsent(c) | Write::RevokeConsent(c) if c.id == id => Some((**c).clone()),
             _ => None,
         });
-        pending.or_else(|| {
-            self.world
-                .consents()
-                .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.originator)
-        })
+        pending.or_else(|| self.world.consent(id).cloned())
     }
 
     /// The agreement as this envelope has left it so far.
@@ -533,11 +529,20 @@ fn receive_item(
         Ok(v) => v,
         Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e)),
     };
-    // H2: each consent carried with it is about this item, from one of its originators, for
-    // the sender to release to this party, and verifies; otherwise the item is refused whole.
+    // H2: each consent carried with it is about this item (or, standing, one of its topics),
+    // from one of its originators, for the sender to release to this party, and verifies;
+    // otherwise the item is refused whole. A consent held here already counts as held: with
+    // the revocation the originator may have sent since (R4b), which a copy carried without it
+    // does not undo.
+    let covered = Covered {
+        id: &id,
+        topics: &item.label().topics,
+        purpose: &item.label().purpose,
+    };
     let mut carried = vec![];
+    let mut counted = vec![];
     for c in consents {
-        let fits = c.item == id
+        let fits = c.is_about(covered)
             && item.label().originators().any(|o| o == c.originator)
             && c.holder == from
             && c.to == Grantee::Party(me);
@@ -549,7 +554,12 @@ fn receive_item(
             );
             return Ok(cx.refuse(action, &id, Rule::H2, m));
         }
-        if let Some(other) = cx.consent_originator(&c.id).filter(|o| *o != c.originator) {
+        let held = cx.held_consent(&c.id);
+        if let Some(other) = held
+            .as_ref()
+            .map(|h| h.originator)
+            .filter(|o| *o != c.originator)
+        {
             let m = format!(
                 "consent `{}` is held here from {other}: a consent id belongs to its originator",
                 c.id
@@ -557,16 +567,17 @@ fn receive_item(
             return Ok(cx.refuse(action, &id, Rule::H1, m));
         }
         match crate::node::verify_consent(cx.parties, c) {
-            Ok(v) => carried.push(v),
+            Ok(v) => match held {
+                Some(h) => counted.push(h),
+                None => carried.push(v),
+            },
             Err(m) => return Ok(cx.refuse(action, &id, Rule::H2, m)),
         }
     }
-    let world = match carried.is_empty() {
+    counted.extend(carried.iter().map(|c| (**c).clone()));
+    let world = match counted.is_empty() {
         true => cx.world.clone(),
-        false => Arc::new(
-            cx.world
-                .with_consents(carried.iter().map(|c| (**c).clone()).collect()),
-        ),
+        false => Arc::new(cx.world.with_consents(counted)),
     };
     // R1–R5 from this side, as the sender's release decision.
     let (agreement, marking) = match gsomia_core::release(&world, &item, me, node.today()) {
@@ -590,21 +601,50 @@ fn receive_item(
             level: marking.level.clone(),
             at: received.parse().map_err(crate::service::internal)?,
         });
+        // The standing release rules apply to what this node receives too (a hub passing items
+        // on under the originator's consent, R4b): to the item as held here.
+        let topics = &item.label().topics;
+        let ruled =
+            (node.release_rules().iter()).any(|r| topics.iter().any(|t| r.topics.contains(t)));
+        let held = match ruled {
+            false => None,
+            true => Some(
+                Item::new(ItemFile {
+                    marking: Some(marking.clone()),
+                    custody: custody.clone(),
+                    ..item.file().clone()
+                })
+                .map_err(crate::service::internal)?,
+            ),
+        };
         let stored = StoredItem {
             marking: Some(marking.clone()),
             custody,
             ..seal_received(node, verified, &version)?
         };
         cx.writes.push(crate::service::marking::write(&stored));
+        let mut rules = (vec![], vec![]);
+        if let Some(held) = &held {
+            crate::service::items::apply_release_rules(
+                node,
+                &world,
+                &stored,
+                held,
+                &mut rules.0,
+                &mut rules.1,
+            );
+        }
         cx.writes.push(Write::PutItem(Box::new(stored)));
         // H2: the consents are stored with the item they came with, once it is accepted.
         for c in carried {
-            if cx.consent_originator(&c.id).is_none() {
+            if cx.held_consent(&c.id).is_none() {
                 cx.writes.push(Write::PutConsent(c));
             }
         }
         let detail = json!({ "version": version, "agreement": agreement, "marking": marking });
         cx.record(action, &id, Verdict::Allow, Some(Rule::M2), detail);
+        cx.writes.extend(rules.0);
+        cx.audit.extend(rules.1);
     }
     let receipt = Receipt {
         item: id,
@@ -691,53 +731,86 @@ fn receive_consent_request(cx: &mut Inbox, payload: &Value) -> Result<Outcome, A
     Ok(Ok(None))
 }
 
-/// The originator's signed consent arrives at the holder: kept only if it verifies, is the
-/// sender's own, is for this node, concerns an item of the sender's held here, and takes no
-/// other originator's consent id (R4, H1, H2).
+/// The originator's signed consent arrives: kept only if it verifies, is the sender's own, is
+/// for this node as the holder, concerns an item of the sender's held here (or, standing, a
+/// topic: R4b), and takes no other originator's consent id (R4, H1, H2). A consent held
+/// already may come again only with its originator's revocation added (R4b), which is kept; the
+/// grantee of a standing consent gets its revocation too, so that items a holder carries under
+/// it from then on are refused. Nothing else replaces a held consent: an old copy replayed
+/// without its revocation changes nothing.
 fn receive_consent(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
     let action = "consent.received";
-    let (node, from) = (cx.node, cx.from);
-    let consent = match Consent::deserialize(&payload["consent"]) {
-        Ok(c) => c,
+    let (from, me) = (cx.from, cx.node.party());
+    let consent = match Consent::deserialize(&payload["consent"]).map(Consent::check) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            let m = format!("consent: {}: {}", e.place, e.problem);
+            return Ok(cx.refuse(action, "-", Rule::R4, m));
+        }
         Err(e) => return Ok(cx.refuse(action, "-", Rule::R4, format!("malformed consent: {e}"))),
     };
-    let subject = consent.item.clone();
-    if consent.originator != from || consent.holder != node.party() {
+    let subject = consent.subject();
+    let rule = match consent.is_standing() {
+        true => Rule::R4b,
+        false => Rule::R4,
+    };
+    let grantee_told =
+        consent.is_standing() && consent.revoked.is_some() && consent.to == Grantee::Party(me);
+    if consent.originator != from || !(consent.holder == me || grantee_told) {
         let m = format!(
             "consent `{}` from {from} is not {from}'s consent for this node",
             consent.id
         );
-        return Ok(cx.refuse(action, &subject, Rule::R4, m));
+        return Ok(cx.refuse(action, &subject, rule, m));
     }
-    let held = cx
-        .item_label(&consent.item)?
-        .is_some_and(|l| l.originators().any(|o| o == from));
-    if !held {
-        let m = format!("no item `{subject}` of {from} is held here");
-        return Ok(cx.refuse(action, &subject, Rule::R4, m));
+    if let Some(item) = &consent.item {
+        let held = cx
+            .item_label(item)?
+            .is_some_and(|l| l.originators().any(|o| o == from));
+        if !held {
+            let m = format!("no item `{subject}` of {from} is held here");
+            return Ok(cx.refuse(action, &subject, rule, m));
+        }
     }
-    if let Some(other) = cx.consent_originator(&consent.id) {
-        let m = match other == from {
-            true => format!("consent `{}` is held already", consent.id),
-            false => format!(
-                "consent `{}` is held here from {other}: a consent id belongs to its originator",
-                consent.id
-            ),
-        };
-        return Ok(cx.refuse(action, &subject, Rule::H1, m));
+    let held = cx.held_consent(&consent.id);
+    if let Some(h) = &held {
+        let revokes = h.revoked.is_none()
+            && consent.revoked.is_some()
+            && Consent {
+                revoked: None,
+                ..consent.clone()
+            } == *h;
+        if !revokes {
+            let m = match h.originator == from {
+                true => format!(
+                    "consent `{}` is held already; it may come again only with its \
+                     originator's revocation",
+                    consent.id
+                ),
+                false => format!(
+                    "consent `{}` is held here from {}: a consent id belongs to its originator",
+                    consent.id, h.originator
+                ),
+            };
+            return Ok(cx.refuse(action, &subject, Rule::H1, m));
+        }
     }
     let verified = match crate::node::verify_consent(cx.parties, consent) {
         Ok(v) => v,
-        Err(m) => return Ok(cx.refuse(action, &subject, Rule::R4, m)),
+        Err(m) => return Ok(cx.refuse(action, &subject, rule, m)),
+    };
+    let (action, write) = match held {
+        Some(_) => ("consent.revoked", Write::RevokeConsent(verified.clone())),
+        None => (action, Write::PutConsent(verified.clone())),
     };
     cx.record(
         action,
         &subject,
         Verdict::Allow,
-        Some(Rule::R4),
+        Some(rule),
         json!({ "consent": *verified }),
     );
-    cx.writes.push(Write::PutConsent(verified));
+    cx.writes.push(write);
     Ok(Ok(None))
 }
 

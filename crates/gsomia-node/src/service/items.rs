@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use gsomia_core::{
-    Action, Decision, Item, ItemFile, ItemId, Label, LevelId, Marking, PartyCode, Rule, Tag, User,
-    World,
+    Action, Decision, Grantee, Item, ItemFile, ItemId, Label, LevelId, Marking, PartyCode, Rule,
+    Tag, User, World,
 };
 use gsomia_crypto::seal::{SealRandom, open, seal};
 use gsomia_store::{AuditDraft, Batch, ReleaseRule, StoredItem, Verdict, Write};
@@ -85,12 +85,23 @@ fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiE
 
 /// The decrypted STIX object of a stored item, or `None` if it was destroyed.
 pub fn unseal_object(node: &Node, s: &StoredItem) -> Result<Option<Value>, ApiError> {
+    let Some(plain) = unseal_text(node, s)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&plain).map(Some).map_err(internal)
+}
+
+/// The decrypted STIX object of a stored item as the canonical JSON text it was sealed as, or
+/// `None` if it was destroyed. The text was checked (M1) before it was sealed, and the seal's
+/// authentication (bound to the item's id and version) makes sure it is that text: a reader
+/// that only passes the object on need not parse or check it again.
+pub fn unseal_text(node: &Node, s: &StoredItem) -> Result<Option<Vec<u8>>, ApiError> {
     let (Some(key), Some(content)) = (&s.wrapped_key, &s.content) else {
         return Ok(None);
     };
-    let plain =
-        open(&node.keys().master, &aad(&s.id, &s.modified), key, content).map_err(internal)?;
-    serde_json::from_slice(&plain).map(Some).map_err(internal)
+    open(&node.keys().master, &aad(&s.id, &s.modified), key, content)
+        .map(Some)
+        .map_err(internal)
 }
 
 /// Opens a stored item (content decrypted), or `None` if it was destroyed.
@@ -156,6 +167,90 @@ fn outbox_item(node: &Node, s: &StoredItem, agreement: &str, marking: &Marking) 
         payload: json!({ "id": s.id, "version": s.modified, "agreement": agreement, "marking": marking }),
         at: node.now_text(),
     }
+}
+
+/// The standing release rules (R7) that cover `held` (one of its topics, and its level as this
+/// party marks it at most the rule's), each decided as a release by the rule's author and
+/// audited; the allowed ones are queued to `writes`. They apply to what this node publishes and
+/// to what it receives: a hub passes on a partner's item under the originator's consent, for
+/// the item or standing for its topic (R4b), which the audit entry names and the item carries.
+/// Answers what was released.
+pub fn apply_release_rules(
+    node: &Node,
+    world: &World,
+    stored: &StoredItem,
+    held: &Item,
+    writes: &mut Vec<Write>,
+    audit: &mut Vec<AuditDraft>,
+) -> Vec<Value> {
+    let party = node.party();
+    let mut released = vec![];
+    for rule in node.release_rules().iter() {
+        let covered = held.label().topics.iter().any(|t| rule.topics.contains(t))
+            && rank(world, party, held.holder_level().as_str())
+                <= rank(world, party, rule.max_level.as_str());
+        if !covered {
+            continue;
+        }
+        let (verdict, rule_id, detail) = match decide_release(node, world, held, rule.to) {
+            Ok((agreement, marking)) => {
+                writes.push(outbox_item(node, stored, &agreement, &marking));
+                let used =
+                    consents_used(world, held.id(), held.label(), party, rule.to, node.today());
+                let consents: Vec<&str> = used.into_iter().map(|c| c.id.as_str()).collect();
+                released.push(
+                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
+                );
+                let mut detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
+                if !consents.is_empty() {
+                    detail["consents"] = json!(consents);
+                }
+                (Verdict::Allow, None, detail)
+            }
+            Err(e) => (
+                Verdict::Deny,
+                e.rule,
+                json!({ "to": rule.to, "release_rule": rule.id, "message": e.message }),
+            ),
+        };
+        audit.push(entry(
+            node,
+            &rule.created_by,
+            "item.release",
+            held.id(),
+            verdict,
+            rule_id,
+            detail,
+        ));
+    }
+    released
+}
+
+/// The consents by which `holder` releases item `id` (labelled `label`) to `to` on `day` (R4,
+/// R4b): those of its originators, for the item or standing for one of its topics, that cover
+/// the release.
+pub fn consents_used<'w>(
+    world: &'w World,
+    id: &str,
+    label: &Label,
+    holder: PartyCode,
+    to: PartyCode,
+    day: gsomia_core::Date,
+) -> Vec<&'w gsomia_core::Consent> {
+    let covered = gsomia_core::Covered {
+        id,
+        topics: &label.topics,
+        purpose: &label.purpose,
+    };
+    let onward = gsomia_core::Onward {
+        holder,
+        to: Grantee::Party(to),
+        day,
+    };
+    world
+        .consents_for(id)
+        .filter(|c| label.originators().any(|o| c.covers(o, covered, onward)))
+        .collect()
 }
 
 /// A publication decided: what to commit together, and what to answer.
@@ -249,47 +344,7 @@ pub fn plan_publish(
         detail,
     )];
     let mut writes = vec![];
-    let mut released = vec![];
-    let rules = node.release_rules();
-    for rule in rules.iter() {
-        let covered = bound.label().topics.iter().any(|t| rule.topics.contains(t))
-            && rank(world, party, bound.label().level.as_str())
-                <= rank(world, party, rule.max_level.as_str());
-        if !covered {
-            continue;
-        }
-        match decide_release(node, world, &bound, rule.to) {
-            Ok((agreement, marking)) => {
-                writes.push(outbox_item(node, &stored, &agreement, &marking));
-                let detail = json!({ "to": rule.to, "agreement": agreement, "marking": marking, "release_rule": rule.id });
-                audit.push(entry(
-                    node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    Verdict::Allow,
-                    None,
-                    detail,
-                ));
-                released.push(
-                    json!({ "to": rule.to, "agreement": agreement, "release_rule": rule.id }),
-                );
-            }
-            Err(e) => {
-                let detail =
-                    json!({ "to": rule.to, "release_rule": rule.id, "message": e.message });
-                audit.push(entry(
-                    node,
-                    &rule.created_by,
-                    "item.release",
-                    item.id(),
-                    Verdict::Deny,
-                    e.rule,
-                    detail,
-                ));
-            }
-        }
-    }
+    let released = apply_release_rules(node, world, &stored, &bound, &mut writes, &mut audit);
     let plan = PublishPlan {
         id: item.id().to_owned(),
         version: stored.modified.clone(),
@@ -675,8 +730,11 @@ pub async fn distribution(node: &Node, user: &User, id: &str) -> Result<Value, A
     permit(node, user, Action::Release, "item.distribution", id).await?;
     let receipts = node.store().receipts(&super::item_id(id)?)?;
     let world = node.world();
-    let consents: Vec<&gsomia_core::Consent> =
-        world.consents().iter().filter(|c| c.item == id).collect();
+    let consents: Vec<&gsomia_core::Consent> = world
+        .consents()
+        .iter()
+        .filter(|c| c.item.as_ref().is_some_and(|i| i == id))
+        .collect();
     Ok(json!({ "receipts": receipts, "consents": consents }))
 }
 

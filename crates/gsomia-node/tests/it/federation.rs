@@ -682,18 +682,18 @@ async fn a7_an_event_made_at_one_node_reaches_the_other_and_both_compute_the_sam
     halt(j).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_reclassified() {
-    let root = temp_dir("tisa");
+/// KOR, JPN and USA served on 127.0.0.1 on `day`, each knowing the others, under TISA (the
+/// USA the hub): the nodes and their servers, in that order.
+pub(super) async fn trilateral(name: &str, day: &str) -> (Vec<Arc<Node>>, Vec<Running>) {
+    let root = temp_dir(name);
     let mut nodes = vec![];
     let mut running = vec![];
     for p in ["KOR", "JPN", "USA"] {
         init(&root.join(p), p);
-        let n = Node::open(&root.join(p), clock("2019-12-01").0).unwrap();
+        let n = Node::open(&root.join(p), clock(day).0).unwrap();
         running.push(start(n.clone(), "127.0.0.1:0").await);
         nodes.push(n);
     }
-    let (kor, jpn, usa) = (nodes[0].clone(), nodes[1].clone(), nodes[2].clone());
     for (i, n) in nodes.iter().enumerate() {
         for (k, other) in nodes.iter().enumerate() {
             if i != k {
@@ -703,6 +703,13 @@ async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_recla
         n.import_agreement(serde_json::from_str(&read("agreements/tisa.json")).unwrap())
             .unwrap();
     }
+    (nodes, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r1_r4_m4_tisa_korea_to_japan_through_the_us_hub_with_consent_then_reclassified() {
+    let (nodes, running) = trilateral("tisa", "2019-12-01").await;
+    let (kor, jpn, usa) = (nodes[0].clone(), nodes[1].clone(), nodes[2].clone());
     let (ka, ja, ua) = (
         running[0].addr.clone(),
         running[1].addr.clone(),
@@ -1200,6 +1207,7 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
     )
     .await;
     assert_eq!(s, 200, "{b}");
+    let published = b["object"].clone();
     // Through TAXII at JPN: the report is in the collection of what KOR sent, exactly as KOR
     // published it plus JPN's marking, which says GOKUHI at JPN for KOR's II.
     let (s, b) = http(
@@ -1227,6 +1235,19 @@ async fn p7_partners_witness_each_others_logs_and_an_originator_verifies_its_ite
     assert_eq!(served["id"], REPORT_ID);
     let refs = served["object_marking_refs"].as_array().unwrap();
     let holder = refs.last().unwrap().as_str().unwrap();
+    let mut as_published = served.clone();
+    as_published["object_marking_refs"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    assert_eq!(as_published, published);
+    assert!(
+        !published["object_marking_refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == holder)
+    );
     let (s, b) = http(
         &j.addr,
         "GET",

@@ -517,7 +517,7 @@ async fn h1_a_consent_id_belongs_to_its_originator() {
     let held = kor.store().consents().unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(
-        (held[0].originator.as_str(), held[0].item.as_str()),
+        (held[0].originator.as_str(), held[0].subject().as_str()),
         ("JPN", y)
     );
     usa.close();
@@ -1541,4 +1541,179 @@ async fn p6_a_partners_incident_reports_are_kept_only_for_items_held_here_in_its
     assert_eq!(kept[0].reported_by, "JPN: sato");
     halt(k).await;
     halt(j).await;
+}
+
+/// The audit entries of `node` with this action about `subject`.
+fn audited(node: &Node, action: &str, subject: &str) -> Vec<Value> {
+    let entries = node.store().audit_after(0, usize::MAX).unwrap();
+    entries
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.body).unwrap())
+        .filter(|b| b["action"] == action && b["subject"] == subject)
+        .collect()
+}
+
+/// Missile warning number `n` of the model case's, published at `addr` by `token`; its id.
+async fn publish_warning(addr: &str, token: &str, n: u32) -> String {
+    let mut w = super::missile_warning();
+    let id = format!("x-gsomia-missile-warning--8d2e7a4c-1f3b-4c5d-9e6f-{n:012}");
+    w["object"]["id"] = id.clone().into();
+    let body = json!({ "label": w["label"], "object": w["object"] }).to_string();
+    let (s, b) = http(addr, "POST", "/api/v1/items", Some(token), Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    id
+}
+
+/// R4b, the 2023 trilateral mechanism: Korea's standing consent lets the US hub pass each of
+/// its `dprk-missile` warnings on to Japan under the hub's release rule, without a consent per
+/// item; each carries the consent, which Japan verifies and keeps. Before the consent the hub
+/// refuses (R4); once Korea revokes it, the hub refuses again, and a hostile hub that carries
+/// its old, unrevoked copy to Japan is refused there, Japan holding the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4b_a_standing_consent_lets_the_hub_pass_warnings_on_until_revoked_and_a_stale_copy_is_refused()
+ {
+    let (nodes, running) = super::federation::trilateral("standing", "2023-12-19").await;
+    let (kor, jpn, usa) = (nodes[0].clone(), nodes[1].clone(), nodes[2].clone());
+    let (ka, ja, ua) = (&running[0].addr, &running[1].addr, &running[2].addr);
+    let kim = user(&kor, "kim", json!(["analyst", "security_officer"]), "II");
+    let moon = user(&kor, "moon", json!(["authority"]), "I");
+    let smith = user(&usa, "smith", json!(["security_officer"]), "SECRET");
+    for (addr, token, to, max) in [(ka, &kim, "USA", "II"), (ua, &smith, "JPN", "SECRET")] {
+        let rule = json!({ "to": to, "topics": ["dprk-missile"], "max_level": max });
+        let (s, b) = http(
+            addr,
+            "POST",
+            "/api/v1/release-rules",
+            Some(token),
+            Some(rule.to_string()),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let at = |node: &Arc<Node>, id: &str| node.store().item(&item_id(id), None).unwrap().is_some();
+    // Without a consent the hub's rule refuses to pass Korea's warning on (R4).
+    let first = publish_warning(ka, &kim, 1).await;
+    until("the first warning at USA", || at(&usa, &first)).await;
+    let denied = audited(&usa, "item.release", &first);
+    assert_eq!(
+        (
+            denied.len(),
+            denied[0]["decision"].as_str(),
+            denied[0]["rule"].as_str()
+        ),
+        (1, Some("deny"), Some("R4")),
+        "{denied:?}"
+    );
+    // Korea's authority gives the standing consent; an analyst may not, nor for a stranger.
+    let standing = json!({ "holder": "USA", "to": "JPN", "topic": "dprk-missile",
+                           "purpose": "missile-warning", "until": "2024-12-31" });
+    let give = |token: String, body: Value| async move {
+        http(
+            ka,
+            "POST",
+            "/api/v1/consents/standing",
+            Some(&token),
+            Some(body.to_string()),
+        )
+        .await
+    };
+    let (s, b) = give(kim.clone(), standing.clone()).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("R4")), "{b}");
+    let mut bad = standing.clone();
+    bad["to"] = "CHN".into();
+    assert_eq!(give(moon.clone(), bad).await.0, 422);
+    let mut bad = standing.clone();
+    bad["until"] = "2023-01-01".into();
+    let (s, b) = give(moon.clone(), bad).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("until"),
+        "{b}"
+    );
+    let (s, b) = give(moon.clone(), standing).await;
+    assert_eq!(s, 201, "{b}");
+    let consent_id = b["consent"]["id"].as_str().unwrap().to_owned();
+    until("the standing consent at USA", || {
+        usa.world().consent(&consent_id).is_some()
+    })
+    .await;
+    // Now each warning goes on to Japan through the hub, carrying the consent.
+    let second = publish_warning(ka, &kim, 2).await;
+    until("the second warning at JPN", || at(&jpn, &second)).await;
+    let passed = audited(&usa, "item.release", &second);
+    assert_eq!(passed[0]["decision"], "allow", "{passed:?}");
+    assert_eq!(passed[0]["detail"]["consents"], json!([consent_id]));
+    let held = jpn.store().item(&item_id(&second), None).unwrap().unwrap();
+    let chain: Vec<String> = held
+        .custody
+        .iter()
+        .map(|h| format!("{}>{}", h.from, h.to))
+        .collect();
+    assert_eq!(chain, ["KOR>USA", "USA>JPN"]);
+    assert!(
+        jpn.world().consent(&consent_id).is_some(),
+        "kept with the item"
+    );
+    // The hub keeps what it would carry: the consent as it holds it now, unrevoked.
+    let stale = usa.world().consent(&consent_id).unwrap().clone();
+    // Korea revokes it from today: the hub and Japan both hold the revocation.
+    let revoke = format!("/api/v1/consents/{consent_id}/revoke");
+    let (s, _) = http(ka, "POST", &revoke, Some(&kim), Some("{}".into())).await;
+    assert_eq!(s, 403, "an analyst does not revoke for Korea");
+    let past = json!({ "from": "2023-12-18" }).to_string();
+    let (s, b) = http(ka, "POST", &revoke, Some(&moon), Some(past)).await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = http(ka, "POST", &revoke, Some(&moon), Some("{}".into())).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = http(ka, "POST", &revoke, Some(&moon), Some("{}".into())).await;
+    assert_eq!(s, 409, "revoked once");
+    for (name, node) in [("USA", &usa), ("JPN", &jpn)] {
+        until(&format!("the revocation at {name}"), || {
+            node.world()
+                .consent(&consent_id)
+                .is_some_and(|c| c.revoked.is_some())
+        })
+        .await;
+    }
+    // The hub refuses the next warning (R4)...
+    let third = publish_warning(ka, &kim, 3).await;
+    until("the third warning at USA", || at(&usa, &third)).await;
+    let denied = audited(&usa, "item.release", &third);
+    assert_eq!(denied[0]["rule"], "R4", "{denied:?}");
+    // ...and a hostile hub that sends it anyway, with its old copy of the consent, is refused
+    // at Japan: the copy verifies, but Japan holds Korea's revocation (R4), and keeps it.
+    let s = usa.store().item(&item_id(&third), None).unwrap().unwrap();
+    let object = gsomia_node::service::items::unseal_object(&usa, &s)
+        .unwrap()
+        .unwrap();
+    let item = json!({ "label": s.label, "object": object, "binding": s.binding,
+                       "marking": s.marking, "custody": s.custody });
+    let before = counts(&jpn);
+    let (_, b) = Hostile::new(&usa)
+        .send(
+            &jpn,
+            ja,
+            vec![json!({ "kind": "item", "item": item, "consents": [stale] })],
+        )
+        .await;
+    assert_eq!(refused(&b), vec!["R4"], "{b}");
+    assert_eq!(counts(&jpn).items, before.items);
+    assert!(!at(&jpn, &third));
+    // Nor does the consent as it was given, sent to the hub again, undo the revocation (H1).
+    let (_, b) = Hostile::new(&kor)
+        .send(
+            &usa,
+            ua,
+            vec![json!({ "kind": "consent", "payload": { "approved": true, "consent": stale } })],
+        )
+        .await;
+    assert_eq!(refused(&b), vec!["H1"], "{b}");
+    assert!(
+        usa.world()
+            .consent(&consent_id)
+            .is_some_and(|c| c.revoked.is_some())
+    );
+    for r in running {
+        halt(r).await;
+    }
 }

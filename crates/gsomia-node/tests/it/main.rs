@@ -1513,6 +1513,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/agreements/{id}/events",
         "post /api/v1/consents/requests",
         "post /api/v1/consents/requests/{id}/answer",
+        "post /api/v1/consents/standing",
+        "post /api/v1/consents/{id}/revoke",
         "post /api/v1/incidents",
         "post /api/v1/incidents/{id}/result",
         "post /api/v1/items",

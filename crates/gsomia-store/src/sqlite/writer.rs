@@ -330,6 +330,12 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
                     .map_err(db)?;
             }
+            Write::RevokeConsent(consent) => {
+                let consent: &gsomia_core::Consent = consent;
+                tx.prepare_cached("UPDATE consents SET consent = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
+                    .map_err(db)?;
+            }
             Write::AddConsentRequest(request) => {
                 tx.prepare_cached("INSERT INTO consent_requests (request) VALUES (?1)")
                     .and_then(|mut s| s.execute(params![json(request)]))
