@@ -1,22 +1,24 @@
-//! `cargo xtask bench latency` (SPEC T2): the time from a missile warning's publication at
-//! KOR to its event on a JPN analyst's stream, directly (Korea–Japan GSOMIA), over TLS, two
-//! real `gsomia serve` processes on loopback.
+//! `cargo xtask bench latency [--hub]` (T2): the time from a missile warning's publication at
+//! KOR to its event on a JPN analyst's stream, over TLS, real `gsomia serve` processes on
+//! loopback: directly (two, under the Korea–Japan GSOMIA), or with `--hub` through the USA
+//! (three, the 2023 trilateral mechanism).
 //!
-//! KOR has a standing release rule (R7) for `dprk-missile` to JPN, so publishing is all KOR's
-//! analyst does: the node decides, binds, seals, audits, queues and delivers; JPN checks,
-//! re-marks, stores and acknowledges the envelope, and its stream sends the warning to the
-//! analyst (a recorded read). Warnings are published open-loop at a fixed rate, so a slow
+//! Directly, KOR has a standing release rule (R7) for `dprk-missile` to JPN, so publishing is
+//! all KOR's analyst does: the node decides, binds, seals, audits, queues and delivers; JPN
+//! checks, re-marks, stores and acknowledges the envelope, and its stream sends the warning to
+//! the analyst (a recorded read). Through the hub, KOR's rule sends to the USA, KOR's authority
+//! has given the USA a standing consent (R4b) for `dprk-missile` to JPN, and the USA's rule
+//! passes each warning on as it arrives: the same work twice, and the consent checked at both. Warnings are published open-loop at a fixed rate, so a slow
 //! answer does not hold back the next: each latency is measured from the moment the warning
 //! was due to be published, not from when the publisher got round to it.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::{Base, add_kim, gsomia, pair, run, serve};
+use crate::{Base, add_kim, add_user, gsomia, model, serve};
 
 /// The ids of the benchmark's warnings: this, then the warning's number in 12 digits.
 const ID_PREFIX: &str = "x-gsomia-missile-warning--00000000-0000-4000-8000-";
@@ -35,26 +37,48 @@ fn number_in(event: &str) -> Option<u64> {
     event.get(at..at + 12)?.parse().ok()
 }
 
-pub(crate) fn bench(seconds: u64, rates: &[u64]) -> Result<()> {
+pub(crate) fn bench(hub: bool, seconds: u64, rates: &[u64]) -> Result<()> {
     let bin = gsomia()?;
     let dir = std::env::temp_dir().join(format!("gsomia-bench-{}-latency", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    pair(&bin, &dir)?;
-    let (kor_data, jpn_data) = (dir.join("KOR"), dir.join("JPN"));
-    let kim = add_kim(&bin, &kor_data, "analyst,security_officer")?;
-    let sato = jpn_analyst(&bin, &jpn_data)?;
-    let (mut kor, kor_addr) = serve(&bin, &kor_data)?;
-    let (mut jpn, jpn_addr) = serve(&bin, &jpn_data)?;
-    let (kor_base, jpn_base) = (
-        Base::of(&kor_data, &kor_addr)?,
-        Base::of(&jpn_data, &jpn_addr)?,
-    );
+    let parties: &[&str] = match hub {
+        true => &["KOR", "JPN", "USA"],
+        false => &["KOR", "JPN"],
+    };
+    model(&bin, &dir, parties)?;
+    let data = |p: &str| dir.join(p);
+    let kim = add_kim(&bin, &data("KOR"), "analyst,security_officer")?;
+    let sato = add_user(&bin, &data("JPN"), "sato", "analyst", "GOKUHI")?;
+    let mut route = vec![];
+    if hub {
+        // KOR's authority gives the standing consent; USA's officer sets the hub's rule.
+        let moon = add_user(&bin, &data("KOR"), "moon", "authority", "I")?;
+        let smith = add_user(&bin, &data("USA"), "smith", "security_officer", "SECRET")?;
+        route.push(Step::Rule("KOR", kim.clone(), "USA", "II"));
+        route.push(Step::Standing(moon, smith.clone()));
+        route.push(Step::Rule("USA", smith, "JPN", "SECRET"));
+    } else {
+        route.push(Step::Rule("KOR", kim.clone(), "JPN", "II"));
+    }
+    let mut children = vec![];
+    let mut bases = HashMap::new();
+    for p in parties {
+        let (child, addr) = serve(&bin, &data(p))?;
+        children.push(child);
+        bases.insert(*p, Base::of(&data(p), &addr)?);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = rt.block_on(measure(&kor_base, &jpn_base, &kim, &sato, seconds, rates));
-    for c in [&mut kor, &mut jpn] {
+    let result = rt.block_on(async {
+        for step in &route {
+            step.take(&bases).await?;
+        }
+        let (kor, jpn) = (&bases["KOR"], &bases["JPN"]);
+        measure(kor, jpn, hub, &kim, &sato, seconds, rates).await
+    });
+    for c in &mut children {
         c.kill()?;
         c.wait()?;
     }
@@ -62,54 +86,84 @@ pub(crate) fn bench(seconds: u64, rates: &[u64]) -> Result<()> {
     result
 }
 
-/// A JPN analyst cleared to the equivalent of KOR's II, with the warnings' duty.
-fn jpn_analyst(bin: &Path, data: &Path) -> Result<String> {
-    let data = data.to_str().context("path")?;
-    let token = run(
-        bin,
-        &[
-            "user",
-            "add",
-            "--data",
-            data,
-            "--id",
-            "sato",
-            "--roles",
-            "analyst",
-            "--clearance",
-            "GOKUHI",
-            "--duties",
-            "missile-warning",
-        ],
-    )?;
-    Ok(token.lines().next().unwrap_or_default().trim().to_owned())
+/// What the route needs before the warnings are published.
+enum Step {
+    /// At a party, by a user (token): a standing release rule (R7) of `dprk-missile` items up
+    /// to a level, to a party.
+    Rule(&'static str, String, &'static str, &'static str),
+    /// KOR's authority (token): a standing consent (R4b) for the USA to pass KOR's
+    /// `dprk-missile` warnings on to JPN; then a USA officer (token) waits until the USA holds
+    /// it.
+    Standing(String, String),
+}
+
+impl Step {
+    async fn take(&self, bases: &HashMap<&str, Base>) -> Result<()> {
+        let (at, token, path, body) = match self {
+            Step::Rule(at, token, to, max) => (
+                *at,
+                token,
+                "/api/v1/release-rules",
+                serde_json::json!({ "to": to, "topics": ["dprk-missile"], "max_level": max }),
+            ),
+            Step::Standing(token, _) => (
+                "KOR",
+                token,
+                "/api/v1/consents/standing",
+                serde_json::json!({ "holder": "USA", "to": "JPN", "topic": "dprk-missile",
+                                    "purpose": "missile-warning", "until": "2099-12-31" }),
+            ),
+        };
+        let base = &bases[at];
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let url = format!("{}{path}", base.url);
+        let (s, b) = base
+            .client()?
+            .send("POST", &url, &headers, body.to_string().into_bytes())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            (200..300).contains(&s),
+            "{path} at {at}: {s} {}",
+            String::from_utf8_lossy(&b)
+        );
+        if let Step::Standing(_, officer) = self {
+            // The consent reaches the USA by federation.
+            let usa = &bases["USA"];
+            let url = format!("{}/api/v1/consents", usa.url);
+            let auth = format!("Bearer {officer}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, b) = usa
+                    .client()?
+                    .send("GET", &url, &[("authorization", auth.as_str())], vec![])
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                let held: serde_json::Value = serde_json::from_slice(&b)?;
+                if held["consents"].as_array().is_some_and(|c| !c.is_empty()) {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "no standing consent at USA");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn measure(
     kor: &Base,
     jpn: &Base,
+    hub: bool,
     kim: &str,
     sato: &str,
     seconds: u64,
     rates: &[u64],
 ) -> Result<()> {
-    let http = kor.client()?;
-    let auth = format!("Bearer {kim}");
-    let headers = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let rule = r#"{"to": "JPN", "topics": ["dprk-missile"], "max_level": "II"}"#;
-    let url = format!("{}/api/v1/release-rules", kor.url);
-    let (s, b) = http
-        .send("POST", &url, &headers, rule.as_bytes().to_vec())
-        .await
-        .map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(
-        (200..300).contains(&s),
-        "release rule: {s} {}",
-        String::from_utf8_lossy(&b)
-    );
     // The analyst's stream at JPN, read as it arrives.
     let due: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let seen: Arc<Mutex<Vec<(u64, Duration)>>> = Arc::default();
@@ -124,29 +178,24 @@ async fn measure(
         anyhow::ensure!(resp.status() == 200, "stream: {}", resp.status());
         let (due, seen) = (due.clone(), seen.clone());
         tokio::spawn(async move {
-            use http_body_util::BodyExt;
-            let mut body = resp.into_body();
-            let mut text = String::new();
-            while let Some(Ok(frame)) = body.frame().await {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
+            let mut events = gsomia_node::client::Events::of(resp);
+            while let Some(event) = events.next().await {
                 let now = Instant::now();
-                text.push_str(&String::from_utf8_lossy(&data));
-                while let Some(end) = text.find("\n\n") {
-                    let event: String = text.drain(..end + 2).collect();
-                    if let Some(n) = number_in(&event)
-                        && let Some(at) = due.lock().map_or(None, |d| d.get(&n).copied())
-                        && let Ok(mut s) = seen.lock()
-                    {
-                        s.push((n, now.saturating_duration_since(at)));
-                    }
+                if let Some(n) = number_in(&event)
+                    && let Some(at) = due.lock().map_or(None, |d| d.get(&n).copied())
+                    && let Ok(mut s) = seen.lock()
+                {
+                    s.push((n, now.saturating_duration_since(at)));
                 }
             }
         })
     };
+    let (route, target) = match hub {
+        true => ("through the USA hub under KOR's standing consent", 100),
+        false => ("direct (kor-jpn-gsomia)", 50),
+    };
     println!(
-        "latency KOR publish → JPN analyst's stream, direct (kor-jpn-gsomia), TLS, loopback, {seconds} s a rate"
+        "latency KOR publish → JPN analyst's stream, {route}, TLS, loopback, {seconds} s a rate"
     );
     println!("| warnings/s | published | on the stream | p50 ms | p99 ms | max ms | target p99 |");
     println!("|---|---|---|---|---|---|---|");
@@ -176,7 +225,7 @@ async fn measure(
         let at = |q: f64| ms.get(((ms.len() as f64 * q).ceil() as usize).saturating_sub(1));
         let show = |v: Option<&f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         println!(
-            "| {rate} | {} | {} | {} | {} | {} | 50 |",
+            "| {rate} | {} | {} | {} | {} | {} | {target} |",
             count - errors,
             ms.len(),
             show(at(0.5)),

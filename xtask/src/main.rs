@@ -71,6 +71,7 @@ fn main() -> Result<()> {
         ),
         ["bench", "federation", ..] => federation(flag("--items", "100000").parse()?),
         ["bench", "latency", ..] => latency::bench(
+            args.iter().any(|a| a == "--hub"),
             flag("--seconds", "20").parse()?,
             &flag("--rates", "1,1000")
                 .split(',')
@@ -99,7 +100,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench cedar\n\
                  \x20      cargo xtask bench pg-client [--seconds 5] [--tasks 32] [--items 10000]\n\
                  \x20      cargo xtask bench federation [--items 100000]\n\
-                 \x20      cargo xtask bench latency [--seconds 20] [--rates 1,1000]\n\
+                 \x20      cargo xtask bench latency [--hub] [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
@@ -188,6 +189,18 @@ fn init_node(bin: &Path, data: &Path, database: Option<&str>, roles: &str) -> Re
 
 /// Adds `kim` (cleared II, on missile warning, with `roles`) to the node in `data`; the token.
 pub(crate) fn add_kim(bin: &Path, data: &Path, roles: &str) -> Result<String> {
+    add_user(bin, data, "kim", roles, "II")
+}
+
+/// Adds user `id` with `roles` and `clearance` and the duty `missile-warning` to the node in
+/// `data`; their token.
+pub(crate) fn add_user(
+    bin: &Path,
+    data: &Path,
+    id: &str,
+    roles: &str,
+    clearance: &str,
+) -> Result<String> {
     let token = run(
         bin,
         &[
@@ -196,11 +209,11 @@ pub(crate) fn add_kim(bin: &Path, data: &Path, roles: &str) -> Result<String> {
             "--data",
             data.to_str().context("path")?,
             "--id",
-            "kim",
+            id,
             "--roles",
             roles,
             "--clearance",
-            "II",
+            clearance,
             "--duties",
             "missile-warning",
         ],
@@ -1030,24 +1043,29 @@ impl gsomia_crypto::envelope::RngCore for XtaskRng {
 
 impl gsomia_crypto::envelope::CryptoRng for XtaskRng {}
 
-/// KOR and JPN initialised in `dir` (`dir/KOR`, `dir/JPN`), each to listen on a free port of
-/// loopback, each knowing the other and the Korea–Japan agreement.
+/// KOR and JPN, initialised in `dir`, knowing each other, under the Korea–Japan GSOMIA.
 pub(crate) fn pair(bin: &Path, dir: &Path) -> Result<()> {
+    model(bin, dir, &["KOR", "JPN"])
+}
+
+/// `parties` of the model case initialised in `dir/<party>` (each listening on a free port),
+/// each knowing the others, each with the model case's agreements among them.
+pub(crate) fn model(bin: &Path, dir: &Path, parties: &[&str]) -> Result<()> {
     let schemes = workspace().join("examples/model-case/schemes");
-    for p in ["KOR", "JPN"] {
+    let path = |p: &Path| p.to_str().context("path").map(str::to_owned);
+    for p in parties {
         let port = free_port()?;
-        let data = dir.join(p);
         let scheme = schemes.join(format!("{p}.json"));
         run(
             bin,
             &[
                 "init",
                 "--data",
-                data.to_str().context("path")?,
+                &path(&dir.join(p))?,
                 "--party",
                 p,
                 "--scheme",
-                scheme.to_str().context("path")?,
+                &path(&scheme)?,
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--endpoint",
@@ -1055,39 +1073,51 @@ pub(crate) fn pair(bin: &Path, dir: &Path) -> Result<()> {
             ],
         )?;
     }
-    let agreement = workspace().join("examples/model-case/agreements/kor-jpn-gsomia.json");
-    for (p, q) in [("KOR", "JPN"), ("JPN", "KOR")] {
-        let desc = run(
-            bin,
-            &[
-                "party",
-                "export",
-                "--data",
-                dir.join(q).to_str().context("path")?,
-            ],
-        )?;
+    for q in parties {
+        let desc = run(bin, &["party", "export", "--data", &path(&dir.join(q))?])?;
         let file = dir.join(format!("{q}.json"));
         std::fs::write(&file, desc)?;
-        run(
-            bin,
-            &[
-                "party",
-                "import",
-                "--data",
-                dir.join(p).to_str().context("path")?,
-                file.to_str().context("path")?,
-            ],
-        )?;
-        run(
-            bin,
-            &[
-                "agreement",
-                "import",
-                "--data",
-                dir.join(p).to_str().context("path")?,
-                agreement.to_str().context("path")?,
-            ],
-        )?;
+        for p in parties.iter().filter(|p| *p != q) {
+            run(
+                bin,
+                &[
+                    "party",
+                    "import",
+                    "--data",
+                    &path(&dir.join(p))?,
+                    &path(&file)?,
+                ],
+            )?;
+        }
+    }
+    let agreements = workspace().join("examples/model-case/agreements");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&agreements)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    for file in files {
+        let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+        let named: Vec<&str> = a["parties"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str())
+            .collect();
+        if !named.iter().all(|p| parties.contains(p)) {
+            continue;
+        }
+        for p in named {
+            run(
+                bin,
+                &[
+                    "agreement",
+                    "import",
+                    "--data",
+                    &path(&dir.join(p))?,
+                    &path(&file)?,
+                ],
+            )?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `gsomia demo`: the Japan–ROK GSOMIA from 2016 to 2023 and the trilateral arrangement, played
 //! by three real nodes (KOR, JPN, USA) on 127.0.0.1 with a simulated clock, twice: as it
-//! happened (notice, suspension, withdrawal) and without the 2019-11-22 suspension.
+//! happened (notice, suspension, withdrawal, and on 2023-12-19 the real-time missile-warning
+//! mechanism through the USA hub, its end-to-end time measured) and without the 2019-11-22
+//! suspension.
 //!
 //! Everything goes through the nodes' HTTP APIs and their federation: releases, receipts,
 //! agreement events, consent, incident reports. Temporary data directories are removed at the
@@ -41,6 +43,7 @@ const AGREEMENTS: [&str; 4] = [
     include_str!("../../../examples/model-case/agreements/usa-kor-gsomia.json"),
 ];
 const REPORT: &str = include_str!("../../../examples/model-case/items/kor-missile-report.json");
+const WARNING: &str = include_str!("../../../examples/model-case/items/kor-missile-warning.json");
 const WONSAN: &str = "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b";
 const KN25: &str = "report--2c9a7a1e-5b3f-4c8e-9d21-7f3b1e0c4a55";
 
@@ -488,6 +491,132 @@ async fn history(d: &Demo) -> Result<()> {
     custody(d, "2019-12-02").await?;
     d.set("2023-03-21")?;
     event(d, "2023-03-21", "withdraw", 5).await?;
+    d.set("2023-12-19")?;
+    realtime(d, "2023-12-19").await?;
+    Ok(())
+}
+
+/// The 2023 trilateral real-time mechanism (R4b, T1): KOR gives USA a standing consent for its
+/// `dprk-missile` warnings to JPN; KOR's and USA's standing release rules pass each warning on
+/// as it is published; a JPN analyst's stream receives it through the hub. Prints the measured
+/// time from publication to the event.
+async fn realtime(d: &Demo, on: &str) -> Result<()> {
+    for (party, user, to, max) in [
+        ("KOR", "kim", "USA", "II"),
+        ("USA", "smith", "JPN", "SECRET"),
+    ] {
+        let rule = json!({ "to": to, "topics": ["dprk-missile"], "max_level": max });
+        let (s, b) = d
+            .call(party, user, "POST", "/api/v1/release-rules", Some(rule))
+            .await?;
+        if s != 201 {
+            bail!("release rule at {party}: {b}");
+        }
+    }
+    say(
+        on,
+        "KOR and USA set standing release rules: KOR's dprk-missile items to USA, USA's to JPN",
+    );
+    let standing = json!({ "holder": "USA", "to": "JPN", "topic": "dprk-missile",
+                           "purpose": "missile-warning", "until": "2024-12-31" });
+    let (s, b) = d
+        .call(
+            "KOR",
+            "moon",
+            "POST",
+            "/api/v1/consents/standing",
+            Some(standing),
+        )
+        .await?;
+    if s != 201 {
+        bail!("standing consent: {b}");
+    }
+    let id = b["consent"]["id"]
+        .as_str()
+        .context("consent id")?
+        .to_owned();
+    d.wait("the standing consent at USA", |d| {
+        d.node("USA").world().consent(&id).is_some()
+    })
+    .await?;
+    say(
+        on,
+        format!(
+            "KOR's authority gives USA a standing consent ({id}): every dprk-missile item for \
+             missile-warning may go on to JPN until 2024-12-31, without asking per item (R4b)"
+        ),
+    );
+    let r = &d.nodes["JPN"];
+    let auth = format!("Bearer {}", d.tokens["sato"]);
+    let url = format!("{}/api/v1/stream?topics=dprk-missile", r.url);
+    let resp = r
+        .client
+        .open(&url, &[("authorization", auth.as_str())])
+        .await
+        .map_err(|e| anyhow!("JPN stream: {e}"))?;
+    if resp.status() != 200 {
+        bail!("JPN stream: {}", resp.status());
+    }
+    let mut events = client::Events::of(resp);
+    say(on, "JPN: Sato opens a stream of dprk-missile items (T1)");
+    let warning: Value = serde_json::from_str(WARNING)?;
+    let warning_id = warning["object"]["id"].as_str().context("warning id")?;
+    let started = Instant::now();
+    let (s, b) = d
+        .call(
+            "KOR",
+            "kim",
+            "POST",
+            "/api/v1/items",
+            Some(json!({ "label": warning["label"], "object": warning["object"] })),
+        )
+        .await?;
+    if s != 201 {
+        bail!("warning: {b}");
+    }
+    let arrived = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.next().await {
+            if event.contains(warning_id) {
+                return Some(event);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .context("the warning on JPN's stream")?;
+    let elapsed = started.elapsed();
+    let data: Value = arrived
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .map(|l| serde_json::from_str(l.trim()))
+        .transpose()?
+        .unwrap_or_default();
+    say(
+        on,
+        format!(
+            "KOR publishes a missile warning (launch point, track, predicted impact); it reaches \
+             Sato's stream through the USA hub in {:.1} ms, marked {} at JPN, custody {}",
+            elapsed.as_secs_f64() * 1000.0,
+            data["marking"]["level"].as_str().unwrap_or("?"),
+            data["custody"]
+                .as_array()
+                .map(|hops| {
+                    hops.iter()
+                        .map(|h| {
+                            format!(
+                                "{}→{}",
+                                h["from"].as_str().unwrap_or("?"),
+                                h["to"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        ),
+    );
     Ok(())
 }
 

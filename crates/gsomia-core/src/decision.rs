@@ -37,6 +37,8 @@ pub enum Rule {
     P5,
     P6,
     P7,
+    /// Return of an item to its originator (SPEC P8).
+    P8,
     H1,
     H2,
     H3,
@@ -82,6 +84,7 @@ impl Rule {
             P5 => "P5",
             P6 => "P6",
             P7 => "P7",
+            P8 => "P8",
             H1 => "H1",
             H2 => "H2",
             H3 => "H3",
@@ -97,11 +100,11 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 37] = {
+    pub const ALL: [Rule; 38] = {
         use Rule::*;
         [
             A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, M1, M2, M3, M4,
-            P1, P2, P3, P4, P5, P6, P7, H1, H2, H3, H4, H5, H6, H7, H8, K1,
+            P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, K1,
         ]
     };
 

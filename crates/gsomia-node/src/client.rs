@@ -197,3 +197,33 @@ pub fn is_loopback(host: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The Server-Sent Events of an answer opened with [`Client::open`], one at a time.
+pub struct Events {
+    body: hyper::body::Incoming,
+    text: String,
+}
+
+impl Events {
+    /// The events of `resp`'s body.
+    pub fn of(resp: hyper::Response<hyper::body::Incoming>) -> Events {
+        Events {
+            body: resp.into_body(),
+            text: String::new(),
+        }
+    }
+
+    /// The next event's text (its lines, up to the blank line that ends it), or `None` once
+    /// the stream has ended or failed.
+    pub async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                return Some(self.text.drain(..end + 2).collect());
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
+}

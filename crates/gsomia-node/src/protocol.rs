@@ -98,6 +98,11 @@ pub enum Message {
         /// `{"certificate", "signature"}`.
         payload: Value,
     },
+    /// A signed certificate of return of one of the receiver's items (P8).
+    Return {
+        /// `{"certificate", "signature"}`.
+        payload: Value,
+    },
     /// The sender's new keys, signed by the key the receiver holds for it (K1): a
     /// `crate::rotation::Notice`.
     Rotation {
@@ -128,6 +133,7 @@ impl Message {
             Message::Incident { .. } => "incident",
             Message::Result { .. } => "result",
             Message::Destruction { .. } => "destruction",
+            Message::Return { .. } => "return",
             Message::Rotation { .. } => "rotation",
         }
     }

@@ -224,6 +224,21 @@ pub(super) async fn destroy(
     Ok(Json(certificate))
 }
 
+/// Returns an item version this node holds to its originator (P8): the copy here ends as by
+/// destruction, and the signed certificate of return goes to the originator.
+#[utoipa::path(post, path = "/api/v1/items/{id}/return", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed certificate of return (P8), queued for the originator", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed or returned", body = ErrorBody), (status = 422, description = "An item of this node's own", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn return_item(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<DestroyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let version = req.version.as_deref();
+    Ok(Json(
+        items::return_one(&node, &user, &id, version, &req.reason).await?,
+    ))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RuleRequest {

@@ -58,6 +58,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/search", get(items::search))
         .route("/api/v1/items/{id}/release", post(items::release))
         .route("/api/v1/items/{id}/destroy", post(items::destroy))
+        .route("/api/v1/items/{id}/return", post(items::return_item))
         .route(
             "/api/v1/items/{id}/reclassify",
             post(reclassification::reclassify),

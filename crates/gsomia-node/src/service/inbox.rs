@@ -387,6 +387,7 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         Message::Incident { payload } => receive_incident(cx, "incident", &payload)?,
         Message::Result { payload } => receive_incident(cx, "result", &payload)?,
         Message::Destruction { payload } => recorded(cx, "destruction", payload),
+        Message::Return { payload } => receive_return(cx, &payload)?,
         Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
 }
@@ -497,6 +498,43 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
         payload,
     );
     Ok(None)
+}
+
+/// A holder returns one of this node's items (P8): recorded once the certificate is about an
+/// item of this party's held here, names the sender as the holder, and carries the sender's
+/// signature.
+fn receive_return(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "item.returned";
+    let (from, me) = (cx.from, cx.node.party());
+    let certificate = &payload["certificate"];
+    let id = certificate["item"].as_str().unwrap_or("-").to_owned();
+    let names = |k: &str, p: PartyCode| certificate[k].as_str() == Some(p.as_str());
+    if !names("originator", me) || !names("holder", from) {
+        let m = format!("the certificate of return is not {from}'s return of an item of {me}'s");
+        return Ok(cx.refuse(action, &id, Rule::P8, m));
+    }
+    let own = cx.item_label(&id)?.is_some_and(|l| l.originator == me);
+    if !own {
+        return Ok(cx.refuse(
+            action,
+            &id,
+            Rule::P8,
+            format!("no item `{id}` of {me}'s here"),
+        ));
+    }
+    let signed = payload["signature"].as_str().is_some_and(|s| {
+        cx.parties
+            .iter()
+            .filter(|p| p.code == from)
+            .flat_map(crate::node::verifying_keys)
+            .any(|key| gsomia_crypto::statement::verify(&key, "return", certificate, s))
+    });
+    if !signed {
+        let m = format!("the certificate of return of `{id}` does not verify with {from}'s key");
+        return Ok(cx.refuse(action, &id, Rule::P8, m));
+    }
+    cx.record(action, &id, Verdict::Allow, Some(Rule::P8), payload.clone());
+    Ok(Ok(None))
 }
 
 /// M1–M3 for one item, with H1–H3; M1 and the binding were checked by [`prepare_item`].

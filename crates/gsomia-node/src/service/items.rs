@@ -811,7 +811,32 @@ pub async fn destroy_one(
     reason: &str,
     via: &str,
 ) -> Result<Value, ApiError> {
-    permit(node, user, Action::Destroy, "item.destroy", id).await?;
+    end_one(node, user, id, version, reason, via, Ending::Destroyed).await
+}
+
+/// Returns an item version this node holds to its originator (P8): the holder's copy ends as
+/// by destruction, and the signed return certificate always goes to the originator, who
+/// records it.
+pub async fn return_one(
+    node: &Node,
+    user: &User,
+    id: &str,
+    version: Option<&str>,
+    reason: &str,
+) -> Result<Value, ApiError> {
+    end_one(node, user, id, version, reason, "api", Ending::Returned).await
+}
+
+async fn end_one(
+    node: &Node,
+    user: &User,
+    id: &str,
+    version: Option<&str>,
+    reason: &str,
+    via: &str,
+    ending: Ending,
+) -> Result<Value, ApiError> {
+    permit(node, user, Action::Destroy, ending.action(), id).await?;
     let Some(stored) = node.store().item(&super::item_id(id)?, version)? else {
         return Err(ApiError::not_found(format!("no item `{id}`")));
     };
@@ -819,13 +844,37 @@ pub async fn destroy_one(
         return Err(ApiError::new(
             axum::http::StatusCode::GONE,
             "destroyed",
-            format!("item `{id}` is already destroyed"),
+            format!("item `{id}` is already destroyed or returned"),
         ));
     }
-    let mut certificates = destroy(node, user, &[stored], reason, via).await?;
+    if ending == Ending::Returned && stored.label.originator == node.party() {
+        return Err(ApiError::unprocessable(format!(
+            "item `{id}` is {}'s own: an originator destroys its items, it does not return them",
+            node.party()
+        )));
+    }
+    let mut certificates = end(node, user, &[stored], reason, via, ending).await?;
     certificates
         .pop()
         .ok_or_else(|| internal("a destruction without a certificate"))
+}
+
+/// How a holder's copy ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Destroyed (P5).
+    Destroyed,
+    /// Returned to its originator (P8).
+    Returned,
+}
+
+impl Ending {
+    fn action(self) -> &'static str {
+        match self {
+            Ending::Destroyed => "item.destroy",
+            Ending::Returned => "item.return",
+        }
+    }
 }
 
 /// Destroys item versions (P5) for a user already permitted to: their keys and content are
@@ -839,7 +888,24 @@ pub async fn destroy(
     reason: &str,
     via: &str,
 ) -> Result<Vec<Value>, ApiError> {
-    let action = "item.destroy";
+    end(node, user, versions, reason, via, Ending::Destroyed).await
+}
+
+/// Ends this node's copies of item versions, destroyed (P5) or returned (P8: as destruction
+/// here, and the certificate, of kind `return`, always goes to the originator).
+async fn end(
+    node: &Node,
+    user: &User,
+    versions: &[StoredItem],
+    reason: &str,
+    via: &str,
+    ending: Ending,
+) -> Result<Vec<Value>, ApiError> {
+    let action = ending.action();
+    let (when, kind, rule) = match ending {
+        Ending::Destroyed => ("destroyed", "destruction", Rule::P5),
+        Ending::Returned => ("returned", "return", Rule::P8),
+    };
     let world = node.world();
     let mut writes = vec![];
     let mut audit = vec![];
@@ -847,27 +913,28 @@ pub async fn destroy(
     for stored in versions {
         let id = &stored.id;
         let at = node.now_text();
-        let certificate = json!({
+        let mut certificate = json!({
             "item": id, "version": stored.modified, "originator": stored.label.originator,
-            "holder": node.party(), "destroyed": at, "by": user.id, "reason": reason,
+            "holder": node.party(), "by": user.id, "reason": reason,
         });
-        let signature =
-            gsomia_crypto::statement::sign(&node.keys().signing, "destruction", &certificate);
+        certificate[when] = at.clone().into();
+        let signature = gsomia_crypto::statement::sign(&node.keys().signing, kind, &certificate);
         writes.push(Write::DestroyItem {
             id: id.clone(),
             modified: stored.modified.clone(),
             at,
         });
         let report = stored.label.originator != node.party()
-            && stored
-                .custody
-                .last()
-                .and_then(|hop| world.agreement(hop.agreement.as_str()))
-                .is_some_and(|a| a.terms().report_destruction);
+            && (ending == Ending::Returned
+                || stored
+                    .custody
+                    .last()
+                    .and_then(|hop| world.agreement(hop.agreement.as_str()))
+                    .is_some_and(|a| a.terms().report_destruction));
         if report {
             writes.push(Write::Enqueue {
                 peer: stored.label.originator,
-                kind: "destruction".into(),
+                kind: kind.into(),
                 payload: json!({ "certificate": certificate, "signature": signature }),
                 at: node.now_text(),
             });
@@ -879,7 +946,7 @@ pub async fn destroy(
             action,
             id,
             Verdict::Allow,
-            Some(Rule::P5),
+            Some(rule),
             detail,
         ));
         out.push(json!({ "certificate": certificate, "signature": signature, "reported_to_originator": report }));

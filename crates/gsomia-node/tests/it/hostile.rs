@@ -1717,3 +1717,67 @@ async fn r4b_a_standing_consent_lets_the_hub_pass_warnings_on_until_revoked_and_
         halt(r).await;
     }
 }
+
+/// P8: Japan's officer returns Korea's report; Japan's copy ends as by destruction and Korea
+/// records the signed certificate of return. An analyst may not return, Korea does not return
+/// its own item, and a certificate of return a partner forges (signed with another key, or
+/// naming another holder) is refused at Korea, naming P8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p8_a_holder_returns_an_item_to_its_originator_who_records_only_a_signed_return() {
+    let (_root, kor, k, jpn, j, kim) = pair("return").await;
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    let (kato, sato) = (
+        user(&jpn, "kato", json!(["security_officer"]), "GOKUHI"),
+        user(&jpn, "sato", json!(["analyst"]), "GOKUHI"),
+    );
+    let path = format!("/api/v1/items/{REPORT_ID}/return");
+    let why = Some(json!({ "reason": "no longer needed" }).to_string());
+    let (s, b) = http(&j.addr, "POST", &path, Some(&sato), why.clone()).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("P5")), "{b}");
+    let (s, b) = http(&k.addr, "POST", &path, Some(&kim), why.clone()).await;
+    assert_eq!(s, 422, "Korea's own item: {b}");
+    let (s, b) = http(&j.addr, "POST", &path, Some(&kato), why.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["certificate"]["holder"], "JPN");
+    assert_eq!(b["reported_to_originator"], true);
+    let held = jpn
+        .store()
+        .item(&item_id(REPORT_ID), None)
+        .unwrap()
+        .unwrap();
+    assert!(
+        held.destroyed.is_some() && held.content.is_none(),
+        "the copy ends"
+    );
+    let (s, _) = http(&j.addr, "POST", &path, Some(&kato), why.clone()).await;
+    assert_eq!(s, 410, "returned once");
+    let returned = |node: &Node| audited(node, "item.returned", REPORT_ID);
+    until("the return at KOR", || !returned(&kor).is_empty()).await;
+    let recorded = &returned(&kor)[0];
+    assert_eq!(
+        (recorded["decision"].as_str(), recorded["rule"].as_str()),
+        (Some("allow"), Some("P8"))
+    );
+    assert_eq!(recorded["detail"]["certificate"], b["certificate"]);
+    // Forged: signed with a key that is not JPN's, or naming USA as the holder.
+    let mut certificate = b["certificate"].clone();
+    let other = gsomia_crypto::SigningKey::from_bytes(&[9; 32]);
+    let forged = gsomia_crypto::statement::sign(&other, "return", &certificate);
+    certificate["holder"] = "USA".into();
+    let elsewhere = gsomia_crypto::statement::sign(&jpn.keys().signing, "return", &certificate);
+    let mut hostile = Hostile::new(&jpn);
+    for (certificate, signature) in [(b["certificate"].clone(), forged), (certificate, elsewhere)] {
+        let payload = json!({ "certificate": certificate, "signature": signature });
+        let (_, reply) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "return", "payload": payload })],
+            )
+            .await;
+        assert_eq!(refused(&reply), vec!["P8"], "{reply}");
+    }
+    assert_eq!(returned(&kor).len(), 3, "one allowed, two refused");
+    halt(k).await;
+    halt(j).await;
+}

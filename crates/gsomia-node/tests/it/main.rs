@@ -1523,6 +1523,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/items/{id}/destroy",
         "post /api/v1/items/{id}/reclassify",
         "post /api/v1/items/{id}/release",
+        "post /api/v1/items/{id}/return",
         "post /api/v1/log/checkpoint",
         "post /api/v1/release-rules",
     ];
