@@ -8,6 +8,7 @@
 pub mod access;
 pub mod agreement;
 pub mod consent;
+pub mod correspondence;
 pub mod date;
 pub mod decision;
 pub mod equivalence;
@@ -28,6 +29,7 @@ pub mod world;
 pub use access::{Access, read, read_label};
 pub use agreement::{Agreement, AgreementFile, AgreementId, Event, EventKind, State, Status};
 pub use consent::{Consent, ConsentRequest, Covered, Grantee, Onward, Revocation};
+pub use correspondence::{Letter, LetterKind};
 pub use date::Date;
 pub use decision::{Decision, Refusal, Rule};
 pub use input::{Invalid, Place, Problem};

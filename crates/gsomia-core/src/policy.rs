@@ -35,6 +35,11 @@ pub enum Action {
     ConsentRequests,
     /// Answer a consent request: sign a consent or refuse (R4).
     AnswerConsent,
+    /// Write to the partners under an agreement: law notices and their acknowledgements (N1),
+    /// disputes and their settlements (D1).
+    Correspond,
+    /// Read that correspondence (N1, D1).
+    Correspondence,
     /// Report loss or compromise of an item one may read (P6: every holder's duty; no role).
     ReportIncident,
     /// Record the investigation's result of an incident, or list incidents (P6).
@@ -69,6 +74,8 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         AgreementEvent => (AUTHORITY, Rule::A7),
         AskConsent | ConsentRequests => (OFFICERS, Rule::R4),
         AnswerConsent => (AUTHORITY, Rule::R4),
+        Correspond => (AUTHORITY, Rule::N1),
+        Correspondence => (OFFICERS, Rule::N1),
         ManageIncidents => (OFFICERS, Rule::P6),
         Audit | Log | Status => (AUDITORS, Rule::P7),
         Metrics => (&[Role::Admin], Rule::P7),
@@ -116,6 +123,8 @@ fn verb(action: Action) -> &'static str {
         AskConsent => "ask for consent",
         ConsentRequests => "see consent requests",
         AnswerConsent => "consent on the originator's behalf",
+        Correspond => "write to partners on the party's behalf",
+        Correspondence => "read the correspondence with partners",
         ReportIncident => "report incidents",
         ManageIncidents => "manage incidents",
         Audit => "read the audit log",

@@ -98,6 +98,11 @@ pub enum Message {
         /// `{"certificate", "signature"}`.
         payload: Value,
     },
+    /// A letter between authorities under an agreement (N1, D1).
+    Letter {
+        /// `{"letter"}`.
+        payload: Value,
+    },
     /// A signed certificate of return of one of the receiver's items (P8).
     Return {
         /// `{"certificate", "signature"}`.
@@ -134,6 +139,7 @@ impl Message {
             Message::Result { .. } => "result",
             Message::Destruction { .. } => "destruction",
             Message::Return { .. } => "return",
+            Message::Letter { .. } => "letter",
             Message::Rotation { .. } => "rotation",
         }
     }

@@ -143,6 +143,9 @@ pub enum Write {
     /// verified; the caller has checked that nothing else differs. Nothing happens if no
     /// consent has that id.
     RevokeConsent(gsomia_crypto::Verified<gsomia_core::Consent>),
+    /// Keep a letter under an agreement (N1, D1), this party's or a partner's, verified; one
+    /// with the same id is never replaced (H1).
+    PutLetter(gsomia_crypto::Verified<gsomia_core::Letter>),
     /// Keep a partner's request for this party's consent.
     AddConsentRequest(gsomia_core::ConsentRequest),
     /// Record the answer to a consent request.
@@ -434,6 +437,9 @@ pub trait Store: Send + Sync + 'static {
     fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
     /// Consent requests from partners.
     fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError>;
+
+    /// The letters kept under agreement `agreement` (N1, D1), in the order they were kept.
+    fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError>;
     /// Row counts and the audit head, to show that nothing changed.
     fn counts(&self) -> Result<Counts, StoreError>;
 

@@ -134,6 +134,12 @@ CREATE TABLE evidence (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, party
     r#"
 CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);
 "#,
+    // Letters between authorities under an agreement (N1, D1).
+    r#"
+CREATE TABLE letters (n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                      agreement TEXT NOT NULL, letter TEXT NOT NULL);
+CREATE INDEX letters_by_agreement ON letters (agreement, n);
+"#,
 ];
 
 const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
@@ -734,6 +740,7 @@ fn always_succeeds(w: &Write) -> bool {
             | Write::Received { .. }
             | Write::PutConsent(_)
             | Write::RevokeConsent(_)
+            | Write::PutLetter(_)
             | Write::AddConsentRequest(_)
             | Write::Enqueue { .. }
             | Write::PutCheckpoint { .. }
@@ -1129,6 +1136,17 @@ fn apply(
                 )
                 .map_err(db)?;
             }
+            Write::PutLetter(letter) => {
+                let letter: &gsomia_core::Letter = letter;
+                exec(
+                    tx,
+                    cache,
+                    "INSERT INTO letters (id, agreement, letter) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&letter.id, &letter.agreement.as_str(), &json(letter)],
+                )
+                .map_err(db)?;
+            }
             Write::RevokeConsent(consent) => {
                 let consent: &Consent = consent;
                 exec(
@@ -1509,6 +1527,13 @@ impl Store for PostgresStore {
 
     fn consents(&self) -> Result<Vec<Consent>, StoreError> {
         self.all_json("SELECT consent FROM consents ORDER BY id", &[])
+    }
+
+    fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError> {
+        self.all_json(
+            "SELECT letter FROM letters WHERE agreement = $1 ORDER BY n",
+            &[&agreement],
+        )
     }
 
     fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError> {

@@ -1,15 +1,16 @@
-//! Node descriptor, parties and agreements (A1–A8).
+//! Node descriptor, parties and agreements (A1–A8), and the letters between authorities under
+//! an agreement (N1, D1).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Date, EventKind};
+use gsomia_core::{Date, EventKind, LetterKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, Params, internal};
 use crate::error::{ApiError, ErrorBody};
-use crate::service::agreements;
+use crate::service::{agreements, correspondence};
 
 #[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -100,4 +101,58 @@ pub(super) async fn propose(
         StatusCode::CREATED,
         Json(agreements::propose(&node, &user, file).await?),
     ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LetterRequest {
+    /// `law_notice`, `acknowledgement` (of a partner's law notice), `dispute` or `settlement`
+    /// (of a dispute).
+    #[schema(value_type = String)]
+    kind: LetterKind,
+    /// What it says.
+    text: String,
+    /// The letter it answers: an acknowledgement's notice, a settlement's dispute.
+    #[serde(default)]
+    answers: Option<String>,
+    /// A law notice: the day the change takes effect.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    effective: Option<Date>,
+}
+
+/// This party's authority writes to its partners under the agreement (N1, D1): signed, kept,
+/// and sent to every other party of the agreement, which keeps it.
+#[utoipa::path(post, path = "/api/v1/agreements/{id}/letters", tag = "agreements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")), request_body = LetterRequest,
+    responses((status = 201, description = "The signed letter, queued for the partners", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+              (status = 404, description = "No agreement of this party's", body = ErrorBody), (status = 422, description = "No text, an answer to nothing, or to a letter answered already", body = ErrorBody),
+              (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn write_letter(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<LetterRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let draft = correspondence::Draft {
+        kind: req.kind,
+        text: req.text,
+        answers: req.answers,
+        effective: req.effective,
+    };
+    let letter = correspondence::write(&node, &user, &id, draft).await?;
+    Ok((StatusCode::CREATED, Json(letter)))
+}
+
+/// The letters kept under the agreement (N1, D1), each with the letters that answer it.
+#[utoipa::path(get, path = "/api/v1/agreements/{id}/letters", tag = "agreements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")),
+    responses((status = 200, description = "Letters in the order they were kept", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+              (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn letters(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(correspondence::list(&node, &user, &id).await?))
 }

@@ -49,6 +49,10 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .route("/api/v1/agreements/{id}", get(agreements::get))
         .route("/api/v1/agreements/{id}/events", post(agreements::event))
+        .route(
+            "/api/v1/agreements/{id}/letters",
+            post(agreements::write_letter).get(agreements::letters),
+        )
         .route("/api/v1/items", post(items::publish).get(items::list))
         .route("/api/v1/items/derive", post(items::derive))
         .route("/api/v1/items/batch", post(items::publish_batch))

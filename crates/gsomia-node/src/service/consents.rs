@@ -220,10 +220,8 @@ pub async fn give_standing(node: &Node, user: &User, s: Standing) -> Result<Valu
             )));
         }
     }
-    let random = crate::data::random32().map_err(super::internal)?;
-    let hex: String = random[..8].iter().map(|b| format!("{b:02x}")).collect();
     let consent = Consent {
-        id: format!("{}-standing-{hex}", node.party()),
+        id: super::fresh_id(node, "standing")?,
         originator: node.party(),
         item: None,
         topic: Some(s.topic),

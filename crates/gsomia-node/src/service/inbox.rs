@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gsomia_core::{
-    Agreement, Consent, Covered, Decision, Grantee, Item, ItemFile, PartyCode, Rule, World,
+    Agreement, Consent, Covered, Decision, Grantee, Item, ItemFile, Letter, PartyCode, Rule, World,
 };
 use gsomia_crypto::Verified;
 use gsomia_store::{AuditDraft, Batch, PartyRecord, StoredItem, Verdict, Write};
@@ -388,6 +388,7 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         Message::Result { payload } => receive_incident(cx, "result", &payload)?,
         Message::Destruction { payload } => recorded(cx, "destruction", payload),
         Message::Return { payload } => receive_return(cx, &payload)?,
+        Message::Letter { payload } => receive_letter(cx, &payload)?,
         Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
 }
@@ -498,6 +499,65 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
         payload,
     );
     Ok(None)
+}
+
+/// A partner's letter under an agreement (N1, D1): kept once it is the sender's, under an
+/// agreement naming both, signed by the sender, under an id nobody's letter holds, and answers
+/// what it says it answers.
+fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "letter.received";
+    let (from, me) = (cx.from, cx.node.party());
+    let letter = match Letter::deserialize(&payload["letter"]).map(Letter::check) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            let m = format!("letter: {}: {}", e.place, e.problem);
+            return Ok(cx.refuse(action, "-", Rule::M1, m));
+        }
+        Err(e) => return Ok(cx.refuse(action, "-", Rule::M1, format!("malformed letter: {e}"))),
+    };
+    let (id, rule) = (letter.id.clone(), letter.kind.rule());
+    let shared = cx
+        .agreement(letter.agreement.as_str())
+        .is_some_and(|a| a.names(from) && a.names(me));
+    if letter.from != from || !shared {
+        let m = format!("letter `{id}` is not {from}'s under an agreement of {from}'s and {me}'s");
+        return Ok(cx.refuse(action, &id, rule, m));
+    }
+    let mut held = cx.node.store().letters(letter.agreement.as_str())?;
+    held.extend(cx.writes.iter().filter_map(|w| match w {
+        Write::PutLetter(l) => Some((**l).clone()),
+        _ => None,
+    }));
+    if held.iter().any(|l| l.id == id) {
+        return Ok(cx.refuse(
+            action,
+            &id,
+            Rule::H1,
+            format!("letter `{id}` is held already"),
+        ));
+    }
+    if let Err(m) = Letter::may_answer(&letter, &held) {
+        return Ok(cx.refuse(action, &id, rule, m));
+    }
+    let verified = cx
+        .parties
+        .iter()
+        .filter(|p| p.code == from)
+        .flat_map(crate::node::verifying_keys)
+        .find_map(|key| gsomia_crypto::letter::verify_letter(&key, letter.clone()).ok());
+    let Some(verified) = verified else {
+        let m = format!("letter `{id}` does not verify with {from}'s key");
+        return Ok(cx.refuse(action, &id, rule, m));
+    };
+    cx.record(
+        action,
+        &id,
+        Verdict::Allow,
+        Some(rule),
+        json!({ "letter": *verified }),
+    );
+    cx.writes.push(Write::PutLetter(verified));
+    Ok(Ok(None))
 }
 
 /// A holder returns one of this node's items (P8): recorded once the certificate is about an

@@ -14,6 +14,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod consents;
+pub mod correspondence;
 pub mod inbox;
 pub mod incidents;
 pub mod items;
@@ -85,6 +86,13 @@ pub async fn permit(
 pub fn item_id(text: &str) -> Result<gsomia_core::ItemId, ApiError> {
     text.parse()
         .map_err(|e: gsomia_core::BadItemId| ApiError::bad_request(e.to_string()))
+}
+
+/// A fresh id for something this party signs and sends: `<party>-<what>-<16 hex digits>`.
+pub fn fresh_id(node: &Node, what: &str) -> Result<String, ApiError> {
+    let random = crate::data::random32().map_err(internal)?;
+    let hex: String = random[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}-{what}-{hex}", node.party()))
 }
 
 /// A failure of the node's own (a store that fails, a descriptor that does not parse): logged,

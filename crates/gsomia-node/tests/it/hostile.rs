@@ -1781,3 +1781,142 @@ async fn p8_a_holder_returns_an_item_to_its_originator_who_records_only_a_signed
     halt(k).await;
     halt(j).await;
 }
+
+/// N1 and D1: Korea's authority notifies a change in its national rules, Japan's acknowledges
+/// it; Japan raises a dispute, which changes no release, and Korea settles it. Both keep every
+/// letter. Only authorities write; answers answer something held and unanswered; a letter a
+/// partner forges, or sends in another's name, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n1_d1_law_notices_are_acknowledged_and_disputes_settled_and_both_keep_the_letters() {
+    let (_root, kor, k, jpn, j, kim) = pair("letters").await;
+    let park = user(&kor, "park", json!(["authority"]), "I");
+    let abe = user(&jpn, "abe", json!(["authority"]), "TOKUTEI_HIMITSU");
+    let path = "/api/v1/agreements/kor-jpn-gsomia/letters";
+    let write = |addr: String, token: String, body: Value| async move {
+        http(&addr, "POST", path, Some(&token), Some(body.to_string())).await
+    };
+    let (ka, ja) = (k.addr.clone(), j.addr.clone());
+    let notice = json!({ "kind": "law_notice", "effective": "2020-01-01",
+                         "text": "The Military Secrets Protection Act is amended (Art. 13)." });
+    let (s, b) = write(ka.clone(), kim.clone(), notice.clone()).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("N1")), "{b}");
+    // Malformed or answering nothing: refused, nothing kept.
+    for (body, status) in [
+        (json!({ "kind": "law_notice", "text": " " }), 422),
+        (
+            json!({ "kind": "law_notice", "text": "x", "answers": "KOR-letter-00" }),
+            422,
+        ),
+        (
+            json!({ "kind": "dispute", "text": "x", "effective": "2020-01-01" }),
+            422,
+        ),
+        (
+            json!({ "kind": "acknowledgement", "text": "x", "answers": "KOR-letter-00" }),
+            422,
+        ),
+        (json!({ "kind": "treaty", "text": "x" }), 422),
+    ] {
+        let (s, b) = write(ka.clone(), park.clone(), body.clone()).await;
+        assert_eq!(s, status, "{body}: {b}");
+    }
+    let (s, _) = http(
+        &ka,
+        "POST",
+        "/api/v1/agreements/nope/letters",
+        Some(&park),
+        Some(notice.to_string()),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(kor.store().letters("kor-jpn-gsomia").unwrap().is_empty());
+    let (s, b) = write(ka.clone(), park.clone(), notice).await;
+    assert_eq!(s, 201, "{b}");
+    let notice_id = b["letter"]["id"].as_str().unwrap().to_owned();
+    let holds = |node: &Arc<Node>, id: &str| {
+        node.store()
+            .letters("kor-jpn-gsomia")
+            .unwrap()
+            .iter()
+            .any(|l| l.id == id)
+    };
+    until("the notice at JPN", || holds(&jpn, &notice_id)).await;
+    // Korea does not acknowledge its own notice; Japan does, once.
+    let ack = json!({ "kind": "acknowledgement", "answers": notice_id, "text": "Noted." });
+    let (s, b) = write(ka.clone(), park.clone(), ack.clone()).await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = write(ja.clone(), abe.clone(), ack.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let ack_id = b["letter"]["id"].as_str().unwrap().to_owned();
+    let (s, _) = write(ja.clone(), abe.clone(), ack).await;
+    assert_eq!(s, 422, "acknowledged once");
+    until("the acknowledgement at KOR", || holds(&kor, &ack_id)).await;
+    // A dispute changes no protection: Korea still releases to Japan.
+    let dispute = json!({ "kind": "dispute", "text": "Whether Art. 6(c) covers derived items." });
+    let (s, b) = write(ja.clone(), abe.clone(), dispute).await;
+    assert_eq!(s, 201, "{b}");
+    let dispute_id = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the dispute at KOR", || holds(&kor, &dispute_id)).await;
+    publish_and_queue(
+        &ka,
+        &kim,
+        "report--00000000-0000-4000-8000-00000000d001",
+        "JPN",
+    )
+    .await;
+    let settle = json!({ "kind": "settlement", "answers": dispute_id,
+                         "text": "Settled by consultation on 2019-08-01." });
+    let (s, b) = write(ka.clone(), park.clone(), settle.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let settled_id = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the settlement at JPN", || holds(&jpn, &settled_id)).await;
+    let (s, _) = write(ja.clone(), abe.clone(), settle).await;
+    assert_eq!(s, 422, "settled once");
+    // Both keep the four letters, each answered as it was.
+    let (s, b) = http(&ja, "GET", path, Some(&abe), None).await;
+    assert_eq!(s, 200, "{b}");
+    let answered: Vec<(String, usize)> = b["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["letter"]["kind"].as_str().unwrap().to_owned(),
+                l["answered_by"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("law_notice", 1),
+        ("acknowledgement", 0),
+        ("dispute", 1),
+        ("settlement", 0),
+    ];
+    assert_eq!(answered, expected.map(|(k, n)| (k.to_owned(), n)).to_vec());
+    assert_eq!(kor.store().letters("kor-jpn-gsomia").unwrap().len(), 4);
+    // At Korea: a letter "from JPN" signed with another key, and a letter of KOR's own that JPN
+    // sends in KOR's name.
+    let letter = |from: &str, key: &gsomia_crypto::SigningKey| {
+        let l: gsomia_core::Letter = serde_json::from_value(json!({
+            "id": format!("{from}-letter-forged"), "agreement": "kor-jpn-gsomia",
+            "kind": "dispute", "from": from, "text": "x", "sent": "2019-07-25T00:00:00Z",
+        }))
+        .unwrap();
+        gsomia_crypto::letter::sign_letter(key, l)
+    };
+    let other = gsomia_crypto::SigningKey::from_bytes(&[7; 32]);
+    let mut hostile = Hostile::new(&jpn);
+    for l in [letter("JPN", &other), letter("KOR", &kor.keys().signing)] {
+        let (_, reply) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "letter", "payload": { "letter": l } })],
+            )
+            .await;
+        assert_eq!(refused(&reply), vec!["D1"], "{reply}");
+    }
+    assert_eq!(kor.store().letters("kor-jpn-gsomia").unwrap().len(), 4);
+    halt(k).await;
+    halt(j).await;
+}

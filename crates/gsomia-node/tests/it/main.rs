@@ -1489,6 +1489,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     let expected = [
         "get /api/v1/agreements",
         "get /api/v1/agreements/{id}",
+        "get /api/v1/agreements/{id}/letters",
         "get /api/v1/audit",
         "get /api/v1/consents",
         "get /api/v1/consents/requests",
@@ -1511,6 +1512,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/stream",
         "post /api/v1/agreements",
         "post /api/v1/agreements/{id}/events",
+        "post /api/v1/agreements/{id}/letters",
         "post /api/v1/consents/requests",
         "post /api/v1/consents/requests/{id}/answer",
         "post /api/v1/consents/standing",

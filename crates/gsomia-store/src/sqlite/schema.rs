@@ -123,6 +123,16 @@ ALTER TABLE users ADD COLUMN expires TEXT;
     r#"
 ALTER TABLE users ADD COLUMN passphrase TEXT;
 "#,
+    // Letters between authorities under an agreement (N1, D1).
+    r#"
+CREATE TABLE letters (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    agreement TEXT NOT NULL,
+    letter TEXT NOT NULL
+);
+CREATE INDEX letters_by_agreement ON letters (agreement, n);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -384,6 +384,13 @@ impl Store for SqliteStore {
         self.all_json("SELECT consent FROM consents ORDER BY id", [])
     }
 
+    fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError> {
+        self.all_json(
+            "SELECT letter FROM letters WHERE agreement = ?1 ORDER BY n",
+            [agreement],
+        )
+    }
+
     fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError> {
         self.read(|c| {
             let mut stmt = c

@@ -330,6 +330,17 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
                     .map_err(db)?;
             }
+            Write::PutLetter(letter) => {
+                let letter: &gsomia_core::Letter = letter;
+                tx.prepare_cached(
+                    "INSERT INTO letters (id, agreement, letter) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![letter.id, letter.agreement.as_str(), json(letter)])
+                })
+                .map_err(db)?;
+            }
             Write::RevokeConsent(consent) => {
                 let consent: &gsomia_core::Consent = consent;
                 tx.prepare_cached("UPDATE consents SET consent = ?2 WHERE id = ?1")
