@@ -473,3 +473,68 @@ pub fn import_agreement(data: &Path, file: &Path) -> Result<ExitCode> {
     node.close();
     Ok(ExitCode::SUCCESS)
 }
+
+/// Arguments of `gsomia register people|holdings`.
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// The data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The day the register stands at, at its end (`YYYY-MM-DD`); today if absent.
+    #[arg(long, value_name = "DATE")]
+    at: Option<gsomia_core::Date>,
+    /// `json`: the signed document; `csv`: the table, its signature on stderr.
+    #[arg(long, value_enum, default_value = "json")]
+    format: RegisterFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RegisterFormat {
+    Json,
+    Csv,
+}
+
+/// `gsomia register people|holdings …`
+#[derive(Subcommand)]
+pub enum RegisterCommand {
+    /// The register of the node's cleared and authorised people on a day (G1), signed.
+    ///
+    /// Example: gsomia register people --data kor --at 2019-07-25 --format csv
+    People(RegisterArgs),
+    /// The inventory of the items the node holds from each partner on a day (G1), signed:
+    /// version, levels, agreement, from whom and when, copies, items derived from it.
+    ///
+    /// Example: gsomia register holdings --data jpn --at 2019-12-02
+    Holdings(RegisterArgs),
+}
+
+pub fn register(c: RegisterCommand) -> Result<ExitCode> {
+    use gsomia_node::service::registers::{self, Register};
+    let (which, a) = match c {
+        RegisterCommand::People(a) => (Register::People, a),
+        RegisterCommand::Holdings(a) => (Register::Holdings, a),
+    };
+    let node = open(&a.data)?;
+    let at = a.at.unwrap_or_else(|| node.today());
+    let doc = registers::make(&node, which, at).map_err(|e| anyhow!("{}", e.message));
+    let out = doc.map(|doc| match a.format {
+        RegisterFormat::Json => (
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+            None,
+        ),
+        RegisterFormat::Csv => {
+            let (text, signature) = registers::csv(&node, &doc);
+            (text, Some(signature))
+        }
+    });
+    node.close();
+    let (text, signature) = out?;
+    print!("{text}");
+    if let Some(s) = signature {
+        eprintln!(
+            "signature (Ed25519, {}'s key, over the CSV text): {s}",
+            node.party()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -104,6 +104,9 @@ enum Command {
     /// Export this node's descriptor, or import a partner's.
     #[command(subcommand)]
     Party(admin::PartyCommand),
+    /// Make a register on a day (G1): cleared people, or holdings from partners; signed.
+    #[command(subcommand)]
+    Register(admin::RegisterCommand),
 }
 
 /// `gsomia keys …`
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
         Command::Store(c) => store::store(c),
         Command::User(c) => admin::user(c),
         Command::Party(c) => admin::party(c),
+        Command::Register(c) => admin::register(c),
     };
     match result {
         Ok(code) => code,

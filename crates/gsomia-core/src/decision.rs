@@ -47,6 +47,8 @@ pub enum Rule {
     H6,
     H7,
     H8,
+    /// Registers of people and holdings (SPEC G1).
+    G1,
     /// National-law notices (SPEC N1).
     N1,
     /// Disputes (SPEC D1).
@@ -97,6 +99,7 @@ impl Rule {
             H6 => "H6",
             H7 => "H7",
             H8 => "H8",
+            G1 => "G1",
             N1 => "N1",
             D1 => "D1",
             K1 => "K1",
@@ -106,11 +109,11 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 40] = {
+    pub const ALL: [Rule; 41] = {
         use Rule::*;
         [
             A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, M1, M2, M3, M4,
-            P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, N1, D1, K1,
+            P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
         ]
     };
 

@@ -40,6 +40,8 @@ pub enum Action {
     Correspond,
     /// Read that correspondence (N1, D1).
     Correspondence,
+    /// Make the registers of cleared people and of holdings (G1).
+    Registers,
     /// Report loss or compromise of an item one may read (P6: every holder's duty; no role).
     ReportIncident,
     /// Record the investigation's result of an incident, or list incidents (P6).
@@ -76,6 +78,7 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         AnswerConsent => (AUTHORITY, Rule::R4),
         Correspond => (AUTHORITY, Rule::N1),
         Correspondence => (OFFICERS, Rule::N1),
+        Registers => (OFFICERS, Rule::G1),
         ManageIncidents => (OFFICERS, Rule::P6),
         Audit | Log | Status => (AUDITORS, Rule::P7),
         Metrics => (&[Role::Admin], Rule::P7),
@@ -125,6 +128,7 @@ fn verb(action: Action) -> &'static str {
         AnswerConsent => "consent on the originator's behalf",
         Correspond => "write to partners on the party's behalf",
         Correspondence => "read the correspondence with partners",
+        Registers => "make the registers of people and holdings",
         ReportIncident => "report incidents",
         ManageIncidents => "manage incidents",
         Audit => "read the audit log",

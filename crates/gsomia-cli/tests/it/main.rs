@@ -682,6 +682,14 @@ fn init_user_party_and_agreement_import_from_the_shell() {
         out.starts_with("exit 2\n") && out.contains("a user `kim` exists already"),
         "{out}"
     );
+    // The register of people (G1), from the shell: kim, as CSV (the signature on stderr).
+    let out = stdout_of(&["register", "people", "--data", k, "--format", "csv"]);
+    assert!(
+        out.starts_with("facility,id,name,kind,roles,clearance,duties,token_expires\r\nKOR,kim,"),
+        "{out}"
+    );
+    let out = run(&["register", "people", "--data", k, "--at", "2019-13-01"]);
+    assert!(out.starts_with("exit 2\n"), "{out}");
     let out = run(&[
         "user",
         "add",
@@ -788,6 +796,8 @@ fn the_demo_tells_the_2016_to_2023_story() {
         "2019-12-02  KOR and JPN witness each other's audit logs: KOR checked and cosigned JPN's checkpoint of",
         "2019-12-02  KOR asks JPN what it did with the Wonsan report: 2 entries, each proven in JPN's signed checkpoint: entry 8 item.receive by KOR (allow); entry 12 incident.report by sato (allow)",
         "2023-03-21  KOR: withdraw. The GSOMIA is now, at KOR: in force; at JPN: in force",
+        "2023-12-19  KOR's authority gives USA a standing consent (KOR-standing-",
+        "2023-12-19  KOR publishes a missile warning (launch point, track, predicted impact); it reaches Sato's stream through the USA hub in ",
         // Without the suspension.
         "2019-11-23  The GSOMIA at KOR: terminated on 2019-11-23; at JPN: terminated on 2019-11-23",
         "2019-11-23  KOR → JPN: refused, R1: `kor-jpn-gsomia` is not in force on 2019-11-23",
@@ -797,5 +807,13 @@ fn the_demo_tells_the_2016_to_2023_story() {
     for f in facts {
         assert!(out.lines().any(|l| l.starts_with(f)), "missing: {f}\n{out}");
     }
+    // The warning went through the hub, re-marked at each hop.
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("2023-12-19  KOR publishes a missile warning")
+                && l.ends_with(" ms, marked GOKUHI at JPN, custody KOR→USA, USA→JPN")
+        ),
+        "{out}"
+    );
     assert!(out.contains("nothing left running"), "{out}");
 }

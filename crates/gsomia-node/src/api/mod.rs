@@ -12,6 +12,7 @@ mod items;
 mod log;
 mod openapi;
 mod reclassification;
+mod registers;
 mod stream;
 mod taxii;
 
@@ -88,6 +89,7 @@ pub fn app(node: Arc<Node>) -> Router {
             post(consents::answer),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/registers/{which}", get(registers::get))
         .route("/api/v1/status", get(audit::status))
         .route(
             "/api/v1/log/checkpoint",

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agreements, audit, consents, incidents, items, log, reclassification, stream};
+use super::{
+    agreements, audit, consents, incidents, items, log, reclassification, registers, stream,
+};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -20,7 +22,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         agreements::event, agreements::propose, agreements::write_letter, agreements::letters, items::publish, items::publish_batch, stream::stream, items::derive, items::list, items::search, items::related, items::get,
         items::release, items::destroy, items::return_item, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
-        consents::list, consents::give_standing, consents::revoke, reclassification::reclassify, audit::list, audit::status, log::checkpoint, log::issue,
+        consents::list, consents::give_standing, consents::revoke, reclassification::reclassify, registers::get, audit::list, audit::status, log::checkpoint, log::issue,
         log::inclusion, log::consistency, log::entries, log::witnessed, log::evidence,
         log::custody
     ),

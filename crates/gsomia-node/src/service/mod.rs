@@ -20,6 +20,7 @@ pub mod incidents;
 pub mod items;
 pub mod marking;
 pub mod reclassification;
+pub mod registers;
 pub mod search;
 pub mod status;
 pub mod stream;

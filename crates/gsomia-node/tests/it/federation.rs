@@ -1556,3 +1556,101 @@ async fn p7_a_node_that_rewrites_its_log_after_a_partner_witnessed_it_is_caught(
     halt(k).await;
     halt(j).await;
 }
+
+/// G1: Japan's registers on a day: the people cleared and authorised, and what it holds from
+/// Korea (the report, marked GOKUHI, received under the GSOMIA), signed by Japan's key, as
+/// JSON and as CSV; nothing held the day before; officers only; bad days, formats and names
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g1_registers_of_people_and_holdings_on_a_day_are_signed_as_json_and_csv() {
+    let (_root, kor, k, jpn, j, kim) = pair("registers").await;
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    let kato = user(&jpn, "kato", json!(["security_officer"]), "GOKUHI");
+    let sato = user(&jpn, "sato", json!(["analyst"]), "GOKUHI");
+    let get = |token: String, query: &str| {
+        let path = format!("/api/v1/registers/{query}");
+        let addr = j.addr.clone();
+        async move { http(&addr, "GET", &path, Some(&token), None).await }
+    };
+    let (s, b) = get(sato.clone(), "holdings").await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("G1")), "{b}");
+    let key = jpn.keys().signing.verifying_key();
+    let signed = |doc: &Value| {
+        let mut unsigned = doc.clone();
+        let signature = unsigned["signature"].take();
+        unsigned.as_object_mut().unwrap().remove("signature");
+        gsomia_crypto::statement::verify(&key, "register", &unsigned, signature.as_str().unwrap())
+    };
+    let (s, b) = get(kato.clone(), "holdings?at=2019-07-25").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(signed(&b), "{b}");
+    let rows = b["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{b}");
+    let row: Vec<&str> = rows[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (
+            row[0], row[1], row[3], row[4], row[5], row[6], row[8], row[9]
+        ),
+        (
+            "KOR",
+            REPORT_ID,
+            "II",
+            "GOKUHI",
+            "kor-jpn-gsomia",
+            "KOR",
+            "1",
+            ""
+        )
+    );
+    let (s, b) = get(kato.clone(), "holdings?at=2019-07-24").await;
+    assert_eq!(
+        (s, b["rows"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{b}"
+    );
+    let (s, b) = get(kato.clone(), "people").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(signed(&b));
+    let ids: Vec<&str> = b["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["kato", "sato"]);
+    // As CSV: the same table, signed over its text.
+    let client = CLIENTS.lock().unwrap().get(&j.addr).cloned().unwrap();
+    let auth = format!("Bearer {kato}");
+    let url = format!("https://{}/api/v1/registers/people?format=csv", j.addr);
+    let (s, headers, body) = client
+        .send_full("GET", &url, &[("authorization", &auth)], vec![])
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.starts_with("facility,id,name,kind,roles,clearance,duties,token_expires\r\nJPN,kato,"),
+        "{text}"
+    );
+    let signature = headers["x-gsomia-signature"].to_str().unwrap();
+    assert!(gsomia_crypto::statement::verify(
+        &key,
+        "register-csv",
+        &text.clone().into(),
+        signature
+    ));
+    for (query, status) in [
+        ("people?at=yesterday", 400),
+        ("people?format=xml", 400),
+        ("visits", 404),
+    ] {
+        assert_eq!(get(kato.clone(), query).await.0, status, "{query}");
+    }
+    halt(k).await;
+    halt(j).await;
+}

@@ -1506,6 +1506,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/log/witnessed",
         "get /api/v1/node",
         "get /api/v1/parties",
+        "get /api/v1/registers/{which}",
         "get /api/v1/release-rules",
         "get /api/v1/search",
         "get /api/v1/status",
