@@ -110,6 +110,10 @@ pub struct Terms {
     /// Whether destruction is reported to the originator (P5).
     #[serde(default)]
     pub report_destruction: bool,
+    /// Whether release needs the recipient party's signed assurance first (S1). Written only
+    /// when true, so that agreements signed before it existed keep their signed form.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_assurance: bool,
     /// The purposes the agreement allows, if it limits them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purposes: Option<Vec<String>>,

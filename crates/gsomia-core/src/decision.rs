@@ -26,6 +26,8 @@ pub enum Rule {
     R6,
     R7,
     R8,
+    /// An assurance before release (SPEC S1).
+    S1,
     M1,
     M2,
     M3,
@@ -79,6 +81,7 @@ impl Rule {
             R6 => "R6",
             R7 => "R7",
             R8 => "R8",
+            S1 => "S1",
             M1 => "M1",
             M2 => "M2",
             M3 => "M3",
@@ -109,11 +112,11 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 41] = {
+    pub const ALL: [Rule; 42] = {
         use Rule::*;
         [
-            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, M1, M2, M3, M4,
-            P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
+            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, S1, M1, M2, M3,
+            M4, P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
         ]
     };
 

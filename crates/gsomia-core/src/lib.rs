@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod agreement;
+pub mod assurance;
 pub mod consent;
 pub mod correspondence;
 pub mod date;
@@ -28,6 +29,7 @@ pub mod world;
 
 pub use access::{Access, read, read_label};
 pub use agreement::{Agreement, AgreementFile, AgreementId, Event, EventKind, State, Status};
+pub use assurance::Assurance;
 pub use consent::{Consent, ConsentRequest, Covered, Grantee, Onward, Revocation};
 pub use correspondence::{Letter, LetterKind};
 pub use date::Date;

@@ -42,6 +42,8 @@ pub enum Action {
     Correspondence,
     /// Make the registers of cleared people and of holdings (G1).
     Registers,
+    /// Give a partner an assurance for this party's recipient (S1).
+    Assure,
     /// Report loss or compromise of an item one may read (P6: every holder's duty; no role).
     ReportIncident,
     /// Record the investigation's result of an incident, or list incidents (P6).
@@ -79,6 +81,7 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         Correspond => (AUTHORITY, Rule::N1),
         Correspondence => (OFFICERS, Rule::N1),
         Registers => (OFFICERS, Rule::G1),
+        Assure => (AUTHORITY, Rule::S1),
         ManageIncidents => (OFFICERS, Rule::P6),
         Audit | Log | Status => (AUDITORS, Rule::P7),
         Metrics => (&[Role::Admin], Rule::P7),
@@ -129,6 +132,7 @@ fn verb(action: Action) -> &'static str {
         Correspond => "write to partners on the party's behalf",
         Correspondence => "read the correspondence with partners",
         Registers => "make the registers of people and holdings",
+        Assure => "give assurances on the party's behalf",
         ReportIncident => "report incidents",
         ManageIncidents => "manage incidents",
         Audit => "read the audit log",

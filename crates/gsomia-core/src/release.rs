@@ -20,6 +20,7 @@ use crate::decision::{Decision, Rule};
 use crate::item::Item;
 use crate::label::{Marking, Tag};
 use crate::party::PartyCode;
+use crate::scheme::LevelId;
 use crate::world::World;
 
 /// An allowed release: under which agreement, and how the recipient marks the item (M2).
@@ -40,6 +41,7 @@ enum Failure<'i> {
     NoConsent(PartyCode),
     Noforn,
     NotReleasableTo,
+    NoAssurance(LevelId),
 }
 
 impl Failure<'_> {
@@ -51,11 +53,12 @@ impl Failure<'_> {
             Failure::OutOfScope(_) => 2,
             Failure::NoConsent(_) => 3,
             Failure::Noforn | Failure::NotReleasableTo => 4,
+            Failure::NoAssurance(_) => 5,
         }
     }
 
     fn rule(&self) -> Rule {
-        [Rule::R1, Rule::R2, Rule::R3, Rule::R4, Rule::R5][self.passed() as usize]
+        [Rule::R1, Rule::R2, Rule::R3, Rule::R4, Rule::R5, Rule::S1][self.passed() as usize]
     }
 }
 
@@ -164,6 +167,22 @@ fn evaluate<'i>(
     {
         return Err(Failure::NotReleasableTo);
     }
+    // S1: where the agreement asks, the recipient's assurance for at least this level.
+    if agreement.terms().requires_assurance {
+        let rank = |l: &LevelId| world.scheme(to).and_then(|s| s.rank(l.as_str()));
+        let needed = rank(level);
+        let assured = world.assurances().iter().any(|a| {
+            a.by == to
+                && a.to == holder
+                && a.agreement == *agreement.id()
+                && a.given <= day
+                && day <= a.until
+                && rank(&a.level) >= needed
+        });
+        if !assured {
+            return Err(Failure::NoAssurance(level.clone()));
+        }
+    }
     Ok(Marking {
         party: to,
         level: level.clone(),
@@ -225,6 +244,10 @@ fn explain(
             label.purpose
         ),
         Failure::Noforn => "the item is NOFORN: releasable to no foreign party".to_owned(),
+        Failure::NoAssurance(level) => format!(
+            "`{id}` asks for {to}'s signed assurance before release, and {holder} holds none \
+             from {to} covering `{level}` on {day}"
+        ),
         Failure::NotReleasableTo => {
             let list = label.releasable_to.as_deref().unwrap_or_default();
             let names: Vec<_> = list.iter().map(|p| p.as_str()).collect();

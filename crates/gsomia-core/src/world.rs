@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use crate::agreement::Agreement;
+use crate::assurance::Assurance;
 use crate::consent::Consent;
 use crate::input::{Invalid, Problem};
 use crate::item::Item;
@@ -55,6 +56,8 @@ pub struct World {
     consents_by_item: HashMap<crate::ItemId, Vec<usize>>,
     /// The standing consents (R4b), which cover items by topic.
     standing: Vec<usize>,
+    /// The partners' assurances (S1).
+    assurances: Vec<Assurance>,
 }
 
 impl World {
@@ -125,6 +128,7 @@ impl World {
             consents: vec![],
             consents_by_item: HashMap::new(),
             standing: vec![],
+            assurances: vec![],
         };
         for c in consents {
             world.add_consent(c);
@@ -203,6 +207,17 @@ impl World {
         list.iter()
             .chain(&self.standing)
             .map(|&i| &self.consents[i])
+    }
+
+    /// This world with the partners' assurances (S1) a node holds, verified.
+    pub fn with_assurances(mut self, assurances: Vec<Assurance>) -> World {
+        self.assurances = assurances;
+        self
+    }
+
+    /// The assurances (S1).
+    pub fn assurances(&self) -> &[Assurance] {
+        &self.assurances
     }
 
     /// The consent with this id.

@@ -4,8 +4,8 @@
 //! - [`canonical`]: RFC 8785 canonical JSON, which everything signed as JSON is signed over.
 //! - [`envelope`]: what nodes send each other: HPKE to the recipient, signed by the sender (R8).
 //! - [`keys`]: a node's keys and the hash under which bearer tokens are stored.
-//! - [`letter`]: letters between authorities under an agreement (N1, D1).
 //! - [`seal`]: content at rest under per-item keys wrapped by a master key (P5).
+//! - [`signed`]: statements signed in a field of their own: letters (N1, D1), assurances (S1).
 //! - [`statement`]: signed statements (destruction certificates, receipts, events).
 //!
 //! Randomness is the caller's: keys are made from seeds the caller draws.
@@ -16,9 +16,9 @@ pub mod canonical;
 pub mod consent;
 pub mod envelope;
 pub mod keys;
-pub mod letter;
 pub mod passphrase;
 pub mod seal;
+pub mod signed;
 pub mod statement;
 
 pub use binding::{

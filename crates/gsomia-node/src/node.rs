@@ -144,7 +144,9 @@ impl Node {
             )));
         }
         let version = store.world_version()?;
-        let world = build_world(parties, store.agreements()?, store.consents()?)?;
+        let assured = verified_assurances(&parties, store.assurances()?);
+        let world =
+            build_world(parties, store.agreements()?, store.consents()?)?.with_assurances(assured);
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         let instance = format!(
             "{}-{}",
@@ -512,11 +514,12 @@ impl Node {
         if version == *seen {
             return Ok(());
         }
-        let world = Arc::new(build_world(
-            self.store.parties()?,
-            self.store.agreements()?,
-            self.store.consents()?,
-        )?);
+        let parties = self.store.parties()?;
+        let assured = verified_assurances(&parties, self.store.assurances()?);
+        let world = Arc::new(
+            build_world(parties, self.store.agreements()?, self.store.consents()?)?
+                .with_assurances(assured),
+        );
         let rules = Arc::new(self.store.release_rules()?);
         // A poisoned lock still holds a consistent value: each is only ever replaced whole.
         *self.world.write().unwrap_or_else(|p| p.into_inner()) = world;
@@ -876,6 +879,50 @@ pub fn verified_consents(
             }
         })
         .collect()
+}
+
+/// The assurances of `stored` whose giver's signature verifies with a key this node holds (S1:
+/// verified, not trusted because stored); one that does not is left out and logged.
+pub fn verified_assurances(
+    parties: &[PartyRecord],
+    stored: Vec<gsomia_core::Assurance>,
+) -> Vec<gsomia_core::Assurance> {
+    stored
+        .into_iter()
+        .filter_map(|a| match verify_assurance(parties, a) {
+            Ok(v) => Some(v.into_inner()),
+            Err(e) => {
+                tracing::error!(error = %e, "a stored assurance does not verify; left out");
+                None
+            }
+        })
+        .collect()
+}
+
+/// An assurance verified with its giver's key, if this node holds that key (S1).
+pub fn verify_assurance(
+    parties: &[PartyRecord],
+    assurance: gsomia_core::Assurance,
+) -> Result<gsomia_crypto::Verified<gsomia_core::Assurance>, String> {
+    let keys: Vec<_> = parties
+        .iter()
+        .filter(|p| p.code == assurance.by)
+        .flat_map(verifying_keys)
+        .collect();
+    if keys.is_empty() {
+        return Err(format!(
+            "assurance `{}`: the key of {} is unknown here",
+            assurance.id, assurance.by
+        ));
+    }
+    let mut last = String::new();
+    for key in keys {
+        match gsomia_crypto::signed::verify(&key, assurance.clone()) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A consent verified with its originator's key, if this node holds that key (R4, H2).

@@ -98,6 +98,11 @@ pub enum Message {
         /// `{"certificate", "signature"}`.
         payload: Value,
     },
+    /// A partner's signed assurance (S1).
+    Assurance {
+        /// `{"assurance"}`.
+        payload: Value,
+    },
     /// A letter between authorities under an agreement (N1, D1).
     Letter {
         /// `{"letter"}`.
@@ -140,6 +145,7 @@ impl Message {
             Message::Destruction { .. } => "destruction",
             Message::Return { .. } => "return",
             Message::Letter { .. } => "letter",
+            Message::Assurance { .. } => "assurance",
             Message::Rotation { .. } => "rotation",
         }
     }

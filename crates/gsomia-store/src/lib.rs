@@ -146,6 +146,9 @@ pub enum Write {
     /// Keep a letter under an agreement (N1, D1), this party's or a partner's, verified; one
     /// with the same id is never replaced (H1).
     PutLetter(gsomia_crypto::Verified<gsomia_core::Letter>),
+    /// Keep an assurance (S1), a partner's or this party's, verified; one with the same id is
+    /// never replaced (H1).
+    PutAssurance(gsomia_crypto::Verified<gsomia_core::Assurance>),
     /// Keep a partner's request for this party's consent.
     AddConsentRequest(gsomia_core::ConsentRequest),
     /// Record the answer to a consent request.
@@ -210,6 +213,7 @@ impl Write {
                 | Write::PutAgreement(_)
                 | Write::PutConsent(_)
                 | Write::RevokeConsent(_)
+                | Write::PutAssurance(_)
                 | Write::AddReleaseRule(_)
         )
     }
@@ -437,6 +441,9 @@ pub trait Store: Send + Sync + 'static {
     fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
     /// Consent requests from partners.
     fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError>;
+
+    /// The assurances kept (S1), in the order they were kept.
+    fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError>;
 
     /// The letters kept under agreement `agreement` (N1, D1), in the order they were kept.
     fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError>;

@@ -140,6 +140,11 @@ CREATE TABLE letters (n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT
                       agreement TEXT NOT NULL, letter TEXT NOT NULL);
 CREATE INDEX letters_by_agreement ON letters (agreement, n);
 "#,
+    // Assurances before release (S1).
+    r#"
+CREATE TABLE assurances (n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                         assurance TEXT NOT NULL);
+"#,
 ];
 
 const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
@@ -741,6 +746,7 @@ fn always_succeeds(w: &Write) -> bool {
             | Write::PutConsent(_)
             | Write::RevokeConsent(_)
             | Write::PutLetter(_)
+            | Write::PutAssurance(_)
             | Write::AddConsentRequest(_)
             | Write::Enqueue { .. }
             | Write::PutCheckpoint { .. }
@@ -1136,6 +1142,17 @@ fn apply(
                 )
                 .map_err(db)?;
             }
+            Write::PutAssurance(assurance) => {
+                let assurance: &gsomia_core::Assurance = assurance;
+                exec(
+                    tx,
+                    cache,
+                    "INSERT INTO assurances (id, assurance) VALUES ($1, $2)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&assurance.id, &json(assurance)],
+                )
+                .map_err(db)?;
+            }
             Write::PutLetter(letter) => {
                 let letter: &gsomia_core::Letter = letter;
                 exec(
@@ -1527,6 +1544,10 @@ impl Store for PostgresStore {
 
     fn consents(&self) -> Result<Vec<Consent>, StoreError> {
         self.all_json("SELECT consent FROM consents ORDER BY id", &[])
+    }
+
+    fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError> {
+        self.all_json("SELECT assurance FROM assurances ORDER BY n", &[])
     }
 
     fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError> {

@@ -318,3 +318,95 @@ fn r4b_a_standing_consent_covers_each_item_of_its_topic_and_purpose_until_revoke
     assert!(release(&w, &held, "JPN".parse().unwrap(), day("2019-12-01")).is_allow());
     assert_eq!(rule(&w, &held, "JPN", "2019-12-02"), Some(Rule::R4));
 }
+
+#[test]
+fn s1_where_the_agreement_asks_release_needs_the_recipients_assurance_for_the_level() {
+    let mut file: serde_json::Value = serde_json::from_str(KOR_JPN).unwrap();
+    file["terms"]["requires_assurance"] = true.into();
+    let world = |assurances: Vec<gsomia_core::Assurance>| {
+        World::new(schemes(), vec![agreement(&file.to_string())], vec![])
+            .unwrap()
+            .with_assurances(assurances)
+    };
+    let assurance = |level: &str, until: &str| {
+        let v = serde_json::json!({
+            "id": "JPN-assurance-1", "by": "JPN", "to": "KOR", "agreement": "kor-jpn-gsomia",
+            "recipient": "JPN node, Ministry of Defense, Ichigaya", "level": level,
+            "purpose": "missile warning", "given": "2019-07-01", "until": until,
+        });
+        serde_json::from_value::<gsomia_core::Assurance>(v)
+            .unwrap()
+            .check()
+            .unwrap()
+    };
+    let report = missile_report();
+    assert_eq!(
+        decide(&world(vec![]), &report, "JPN", "2019-07-25"),
+        "deny S1: `kor-jpn-gsomia` asks for JPN's signed assurance before release, and KOR \
+         holds none from JPN covering `GOKUHI` on 2019-07-25"
+    );
+    let w = world(vec![assurance("GOKUHI", "2020-06-30")]);
+    assert_eq!(
+        decide(&w, &report, "JPN", "2019-07-25"),
+        "allow kor-jpn-gsomia JPN:GOKUHI(KOR)"
+    );
+    // Expired, or for a lower level than the item's at JPN: refused.
+    assert_eq!(rule(&w, &report, "JPN", "2020-07-01"), Some(Rule::S1));
+    let w = world(vec![assurance("HI", "2020-06-30")]);
+    assert_eq!(rule(&w, &report, "JPN", "2019-07-25"), Some(Rule::S1));
+    // Agreements that do not ask (the model case's) need none, and their signed form is as
+    // before: the term is written only when true.
+    assert!(
+        release(
+            &world_without_terms(),
+            &report,
+            "JPN".parse().unwrap(),
+            day("2019-07-25")
+        )
+        .is_allow()
+    );
+    let plain = agreement(KOR_JPN);
+    assert!(
+        !serde_json::to_string(plain.terms())
+            .unwrap()
+            .contains("requires_assurance")
+    );
+}
+
+fn world_without_terms() -> World {
+    World::new(schemes(), vec![agreement(KOR_JPN)], vec![]).unwrap()
+}
+
+#[test]
+fn s1_assurances_have_days_in_order_a_recipient_and_another_party() {
+    let check = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = serde_json::json!({
+            "id": "a", "by": "JPN", "to": "KOR", "agreement": "kor-jpn-gsomia",
+            "recipient": "JPN node", "level": "GOKUHI", "purpose": "missile warning",
+            "given": "2019-07-01", "until": "2020-06-30",
+        });
+        edit(&mut v);
+        serde_json::from_value::<gsomia_core::Assurance>(v)
+            .map_err(|e| e.to_string())
+            .and_then(|a| a.check().map_err(|e| e.to_string()))
+            .err()
+    };
+    assert_eq!(check(&|_| {}), None);
+    assert_eq!(
+        check(&|v| v["until"] = "2019-06-30".into()).as_deref(),
+        Some("until: `2019-07-01` is after `2019-06-30`")
+    );
+    assert_eq!(
+        check(&|v| v["to"] = "JPN".into()).as_deref(),
+        Some("to: an assurance is given to another party")
+    );
+    assert_eq!(
+        check(&|v| v["recipient"] = " ".into()).as_deref(),
+        Some("recipient: an assurance names its recipient")
+    );
+    assert!(
+        check(&|v| v["seal"] = "x".into())
+            .unwrap()
+            .contains("unknown field")
+    );
+}

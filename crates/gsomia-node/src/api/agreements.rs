@@ -4,13 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gsomia_core::{Date, EventKind, LetterKind};
+use gsomia_core::{Date, EventKind, LetterKind, LevelId, PartyCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, Params, internal};
 use crate::error::{ApiError, ErrorBody};
-use crate::service::{agreements, correspondence};
+use crate::service::{agreements, assurances, correspondence};
 
 #[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -155,4 +155,61 @@ pub(super) async fn letters(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(correspondence::list(&node, &user, &id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AssuranceRequest {
+    /// The partner that will provide items.
+    #[schema(value_type = String)]
+    to: PartyCode,
+    /// The agreement.
+    agreement: String,
+    /// The representative or facility that will receive; this node if absent.
+    #[serde(default)]
+    recipient: Option<String>,
+    /// The highest level, in this party's scheme, the recipient is cleared for.
+    #[schema(value_type = String)]
+    level: LevelId,
+    /// The official purpose the items are needed for.
+    purpose: String,
+    /// The last day it stands (it stands from today).
+    #[schema(value_type = String)]
+    until: Date,
+}
+
+/// This party's authority gives a partner an assurance (S1): its recipient holds the clearance
+/// for the level, needs the items for an official purpose and will protect them as the
+/// agreement says. Signed, kept and sent; where the agreement asks, the partner releases
+/// nothing to this party without one.
+#[utoipa::path(post, path = "/api/v1/assurances", tag = "agreements", security(("bearer" = [])), request_body = AssuranceRequest,
+    responses((status = 201, description = "The signed assurance, queued for the partner", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+              (status = 404, description = "No agreement between this party and the partner", body = ErrorBody), (status = 422, description = "Days out of order, an unknown level, no purpose", body = ErrorBody),
+              (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn give_assurance(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<AssuranceRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let giving = assurances::Giving {
+        to: req.to,
+        agreement: req.agreement,
+        recipient: req.recipient,
+        level: req.level,
+        purpose: req.purpose,
+        until: req.until,
+    };
+    let given = assurances::give(&node, &user, giving).await?;
+    Ok((StatusCode::CREATED, Json(given)))
+}
+
+/// The assurances this node holds, given and received, each verified (S1).
+#[utoipa::path(get, path = "/api/v1/assurances", tag = "agreements", security(("bearer" = [])),
+    responses((status = 200, description = "Assurances held", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+              (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn assurances_held(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(assurances::list(&node, &user).await?))
 }

@@ -90,6 +90,10 @@ pub fn app(node: Arc<Node>) -> Router {
         )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/registers/{which}", get(registers::get))
+        .route(
+            "/api/v1/assurances",
+            post(agreements::give_assurance).get(agreements::assurances_held),
+        )
         .route("/api/v1/status", get(audit::status))
         .route(
             "/api/v1/log/checkpoint",

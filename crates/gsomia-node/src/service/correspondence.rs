@@ -58,9 +58,7 @@ pub async fn write(
     if let Err(m) = Letter::may_answer(&letter, &held) {
         return Err(ApiError::unprocessable(format!("answers: {m}")));
     }
-    let signed = gsomia_crypto::letter::sign_letter(&node.keys().signing, letter);
-    let key = node.keys().signing.verifying_key();
-    let verified = gsomia_crypto::letter::verify_letter(&key, signed).map_err(super::internal)?;
+    let verified = super::sign_own(node, letter)?;
     let to: Vec<_> = a
         .parties()
         .iter()

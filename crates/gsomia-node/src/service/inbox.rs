@@ -389,6 +389,7 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         Message::Destruction { payload } => recorded(cx, "destruction", payload),
         Message::Return { payload } => receive_return(cx, &payload)?,
         Message::Letter { payload } => receive_letter(cx, &payload)?,
+        Message::Assurance { payload } => receive_assurance(cx, &payload)?,
         Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
 }
@@ -544,7 +545,7 @@ fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> 
         .iter()
         .filter(|p| p.code == from)
         .flat_map(crate::node::verifying_keys)
-        .find_map(|key| gsomia_crypto::letter::verify_letter(&key, letter.clone()).ok());
+        .find_map(|key| gsomia_crypto::signed::verify(&key, letter.clone()).ok());
     let Some(verified) = verified else {
         let m = format!("letter `{id}` does not verify with {from}'s key");
         return Ok(cx.refuse(action, &id, rule, m));
@@ -557,6 +558,54 @@ fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> 
         json!({ "letter": *verified }),
     );
     cx.writes.push(Write::PutLetter(verified));
+    Ok(Ok(None))
+}
+
+/// A partner's assurance (S1): kept once it is the sender's, given to this party under an
+/// agreement naming both, under an id no assurance holds, and signed by the sender.
+fn receive_assurance(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "assurance.received";
+    let (from, me) = (cx.from, cx.node.party());
+    let assurance =
+        match gsomia_core::Assurance::deserialize(&payload["assurance"]).map(|a| a.check()) {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                let m = format!("assurance: {}: {}", e.place, e.problem);
+                return Ok(cx.refuse(action, "-", Rule::S1, m));
+            }
+            Err(e) => {
+                let m = format!("malformed assurance: {e}");
+                return Ok(cx.refuse(action, "-", Rule::S1, m));
+            }
+        };
+    let id = assurance.id.clone();
+    let shared = cx
+        .agreement(assurance.agreement.as_str())
+        .is_some_and(|a| a.names(from) && a.names(me));
+    if assurance.by != from || assurance.to != me || !shared {
+        let m = format!("assurance `{id}` is not {from}'s to {me} under an agreement of both");
+        return Ok(cx.refuse(action, &id, Rule::S1, m));
+    }
+    let pending = cx
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::PutAssurance(a) if a.id == id));
+    if pending || cx.world.assurances().iter().any(|a| a.id == id) {
+        let m = format!("assurance `{id}` is held already");
+        return Ok(cx.refuse(action, &id, Rule::H1, m));
+    }
+    let verified = match crate::node::verify_assurance(cx.parties, assurance) {
+        Ok(v) => v,
+        Err(m) => return Ok(cx.refuse(action, &id, Rule::S1, m)),
+    };
+    cx.record(
+        action,
+        &id,
+        Verdict::Allow,
+        Some(Rule::S1),
+        json!({ "assurance": *verified }),
+    );
+    cx.writes.push(Write::PutAssurance(verified));
     Ok(Ok(None))
 }
 

@@ -12,6 +12,7 @@
 //! the partner-facing doors; they use the same pieces.
 
 pub mod agreements;
+pub mod assurances;
 pub mod audit;
 pub mod consents;
 pub mod correspondence;
@@ -87,6 +88,16 @@ pub async fn permit(
 pub fn item_id(text: &str) -> Result<gsomia_core::ItemId, ApiError> {
     text.parse()
         .map_err(|e: gsomia_core::BadItemId| ApiError::bad_request(e.to_string()))
+}
+
+/// `t` signed with this node's key, as a verified statement a store write takes.
+pub fn sign_own<T: gsomia_crypto::signed::SelfSigned>(
+    node: &Node,
+    t: T,
+) -> Result<gsomia_crypto::Verified<T>, ApiError> {
+    let signed = gsomia_crypto::signed::sign(&node.keys().signing, t);
+    let key = node.keys().signing.verifying_key();
+    gsomia_crypto::signed::verify(&key, signed).map_err(internal)
 }
 
 /// A fresh id for something this party signs and sends: `<party>-<what>-<16 hex digits>`.

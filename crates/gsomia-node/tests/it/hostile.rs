@@ -1902,7 +1902,7 @@ async fn n1_d1_law_notices_are_acknowledged_and_disputes_settled_and_both_keep_t
             "kind": "dispute", "from": from, "text": "x", "sent": "2019-07-25T00:00:00Z",
         }))
         .unwrap();
-        gsomia_crypto::letter::sign_letter(key, l)
+        gsomia_crypto::signed::sign(key, l)
     };
     let other = gsomia_crypto::SigningKey::from_bytes(&[7; 32]);
     let mut hostile = Hostile::new(&jpn);
@@ -1917,6 +1917,115 @@ async fn n1_d1_law_notices_are_acknowledged_and_disputes_settled_and_both_keep_t
         assert_eq!(refused(&reply), vec!["D1"], "{reply}");
     }
     assert_eq!(kor.store().letters("kor-jpn-gsomia").unwrap().len(), 4);
+    halt(k).await;
+    halt(j).await;
+}
+
+/// S1: under a GSOMIA whose terms ask for assurances, Korea releases nothing to Japan until
+/// Japan's authority has given one for the item's level; Japan's own copy of it lets Japan
+/// accept the item. Only an authority gives one, for a level of its scheme, under an agreement
+/// with the partner; an assurance forged or given in another's name is refused at Korea.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s1_release_waits_for_the_recipients_signed_assurance_where_the_agreement_asks() {
+    let (_root, kor, k, jpn, j, kim) = pair("assurance").await;
+    let mut file: Value = serde_json::from_str(&read("agreements/kor-jpn-gsomia.json")).unwrap();
+    file["terms"]["requires_assurance"] = true.into();
+    for n in [&kor, &jpn] {
+        n.import_agreement(serde_json::from_value(file.clone()).unwrap())
+            .unwrap();
+    }
+    let abe = user(&jpn, "abe", json!(["authority"]), "TOKUTEI_HIMITSU");
+    let kato = user(&jpn, "kato", json!(["security_officer"]), "GOKUHI");
+    let mut r = report();
+    r["object"]["id"] = REPORT_ID.into();
+    let (s, b) = http(
+        &k.addr,
+        "POST",
+        "/api/v1/items",
+        Some(&kim),
+        Some(r.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let release = || {
+        let (addr, kim) = (k.addr.clone(), kim.clone());
+        async move {
+            let path = format!("/api/v1/items/{REPORT_ID}/release");
+            let body = Some(json!({ "to": "JPN" }).to_string());
+            http(&addr, "POST", &path, Some(&kim), body).await
+        }
+    };
+    let (s, b) = release().await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("S1")), "{b}");
+    let give = |token: String, body: Value| {
+        let addr = j.addr.clone();
+        async move {
+            http(
+                &addr,
+                "POST",
+                "/api/v1/assurances",
+                Some(&token),
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let assurance = json!({ "to": "KOR", "agreement": "kor-jpn-gsomia", "level": "GOKUHI",
+                            "purpose": "missile warning", "until": "2020-07-24" });
+    let (s, b) = give(kato.clone(), assurance.clone()).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("S1")), "{b}");
+    for (field, value, status) in [
+        ("until", json!("2019-07-01"), 422),
+        ("level", json!("SECRET"), 422),
+        ("agreement", json!("tisa"), 404),
+        ("purpose", json!(" "), 422),
+    ] {
+        let mut bad = assurance.clone();
+        bad[field] = value;
+        let (s, b) = give(abe.clone(), bad).await;
+        assert_eq!(s, status, "{field}: {b}");
+    }
+    assert!(kor.world().assurances().is_empty() && jpn.world().assurances().is_empty());
+    let (s, b) = give(abe.clone(), assurance).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["assurance"]["id"].as_str().unwrap().to_owned();
+    until("the assurance at KOR", || {
+        kor.world().assurances().iter().any(|a| a.id == id)
+    })
+    .await;
+    let (s, b) = release().await;
+    assert_eq!(s, 202, "{b}");
+    until("the report at JPN", || {
+        jpn.store()
+            .item(&item_id(REPORT_ID), None)
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    // Forged at Korea: "JPN's" assurance signed with another key, and one in USA's name.
+    let forged = |by: &str, key: &gsomia_crypto::SigningKey| {
+        let a: gsomia_core::Assurance = serde_json::from_value(json!({
+            "id": format!("{by}-assurance-forged"), "by": by, "to": "KOR",
+            "agreement": "kor-jpn-gsomia", "recipient": "x", "level": "GOKUHI",
+            "purpose": "x", "given": "2019-07-01", "until": "2030-01-01",
+        }))
+        .unwrap();
+        gsomia_crypto::signed::sign(key, a)
+    };
+    let other = gsomia_crypto::SigningKey::from_bytes(&[5; 32]);
+    let mut hostile = Hostile::new(&jpn);
+    for a in [forged("JPN", &other), forged("USA", &jpn.keys().signing)] {
+        let payload = json!({ "assurance": a });
+        let (_, reply) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "assurance", "payload": payload })],
+            )
+            .await;
+        assert_eq!(refused(&reply), vec!["S1"], "{reply}");
+    }
+    assert_eq!(kor.world().assurances().len(), 1);
     halt(k).await;
     halt(j).await;
 }

@@ -133,6 +133,10 @@ CREATE TABLE letters (
 );
 CREATE INDEX letters_by_agreement ON letters (agreement, n);
 "#,
+    // Assurances before release (S1).
+    r#"
+CREATE TABLE assurances (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, assurance TEXT NOT NULL);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -384,6 +384,10 @@ impl Store for SqliteStore {
         self.all_json("SELECT consent FROM consents ORDER BY id", [])
     }
 
+    fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError> {
+        self.all_json("SELECT assurance FROM assurances ORDER BY n", [])
+    }
+
     fn letters(&self, agreement: &str) -> Result<Vec<gsomia_core::Letter>, StoreError> {
         self.all_json(
             "SELECT letter FROM letters WHERE agreement = ?1 ORDER BY n",

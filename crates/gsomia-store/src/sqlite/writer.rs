@@ -330,6 +330,15 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
                     .map_err(db)?;
             }
+            Write::PutAssurance(assurance) => {
+                let assurance: &gsomia_core::Assurance = assurance;
+                tx.prepare_cached(
+                    "INSERT INTO assurances (id, assurance) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![assurance.id, json(assurance)]))
+                .map_err(db)?;
+            }
             Write::PutLetter(letter) => {
                 let letter: &gsomia_core::Letter = letter;
                 tx.prepare_cached(
