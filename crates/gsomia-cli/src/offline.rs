@@ -243,6 +243,11 @@ struct StateJson<'a> {
     entered_into_force: Option<Date>,
     term_ends: Option<Date>,
     terminates_on: Option<Date>,
+    /// The amendments in force that day (A9), when there are any, and the terms they give.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    amendments_in_force: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terms_in_force: Option<serde_json::Value>,
 }
 
 fn state_json(a: &Agreement, at: Date, s: Status) -> StateJson<'_> {
@@ -254,6 +259,20 @@ fn state_json(a: &Agreement, at: Date, s: Status) -> StateJson<'_> {
         entered_into_force: s.entered_into_force,
         term_ends: s.term_ends,
         terminates_on: s.terminates_on,
+        amendments_in_force: a
+            .amendments()
+            .filter(|(_, from)| from.is_some_and(|d| d <= at))
+            .map(|(am, _)| am.id.as_str())
+            .collect(),
+        terms_in_force: a
+            .amendments()
+            .any(|(_, from)| from.is_some_and(|d| d <= at))
+            .then(|| {
+                serde_json::json!({
+                    "equivalence": a.equivalence_at(at).rows(),
+                    "scope": a.scope_at(at),
+                })
+            }),
     }
 }
 

@@ -211,6 +211,46 @@ pub struct AgreementFile {
     /// The history, in date order.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Amendments of the terms (A9), each in force from its last party's signature. Written
+    /// only when there are some, so that agreements signed before they existed keep their form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amendments: Vec<Amendment>,
+}
+
+/// An amendment (A9, Art. 21(2)): new terms agreed in writing by every party, in force from
+/// the last signature; the terms before it stay in the history, and a decision on a day uses
+/// the terms in force that day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amendment {
+    /// Its id.
+    pub id: String,
+    /// A new equivalence table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equivalence: Option<Vec<Row>>,
+    /// A new scope (R3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
+    /// The parties' signatures: who signed on which day; one per party.
+    pub signed: Vec<Signature>,
+}
+
+/// A party's signature of an amendment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// The party.
+    pub by: PartyCode,
+    /// The day.
+    pub on: Date,
+}
+
+/// The terms an agreement decides by from a day on: its own, or an amendment's.
+#[derive(Debug, Clone)]
+struct Version {
+    from: Date,
+    equivalence: Equivalence,
+    scope: Option<Vec<String>>,
 }
 
 /// The state of an agreement at an instant (A1–A6).
@@ -277,6 +317,8 @@ struct Phase {
 pub struct Agreement {
     file: AgreementFile,
     equivalence: Equivalence,
+    /// The amendments in force, by the day they took effect (A9).
+    versions: Vec<Version>,
     entered_into_force: Option<Date>,
     /// Phases from entry into force on, in order; several may start on one day.
     phases: Vec<Phase>,
@@ -318,9 +360,11 @@ impl Agreement {
         }
         check_terms(&file.terms)?;
         let equivalence = Equivalence::new(file.equivalence.clone(), &file.parties)?;
+        let versions = versions(&file, &equivalence)?;
         let mut agreement = Agreement {
             file,
             equivalence,
+            versions,
             entered_into_force: None,
             phases: Vec::new(),
             after_event: Vec::new(),
@@ -598,9 +642,42 @@ impl Agreement {
         &self.file.terms
     }
 
-    /// Its equivalence table.
+    /// Its equivalence table as signed (see [`Agreement::equivalence_at`] for a day's).
     pub fn equivalence(&self) -> &Equivalence {
         &self.equivalence
+    }
+
+    /// The equivalence table in force on `day`: the last amendment's in force by then that
+    /// changed it, or the one signed (A9).
+    pub fn equivalence_at(&self, day: Date) -> &Equivalence {
+        self.version_at(day)
+            .map_or(&self.equivalence, |v| &v.equivalence)
+    }
+
+    /// The scope in force on `day` (R3, A9).
+    pub fn scope_at(&self, day: Date) -> Option<&[String]> {
+        match self.version_at(day) {
+            Some(v) => v.scope.as_deref(),
+            None => self.scope(),
+        }
+    }
+
+    /// Every equivalence table it has had: as signed, then each amendment's.
+    pub fn equivalences(&self) -> impl Iterator<Item = &Equivalence> {
+        std::iter::once(&self.equivalence).chain(self.versions.iter().map(|v| &v.equivalence))
+    }
+
+    /// The amendments, with the day each took effect (`None`: not every party signed yet).
+    pub fn amendments(&self) -> impl Iterator<Item = (&Amendment, Option<Date>)> {
+        self.file
+            .amendments
+            .iter()
+            .map(|a| (a, in_force_from(a, &self.file.parties)))
+    }
+
+    fn version_at(&self, day: Date) -> Option<&Version> {
+        let n = self.versions.partition_point(|v| v.from <= day);
+        n.checked_sub(1).map(|i| &self.versions[i])
     }
 
     /// Its history.
@@ -652,6 +729,28 @@ impl Agreement {
             });
         }
         changes.extend(renewals);
+        // Amendments, on the day each took effect (A9); the note says what changed.
+        for (a, from) in self.amendments() {
+            let Some(from) = from.filter(|d| *d <= until) else {
+                continue;
+            };
+            let mut what = vec![];
+            if let Some(rows) = &a.equivalence {
+                let names: Vec<&str> = rows.iter().map(|r| r.common.as_str()).collect();
+                what.push(format!("equivalence table {}", names.join(", ")));
+            }
+            if let Some(scope) = &a.scope {
+                what.push(format!("scope {}", scope.join(", ")));
+            }
+            changes.push(Change {
+                on: from,
+                by: None,
+                what: What::Amended,
+                note: Some(format!("{}: {}", a.id, what.join("; "))),
+                status: self.state_at(from),
+            });
+        }
+        changes.sort_by_key(|c| c.on);
         if let Some(last) = self.phases.last()
             && last.state == State::Terminated
             && last.from <= until
@@ -711,6 +810,67 @@ impl Agreement {
         }
         out
     }
+}
+
+/// The day `a` takes effect: its last signature, once every party has signed.
+fn in_force_from(a: &Amendment, parties: &[PartyCode]) -> Option<Date> {
+    let all = parties.iter().all(|p| a.signed.iter().any(|s| s.by == *p));
+    all.then(|| a.signed.iter().map(|s| s.on).max()).flatten()
+}
+
+/// Checks the amendments of `file` (each changes something, is signed by parties only, once
+/// each, under an id of its own; a new table is checked as the signed one is) and compiles
+/// those in force, in the order they took effect, each on top of the terms before it.
+fn versions(file: &AgreementFile, signed: &Equivalence) -> Result<Vec<Version>, Invalid> {
+    let mut in_force = vec![];
+    for (i, a) in file.amendments.iter().enumerate() {
+        let place = |field: &str| format!("amendments[{i}]{field}");
+        if file.amendments[..i].iter().any(|b| b.id == a.id) {
+            let msg = format!("amendment `{}` is there twice", a.id);
+            return Err(Invalid::at(place(".id"), Problem::Inconsistent(msg)));
+        }
+        if a.equivalence.is_none() && a.scope.is_none() {
+            let msg = "an amendment changes the equivalence table or the scope".to_owned();
+            return Err(Invalid::at(place(""), Problem::Inconsistent(msg)));
+        }
+        if a.scope.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Invalid::at(place(".scope"), Problem::EmptyList));
+        }
+        for (k, s) in a.signed.iter().enumerate() {
+            let at = place(&format!(".signed[{k}].by"));
+            if !file.parties.contains(&s.by) {
+                return Err(Invalid::at(at, Problem::NotAParty(s.by)));
+            }
+            if a.signed[..k].iter().any(|t| t.by == s.by) {
+                return Err(Invalid::at(at, Problem::DuplicateParty(s.by)));
+            }
+        }
+        let table = match &a.equivalence {
+            Some(rows) => Some(
+                Equivalence::new(rows.clone(), &file.parties)
+                    .map_err(|e| Invalid::at(format!("{}.{}", place(""), e.place), e.problem))?,
+            ),
+            None => None,
+        };
+        if let Some(from) = in_force_from(a, &file.parties) {
+            in_force.push((from, i, table));
+        }
+    }
+    in_force.sort_by_key(|(from, i, _)| (*from, *i));
+    let mut versions: Vec<Version> = vec![];
+    for (from, i, table) in in_force {
+        let (before_table, before_scope) = match versions.last() {
+            Some(v) => (v.equivalence.clone(), v.scope.clone()),
+            None => (signed.clone(), file.scope.clone()),
+        };
+        let a = &file.amendments[i];
+        versions.push(Version {
+            from,
+            equivalence: table.unwrap_or(before_table),
+            scope: a.scope.clone().or(before_scope),
+        });
+    }
+    Ok(versions)
 }
 
 fn check_terms(t: &Terms) -> Result<(), Invalid> {
@@ -807,6 +967,9 @@ impl Change {
             What::Terminated => {
                 "The agreement terminates. What was received stays protected (A6, P3).".to_owned()
             }
+            What::Amended => "Every party has signed an amendment: from today its terms \
+                              decide, and what was marked before keeps its marking (A9)."
+                .to_owned(),
         }
     }
 }
@@ -830,6 +993,8 @@ pub enum What {
     Suspended,
     /// The notice was resumed (A5).
     Resumed,
+    /// An amendment took effect (A9); the change's note names it and what it changed.
+    Amended,
     /// The notice was withdrawn (A5).
     Withdrawn,
     /// The agreement terminated (A3, A6).

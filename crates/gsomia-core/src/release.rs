@@ -115,12 +115,13 @@ fn evaluate<'i>(
         return Err(Failure::ThroughHub(hub));
     }
     // R2: the holder's level has a row; the recipient's level is the first of its cell.
-    let table = agreement.equivalence();
+    // The terms in force that day (A9).
+    let table = agreement.equivalence_at(day);
     let level = table
         .remark(holder, item.holder_level().as_str(), to)
         .ok_or(Failure::NoRow)?;
     // R3: every topic within the scope.
-    if let Some(scope) = agreement.scope()
+    if let Some(scope) = agreement.scope_at(day)
         && let Some(t) = label
             .topics
             .iter()
@@ -234,7 +235,7 @@ fn explain(
         ),
         Failure::OutOfScope(topic) => format!(
             "topic `{topic}` is outside the scope of `{id}` ({})",
-            agreement.scope().unwrap_or_default().join(", ")
+            agreement.scope_at(day).unwrap_or_default().join(", ")
         ),
         Failure::NoConsent(originator) => format!(
             "{holder} is not the originator and holds no consent from {originator} to release \

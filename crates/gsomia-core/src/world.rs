@@ -90,12 +90,19 @@ impl World {
                     return Err(fail(Invalid::at(place, Problem::UnknownParty(*p))));
                 }
             }
-            for (r, row) in a.equivalence().rows().iter().enumerate() {
-                for (party, cell) in &row.levels {
-                    let scheme = &by_party[party];
-                    for (l, level) in cell.iter().enumerate() {
-                        let place = format!("equivalence[{r}].levels.{party}[{l}]");
-                        scheme.check(level, place).map_err(fail)?;
+            for (t, table) in a.equivalences().enumerate() {
+                // The table as signed, then each amendment's in force (A9).
+                let prefix = match t {
+                    0 => String::new(),
+                    n => format!("amended table {n}: "),
+                };
+                for (r, row) in table.rows().iter().enumerate() {
+                    for (party, cell) in &row.levels {
+                        let scheme = &by_party[party];
+                        for (l, level) in cell.iter().enumerate() {
+                            let place = format!("{prefix}equivalence[{r}].levels.{party}[{l}]");
+                            scheme.check(level, place).map_err(fail)?;
+                        }
                     }
                 }
             }

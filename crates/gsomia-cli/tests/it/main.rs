@@ -817,3 +817,50 @@ fn the_demo_tells_the_2016_to_2023_story() {
     );
     assert!(out.contains("nothing left running"), "{out}");
 }
+
+/// A9 from the shell: an agreement file with an amendment signed by both parties; `state`
+/// shows the terms in force on a day after it, `timeline` the day it took effect, and `check
+/// release` re-marks under the day's table.
+#[test]
+fn an_amendment_shows_in_state_and_timeline_and_decides_from_its_day() {
+    let dir = world_copy("amended", "agreements/kor-jpn-gsomia.json", |text| {
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["amendments"] = serde_json::json!([{
+            "id": "kor-jpn-2020-1",
+            "equivalence": [
+                { "common": "SECRET", "levels": { "JPN": ["TOKUTEI_HIMITSU", "GOKUHI"], "KOR": ["II"] } },
+                { "common": "CONFIDENTIAL", "levels": { "JPN": ["HI"], "KOR": ["III"] } }
+            ],
+            "signed": [{ "by": "KOR", "on": "2020-01-10" }, { "by": "JPN", "on": "2020-01-15" }]
+        }]);
+        v.to_string()
+    });
+    let file = dir.join("agreements/kor-jpn-gsomia.json");
+    let file = file.to_str().unwrap();
+    let before = stdout_of(&["agreement", "state", file, "--at", "2020-01-14"]);
+    assert!(!before.contains("amendments_in_force"), "{before}");
+    let after = stdout_of(&["agreement", "state", file, "--at", "2020-01-15"]);
+    let v: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(
+        v["amendments_in_force"],
+        serde_json::json!(["kor-jpn-2020-1"])
+    );
+    assert_eq!(
+        v["terms_in_force"]["equivalence"][0]["levels"]["JPN"][0],
+        "TOKUTEI_HIMITSU"
+    );
+    let timeline = stdout_of(&["agreement", "timeline", file, "--until", "2023-12-31"]);
+    assert!(
+        timeline.contains("2020-01-15  Every party has signed an amendment: from today its terms decide, and what was marked before keeps its marking (A9). \"kor-jpn-2020-1: equivalence table SECRET, CONFIDENTIAL\""),
+        "{timeline}"
+    );
+    let world = dir.to_str().unwrap();
+    let item = format!("{world}/items/kor-missile-report.json");
+    let release = |at: &str| {
+        stdout_of(&[
+            "check", "release", "--world", world, "--item", &item, "--to", "JPN", "--at", at,
+        ])
+    };
+    assert!(release("2020-01-14").contains("GOKUHI"));
+    assert!(release("2020-01-15").contains("TOKUTEI_HIMITSU"));
+}

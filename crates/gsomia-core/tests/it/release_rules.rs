@@ -410,3 +410,112 @@ fn s1_assurances_have_days_in_order_a_recipient_and_another_party() {
             .contains("unknown field")
     );
 }
+
+/// The Korea–Japan GSOMIA with one amendment (A9), edited: from 2020-01-15 (the later
+/// signature) Japan marks Korea's II as TOKUTEI_HIMITSU and the agreement covers
+/// `dprk-missile` only.
+fn amended(edit: impl FnOnce(&mut serde_json::Value)) -> Result<gsomia_core::Agreement, String> {
+    let mut file: serde_json::Value = serde_json::from_str(KOR_JPN).unwrap();
+    file["amendments"] = serde_json::json!([{
+        "id": "kor-jpn-2020-1",
+        "equivalence": [
+            { "common": "SECRET", "levels": { "JPN": ["TOKUTEI_HIMITSU", "GOKUHI"], "KOR": ["II"] } },
+            { "common": "CONFIDENTIAL", "levels": { "JPN": ["HI"], "KOR": ["III"] } }
+        ],
+        "scope": ["dprk-missile"],
+        "signed": [{ "by": "KOR", "on": "2020-01-10" }, { "by": "JPN", "on": "2020-01-15" }]
+    }]);
+    edit(&mut file);
+    gsomia_core::Agreement::from_json(&file.to_string()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a9_a_decision_on_a_day_uses_the_terms_in_force_that_day() {
+    let world = |a: gsomia_core::Agreement| World::new(schemes(), vec![a], vec![]).unwrap();
+    let w = world(amended(|_| {}).unwrap());
+    let report = missile_report();
+    assert_eq!(
+        decide(&w, &report, "JPN", "2020-01-14"),
+        "allow kor-jpn-gsomia JPN:GOKUHI(KOR)"
+    );
+    assert_eq!(
+        decide(&w, &report, "JPN", "2020-01-15"),
+        "allow kor-jpn-gsomia JPN:TOKUTEI_HIMITSU(KOR)"
+    );
+    let cyber = report_with_topic("cyber");
+    assert!(release(&w, &cyber, "JPN".parse().unwrap(), day("2020-01-14")).is_allow());
+    assert_eq!(rule(&w, &cyber, "JPN", "2020-01-15"), Some(Rule::R3));
+    // Signed by Korea alone, it changes nothing.
+    let w = world(
+        amended(|f| {
+            f["amendments"][0]["signed"].as_array_mut().unwrap().pop();
+        })
+        .unwrap(),
+    );
+    assert_eq!(
+        decide(&w, &report, "JPN", "2021-01-01"),
+        "allow kor-jpn-gsomia JPN:GOKUHI(KOR)"
+    );
+    // The timeline says when it took effect and what it changed.
+    let a = amended(|_| {}).unwrap();
+    let line = a
+        .timeline(day("2023-12-31"))
+        .into_iter()
+        .find(|c| c.what == gsomia_core::agreement::What::Amended)
+        .unwrap();
+    assert_eq!(line.on, day("2020-01-15"));
+    assert_eq!(
+        line.note.as_deref(),
+        Some("kor-jpn-2020-1: equivalence table SECRET, CONFIDENTIAL; scope dprk-missile")
+    );
+}
+
+fn report_with_topic(topic: &str) -> Item {
+    report(|v| v["label"]["topics"] = serde_json::json!([topic]))
+}
+
+#[test]
+fn a9_amendments_are_signed_by_the_parties_once_and_change_something_valid() {
+    let err = |edit: fn(&mut serde_json::Value)| amended(edit).err().unwrap_or_default();
+    assert_eq!(
+        err(|f| f["amendments"][0]["signed"][1]["by"] = "USA".into()),
+        "amendments[0].signed[1].by: USA is not a party to this agreement"
+    );
+    assert_eq!(
+        err(|f| f["amendments"][0]["signed"][1]["by"] = "KOR".into()),
+        "amendments[0].signed[1].by: KOR is named twice"
+    );
+    assert_eq!(
+        err(|f| {
+            let a = f["amendments"][0].as_object_mut().unwrap();
+            a.remove("equivalence");
+            a.remove("scope");
+        }),
+        "amendments[0]: an amendment changes the equivalence table or the scope"
+    );
+    assert!(
+        err(|f| f["amendments"][0]["equivalence"][1]["levels"]["JPN"] =
+            serde_json::json!(["GOKUHI"]))
+        .starts_with("amendments[0].equivalence[1].levels.JPN[0]"),
+    );
+    assert_eq!(
+        err(|f| {
+            let copy = f["amendments"][0].clone();
+            f["amendments"].as_array_mut().unwrap().push(copy);
+        }),
+        "amendments[1].id: amendment `kor-jpn-2020-1` is there twice"
+    );
+    // A level the scheme does not have, in an amended table: the world refuses it.
+    let a = amended(|f| {
+        f["amendments"][0]["equivalence"][1]["levels"]["KOR"] = serde_json::json!(["IV"])
+    })
+    .unwrap();
+    let e = World::new(schemes(), vec![a], vec![])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("amended table 1: equivalence[1].levels.KOR[0]"),
+        "{e}"
+    );
+}
