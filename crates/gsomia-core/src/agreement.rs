@@ -319,6 +319,8 @@ pub struct Agreement {
     equivalence: Equivalence,
     /// The amendments in force, by the day they took effect (A9).
     versions: Vec<Version>,
+    /// Every amendment's table, in force or not yet, for the world to check.
+    amended_tables: Vec<Equivalence>,
     entered_into_force: Option<Date>,
     /// Phases from entry into force on, in order; several may start on one day.
     phases: Vec<Phase>,
@@ -360,11 +362,12 @@ impl Agreement {
         }
         check_terms(&file.terms)?;
         let equivalence = Equivalence::new(file.equivalence.clone(), &file.parties)?;
-        let versions = versions(&file, &equivalence)?;
+        let (versions, amended_tables) = versions(&file, &equivalence)?;
         let mut agreement = Agreement {
             file,
             equivalence,
             versions,
+            amended_tables,
             entered_into_force: None,
             phases: Vec::new(),
             after_event: Vec::new(),
@@ -376,6 +379,56 @@ impl Agreement {
     /// Parses and checks an agreement from JSON text.
     pub fn from_json(text: &str) -> Result<Agreement, Invalid> {
         Agreement::new(crate::input::parse(text)?)
+    }
+
+    /// The agreement with `amendment` as party `by` signs it (A9): a new amendment carrying
+    /// `by`'s signature only, or one held here with `by`'s signature added and nothing else
+    /// changed. Checked as a whole.
+    pub fn with_amendment(
+        &self,
+        amendment: Amendment,
+        by: PartyCode,
+    ) -> Result<Agreement, Invalid> {
+        let inconsistent = |msg: String| Invalid::at("amendment", Problem::Inconsistent(msg));
+        if !self.names(by) {
+            return Err(Invalid::at("amendment", Problem::NotAParty(by)));
+        }
+        let id = amendment.id.clone();
+        let mut file = self.file.clone();
+        match file.amendments.iter().position(|a| a.id == id) {
+            None => {
+                if !matches!(amendment.signed.as_slice(), [s] if s.by == by) {
+                    return Err(inconsistent(format!(
+                        "a new amendment carries its proposer's signature only, {by}'s"
+                    )));
+                }
+                file.amendments.push(amendment);
+            }
+            Some(i) => {
+                let held = &file.amendments[i];
+                if held.equivalence != amendment.equivalence || held.scope != amendment.scope {
+                    return Err(inconsistent(format!(
+                        "amendment `{id}` is held with other terms: terms change only by a new \
+                         amendment"
+                    )));
+                }
+                let added: Vec<&Signature> = amendment
+                    .signed
+                    .iter()
+                    .filter(|s| !held.signed.contains(s))
+                    .collect();
+                let keeps = held.signed.iter().all(|s| amendment.signed.contains(s));
+                let only_by = matches!(added.as_slice(), [s] if s.by == by)
+                    && !held.signed.iter().any(|s| s.by == by);
+                if !keeps || !only_by {
+                    return Err(inconsistent(format!(
+                        "amendment `{id}` may come again only with {by}'s signature added"
+                    )));
+                }
+                file.amendments[i] = amendment;
+            }
+        }
+        Agreement::new(file)
     }
 
     /// The agreement with `event` appended, checked as a whole (A7).
@@ -662,9 +715,10 @@ impl Agreement {
         }
     }
 
-    /// Every equivalence table it has had: as signed, then each amendment's.
+    /// Every equivalence table it has or may have: as signed, then each amendment's, in force
+    /// or not yet.
     pub fn equivalences(&self) -> impl Iterator<Item = &Equivalence> {
-        std::iter::once(&self.equivalence).chain(self.versions.iter().map(|v| &v.equivalence))
+        std::iter::once(&self.equivalence).chain(&self.amended_tables)
     }
 
     /// The amendments, with the day each took effect (`None`: not every party signed yet).
@@ -820,9 +874,14 @@ fn in_force_from(a: &Amendment, parties: &[PartyCode]) -> Option<Date> {
 
 /// Checks the amendments of `file` (each changes something, is signed by parties only, once
 /// each, under an id of its own; a new table is checked as the signed one is) and compiles
-/// those in force, in the order they took effect, each on top of the terms before it.
-fn versions(file: &AgreementFile, signed: &Equivalence) -> Result<Vec<Version>, Invalid> {
+/// those in force, in the order they took effect, each on top of the terms before it; with
+/// every amendment's table.
+fn versions(
+    file: &AgreementFile,
+    signed: &Equivalence,
+) -> Result<(Vec<Version>, Vec<Equivalence>), Invalid> {
     let mut in_force = vec![];
+    let mut tables = vec![];
     for (i, a) in file.amendments.iter().enumerate() {
         let place = |field: &str| format!("amendments[{i}]{field}");
         if file.amendments[..i].iter().any(|b| b.id == a.id) {
@@ -852,6 +911,7 @@ fn versions(file: &AgreementFile, signed: &Equivalence) -> Result<Vec<Version>, 
             ),
             None => None,
         };
+        tables.extend(table.clone());
         if let Some(from) = in_force_from(a, &file.parties) {
             in_force.push((from, i, table));
         }
@@ -870,7 +930,7 @@ fn versions(file: &AgreementFile, signed: &Equivalence) -> Result<Vec<Version>, 
             scope: a.scope.clone().or(before_scope),
         });
     }
-    Ok(versions)
+    Ok((versions, tables))
 }
 
 fn check_terms(t: &Terms) -> Result<(), Invalid> {

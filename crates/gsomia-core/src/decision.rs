@@ -16,6 +16,8 @@ pub enum Rule {
     A6,
     A7,
     A8,
+    /// An amendment (SPEC A9).
+    A9,
     R1,
     R2,
     R3,
@@ -72,6 +74,7 @@ impl Rule {
             A6 => "A6",
             A7 => "A7",
             A8 => "A8",
+            A9 => "A9",
             R1 => "R1",
             R2 => "R2",
             R3 => "R3",
@@ -112,11 +115,11 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 42] = {
+    pub const ALL: [Rule; 43] = {
         use Rule::*;
         [
-            A1, A2, A3, A4, A5, A6, A7, A8, R1, R2, R3, R4, R4b, R5, R6, R7, R8, S1, M1, M2, M3,
-            M4, P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
+            A1, A2, A3, A4, A5, A6, A7, A8, A9, R1, R2, R3, R4, R4b, R5, R6, R7, R8, S1, M1, M2,
+            M3, M4, P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
         ]
     };
 

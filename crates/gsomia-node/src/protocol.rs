@@ -98,6 +98,11 @@ pub enum Message {
         /// `{"certificate", "signature"}`.
         payload: Value,
     },
+    /// A proposed amendment of an agreement, or one with the sender's signature added (A9).
+    Amendment {
+        /// `{"agreement", "amendment"}`.
+        payload: Value,
+    },
     /// A partner's signed assurance (S1).
     Assurance {
         /// `{"assurance"}`.
@@ -146,6 +151,7 @@ impl Message {
             Message::Return { .. } => "return",
             Message::Letter { .. } => "letter",
             Message::Assurance { .. } => "assurance",
+            Message::Amendment { .. } => "amendment",
             Message::Rotation { .. } => "rotation",
         }
     }

@@ -213,3 +213,58 @@ pub(super) async fn assurances_held(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(assurances::list(&node, &user).await?))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AmendmentRequest {
+    /// Its id; one is made if absent.
+    #[serde(default)]
+    id: Option<String>,
+    /// A new equivalence table (rows as in an agreement file).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    equivalence: Option<Vec<gsomia_core::equivalence::Row>>,
+    /// A new scope (topics).
+    #[serde(default)]
+    scope: Option<Vec<String>>,
+}
+
+/// This party's authority proposes an amendment of the agreement (A9), signed by this party
+/// today and sent to the other parties; it takes effect on the last party's signature.
+#[utoipa::path(post, path = "/api/v1/agreements/{id}/amendments", tag = "agreements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")), request_body = AmendmentRequest,
+    responses((status = 201, description = "The amendment with this party's signature, queued for the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+              (status = 404, description = "No agreement of this party's", body = ErrorBody), (status = 409, description = "An amendment with that id exists", body = ErrorBody),
+              (status = 422, description = "Nothing changed, an invalid table, or a level a scheme does not have", body = ErrorBody),
+              (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn amend(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<AmendmentRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let proposed = agreements::Proposed {
+        id: req.id,
+        equivalence: req.equivalence,
+        scope: req.scope,
+    };
+    let amended = agreements::amend(&node, &user, &id, proposed).await?;
+    Ok((StatusCode::CREATED, Json(amended)))
+}
+
+/// This party's authority signs a partner's amendment of the agreement (A9); with the last
+/// signature it takes effect, that day.
+#[utoipa::path(post, path = "/api/v1/agreements/{id}/amendments/{amendment}/sign", tag = "agreements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id"), ("amendment" = String, Path, description = "Amendment id")),
+    responses((status = 200, description = "The amendment with this party's signature and the day it takes effect, if every party has signed", body = Object),
+              (status = 403, description = "Not an authority", body = ErrorBody), (status = 404, description = "No such agreement or amendment", body = ErrorBody),
+              (status = 409, description = "Signed by this party already", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn sign_amendment(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path((id, amendment)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        agreements::sign_amendment(&node, &user, &id, &amendment).await?,
+    ))
+}

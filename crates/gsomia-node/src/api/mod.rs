@@ -51,6 +51,14 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/agreements/{id}", get(agreements::get))
         .route("/api/v1/agreements/{id}/events", post(agreements::event))
         .route(
+            "/api/v1/agreements/{id}/amendments",
+            post(agreements::amend),
+        )
+        .route(
+            "/api/v1/agreements/{id}/amendments/{amendment}/sign",
+            post(agreements::sign_amendment),
+        )
+        .route(
             "/api/v1/agreements/{id}/letters",
             post(agreements::write_letter).get(agreements::letters),
         )

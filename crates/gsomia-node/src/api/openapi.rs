@@ -19,7 +19,8 @@ use crate::error::{ErrorBody, ErrorDetail};
     ),
     paths(
         agreements::descriptor, agreements::parties, agreements::list, agreements::get,
-        agreements::event, agreements::propose, agreements::write_letter, agreements::letters,
+        agreements::event, agreements::propose, agreements::write_letter, agreements::letters, agreements::amend,
+        agreements::sign_amendment,
         agreements::give_assurance, agreements::assurances_held, items::publish, items::publish_batch, stream::stream, items::derive, items::list, items::search, items::related, items::get,
         items::release, items::destroy, items::return_item, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,

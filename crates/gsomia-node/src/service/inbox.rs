@@ -200,6 +200,16 @@ impl Inbox<'_> {
         pending.or_else(|| self.world.consent(id).cloned())
     }
 
+    /// Keeps `updated` (an agreement a partner's message changed), for the rest of the
+    /// envelope and the store, and records the change.
+    fn keep_agreement(&mut self, updated: Agreement, action: &str, rule: Rule, detail: Value) {
+        let id = updated.id().to_string();
+        self.writes
+            .push(Write::PutAgreement(Box::new(updated.file().clone())));
+        self.agreements.insert(id.clone(), updated);
+        self.record(action, &id, Verdict::Allow, Some(rule), detail);
+    }
+
     /// The agreement as this envelope has left it so far.
     fn agreement(&self, id: &str) -> Option<Agreement> {
         self.agreements
@@ -262,7 +272,7 @@ pub async fn apply(
     let touches_agreements = payload.messages.iter().any(|m| {
         matches!(
             m["kind"].as_str(),
-            Some("agreement_event" | "agreement_proposal")
+            Some("agreement_event" | "agreement_proposal" | "amendment")
         )
     });
     let _agreements = match touches_agreements {
@@ -390,6 +400,7 @@ fn apply_one(cx: &mut Inbox, message: Message) -> Result<Outcome, ApiError> {
         Message::Return { payload } => receive_return(cx, &payload)?,
         Message::Letter { payload } => receive_letter(cx, &payload)?,
         Message::Assurance { payload } => receive_assurance(cx, &payload)?,
+        Message::Amendment { payload } => receive_amendment(cx, &payload)?,
         Message::Rotation { payload } => receive_rotation(cx, &payload),
     })
 }
@@ -826,20 +837,43 @@ fn receive_event(cx: &mut Inbox, payload: &Value) -> Outcome {
     };
     match outcome {
         Ok(updated) => {
-            cx.writes
-                .push(Write::PutAgreement(Box::new(updated.file().clone())));
-            cx.agreements.insert(id.clone(), updated);
-            cx.record(
-                action,
-                &id,
-                Verdict::Allow,
-                Some(Rule::A7),
-                json!({ "event": event }),
-            );
+            cx.keep_agreement(updated, action, Rule::A7, json!({ "event": event }));
             Ok(None)
         }
         Err(message) => cx.refuse(action, &id, Rule::A7, message),
     }
+}
+
+/// A partner's amendment (A9): new, carrying only the sender's signature, or held here with
+/// only the sender's signature added; the agreement, checked as a whole against the world, is
+/// kept.
+fn receive_amendment(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
+    let action = "agreement.amendment.received";
+    let from = cx.from;
+    let id = payload["agreement"].as_str().unwrap_or_default().to_owned();
+    let amendment = match gsomia_core::agreement::Amendment::deserialize(&payload["amendment"]) {
+        Ok(a) => a,
+        Err(e) => return Ok(cx.refuse(action, &id, Rule::A9, format!("malformed amendment: {e}"))),
+    };
+    let updated = match cx.agreement(&id) {
+        None => Err(format!("no agreement `{id}` here")),
+        Some(a) if !a.names(cx.node.party()) => Err(format!("`{id}` does not name this party")),
+        Some(a) => a
+            .with_amendment(amendment.clone(), from)
+            .map_err(|e| format!("{}: {}", e.place, e.problem)),
+    };
+    let updated = match updated {
+        Ok(u) => u,
+        Err(m) => return Ok(cx.refuse(action, &id, Rule::A9, m)),
+    };
+    let mut all = cx.node.store().agreements()?;
+    all.retain(|f| f.id.as_str() != id);
+    all.push(updated.file().clone());
+    if let Err(e) = crate::node::build_world(cx.parties.to_vec(), all, vec![]) {
+        return Ok(cx.refuse(action, &id, Rule::A9, e.to_string()));
+    }
+    cx.keep_agreement(updated, action, Rule::A9, json!({ "amendment": amendment }));
+    Ok(Ok(None))
 }
 
 /// A partner asks for this party's consent to release one of this party's items onward.

@@ -2029,3 +2029,109 @@ async fn s1_release_waits_for_the_recipients_signed_assurance_where_the_agreemen
     halt(k).await;
     halt(j).await;
 }
+
+/// A9 between nodes: Korea's authority proposes an amendment of the GSOMIA's table; until
+/// Japan's authority signs it, Japan marks Korea's II as before; from the day of Japan's
+/// signature, by the new table, and what was marked before keeps its marking. A partner may
+/// not change a held amendment's terms, nor sign for another party.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a9_an_amendment_proposed_at_one_node_and_signed_at_the_other_decides_from_that_day() {
+    let (_root, kor, k, jpn, j, kim) = pair("amend").await;
+    let park = user(&kor, "park", json!(["authority"]), "I");
+    let abe = user(&jpn, "abe", json!(["authority"]), "TOKUTEI_HIMITSU");
+    let table = |jpn_secret: Value, kor_conf: &str| {
+        json!([
+            { "common": "SECRET", "levels": { "JPN": jpn_secret, "KOR": ["II"] } },
+            { "common": "CONFIDENTIAL", "levels": { "JPN": ["HI"], "KOR": [kor_conf] } }
+        ])
+    };
+    let path = "/api/v1/agreements/kor-jpn-gsomia/amendments";
+    let propose = |token: String, body: Value| {
+        let addr = k.addr.clone();
+        async move { http(&addr, "POST", path, Some(&token), Some(body.to_string())).await }
+    };
+    let good = json!({ "id": "kor-jpn-2019-1",
+                       "equivalence": table(json!(["TOKUTEI_HIMITSU", "GOKUHI"]), "III") });
+    let (s, _) = propose(kim.clone(), good.clone()).await;
+    assert_eq!(s, 403);
+    for bad in [
+        json!({ "id": "x" }),
+        json!({ "equivalence": table(json!(["HI"]), "III") }),
+        json!({ "equivalence": table(json!(["GOKUHI"]), "IV") }),
+    ] {
+        let (s, b) = propose(park.clone(), bad.clone()).await;
+        assert_eq!(s, 422, "{bad}: {b}");
+    }
+    let (s, b) = propose(park.clone(), good.clone()).await;
+    assert_eq!((s, &b["in_force_from"]), (201, &Value::Null), "{b}");
+    let (s, _) = propose(park.clone(), good).await;
+    assert_eq!(s, 409, "an amendment id is used once");
+    let held = |node: &Arc<Node>| {
+        node.world().agreement("kor-jpn-gsomia").and_then(|a| {
+            a.amendments()
+                .next()
+                .map(|(m, from)| (m.signed.len(), from))
+        })
+    };
+    until("the amendment at JPN", || held(&jpn).is_some()).await;
+    // Not in force: Japan marks as before.
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    let marked = |id: &str| {
+        jpn.store()
+            .item(&item_id(id), None)
+            .unwrap()
+            .and_then(|s| s.marking)
+            .map(|m| m.level.to_string())
+    };
+    assert_eq!(marked(REPORT_ID).as_deref(), Some("GOKUHI"));
+    let sign = |aid: &str| {
+        let (addr, abe) = (j.addr.clone(), abe.clone());
+        let path = format!("/api/v1/agreements/kor-jpn-gsomia/amendments/{aid}/sign");
+        async move { http(&addr, "POST", &path, Some(&abe), None).await }
+    };
+    let (s, b) = sign("kor-jpn-2019-1").await;
+    assert_eq!(
+        (s, b["in_force_from"].as_str()),
+        (200, Some("2019-07-25")),
+        "{b}"
+    );
+    assert_eq!(sign("kor-jpn-2019-1").await.0, 409);
+    assert_eq!(sign("nope").await.0, 404);
+    until("the signature at KOR", || {
+        held(&kor).is_some_and(|(n, f)| n == 2 && f.is_some())
+    })
+    .await;
+    let second = "report--00000000-0000-4000-8000-00000000a901";
+    publish_and_queue(&k.addr, &kim, second, "JPN").await;
+    until("the second report at JPN", || marked(second).is_some()).await;
+    assert_eq!(marked(second).as_deref(), Some("TOKUTEI_HIMITSU"));
+    assert_eq!(
+        marked(REPORT_ID).as_deref(),
+        Some("GOKUHI"),
+        "kept as marked"
+    );
+    // A partner changes a held amendment's terms, or signs for Korea: refused, nothing kept.
+    let signed = |by: &str| json!([{ "by": by, "on": "2019-07-25" }]);
+    let mut hostile = Hostile::new(&jpn);
+    for amendment in [
+        json!({ "id": "kor-jpn-2019-1", "scope": ["cyber"],
+                "equivalence": table(json!(["TOKUTEI_HIMITSU", "GOKUHI"]), "III"),
+                "signed": [{ "by": "KOR", "on": "2019-07-25" }, { "by": "JPN", "on": "2019-07-25" }] }),
+        json!({ "id": "kor-jpn-2019-2", "scope": ["cyber"], "signed": signed("KOR") }),
+    ] {
+        let payload = json!({ "agreement": "kor-jpn-gsomia", "amendment": amendment });
+        let (_, reply) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "amendment", "payload": payload })],
+            )
+            .await;
+        assert_eq!(refused(&reply), vec!["A9"], "{reply}");
+    }
+    let a = kor.world().agreement("kor-jpn-gsomia").unwrap().clone();
+    assert_eq!(a.amendments().count(), 1);
+    assert_eq!(a.scope_at("2019-07-25".parse().unwrap()), None);
+    halt(k).await;
+    halt(j).await;
+}

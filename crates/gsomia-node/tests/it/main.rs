@@ -1513,6 +1513,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/status",
         "get /api/v1/stream",
         "post /api/v1/agreements",
+        "post /api/v1/agreements/{id}/amendments",
+        "post /api/v1/agreements/{id}/amendments/{amendment}/sign",
         "post /api/v1/agreements/{id}/events",
         "post /api/v1/agreements/{id}/letters",
         "post /api/v1/assurances",
