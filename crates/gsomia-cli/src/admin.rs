@@ -132,6 +132,9 @@ pub struct UserAddArgs {
     /// Official or contractor.
     #[arg(long, value_enum, default_value = "official")]
     kind: Kind,
+    /// A contractor's facility (C1), registered at the node (`POST /api/v1/facilities`).
+    #[arg(long, value_name = "ID")]
+    facility: Option<String>,
     /// The user's name.
     #[arg(long, default_value = "")]
     name: String,
@@ -342,6 +345,7 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                     Kind::Official => UserKind::Official,
                     Kind::Contractor => UserKind::Contractor,
                 },
+                facility: a.facility,
             };
             let token = node
                 .add_user_until(user, a.expires)

@@ -14,6 +14,53 @@ use crate::scheme::LevelId;
 use crate::user::{User, UserKind};
 use crate::world::World;
 
+/// C1: a contractor reads a partner's item at a registered facility of the reader's party whose
+/// clearance covers `level` and whose last inspection is recent enough for every agreement
+/// between the reader's party and the item's originators that limits it.
+fn facility_covers(
+    world: &World,
+    label: &Label,
+    level: &LevelId,
+    user: &User,
+    day: Date,
+) -> Result<(), String> {
+    let party = user.party;
+    let Some(f) = user.facility.as_deref().and_then(|id| world.facility(id)) else {
+        return Err(format!(
+            "{} is a contractor of no facility registered at {party}",
+            user.id
+        ));
+    };
+    let rank = |l: &LevelId| world.scheme(party).and_then(|s| s.rank(l.as_str()));
+    if f.party != party || rank(&f.clearance) < rank(level) {
+        return Err(format!(
+            "facility `{}` is cleared to `{}`, below the item's level `{level}`",
+            f.id, f.clearance
+        ));
+    }
+    let limit = label
+        .originators()
+        .filter(|o| *o != party)
+        .flat_map(|o| world.agreements_between(o, party))
+        .filter_map(|a| a.terms().inspection_days)
+        .min();
+    if let Some(days) = limit {
+        let recent = f
+            .inspected_by(day)
+            .is_some_and(|last| last.add_days(i64::from(days)) >= day);
+        if !recent {
+            let last = f
+                .inspected_by(day)
+                .map_or("never".to_owned(), |d| format!("last on {d}"));
+            return Err(format!(
+                "facility `{}` was inspected {last}: the agreement allows at most {days} days",
+                f.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An allowed read, with the marking the item is read under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -118,6 +165,11 @@ pub fn read_label(
                 );
                 return Decision::deny(Rule::P2, msg);
             }
+        }
+        if label.originators().any(|o| o != party)
+            && let Err(msg) = facility_covers(world, label, level, user, day)
+        {
+            return Decision::deny(Rule::C1, msg);
         }
     }
     Decision::Allow(Access {

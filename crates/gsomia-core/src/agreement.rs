@@ -114,6 +114,10 @@ pub struct Terms {
     /// when true, so that agreements signed before it existed keep their signed form.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requires_assurance: bool,
+    /// The most days since a contractor facility's last inspection for its contractors to read
+    /// the partner's items (C1); no limit if absent. Written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection_days: Option<u32>,
     /// The purposes the agreement allows, if it limits them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purposes: Option<Vec<String>>,

@@ -43,6 +43,8 @@ pub enum Rule {
     P7,
     /// Return of an item to its originator (SPEC P8).
     P8,
+    /// Contractor facilities (SPEC C1).
+    C1,
     H1,
     H2,
     H3,
@@ -97,6 +99,7 @@ impl Rule {
             P6 => "P6",
             P7 => "P7",
             P8 => "P8",
+            C1 => "C1",
             H1 => "H1",
             H2 => "H2",
             H3 => "H3",
@@ -115,11 +118,12 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 43] = {
+    pub const ALL: [Rule; 44] = {
         use Rule::*;
         [
             A1, A2, A3, A4, A5, A6, A7, A8, A9, R1, R2, R3, R4, R4b, R5, R6, R7, R8, S1, M1, M2,
-            M3, M4, P1, P2, P3, P4, P5, P6, P7, P8, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1, K1,
+            M3, M4, P1, P2, P3, P4, P5, P6, P7, P8, C1, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1,
+            K1,
         ]
     };
 

@@ -13,6 +13,7 @@ pub mod correspondence;
 pub mod date;
 pub mod decision;
 pub mod equivalence;
+pub mod facility;
 pub mod history;
 pub mod input;
 pub mod item;
@@ -34,6 +35,7 @@ pub use consent::{Consent, ConsentRequest, Covered, Grantee, Onward, Revocation}
 pub use correspondence::{Letter, LetterKind};
 pub use date::Date;
 pub use decision::{Decision, Refusal, Rule};
+pub use facility::Facility;
 pub use input::{Invalid, Place, Problem};
 pub use item::{BadItemId, Item, ItemFile, ItemId, derive, version_of};
 pub use label::{Caveat, Grading, Hop, Label, Marking, Tag, Timestamp};

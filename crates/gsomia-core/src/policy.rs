@@ -44,6 +44,8 @@ pub enum Action {
     Registers,
     /// Give a partner an assurance for this party's recipient (S1).
     Assure,
+    /// Register and inspect contractor facilities (C1).
+    Facilities,
     /// Report loss or compromise of an item one may read (P6: every holder's duty; no role).
     ReportIncident,
     /// Record the investigation's result of an incident, or list incidents (P6).
@@ -82,6 +84,7 @@ pub fn roles(action: Action) -> (&'static [Role], Rule) {
         Correspondence => (OFFICERS, Rule::N1),
         Registers => (OFFICERS, Rule::G1),
         Assure => (AUTHORITY, Rule::S1),
+        Facilities => (OFFICERS, Rule::C1),
         ManageIncidents => (OFFICERS, Rule::P6),
         Audit | Log | Status => (AUDITORS, Rule::P7),
         Metrics => (&[Role::Admin], Rule::P7),
@@ -133,6 +136,7 @@ fn verb(action: Action) -> &'static str {
         Correspondence => "read the correspondence with partners",
         Registers => "make the registers of people and holdings",
         Assure => "give assurances on the party's behalf",
+        Facilities => "register or inspect contractor facilities",
         ReportIncident => "report incidents",
         ManageIncidents => "manage incidents",
         Audit => "read the audit log",

@@ -53,6 +53,9 @@ pub struct User {
     /// Official or contractor.
     #[serde(default)]
     pub kind: UserKind,
+    /// A contractor's facility (C1), registered at the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
 }
 
 impl User {

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use crate::agreement::Agreement;
 use crate::assurance::Assurance;
 use crate::consent::Consent;
+use crate::facility::Facility;
 use crate::input::{Invalid, Problem};
 use crate::item::Item;
 use crate::party::PartyCode;
@@ -58,6 +59,8 @@ pub struct World {
     standing: Vec<usize>,
     /// The partners' assurances (S1).
     assurances: Vec<Assurance>,
+    /// This party's contractor facilities (C1), by id.
+    facilities: HashMap<String, Facility>,
 }
 
 impl World {
@@ -136,6 +139,7 @@ impl World {
             consents_by_item: HashMap::new(),
             standing: vec![],
             assurances: vec![],
+            facilities: HashMap::new(),
         };
         for c in consents {
             world.add_consent(c);
@@ -220,6 +224,17 @@ impl World {
     pub fn with_assurances(mut self, assurances: Vec<Assurance>) -> World {
         self.assurances = assurances;
         self
+    }
+
+    /// This world with the node's contractor facilities (C1).
+    pub fn with_facilities(mut self, facilities: Vec<Facility>) -> World {
+        self.facilities = facilities.into_iter().map(|f| (f.id.clone(), f)).collect();
+        self
+    }
+
+    /// The contractor facility with this id (C1).
+    pub fn facility(&self, id: &str) -> Option<&Facility> {
+        self.facilities.get(id)
     }
 
     /// The assurances (S1).

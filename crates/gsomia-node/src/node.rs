@@ -145,8 +145,9 @@ impl Node {
         }
         let version = store.world_version()?;
         let assured = verified_assurances(&parties, store.assurances()?);
-        let world =
-            build_world(parties, store.agreements()?, store.consents()?)?.with_assurances(assured);
+        let world = build_world(parties, store.agreements()?, store.consents()?)?
+            .with_assurances(assured)
+            .with_facilities(store.facilities()?);
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         let instance = format!(
             "{}-{}",
@@ -518,7 +519,8 @@ impl Node {
         let assured = verified_assurances(&parties, self.store.assurances()?);
         let world = Arc::new(
             build_world(parties, self.store.agreements()?, self.store.consents()?)?
-                .with_assurances(assured),
+                .with_assurances(assured)
+                .with_facilities(self.store.facilities()?),
         );
         let rules = Arc::new(self.store.release_rules()?);
         // A poisoned lock still holds a consistent value: each is only ever replaced whole.

@@ -149,6 +149,8 @@ pub enum Write {
     /// Keep an assurance (S1), a partner's or this party's, verified; one with the same id is
     /// never replaced (H1).
     PutAssurance(gsomia_crypto::Verified<gsomia_core::Assurance>),
+    /// Keep a contractor facility of this party's (C1), replacing the one with its id.
+    PutFacility(gsomia_core::Facility),
     /// Keep a partner's request for this party's consent.
     AddConsentRequest(gsomia_core::ConsentRequest),
     /// Record the answer to a consent request.
@@ -214,6 +216,7 @@ impl Write {
                 | Write::PutConsent(_)
                 | Write::RevokeConsent(_)
                 | Write::PutAssurance(_)
+                | Write::PutFacility(_)
                 | Write::AddReleaseRule(_)
         )
     }
@@ -441,6 +444,9 @@ pub trait Store: Send + Sync + 'static {
     fn consents(&self) -> Result<Vec<gsomia_core::Consent>, StoreError>;
     /// Consent requests from partners.
     fn consent_requests(&self) -> Result<Vec<StoredConsentRequest>, StoreError>;
+
+    /// This party's contractor facilities (C1), by id.
+    fn facilities(&self) -> Result<Vec<gsomia_core::Facility>, StoreError>;
 
     /// The assurances kept (S1), in the order they were kept.
     fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError>;

@@ -145,6 +145,10 @@ CREATE INDEX letters_by_agreement ON letters (agreement, n);
 CREATE TABLE assurances (n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
                          assurance TEXT NOT NULL);
 "#,
+    // Contractor facilities (C1).
+    r#"
+CREATE TABLE facilities (id TEXT PRIMARY KEY, facility TEXT NOT NULL);
+"#,
 ];
 
 const ITEM_COLUMNS: &str = "seq, stix_id, modified, stix_type, label, marking, custody, binding, \
@@ -747,6 +751,7 @@ fn always_succeeds(w: &Write) -> bool {
             | Write::RevokeConsent(_)
             | Write::PutLetter(_)
             | Write::PutAssurance(_)
+            | Write::PutFacility(_)
             | Write::AddConsentRequest(_)
             | Write::Enqueue { .. }
             | Write::PutCheckpoint { .. }
@@ -1139,6 +1144,16 @@ fn apply(
                 exec(tx, cache,
                     "INSERT INTO consents (id, consent) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
                     &[&consent.id, &json(consent)],
+                )
+                .map_err(db)?;
+            }
+            Write::PutFacility(facility) => {
+                exec(
+                    tx,
+                    cache,
+                    "INSERT INTO facilities (id, facility) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET facility = EXCLUDED.facility",
+                    &[&facility.id, &json(facility)],
                 )
                 .map_err(db)?;
             }
@@ -1544,6 +1559,10 @@ impl Store for PostgresStore {
 
     fn consents(&self) -> Result<Vec<Consent>, StoreError> {
         self.all_json("SELECT consent FROM consents ORDER BY id", &[])
+    }
+
+    fn facilities(&self) -> Result<Vec<gsomia_core::Facility>, StoreError> {
+        self.all_json("SELECT facility FROM facilities ORDER BY id", &[])
     }
 
     fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError> {

@@ -54,7 +54,10 @@ fn p1_deny_without_need_to_know_whatever_the_clearance_or_role() {
 
 #[test]
 fn p2_contractors_need_the_originators_consent() {
-    let contractor = analyst(|u| u["kind"] = "contractor".into());
+    let contractor = analyst(|u| {
+        u["kind"] = "contractor".into();
+        u["facility"] = "mhi-kobe".into();
+    });
     assert_eq!(
         decide(&world(), &missile_report(), &contractor, "2019-07-25"),
         "deny P2: sato is a contractor and KOR has not consented to release \
@@ -66,7 +69,7 @@ fn p2_contractors_need_the_originators_consent() {
             "given": "2019-07-25", "until": "2019-12-31"}"#,
     )
     .unwrap();
-    let w = world_with(agreement(KOR_JPN), vec![consent]);
+    let w = world_with(agreement(KOR_JPN), vec![consent]).with_facilities(vec![facility(&[])]);
     assert!(read(&w, &missile_report(), &contractor, day("2019-07-25")).is_allow());
     assert_eq!(
         read(&w, &missile_report(), &contractor, day("2020-01-01"))
@@ -161,4 +164,94 @@ fn h8_read_refusals_name_no_level_topic_or_purpose() {
             assert!(!said.contains(secret), "{said} names `{secret}`");
         }
     }
+}
+
+/// JPN's contractor facility `mhi-kobe`, cleared GOKUHI, inspected on `inspections`.
+fn facility(inspections: &[&str]) -> gsomia_core::Facility {
+    let v = serde_json::json!({
+        "id": "mhi-kobe", "name": "Kobe shipyard", "party": "JPN", "clearance": "GOKUHI",
+        "responsible": "Tanaka", "inspections": inspections,
+    });
+    serde_json::from_value::<gsomia_core::Facility>(v)
+        .unwrap()
+        .check()
+        .unwrap()
+}
+
+#[test]
+fn c1_a_contractor_reads_a_partners_item_at_a_cleared_and_recently_inspected_facility() {
+    let consent = Consent::from_json(
+        r#"{"id": "c", "originator": "KOR", "item": "report--6b1c2f5e-3f0a-4d7e-9a1b-2c3d4e5f6a7b",
+            "holder": "JPN", "to": "contractors", "purpose": "missile-warning",
+            "given": "2019-07-25", "until": "2019-12-31"}"#,
+    )
+    .unwrap();
+    let mut file: serde_json::Value = serde_json::from_str(KOR_JPN).unwrap();
+    file["terms"]["inspection_days"] = 365.into();
+    let w = |f: gsomia_core::Facility| {
+        world_with(agreement(&file.to_string()), vec![consent.clone()]).with_facilities(vec![f])
+    };
+    let at = |facility: &str| {
+        analyst(|u| {
+            u["kind"] = "contractor".into();
+            u["facility"] = facility.into();
+        })
+    };
+    let report = missile_report();
+    let ok = w(facility(&["2019-01-10"]));
+    assert_eq!(
+        decide(&ok, &report, &at("mhi-kobe"), "2019-07-25"),
+        "allow JPN:GOKUHI(KOR)"
+    );
+    assert_eq!(
+        decide(&ok, &report, &at("elsewhere"), "2019-07-25"),
+        "deny C1: sato is a contractor of no facility registered at JPN"
+    );
+    assert_eq!(
+        decide(&w(facility(&[])), &report, &at("mhi-kobe"), "2019-07-25"),
+        "deny C1: facility `mhi-kobe` was inspected never: the agreement allows at most 365 days"
+    );
+    assert_eq!(
+        decide(
+            &w(facility(&["2018-06-01"])),
+            &report,
+            &at("mhi-kobe"),
+            "2019-07-25"
+        ),
+        "deny C1: facility `mhi-kobe` was inspected last on 2018-06-01: the agreement allows at \
+         most 365 days"
+    );
+    let low = serde_json::from_value::<gsomia_core::Facility>(serde_json::json!({
+        "id": "mhi-kobe", "name": "Kobe", "party": "JPN", "clearance": "HI",
+        "responsible": "Tanaka", "inspections": ["2019-01-10"],
+    }))
+    .unwrap();
+    assert_eq!(
+        decide(&w(low), &report, &at("mhi-kobe"), "2019-07-25"),
+        "deny C1: facility `mhi-kobe` is cleared to `HI`, below the item's level `GOKUHI`"
+    );
+    // Inspections out of order, or no responsible person: the facility is refused.
+    let bad = |edit: fn(&mut serde_json::Value)| {
+        let mut v = serde_json::json!({
+            "id": "f", "name": "n", "party": "JPN", "clearance": "HI", "responsible": "r",
+            "inspections": ["2019-01-10", "2018-01-10"],
+        });
+        edit(&mut v);
+        serde_json::from_value::<gsomia_core::Facility>(v)
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        bad(|_| {}),
+        "inspections: `2019-01-10` is after `2018-01-10`"
+    );
+    assert_eq!(
+        bad(|v| {
+            v["inspections"] = serde_json::json!([]);
+            v["responsible"] = " ".into();
+        }),
+        "responsible: a facility names the person responsible"
+    );
 }

@@ -83,7 +83,7 @@ fn agreements() {
         events[3] (suspend by KOR on 2019-08-01): dated before the event before it (2019-08-23): events are append-only, in date order (A7)
         terms.notice_days: invalid type: string "ninety", expected u32 at line 1 column 504
         terms.initial_years: initial_years must be between 1 and 100, not 0
-        terms.notice_period: unknown field `notice_period`, expected one of `initial_years`, `renewal_years`, `notice_days`, `resume_effect`, `report_destruction`, `requires_assurance`, `purposes` at line 1 column 514
+        terms.notice_period: unknown field `notice_period`, expected one of `initial_years`, `renewal_years`, `notice_days`, `resume_effect`, `report_destruction`, `requires_assurance`, `inspection_days`, `purposes` at line 1 column 514
         scope: the list is empty
         id: `kor jpn` is not an agreement id (1 to 128 ASCII letters, digits, `.`, `_` or `-`) at line 1 column 423
         agreement #0: equivalence[0].levels.KOR[0]: unknown level `2` in the scheme of KOR

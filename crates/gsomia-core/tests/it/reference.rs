@@ -686,6 +686,11 @@ fn ref_read(
     {
         return "deny P2".into();
     }
+    // C1: these worlds register no contractor facility, so a contractor reads no partner's
+    // item even with consent.
+    if user["kind"] == "contractor" && originators(item).iter().any(|o| *o != party) {
+        return "deny C1".into();
+    }
     format!("allow {level}")
 }
 

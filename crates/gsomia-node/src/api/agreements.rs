@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, Body, Caller, Params, internal};
 use crate::error::{ApiError, ErrorBody};
-use crate::service::{agreements, assurances, correspondence};
+use crate::service::{agreements, assurances, correspondence, facilities};
 
 #[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -267,4 +267,74 @@ pub(super) async fn sign_amendment(
     Ok(Json(
         agreements::sign_amendment(&node, &user, &id, &amendment).await?,
     ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FacilityRequest {
+    /// The facility's id at the node.
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its facility clearance: a level of this party's scheme.
+    #[schema(value_type = String)]
+    clearance: LevelId,
+    /// The person responsible for its security.
+    responsible: String,
+}
+
+/// Registers a contractor facility (C1), or changes its name, clearance or responsible person.
+#[utoipa::path(post, path = "/api/v1/facilities", tag = "agreements", security(("bearer" = [])), request_body = FacilityRequest,
+    responses((status = 201, description = "The facility as kept", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+              (status = 422, description = "An unknown level, no responsible person", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn register_facility(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Body(req): Body<FacilityRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let f = facilities::register(
+        &node,
+        &user,
+        req.id,
+        req.name,
+        req.clearance,
+        req.responsible,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(f)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InspectionRequest {
+    /// The day it took place; today if absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    on: Option<Date>,
+}
+
+/// Records an inspection of a contractor facility (C1).
+#[utoipa::path(post, path = "/api/v1/facilities/{id}/inspections", tag = "agreements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Facility id")), request_body = InspectionRequest,
+    responses((status = 200, description = "The facility with the inspection", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+              (status = 404, description = "No such facility", body = ErrorBody), (status = 422, description = "A day to come, or before the last inspection", body = ErrorBody),
+              (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn inspect_facility(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<InspectionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(facilities::inspect(&node, &user, &id, req.on).await?))
+}
+
+/// The node's contractor facilities (C1).
+#[utoipa::path(get, path = "/api/v1/facilities", tag = "agreements", security(("bearer" = [])),
+    responses((status = 200, description = "Facilities", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+              (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+pub(super) async fn facilities_held(
+    State(node): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(facilities::list(&node, &user).await?))
 }

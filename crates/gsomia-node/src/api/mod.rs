@@ -99,6 +99,14 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/registers/{which}", get(registers::get))
         .route(
+            "/api/v1/facilities",
+            post(agreements::register_facility).get(agreements::facilities_held),
+        )
+        .route(
+            "/api/v1/facilities/{id}/inspections",
+            post(agreements::inspect_facility),
+        )
+        .route(
             "/api/v1/assurances",
             post(agreements::give_assurance).get(agreements::assurances_held),
         )

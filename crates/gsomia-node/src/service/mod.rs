@@ -16,6 +16,7 @@ pub mod assurances;
 pub mod audit;
 pub mod consents;
 pub mod correspondence;
+pub mod facilities;
 pub mod inbox;
 pub mod incidents;
 pub mod items;

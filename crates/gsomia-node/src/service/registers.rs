@@ -2,9 +2,8 @@
 //! the inventory of the items it holds from each partner, signed by this node's key.
 //!
 //! A register is a table (`columns`, `rows` of text) in a signed JSON document; its CSV form is
-//! the same table, signed on its own (the signature over the CSV text). This node is the one
-//! facility registered (contractor facilities, C1, are not modelled yet), so `facility` is the
-//! party's code.
+//! the same table, signed on its own (the signature over the CSV text). A person's `facility`
+//! is their contractor facility (C1), or the party's code for the node itself.
 
 use std::collections::BTreeMap;
 
@@ -156,7 +155,9 @@ fn people(node: &Node, day: &str) -> Result<Vec<Vec<String>>, ApiError> {
             .collect();
         let kind = serde_json::to_value(u.kind).map_err(internal)?;
         rows.push(vec![
-            node.party().to_string(),
+            u.facility
+                .clone()
+                .unwrap_or_else(|| node.party().to_string()),
             u.id.clone(),
             u.name.clone(),
             kind.as_str().unwrap_or("").to_owned(),

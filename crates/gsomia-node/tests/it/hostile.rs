@@ -1650,10 +1650,11 @@ async fn r4b_a_standing_consent_lets_the_hub_pass_warnings_on_until_revoked_and_
         .map(|h| format!("{}>{}", h.from, h.to))
         .collect();
     assert_eq!(chain, ["KOR>USA", "USA>JPN"]);
-    assert!(
-        jpn.world().consent(&consent_id).is_some(),
-        "kept with the item"
-    );
+    // Kept with the item (the world is read again just after the commit that stored both).
+    until("the consent in JPN's world", || {
+        jpn.world().consent(&consent_id).is_some()
+    })
+    .await;
     // The hub keeps what it would carry: the consent as it holds it now, unrevoked.
     let stale = usa.world().consent(&consent_id).unwrap().clone();
     // Korea revokes it from today: the hub and Japan both hold the revocation.
@@ -2132,6 +2133,101 @@ async fn a9_an_amendment_proposed_at_one_node_and_signed_at_the_other_decides_fr
     let a = kor.world().agreement("kor-jpn-gsomia").unwrap().clone();
     assert_eq!(a.amendments().count(), 1);
     assert_eq!(a.scope_at("2019-07-25".parse().unwrap()), None);
+    halt(k).await;
+    halt(j).await;
+}
+
+/// C1: a contractor at Japan reads Korea's report only with Korea's consent to Japan's
+/// contractors (P2) and at a contractor facility Japan registered, cleared for the report's
+/// level and inspected; officers register and inspect, nobody records an inspection to come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_a_contractor_reads_a_partners_item_only_at_a_registered_cleared_inspected_facility() {
+    let (_root, kor, k, jpn, j, kim) = pair("facility").await;
+    publish_and_release(&kor, &k, &kim, REPORT_ID).await;
+    let kato = user(&jpn, "kato", json!(["security_officer"]), "GOKUHI");
+    let sato = user(&jpn, "sato", json!(["analyst"]), "GOKUHI");
+    let contractor: gsomia_core::User = serde_json::from_value(json!({
+        "id": "ito", "party": "JPN", "clearance": "GOKUHI", "duties": ["missile-warning"],
+        "kind": "contractor", "facility": "mhi-kobe",
+    }))
+    .unwrap();
+    let ito = jpn.add_user(contractor).unwrap();
+    let read = || {
+        let (addr, ito) = (j.addr.clone(), ito.clone());
+        async move {
+            let path = format!("/api/v1/items/{REPORT_ID}");
+            http(&addr, "GET", &path, Some(&ito), None).await.0
+        }
+    };
+    let last_refusal = || {
+        audited(&jpn, "item.read", REPORT_ID)
+            .last()
+            .and_then(|e| e["rule"].as_str().map(str::to_owned))
+    };
+    assert_eq!(read().await, 404);
+    assert_eq!(last_refusal().as_deref(), Some("P2"));
+    // Korea consents to Japan's contractors.
+    let consent: gsomia_core::Consent = serde_json::from_value(json!({
+        "id": "kor-contractors-1", "originator": "KOR", "item": REPORT_ID, "holder": "JPN",
+        "to": "contractors", "purpose": "missile-warning", "given": "2019-07-25",
+        "until": "2019-12-31",
+    }))
+    .unwrap();
+    let consent = gsomia_crypto::consent::sign_consent(&kor.keys().signing, consent);
+    let payload = json!({ "approved": true, "consent": consent });
+    let (_, reply) = Hostile::new(&kor)
+        .send(
+            &jpn,
+            &j.addr,
+            vec![json!({ "kind": "consent", "payload": payload })],
+        )
+        .await;
+    assert!(refused(&reply).is_empty(), "{reply}");
+    until("the consent at JPN", || {
+        jpn.world().consent("kor-contractors-1").is_some()
+    })
+    .await;
+    assert_eq!(read().await, 404);
+    assert_eq!(last_refusal().as_deref(), Some("C1"));
+    // Japan's officer registers the facility; an analyst may not; nor at a level JPN lacks.
+    let facility = json!({ "id": "mhi-kobe", "name": "Kobe shipyard", "clearance": "GOKUHI",
+                           "responsible": "Tanaka" });
+    let post = |token: String, path: String, body: Value| {
+        let addr = j.addr.clone();
+        async move { http(&addr, "POST", &path, Some(&token), Some(body.to_string())).await }
+    };
+    let (s, b) = post(sato.clone(), "/api/v1/facilities".into(), facility.clone()).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("C1")), "{b}");
+    let mut bad = facility.clone();
+    bad["clearance"] = "SECRET".into();
+    assert_eq!(
+        post(kato.clone(), "/api/v1/facilities".into(), bad).await.0,
+        422
+    );
+    let (s, b) = post(kato.clone(), "/api/v1/facilities".into(), facility).await;
+    assert_eq!(s, 201, "{b}");
+    until("the facility in JPN's world", || {
+        jpn.world().facility("mhi-kobe").is_some()
+    })
+    .await;
+    // The agreement sets no inspection limit: registered and cleared is enough here.
+    assert_eq!(read().await, 200);
+    let inspect = "/api/v1/facilities/mhi-kobe/inspections".to_owned();
+    let (s, b) = post(kato.clone(), inspect.clone(), json!({ "on": "2019-07-26" })).await;
+    assert_eq!(s, 422, "an inspection to come: {b}");
+    let (s, b) = post(kato.clone(), inspect, json!({})).await;
+    assert_eq!(
+        (s, b["facility"]["inspections"].clone()),
+        (200, json!(["2019-07-25"])),
+        "{b}"
+    );
+    let (s, _) = post(
+        kato.clone(),
+        "/api/v1/facilities/nope/inspections".into(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 404);
     halt(k).await;
     halt(j).await;
 }

@@ -137,6 +137,10 @@ CREATE INDEX letters_by_agreement ON letters (agreement, n);
     r#"
 CREATE TABLE assurances (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, assurance TEXT NOT NULL);
 "#,
+    // Contractor facilities (C1).
+    r#"
+CREATE TABLE facilities (id TEXT PRIMARY KEY, facility TEXT NOT NULL);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

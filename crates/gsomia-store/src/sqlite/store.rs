@@ -384,6 +384,10 @@ impl Store for SqliteStore {
         self.all_json("SELECT consent FROM consents ORDER BY id", [])
     }
 
+    fn facilities(&self) -> Result<Vec<gsomia_core::Facility>, StoreError> {
+        self.all_json("SELECT facility FROM facilities ORDER BY id", [])
+    }
+
     fn assurances(&self) -> Result<Vec<gsomia_core::Assurance>, StoreError> {
         self.all_json("SELECT assurance FROM assurances ORDER BY n", [])
     }

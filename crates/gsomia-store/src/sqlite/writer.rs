@@ -330,6 +330,14 @@ pub(super) fn apply(tx: &Transaction, job: &Job, head: &mut Head) -> Result<Comm
                 .and_then(|mut s| s.execute(params![consent.id, json(consent)]))
                     .map_err(db)?;
             }
+            Write::PutFacility(facility) => {
+                tx.prepare_cached(
+                    "INSERT INTO facilities (id, facility) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET facility = excluded.facility",
+                )
+                .and_then(|mut s| s.execute(params![facility.id, json(facility)]))
+                .map_err(db)?;
+            }
             Write::PutAssurance(assurance) => {
                 let assurance: &gsomia_core::Assurance = assurance;
                 tx.prepare_cached(
