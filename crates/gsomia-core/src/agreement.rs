@@ -429,6 +429,18 @@ impl Agreement {
                         "amendment `{id}` may come again only with {by}'s signature added"
                     )));
                 }
+                // It takes effect on its last signature: a signature dated before one already
+                // given would move that day into the past.
+                let latest = held.signed.iter().map(|s| s.on).max();
+                if let (Some(latest), [s]) = (latest, added.as_slice())
+                    && s.on < latest
+                {
+                    return Err(inconsistent(format!(
+                        "{by}'s signature of `{id}` is dated {}, before the signature before it \
+                         ({latest}): an amendment takes effect on its last signature",
+                        s.on
+                    )));
+                }
                 file.amendments[i] = amendment;
             }
         }

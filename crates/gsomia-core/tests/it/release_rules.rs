@@ -519,3 +519,42 @@ fn a9_amendments_are_signed_by_the_parties_once_and_change_something_valid() {
         "{e}"
     );
 }
+
+#[test]
+fn a9_a_party_adds_only_its_own_signature_and_never_backdates_it() {
+    let proposed = amended(|f| {
+        f["amendments"][0]["signed"].as_array_mut().unwrap().pop();
+    })
+    .unwrap();
+    let held = proposed.file().amendments[0].clone();
+    let signed = |by: &str, on: &str| {
+        let mut a = held.clone();
+        a.signed.push(gsomia_core::agreement::Signature {
+            by: by.parse().unwrap(),
+            on: day(on),
+        });
+        a
+    };
+    let jpn = "JPN".parse().unwrap();
+    let after = proposed
+        .with_amendment(signed("JPN", "2020-01-15"), jpn)
+        .unwrap();
+    assert_eq!(
+        after.amendments().next().unwrap().1,
+        Some(day("2020-01-15"))
+    );
+    let err =
+        |r: Result<gsomia_core::Agreement, gsomia_core::Invalid>| r.err().unwrap().to_string();
+    assert_eq!(
+        err(proposed.with_amendment(signed("JPN", "2019-12-31"), jpn)),
+        "amendment: JPN's signature of `kor-jpn-2020-1` is dated 2019-12-31, before the \
+         signature before it (2020-01-10): an amendment takes effect on its last signature"
+    );
+    assert_eq!(
+        err(proposed.with_amendment(signed("KOR", "2020-01-15"), jpn)),
+        "amendment: amendment `kor-jpn-2020-1` may come again only with JPN's signature added"
+    );
+    let mut changed = signed("JPN", "2020-01-15");
+    changed.scope = Some(vec!["cyber".into()]);
+    assert!(err(proposed.with_amendment(changed, jpn)).contains("is held with other terms"));
+}
