@@ -906,20 +906,28 @@ pub fn verify_assurance(
     parties: &[PartyRecord],
     assurance: gsomia_core::Assurance,
 ) -> Result<gsomia_crypto::Verified<gsomia_core::Assurance>, String> {
+    let by = assurance.by;
+    verify_signed(parties, by, assurance)
+}
+
+/// `t` verified with a key this node holds for party `by`, current or replaced (K1): for the
+/// statements signed in a field of their own (letters, assurances).
+pub fn verify_signed<T: gsomia_crypto::signed::SelfSigned>(
+    parties: &[PartyRecord],
+    by: PartyCode,
+    t: T,
+) -> Result<gsomia_crypto::Verified<T>, String> {
     let keys: Vec<_> = parties
         .iter()
-        .filter(|p| p.code == assurance.by)
+        .filter(|p| p.code == by)
         .flat_map(verifying_keys)
         .collect();
     if keys.is_empty() {
-        return Err(format!(
-            "assurance `{}`: the key of {} is unknown here",
-            assurance.id, assurance.by
-        ));
+        return Err(format!("`{}`: the key of {by} is unknown here", t.id()));
     }
     let mut last = String::new();
     for key in keys {
-        match gsomia_crypto::signed::verify(&key, assurance.clone()) {
+        match gsomia_crypto::signed::verify(&key, t.clone()) {
             Ok(v) => return Ok(v),
             Err(e) => last = e,
         }

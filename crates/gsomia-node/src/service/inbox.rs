@@ -551,15 +551,9 @@ fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> 
     if let Err(m) = Letter::may_answer(&letter, &held) {
         return Ok(cx.refuse(action, &id, rule, m));
     }
-    let verified = cx
-        .parties
-        .iter()
-        .filter(|p| p.code == from)
-        .flat_map(crate::node::verifying_keys)
-        .find_map(|key| gsomia_crypto::signed::verify(&key, letter.clone()).ok());
-    let Some(verified) = verified else {
-        let m = format!("letter `{id}` does not verify with {from}'s key");
-        return Ok(cx.refuse(action, &id, rule, m));
+    let verified = match crate::node::verify_signed(cx.parties, from, letter) {
+        Ok(v) => v,
+        Err(m) => return Ok(cx.refuse(action, &id, rule, m)),
     };
     cx.record(
         action,
