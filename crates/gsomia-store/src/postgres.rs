@@ -372,15 +372,23 @@ fn migrate(c: &mut Client) -> Result<(), StoreError> {
     tx.commit().map_err(db)
 }
 
-/// Stored Merkle hashes read through one transaction.
-struct PgHashes<'a, 'b>(RefCell<&'a mut Transaction<'b>>);
+/// Stored Merkle hashes read through one transaction. The reader's error type can only say
+/// "not in the tree", so the store's own error (a lost connection, say) is kept beside it for
+/// the caller to report as what it was.
+struct PgHashes<'a, 'b> {
+    tx: RefCell<&'a mut Transaction<'b>>,
+    failed: RefCell<Option<StoreError>>,
+}
 
 impl HashReader for PgHashes<'_, '_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReaderError> {
-        let mut tx = self.0.borrow_mut();
+        let mut tx = self.tx.borrow_mut();
         read_hashes(&mut **tx, indexes)
             .map(|v| v.into_iter().map(Hash).collect())
-            .map_err(|_| ReaderError::IndexesNotInTree)
+            .map_err(|e| {
+                *self.failed.borrow_mut() = Some(e);
+                ReaderError::IndexesNotInTree
+            })
     }
 }
 
@@ -428,8 +436,18 @@ fn chain_head(c: &mut impl GenericClient) -> Result<(u64, String), StoreError> {
 /// The head as stored: the chain's last entry and the tree's frontier.
 fn stored_head(tx: &mut Transaction) -> Result<Head, StoreError> {
     let (seq, hash) = chain_head(tx)?;
-    let tree = Frontier::load(seq, &PgHashes(RefCell::new(tx)))
-        .map_err(|e| StoreError::Corrupt(format!("Merkle tree of size {seq}: {e}")))?;
+    let hashes = PgHashes {
+        tx: RefCell::new(tx),
+        failed: RefCell::new(None),
+    };
+    // A database that went away is unavailable, not corrupt: only a hash that is really
+    // missing is a corrupt row.
+    let tree = Frontier::load(seq, &hashes).map_err(|e| match hashes.failed.take() {
+        Some(StoreError::Corrupt(_)) | None => {
+            StoreError::Corrupt(format!("Merkle tree of size {seq}: {e}"))
+        }
+        Some(other) => other,
+    })?;
     Ok(Head::new(seq, hash, tree))
 }
 
