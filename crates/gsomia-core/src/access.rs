@@ -61,6 +61,54 @@ fn facility_covers(
     Ok(())
 }
 
+/// V1: a visitor reads, on a day of the visit, the host's own items (the third-party rule: no
+/// other originator's) at a level at most the authorised one and on one of its topics.
+fn visit_allows(
+    world: &World,
+    label: &Label,
+    level: &LevelId,
+    user: &User,
+    id: &str,
+    day: Date,
+) -> Result<(), String> {
+    let party = user.party;
+    let Some(v) = world.visit(id).filter(|v| v.host == party) else {
+        return Err(format!(
+            "{} visits under `{id}`, which {party} has not authorised",
+            user.id
+        ));
+    };
+    if day < v.from || day > v.until {
+        return Err(format!(
+            "{}'s visit is authorised from {} to {}, not on {day}",
+            user.id, v.from, v.until
+        ));
+    }
+    if let Some(o) = label.originators().find(|o| *o != party) {
+        return Err(format!(
+            "a visitor to {party} reads {party}'s own items: {o}'s are not {party}'s to show"
+        ));
+    }
+    let rank = |l: &LevelId| world.scheme(party).and_then(|s| s.rank(l.as_str()));
+    if rank(level) > rank(&v.level) || rank(level).is_none() {
+        return Err(format!(
+            "{}'s visit is authorised up to `{}`, below the item's level",
+            user.id, v.level
+        ));
+    }
+    let on_topic = v
+        .topics
+        .iter()
+        .any(|t| *t == label.purpose || label.topics.contains(t));
+    if !on_topic {
+        return Err(format!(
+            "none of the topics of {}'s visit covers the item's purpose or topics",
+            user.id
+        ));
+    }
+    Ok(())
+}
+
 /// An allowed read, with the marking the item is read under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -115,6 +163,11 @@ pub fn read_label(
             }
         }
     };
+    if let Some(visit) = &user.visit
+        && let Err(msg) = visit_allows(world, label, level, user, visit, day)
+    {
+        return Decision::deny(Rule::V1, msg);
+    }
     // P1: clearance rank at least the item's rank, and a duty covering its purpose or a topic.
     let scheme = world.scheme(party);
     let rank = |l: &str| scheme.and_then(|s| s.rank(l));

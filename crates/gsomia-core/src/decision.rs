@@ -43,6 +43,10 @@ pub enum Rule {
     P7,
     /// Return of an item to its originator (SPEC P8).
     P8,
+    /// Visits (SPEC V1).
+    V1,
+    /// Security representatives' inspection visits (SPEC V2).
+    V2,
     /// Contractor facilities (SPEC C1).
     C1,
     H1,
@@ -99,6 +103,8 @@ impl Rule {
             P6 => "P6",
             P7 => "P7",
             P8 => "P8",
+            V1 => "V1",
+            V2 => "V2",
             C1 => "C1",
             H1 => "H1",
             H2 => "H2",
@@ -118,12 +124,12 @@ impl Rule {
 
 impl Rule {
     /// Every rule, in SPEC order.
-    pub const ALL: [Rule; 44] = {
+    pub const ALL: [Rule; 46] = {
         use Rule::*;
         [
             A1, A2, A3, A4, A5, A6, A7, A8, A9, R1, R2, R3, R4, R4b, R5, R6, R7, R8, S1, M1, M2,
-            M3, M4, P1, P2, P3, P4, P5, P6, P7, P8, C1, H1, H2, H3, H4, H5, H6, H7, H8, G1, N1, D1,
-            K1,
+            M3, M4, P1, P2, P3, P4, P5, P6, P7, P8, V1, V2, C1, H1, H2, H3, H4, H5, H6, H7, H8, G1,
+            N1, D1, K1,
         ]
     };
 

@@ -25,6 +25,7 @@ pub mod reclassification;
 pub mod release;
 pub mod scheme;
 pub mod user;
+pub mod visit;
 pub mod warning;
 pub mod world;
 
@@ -45,4 +46,5 @@ pub use receipt::{Receipt, SignedReceipt};
 pub use release::{Release, release};
 pub use scheme::{LevelId, Scheme, SchemeFile};
 pub use user::{Role, User, UserKind};
+pub use visit::Visit;
 pub use world::{World, WorldError};

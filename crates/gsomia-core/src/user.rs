@@ -56,6 +56,10 @@ pub struct User {
     /// A contractor's facility (C1), registered at the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facility: Option<String>,
+    /// A visitor's (V1): the id of the host's authorisation letter, which bounds what they
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<String>,
 }
 
 impl User {

@@ -8,12 +8,14 @@ use rustc_hash::FxHashMap;
 use crate::agreement::Agreement;
 use crate::assurance::Assurance;
 use crate::consent::Consent;
+use crate::correspondence::{Letter, LetterKind};
 use crate::facility::Facility;
 use crate::input::{Invalid, Problem};
 use crate::item::Item;
 use crate::party::PartyCode;
 use crate::scheme::Scheme;
 use crate::user::User;
+use crate::visit::Visit;
 
 /// Which input of a world is wrong, by its index in the lists given to [`World::new`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +63,8 @@ pub struct World {
     assurances: Vec<Assurance>,
     /// This party's contractor facilities (C1), by id.
     facilities: HashMap<String, Facility>,
+    /// The visits this party authorised (V1), by the authorisation's id.
+    visits: HashMap<String, Visit>,
 }
 
 impl World {
@@ -140,6 +144,7 @@ impl World {
             standing: vec![],
             assurances: vec![],
             facilities: HashMap::new(),
+            visits: HashMap::new(),
         };
         for c in consents {
             world.add_consent(c);
@@ -230,6 +235,22 @@ impl World {
     pub fn with_facilities(mut self, facilities: Vec<Facility>) -> World {
         self.facilities = facilities.into_iter().map(|f| (f.id.clone(), f)).collect();
         self
+    }
+
+    /// This world with the visits the node's party authorised (V1): of `letters`, the visit
+    /// authorisations whose host is the letter's writer.
+    pub fn with_visits(mut self, letters: Vec<Letter>) -> World {
+        self.visits = letters
+            .into_iter()
+            .filter(|l| l.kind == LetterKind::VisitAuthorisation)
+            .filter_map(|l| Some((l.id, l.visit.filter(|v| v.host == l.from)?)))
+            .collect();
+        self
+    }
+
+    /// The authorised visit with this authorisation id (V1).
+    pub fn visit(&self, id: &str) -> Option<&Visit> {
+        self.visits.get(id)
     }
 
     /// The contractor facility with this id (C1).

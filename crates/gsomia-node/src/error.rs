@@ -55,6 +55,14 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
+    /// 422 naming the rule the request goes against.
+    pub fn against(rule: Rule, message: impl Into<String>) -> Self {
+        ApiError {
+            rule: Some(rule),
+            ..Self::unprocessable(message)
+        }
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

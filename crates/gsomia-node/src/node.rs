@@ -148,6 +148,7 @@ impl Node {
         let world = build_world(parties, store.agreements()?, store.consents()?)?
             .with_assurances(assured)
             .with_facilities(store.facilities()?);
+        let world = with_visits(world, &*store)?;
         let rules = RwLock::new(Arc::new(store.release_rules()?));
         let instance = format!(
             "{}-{}",
@@ -517,11 +518,10 @@ impl Node {
         }
         let parties = self.store.parties()?;
         let assured = verified_assurances(&parties, self.store.assurances()?);
-        let world = Arc::new(
-            build_world(parties, self.store.agreements()?, self.store.consents()?)?
-                .with_assurances(assured)
-                .with_facilities(self.store.facilities()?),
-        );
+        let world = build_world(parties, self.store.agreements()?, self.store.consents()?)?
+            .with_assurances(assured)
+            .with_facilities(self.store.facilities()?);
+        let world = Arc::new(with_visits(world, &*self.store)?);
         let rules = Arc::new(self.store.release_rules()?);
         // A poisoned lock still holds a consistent value: each is only ever replaced whole.
         *self.world.write().unwrap_or_else(|p| p.into_inner()) = world;
@@ -568,15 +568,9 @@ impl Node {
         self.world()
             .check_user(&user)
             .map_err(|e| NodeError::Input(format!("{}: {}", e.place, e.problem)))?;
-        let token = new_token()?;
         let detail = serde_json::json!({ "roles": user.roles, "clearance": user.clearance, "kind": user.kind, "expires": expires });
         let entry = self.admin_entry("user.add", &user.id, detail);
-        let record = UserRecord {
-            token_hash: gsomia_crypto::token_hash(&token),
-            user,
-            disabled: false,
-            expires: expires.map(|d| d.to_string()),
-        };
+        let (token, record) = account(user, expires)?;
         self.store.write(Batch {
             writes: vec![Write::AddUser(record)],
             audit: vec![entry],
@@ -818,11 +812,36 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A new bearer token: 32 random bytes.
+/// A new account for `user`, its token valid until the end of `expires`: the token (shown once)
+/// and the record that keeps only its hash.
+pub(crate) fn account(
+    user: User,
+    expires: Option<Date>,
+) -> Result<(String, UserRecord), NodeError> {
+    let token = new_token()?;
+    let record = UserRecord {
+        token_hash: gsomia_crypto::token_hash(&token),
+        user,
+        disabled: false,
+        expires: expires.map(|d| d.to_string()),
+    };
+    Ok((token, record))
+}
+
 fn new_token() -> Result<String, NodeError> {
     Ok(format!(
         "gsomia_{}",
         URL_SAFE_NO_PAD.encode(data::random32()?)
     ))
+}
+
+/// `world` with the visits authorised in the letters the store holds under its agreements (V1).
+fn with_visits(world: World, store: &dyn Store) -> Result<World, StoreError> {
+    let mut letters = vec![];
+    for a in world.agreements() {
+        letters.extend(store.letters(a.id().as_str())?);
+    }
+    Ok(world.with_visits(letters))
 }
 
 /// The world from stored descriptors and agreements.

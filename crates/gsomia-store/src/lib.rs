@@ -217,6 +217,7 @@ impl Write {
                 | Write::RevokeConsent(_)
                 | Write::PutAssurance(_)
                 | Write::PutFacility(_)
+                | Write::PutLetter(_)
                 | Write::AddReleaseRule(_)
         )
     }

@@ -255,3 +255,323 @@ fn c1_a_contractor_reads_a_partners_item_at_a_cleared_and_recently_inspected_fac
         "responsible: a facility names the person responsible"
     );
 }
+
+/// Letters of a JPN visit to KOR under the KOR–JPN GSOMIA: `kind`, written by `from`, with
+/// `visit` (the visit's JSON) and answering `answers`.
+fn visit_letter(
+    id: &str,
+    kind: &str,
+    from: &str,
+    answers: Option<&str>,
+    visit: Option<serde_json::Value>,
+) -> Result<gsomia_core::Letter, gsomia_core::Invalid> {
+    let mut v = serde_json::json!({
+        "id": id, "agreement": "kor-jpn-gsomia", "kind": kind, "from": from,
+        "text": "liaison on missile warning", "sent": "2019-08-01T00:00:00Z",
+    });
+    if let Some(a) = answers {
+        v["answers"] = a.into();
+    }
+    if let Some(visit) = visit {
+        v["visit"] = visit;
+    }
+    serde_json::from_value::<gsomia_core::Letter>(v)
+        .unwrap()
+        .check()
+}
+
+/// Sato's visit to KOR's Seoul facility: `edit` changes the JSON.
+fn visit(edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "host": "KOR", "visitor": "Sato Hanako", "assurance": "JPN-assurance-1",
+        "facility": "MND Seoul", "from": "2019-08-05", "until": "2019-08-09",
+        "level": "II", "topics": ["dprk-missile"],
+    });
+    edit(&mut v);
+    v
+}
+
+#[test]
+fn v1_a_visit_authorisation_allows_at_most_what_was_asked_for() {
+    use gsomia_core::Letter;
+    let w = world();
+    let request = visit_letter(
+        "JPN-letter-1",
+        "visit_request",
+        "JPN",
+        None,
+        Some(visit(|_| {})),
+    )
+    .unwrap();
+    let held = vec![request.clone()];
+    let authorise = |edit: fn(&mut serde_json::Value)| {
+        visit_letter(
+            "KOR-letter-2",
+            "visit_authorisation",
+            "KOR",
+            Some("JPN-letter-1"),
+            Some(visit(edit)),
+        )
+        .unwrap()
+    };
+    assert_eq!(Letter::may_answer(&request, &[], &w), Ok(()));
+    assert_eq!(Letter::may_answer(&authorise(|_| {}), &held, &w), Ok(()));
+    // Less than asked is fine: fewer days, a lower level.
+    let less = authorise(|v| {
+        v["until"] = "2019-08-06".into();
+        v["level"] = "III".into();
+    });
+    assert_eq!(Letter::may_answer(&less, &held, &w), Ok(()));
+    for (edit, why) in [
+        (
+            (|v: &mut serde_json::Value| v["level"] = "I".into()) as fn(&mut serde_json::Value),
+            "level `I` is above the `II` asked for",
+        ),
+        (
+            |v| v["until"] = "2019-08-10".into(),
+            "the visit was asked for 2019-08-05 to 2019-08-09: an authorisation allows no other \
+             days",
+        ),
+        (
+            |v| v["topics"] = serde_json::json!(["dprk-nuclear"]),
+            "topic `dprk-nuclear` was not asked for",
+        ),
+        (
+            |v| v["visitor"] = "Someone Else".into(),
+            "an authorisation names the visitor, host, facility, assurance and kind of visit \
+             asked for",
+        ),
+    ] {
+        assert_eq!(
+            Letter::may_answer(&authorise(edit), &held, &w),
+            Err(why.into())
+        );
+    }
+    // The visitor's party does not authorise its own request; a level must be the host's.
+    let own = visit_letter(
+        "JPN-letter-3",
+        "visit_authorisation",
+        "JPN",
+        Some("JPN-letter-1"),
+        Some(visit(|v| {
+            v["host"] = "JPN".into();
+            v["level"] = "GOKUHI".into();
+        })),
+    )
+    .unwrap();
+    assert_eq!(
+        Letter::may_answer(&own, &held, &w),
+        Err("JPN answers its partners' visit requests, not its own".into())
+    );
+    let foreign = visit_letter(
+        "JPN-letter-4",
+        "visit_request",
+        "JPN",
+        None,
+        Some(visit(|v| v["level"] = "GOKUHI".into())),
+    )
+    .unwrap();
+    assert_eq!(
+        Letter::may_answer(&foreign, &[], &w),
+        Err("`GOKUHI` is not a level of KOR's scheme".into())
+    );
+    // Answered once: a refusal after an authorisation is refused.
+    let refusal = visit_letter(
+        "KOR-letter-5",
+        "visit_refusal",
+        "KOR",
+        Some("JPN-letter-1"),
+        None,
+    )
+    .unwrap();
+    let answered = vec![request, authorise(|_| {})];
+    assert_eq!(
+        Letter::may_answer(&refusal, &answered, &w),
+        Err("`JPN-letter-1` is answered already".into())
+    );
+}
+
+#[test]
+fn v1_bad_visit_letters_are_refused_alone() {
+    let err = |r: Result<gsomia_core::Letter, gsomia_core::Invalid>| {
+        let e = r.unwrap_err();
+        format!("{}: {}", e.place, e.problem)
+    };
+    let out_of_order = visit(|v| v["until"] = "2019-08-01".into());
+    assert!(
+        err(visit_letter(
+            "a",
+            "visit_request",
+            "JPN",
+            None,
+            Some(out_of_order)
+        ))
+        .starts_with("visit.until: ")
+    );
+    assert_eq!(
+        err(visit_letter("a", "visit_request", "JPN", None, None)),
+        "visit: a visit request names its visit"
+    );
+    assert_eq!(
+        err(visit_letter(
+            "a",
+            "visit_request",
+            "KOR",
+            None,
+            Some(visit(|_| {}))
+        )),
+        "visit.host: a visit is asked for by the visitor's party, of another party"
+    );
+    assert_eq!(
+        err(visit_letter(
+            "a",
+            "visit_authorisation",
+            "JPN",
+            Some("b"),
+            Some(visit(|_| {}))
+        )),
+        "visit.host: a visit is authorised by its host"
+    );
+    assert_eq!(
+        err(visit_letter(
+            "a",
+            "visit_refusal",
+            "KOR",
+            Some("b"),
+            Some(visit(|_| {}))
+        )),
+        "visit: a visit refusal names no visit"
+    );
+    assert_eq!(
+        err(visit_letter(
+            "a",
+            "visit_request",
+            "JPN",
+            None,
+            Some(visit(|v| v["topics"] = serde_json::json!([])))
+        )),
+        "visit.topics: a visit names 1 to 32 topics"
+    );
+    let unknown = serde_json::from_value::<gsomia_core::Visit>(visit(|v| v["badge"] = 1.into()));
+    assert!(
+        unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `badge`")
+    );
+}
+
+#[test]
+fn v2_findings_report_on_an_inspection_by_the_inspecting_party() {
+    use gsomia_core::Letter;
+    let w = world();
+    let held = |inspection: bool| {
+        let v = visit(|v| v["inspection"] = inspection.into());
+        vec![
+            visit_letter(
+                "JPN-letter-1",
+                "visit_request",
+                "JPN",
+                None,
+                Some(v.clone()),
+            )
+            .unwrap(),
+            visit_letter(
+                "KOR-letter-2",
+                "visit_authorisation",
+                "KOR",
+                Some("JPN-letter-1"),
+                Some(v),
+            )
+            .unwrap(),
+        ]
+    };
+    let findings = |from: &str| {
+        visit_letter("x-letter-3", "findings", from, Some("KOR-letter-2"), None).unwrap()
+    };
+    assert_eq!(
+        Letter::may_answer(&findings("JPN"), &held(true), &w),
+        Ok(())
+    );
+    assert_eq!(
+        Letter::may_answer(&findings("JPN"), &held(false), &w),
+        Err(
+            "`KOR-letter-2` authorises a visit, not an inspection: findings report on \
+             inspections (V2)"
+                .into()
+        )
+    );
+    assert_eq!(
+        Letter::may_answer(&findings("KOR"), &held(true), &w),
+        Err("KOR answers its partners' visit authorisations, not its own".into())
+    );
+    assert_eq!(gsomia_core::LetterKind::Findings.rule(), Rule::V2);
+}
+
+#[test]
+fn v1_a_visitor_reads_the_hosts_items_within_the_authorisation() {
+    let authorised = |edit: fn(&mut serde_json::Value)| {
+        let v = visit(edit);
+        world().with_visits(vec![
+            visit_letter(
+                "KOR-letter-2",
+                "visit_authorisation",
+                "KOR",
+                Some("JPN-letter-1"),
+                Some(v),
+            )
+            .unwrap(),
+        ])
+    };
+    let visitor = |visit: &str| {
+        serde_json::from_value::<User>(serde_json::json!({
+            "id": "visitor-2", "name": "Sato Hanako", "party": "KOR", "clearance": "I",
+            "duties": ["dprk-missile", "missile-warning"], "visit": visit,
+        }))
+        .unwrap()
+    };
+    let report = missile_report();
+    let w = authorised(|_| {});
+    assert_eq!(
+        decide(&w, &report, &visitor("KOR-letter-2"), "2019-08-05"),
+        "allow KOR:II(KOR)"
+    );
+    assert_eq!(
+        decide(&w, &report, &visitor("KOR-letter-2"), "2019-08-10"),
+        "deny V1: visitor-2's visit is authorised from 2019-08-05 to 2019-08-09, not on 2019-08-10"
+    );
+    assert_eq!(
+        decide(&w, &report, &visitor("KOR-letter-9"), "2019-08-05"),
+        "deny V1: visitor-2 visits under `KOR-letter-9`, which KOR has not authorised"
+    );
+    // The user's own clearance and duties do not widen the authorisation.
+    assert_eq!(
+        decide(
+            &authorised(|v| v["level"] = "III".into()),
+            &report,
+            &visitor("KOR-letter-2"),
+            "2019-08-05"
+        ),
+        "deny V1: visitor-2's visit is authorised up to `III`, below the item's level"
+    );
+    assert_eq!(
+        decide(
+            &authorised(|v| v["topics"] = serde_json::json!(["dprk-nuclear"])),
+            &report,
+            &visitor("KOR-letter-2"),
+            "2019-08-05"
+        ),
+        "deny V1: none of the topics of visitor-2's visit covers the item's purpose or topics"
+    );
+    // Third-party rule: a partner's item held by the host is not shown to the visitor.
+    let usa = crate::fixtures::report(|v| {
+        v["label"]["originator"] = "USA".into();
+        v["label"]["level"] = "SECRET".into();
+        v["label"]["releasable_to"] = serde_json::json!(["KOR"]);
+        v["marking"] = serde_json::json!({"party": "KOR", "level": "II", "originator": "USA"});
+    });
+    assert_eq!(
+        decide(&w, &usa, &visitor("KOR-letter-2"), "2019-08-05"),
+        "deny V1: a visitor to KOR reads KOR's own items: USA's are not KOR's to show"
+    );
+}

@@ -134,11 +134,18 @@ pub(super) async fn write_letter(
     Path(id): Path<String>,
     Body(req): Body<LetterRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if req.kind.of_a_visit() {
+        return Err(ApiError::unprocessable(format!(
+            "kind: a {} is written at /api/v1/visits",
+            req.kind
+        )));
+    }
     let draft = correspondence::Draft {
         kind: req.kind,
         text: req.text,
         answers: req.answers,
         effective: req.effective,
+        visit: None,
     };
     let letter = correspondence::write(&node, &user, &id, draft).await?;
     Ok((StatusCode::CREATED, Json(letter)))

@@ -15,6 +15,7 @@ mod reclassification;
 mod registers;
 mod stream;
 mod taxii;
+mod visits;
 
 pub use crate::service::marking::EXTENSION;
 
@@ -110,6 +111,10 @@ pub fn app(node: Arc<Node>) -> Router {
             "/api/v1/assurances",
             post(agreements::give_assurance).get(agreements::assurances_held),
         )
+        .route("/api/v1/visits", post(visits::ask).get(visits::list))
+        .route("/api/v1/visits/{id}/authorise", post(visits::authorise))
+        .route("/api/v1/visits/{id}/refuse", post(visits::refuse))
+        .route("/api/v1/visits/{id}/findings", post(visits::findings))
         .route("/api/v1/status", get(audit::status))
         .route(
             "/api/v1/log/checkpoint",

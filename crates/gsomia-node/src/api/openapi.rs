@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    agreements, audit, consents, incidents, items, log, reclassification, registers, stream,
+    agreements, audit, consents, incidents, items, log, reclassification, registers, stream, visits,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 
@@ -22,7 +22,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         agreements::event, agreements::propose, agreements::write_letter, agreements::letters, agreements::amend,
         agreements::sign_amendment,
         agreements::give_assurance, agreements::assurances_held, agreements::register_facility,
-        agreements::inspect_facility, agreements::facilities_held, items::publish, items::publish_batch, stream::stream, items::derive, items::list, items::search, items::related, items::get,
+        agreements::inspect_facility, agreements::facilities_held, visits::ask, visits::authorise,
+        visits::refuse, visits::findings, visits::list, items::publish, items::publish_batch, stream::stream, items::derive, items::list, items::search, items::related, items::get,
         items::release, items::destroy, items::return_item, items::add_rule, items::rules, incidents::report,
         incidents::result, incidents::list, consents::ask, consents::requests, consents::answer,
         consents::list, consents::give_standing, consents::revoke, reclassification::reclassify, registers::get, audit::list, audit::status, log::checkpoint, log::issue,

@@ -1,10 +1,12 @@
 //! Letters between the parties' authorities under an agreement (N1, D1): law notices and their
 //! acknowledgements, disputes and their settlements. A letter is signed by its sender's key,
-//! kept by the sender and sent to every other party of the agreement, which keeps it once its
-//! signature verifies and it answers what it says it answers (`Letter::may_answer`). Letters
-//! change no decision: an open dispute leaves releases and reads as they were (D1).
+//! kept by the sender and sent to every other party of the agreement (a visit's letters: to the
+//! other party of the visit only, V1), which keeps it once its signature verifies and it answers
+//! what it says it answers (`Letter::may_answer`). Letters change no decision (an open dispute
+//! leaves releases and reads as they were, D1) except a visit authorisation, which lets its
+//! visitor read at the host ([`super::visits`]).
 
-use gsomia_core::{Action, Date, Letter, LetterKind, User};
+use gsomia_core::{Action, Date, Letter, LetterKind, PartyCode, User, Visit};
 use gsomia_store::{Batch, Verdict, Write};
 use serde_json::{Value, json};
 
@@ -22,6 +24,8 @@ pub struct Draft {
     pub answers: Option<String>,
     /// A law notice's day of effect.
     pub effective: Option<Date>,
+    /// A visit request's or authorisation's visit.
+    pub visit: Option<Visit>,
 }
 
 /// This party's authority writes under agreement `agreement`: the letter, checked, signed,
@@ -31,6 +35,18 @@ pub async fn write(
     user: &User,
     agreement: &str,
     draft: Draft,
+) -> Result<Value, ApiError> {
+    write_with(node, user, agreement, draft, |_| Ok(vec![])).await
+}
+
+/// [`write`], with what `also` makes of the letter, once checked and before it is signed,
+/// written in the same commit.
+pub(super) async fn write_with(
+    node: &Node,
+    user: &User,
+    agreement: &str,
+    draft: Draft,
+    also: impl FnOnce(&Letter) -> Result<Vec<Write>, ApiError>,
 ) -> Result<Value, ApiError> {
     let action = "letter.send";
     permit(node, user, Action::Correspond, action, agreement).await?;
@@ -49,22 +65,28 @@ pub async fn write(
         answers: draft.answers,
         text: draft.text,
         effective: draft.effective,
+        visit: draft.visit,
         sent: node.now_text(),
         signature: None,
     }
     .check()
     .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.place, e.problem)))?;
     let held = node.store().letters(agreement)?;
-    if let Err(m) = Letter::may_answer(&letter, &held) {
-        return Err(ApiError::unprocessable(format!("answers: {m}")));
+    if let Err(m) = Letter::may_answer(&letter, &held, &world) {
+        let e = ApiError::against(letter.kind.rule(), format!("answers: {m}"));
+        return Err(super::refuse(node, user, action, agreement, e).await);
     }
+    let to: Vec<_> = if letter.kind.of_a_visit() {
+        vec![other_party(&letter, &held)]
+    } else {
+        a.parties()
+            .iter()
+            .copied()
+            .filter(|p| *p != node.party())
+            .collect()
+    };
+    let extra = also(&letter)?;
     let verified = super::sign_own(node, letter)?;
-    let to: Vec<_> = a
-        .parties()
-        .iter()
-        .copied()
-        .filter(|p| *p != node.party())
-        .collect();
     let payload = json!({ "letter": *verified });
     let mut writes: Vec<Write> = to
         .iter()
@@ -85,6 +107,7 @@ pub async fn write(
         json!({ "letter": *verified, "sent_to": to }),
     );
     writes.insert(0, Write::PutLetter(verified));
+    writes.extend(extra);
     node.write(Batch {
         writes,
         audit: vec![draft],
@@ -110,4 +133,18 @@ pub async fn list(node: &Node, user: &User, agreement: &str) -> Result<Value, Ap
         })
         .collect();
     Ok(json!({ "agreement": agreement, "letters": list }))
+}
+
+/// The party a visit's letter goes to: a request to its host, an answer to the writer of the
+/// letter it answers.
+fn other_party(letter: &Letter, held: &[Letter]) -> PartyCode {
+    let answered = letter
+        .answers
+        .as_ref()
+        .and_then(|id| held.iter().find(|l| &l.id == id));
+    match (answered, &letter.visit) {
+        (Some(asked), _) => asked.from,
+        (None, Some(v)) => v.host,
+        (None, None) => letter.from,
+    }
 }

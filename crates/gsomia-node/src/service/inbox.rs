@@ -513,9 +513,9 @@ fn recorded(cx: &mut Inbox, kind: &str, payload: Value) -> Outcome {
     Ok(None)
 }
 
-/// A partner's letter under an agreement (N1, D1): kept once it is the sender's, under an
-/// agreement naming both, signed by the sender, under an id nobody's letter holds, and answers
-/// what it says it answers.
+/// A partner's letter under an agreement (N1, D1, V1, V2): kept once it is the sender's, under
+/// an agreement naming both, signed by the sender, under an id nobody's letter holds, addressed
+/// to this party (a visit request: to visit it), and answers what it says it answers.
 fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> {
     let action = "letter.received";
     let (from, me) = (cx.from, cx.node.party());
@@ -548,7 +548,15 @@ fn receive_letter(cx: &mut Inbox, payload: &Value) -> Result<Outcome, ApiError> 
             format!("letter `{id}` is held already"),
         ));
     }
-    if let Err(m) = Letter::may_answer(&letter, &held) {
+    if let Some(v) = letter
+        .visit
+        .as_ref()
+        .filter(|v| v.host != me && v.host != from)
+    {
+        let m = format!("a request to visit {} is not {me}'s to receive", v.host);
+        return Ok(cx.refuse(action, &id, rule, m));
+    }
+    if let Err(m) = Letter::may_answer(&letter, &held, &cx.world) {
         return Ok(cx.refuse(action, &id, rule, m));
     }
     let verified = match crate::node::verify_signed(cx.parties, from, letter) {

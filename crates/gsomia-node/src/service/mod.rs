@@ -26,6 +26,7 @@ pub mod registers;
 pub mod search;
 pub mod status;
 pub mod stream;
+pub mod visits;
 
 use gsomia_core::{Action, User};
 use gsomia_store::{AuditDraft, Batch, Verdict};

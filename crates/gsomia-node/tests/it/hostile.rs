@@ -2231,3 +2231,322 @@ async fn c1_a_contractor_reads_a_partners_item_only_at_a_registered_cleared_insp
     halt(k).await;
     halt(j).await;
 }
+
+/// V1 and V2 between nodes: Japan's authority asks to inspect Korea's MND on the assurance it
+/// gave Korea for its visitor; Korea's authority authorises it (never more than asked, never
+/// without that assurance), which makes the visitor's account at Korea; the visitor reads
+/// Korea's report there, recorded as the visitor's, but nothing on a day outside a visit; Japan
+/// reports its findings, which both keep; a refusal is kept by both and ends the request. A
+/// partner's letter addressed elsewhere or signed by another key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findings_kept() {
+    let (_root, kor, k, jpn, j, kim) = pair("visits").await;
+    let park = user(&kor, "park", json!(["authority"]), "I");
+    let abe = user(&jpn, "abe", json!(["authority"]), "TOKUTEI_HIMITSU");
+    let (ka, ja) = (k.addr.clone(), j.addr.clone());
+    let post = |addr: &str, token: &str, path: &str, body: Value| {
+        let (addr, token, path) = (addr.to_owned(), token.to_owned(), path.to_owned());
+        async move { http(&addr, "POST", &path, Some(&token), Some(body.to_string())).await }
+    };
+    let mut r = report();
+    r["object"]["id"] = REPORT_ID.into();
+    let (s, b) = post(&ka, &kim, "/api/v1/items", r).await;
+    assert_eq!(s, 201, "{b}");
+    let visit = |assurance: &str, from: &str, inspection: bool| {
+        json!({ "agreement": "kor-jpn-gsomia", "host": "KOR", "visitor": "Sato Hanako",
+                "assurance": assurance, "facility": "MND Seoul", "from": from,
+                "until": "2019-07-31", "level": "II", "topics": ["dprk-missile"],
+                "purpose": "inspection of the missile-warning link", "inspection": inspection })
+    };
+    // No assurance for the visitor yet: refused naming S1, audited, nothing kept.
+    let (s, b) = post(
+        &ja,
+        &abe,
+        "/api/v1/visits",
+        visit("JPN-assurance-0", "2019-07-25", true),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("S1")), "{b}");
+    assert_eq!(
+        audited(&jpn, "visit.request", "kor-jpn-gsomia")[0]["decision"],
+        "deny"
+    );
+    let assurance = json!({ "to": "KOR", "agreement": "kor-jpn-gsomia", "level": "GOKUHI",
+                            "recipient": "Sato Hanako", "purpose": "inspection",
+                            "until": "2019-12-31" });
+    let (s, b) = post(&ja, &abe, "/api/v1/assurances", assurance).await;
+    assert_eq!(s, 201, "{b}");
+    let sure = b["assurance"]["id"].as_str().unwrap().to_owned();
+    until("the assurance at KOR", || {
+        kor.world().assurances().iter().any(|a| a.id == sure)
+    })
+    .await;
+    // Bad requests: an officer who is no authority, a level of the visitor's own scheme, days
+    // out of order, an unknown field, an agreement of nobody's.
+    let (s, b) = post(
+        &ja,
+        &kim_at(&jpn),
+        "/api/v1/visits",
+        visit(&sure, "2019-07-25", true),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (403, Some("N1")), "{b}");
+    for (field, value, status, rule) in [
+        ("level", json!("GOKUHI"), 422, Some("S1")),
+        ("until", json!("2019-07-01"), 422, None),
+        ("badge", json!(1), 422, None),
+        ("agreement", json!("nope"), 404, None),
+    ] {
+        let mut bad = visit(&sure, "2019-07-25", true);
+        bad[field] = value;
+        let (s, b) = post(&ja, &abe, "/api/v1/visits", bad).await;
+        assert_eq!(
+            (s, b["error"]["rule"].as_str()),
+            (status, rule),
+            "{field}: {b}"
+        );
+    }
+    let letters = |n: &Node| n.store().letters("kor-jpn-gsomia").unwrap();
+    assert!(letters(&jpn).is_empty() && letters(&kor).is_empty());
+    let (s, b) = post(
+        &ja,
+        &abe,
+        "/api/v1/visits",
+        visit(&sure, "2019-07-25", true),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let request = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the request at KOR", || {
+        letters(&kor).iter().any(|l| l.id == request)
+    })
+    .await;
+    // Korea's authority allows no more than asked.
+    let path = format!("/api/v1/visits/{request}/authorise");
+    let (s, b) = post(&ka, &park, &path, json!({ "level": "I" })).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("V1")), "{b}");
+    let (s, b) = post(&ka, &park, &path, json!({ "until": "2019-08-02" })).await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("V1")), "{b}");
+    let (s, b) = post(&ka, &kim, &path, json!({})).await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(letters(&kor).len(), 1);
+    let (s, b) = post(&ka, &park, &path, json!({})).await;
+    assert_eq!(s, 201, "{b}");
+    let authorisation = b["letter"]["id"].as_str().unwrap().to_owned();
+    let (visitor, token) = (
+        b["visitor"]["user"].as_str().unwrap().to_owned(),
+        b["visitor"]["token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(b["visitor"]["expires"], "2019-07-31");
+    let (s, _) = post(&ka, &park, &path, json!({})).await;
+    assert_eq!(s, 422, "answered once");
+    // The visitor reads Korea's report at Korea, recorded as the visitor's; writes nothing.
+    let (s, b) = http(
+        &ka,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let read = audited(&kor, "item.read", REPORT_ID);
+    assert!(
+        read.iter()
+            .any(|e| e["actor"] == visitor.as_str() && e["decision"] == "allow"),
+        "{read:?}"
+    );
+    let mut other = report();
+    other["object"]["id"] = "report--00000000-0000-4000-8000-00000000f001".into();
+    let (s, _) = post(&ka, &token, "/api/v1/items", other).await;
+    assert_eq!(s, 403, "a visitor publishes nothing");
+    // Japan keeps the authorisation and reports its findings; Korea does not report on its own
+    // authorisation; both keep the report.
+    until("the authorisation at JPN", || {
+        letters(&jpn).iter().any(|l| l.id == authorisation)
+    })
+    .await;
+    let findings = format!("/api/v1/visits/{authorisation}/findings");
+    let (s, b) = post(&ka, &park, &findings, json!({ "text": "x" })).await;
+    assert_eq!(
+        (s, b["error"]["rule"].as_str()),
+        (422, Some("V2")),
+        "{b}"
+    );
+    let (s, b) = post(
+        &ja,
+        &abe,
+        &findings,
+        json!({ "text": "Link protected as agreed." }),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let report_id = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the findings at KOR", || {
+        letters(&kor).iter().any(|l| l.id == report_id)
+    })
+    .await;
+    // A second visit, from tomorrow, is not an inspection: no findings; no reads today.
+    let (s, b) = post(
+        &ja,
+        &abe,
+        "/api/v1/visits",
+        visit(&sure, "2019-07-26", false),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let second = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the second request at KOR", || {
+        letters(&kor).iter().any(|l| l.id == second)
+    })
+    .await;
+    let (s, b) = post(
+        &ka,
+        &park,
+        &format!("/api/v1/visits/{second}/authorise"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (second_visitor, tomorrow) = (
+        b["visitor"]["user"].as_str().unwrap().to_owned(),
+        b["visitor"]["token"].as_str().unwrap().to_owned(),
+    );
+    let second_auth = b["letter"]["id"].as_str().unwrap().to_owned();
+    let (s, _) = http(
+        &ka,
+        "GET",
+        &format!("/api/v1/items/{REPORT_ID}"),
+        Some(&tomorrow),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "not on a day of the visit");
+    let denied = audited(&kor, "item.read", REPORT_ID);
+    assert!(
+        denied.iter().any(|e| e["actor"] == second_visitor.as_str()
+            && e["decision"] == "deny"
+            && e["rule"] == "V1"),
+        "{denied:?}"
+    );
+    until("the second authorisation at JPN", || {
+        letters(&jpn).iter().any(|l| l.id == second_auth)
+    })
+    .await;
+    let (s, b) = post(
+        &ja,
+        &abe,
+        &format!("/api/v1/visits/{second_auth}/findings"),
+        json!({ "text": "x" }),
+    )
+    .await;
+    assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("V2")), "{b}");
+    // A third is refused, which ends it.
+    let (s, b) = post(
+        &ja,
+        &abe,
+        "/api/v1/visits",
+        visit(&sure, "2019-07-27", false),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let third = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the third request at KOR", || {
+        letters(&kor).iter().any(|l| l.id == third)
+    })
+    .await;
+    let (s, b) = post(
+        &ka,
+        &park,
+        &format!("/api/v1/visits/{third}/refuse"),
+        json!({ "text": "The facility is closed that week." }),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, _) = post(
+        &ka,
+        &park,
+        &format!("/api/v1/visits/{third}/authorise"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 422, "refused already");
+    let refusal = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the refusal at JPN", || {
+        letters(&jpn).iter().any(|l| l.id == refusal)
+    })
+    .await;
+    // Both list the three visits alike.
+    for (addr, token) in [(&ka, &park), (&ja, &abe)] {
+        let (s, b) = http(addr, "GET", "/api/v1/visits", Some(token), None).await;
+        assert_eq!(s, 200, "{b}");
+        let kinds: Vec<(Value, Value)> = b["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["answer"]["kind"].clone(), v["findings"]["kind"].clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (json!("visit_authorisation"), json!("findings")),
+                (json!("visit_authorisation"), Value::Null),
+                (json!("visit_refusal"), Value::Null),
+            ]
+        );
+    }
+    // A hostile Japan: a request to visit USA sent to Korea, one signed by another key, and an
+    // "authorisation" of its own request in Korea's name.
+    let held = letters(&kor).len();
+    let letter = |id: &str, kind: &str, from: &str, answers: Option<&str>, host: &str| {
+        let mut v = json!({ "id": id, "agreement": "kor-jpn-gsomia", "kind": kind, "from": from,
+            "text": "x", "sent": "2019-07-25T00:00:00Z",
+            "visit": { "host": host, "visitor": "Sato Hanako", "assurance": sure,
+                       "facility": "MND Seoul", "from": "2019-07-25", "until": "2019-07-31",
+                       "level": "II", "topics": ["dprk-missile"] } });
+        if let Some(a) = answers {
+            v["answers"] = a.into();
+        }
+        serde_json::from_value::<gsomia_core::Letter>(v).unwrap()
+    };
+    let other = gsomia_crypto::SigningKey::from_bytes(&[9; 32]);
+    let own = &jpn.keys().signing;
+    let mut hostile = Hostile::new(&jpn);
+    for l in [
+        gsomia_crypto::signed::sign(
+            own,
+            letter("JPN-letter-h1", "visit_request", "JPN", None, "USA"),
+        ),
+        gsomia_crypto::signed::sign(
+            &other,
+            letter("JPN-letter-h2", "visit_request", "JPN", None, "KOR"),
+        ),
+        gsomia_crypto::signed::sign(
+            own,
+            letter(
+                "KOR-letter-h3",
+                "visit_authorisation",
+                "KOR",
+                Some(&third),
+                "KOR",
+            ),
+        ),
+    ] {
+        let (_, reply) = hostile
+            .send(
+                &kor,
+                &k.addr,
+                vec![json!({ "kind": "letter", "payload": { "letter": l } })],
+            )
+            .await;
+        assert_eq!(refused(&reply), vec!["V1"], "{reply}");
+    }
+    assert_eq!(letters(&kor).len(), held);
+    halt(k).await;
+    halt(j).await;
+}
+
+/// A security officer of `node`'s who is no authority.
+fn kim_at(node: &Node) -> String {
+    user(node, "kato", json!(["security_officer"]), "GOKUHI")
+}

@@ -1513,6 +1513,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "get /api/v1/search",
         "get /api/v1/status",
         "get /api/v1/stream",
+        "get /api/v1/visits",
         "post /api/v1/agreements",
         "post /api/v1/agreements/{id}/amendments",
         "post /api/v1/agreements/{id}/amendments/{amendment}/sign",
@@ -1536,6 +1537,10 @@ async fn the_openapi_document_describes_every_endpoint() {
         "post /api/v1/items/{id}/return",
         "post /api/v1/log/checkpoint",
         "post /api/v1/release-rules",
+        "post /api/v1/visits",
+        "post /api/v1/visits/{id}/authorise",
+        "post /api/v1/visits/{id}/findings",
+        "post /api/v1/visits/{id}/refuse",
     ];
     assert_eq!(paths, expected);
     // Each documented route answers (with something other than the router's 404). The stream
