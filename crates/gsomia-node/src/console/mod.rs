@@ -77,6 +77,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/audit", get(pages::audit))
         .route("/console/consents", get(pages::consents))
         .route("/console/consents/{id}/answer", post(pages::answer))
+        .route("/console/treaty", get(pages::treaty))
+        .route("/console/visits/{id}/answer", post(pages::answer_visit))
         .route("/console/console.css", get(pages::css))
         .layer(axum::middleware::from_fn(headers))
 }

@@ -83,6 +83,9 @@ fn page(
                         a href="/console/items" { (t(l, "Items")) }
                         a href="/console/publish" { (t(l, "Publish")) }
                         a href="/console/consents" { (t(l, "Consents")) }
+                        @if permit(&w.user, Action::Correspondence).is_ok() {
+                            a href="/console/treaty" { (t(l, "Treaty")) }
+                        }
                         @if permit(&w.user, Action::Audit).is_ok() {
                             a href="/console/incidents" { (t(l, "Incidents")) }
                             a href="/console/audit" { (t(l, "Audit")) }
@@ -1396,12 +1399,29 @@ pub(super) async fn agreement(
         table {
             thead { tr { th { (t(l, "Common")) } @for p in a.parties() { th { (p) } } } }
             tbody {
-                @for row in a.equivalence().rows() {
+                @for row in a.equivalence_at(today).rows() {
                     tr { td { (row.common) }
                         @for p in a.parties() {
                             td { (row.levels.get(p).map(|l| l.iter().map(|x| level_text(&node, *p, x.as_str())).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                         }
                     }
+                }
+            }
+        }
+        @let amendments: Vec<_> = a.amendments().collect();
+        @if !amendments.is_empty() {
+            h2 { (t(l, "Amendments")) }
+            ul {
+                @for (m, from) in &amendments {
+                    li { code { (m.id) } ": "
+                        @if m.equivalence.is_some() { (t(l, "equivalent levels")) " " }
+                        @if let Some(scope) = &m.scope { (t(l, "scope")) " " (scope.join(", ")) " " }
+                        "· " (t(l, "signed by")) " "
+                        (m.signed.iter().map(|s| format!("{} ({})", s.by, s.on)).collect::<Vec<_>>().join(", "))
+                        " · " @match from {
+                            Some(d) => { (t(l, "in force from")) " " (d) }
+                            None => { (t(l, "awaiting signature")) }
+                        } }
                 }
             }
         }
@@ -1703,6 +1723,179 @@ pub(super) async fn answer(
     }
     match service::consents::answer(&node, &who.user, id, form.approve == "yes").await {
         Ok(_) => Redirect::to("/console/consents").into_response(),
+        Err(e) => refused(&node, &who, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rest of the treaty: visits, letters, assurances, facilities, standing consents.
+
+/// A field of a JSON object as text.
+fn text_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or_default()
+}
+
+/// The records the treaty keeps beside items (officers): visits (V1, V2) with the forms an
+/// authority answers them by, letters under each agreement (N1, D1), assurances (S1),
+/// contractor facilities (C1) and standing consents (R4b).
+pub(super) async fn treaty(State(node): State<AppState>, who: Signed) -> Response {
+    let visits = match service::visits::list(&node, &who.user).await {
+        Ok(v) => v,
+        Err(e) => return refused(&node, &who, &e),
+    };
+    let mut letters = vec![];
+    for a in node
+        .world()
+        .agreements()
+        .iter()
+        .filter(|a| a.names(node.party()))
+    {
+        match service::correspondence::list(&node, &who.user, a.id().as_str()).await {
+            Ok(v) => letters.push(v),
+            Err(e) => return refused(&node, &who, &e),
+        }
+    }
+    // The list is the service's (permitted and audited); typed from the world it read.
+    let assurances = service::assurances::list(&node, &who.user)
+        .await
+        .map(|_| node.world().assurances().to_vec());
+    let facilities = service::facilities::list(&node, &who.user).await;
+    let authority = permit(&who.user, Action::Correspond).is_ok();
+    let (me, l) = (node.party(), who.lang);
+    let standing: Vec<_> = node
+        .world()
+        .consents()
+        .iter()
+        .filter(|c| c.topic.is_some())
+        .cloned()
+        .collect();
+    let body = html! {
+        h2 { (t(l, "Visits")) }
+        @let list = visits["visits"].as_array().cloned().unwrap_or_default();
+        @if list.is_empty() { p { (t(l, "None yet.")) } }
+        @for v in &list {
+            @let (r, visit) = (&v["request"], &v["request"]["visit"]);
+            article.request {
+                p { strong { (text_of(visit, "visitor")) } " (" (text_of(r, "from")) ") → "
+                    strong { (text_of(visit, "host")) } " · " (text_of(visit, "facility"))
+                    " · " (text_of(visit, "from")) " – " (text_of(visit, "until"))
+                    " · " (level_text(&node, me, text_of(visit, "level")))
+                    @if visit["inspection"].as_bool() == Some(true) { " · " (t(l, "inspection")) } }
+                p { (text_of(r, "text")) }
+                @match v["answer"]["kind"].as_str() {
+                    Some("visit_authorisation") => {
+                        @let given = &v["answer"]["visit"];
+                        p.allowed { (t(l, "Authorised")) ": " (text_of(given, "from")) " – " (text_of(given, "until"))
+                            " · " (level_text(&node, me, text_of(given, "level"))) }
+                    }
+                    Some(_) => { p.refusal { (t(l, "Refused")) ": " (text_of(&v["answer"], "text")) } }
+                    None if authority && text_of(visit, "host") == me.as_str() => {
+                        form method="post" action=(format!("/console/visits/{}/answer", text_of(r, "id"))) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            label { (t(l, "Reason, if refused")) " " input name="reason" type="text"; }
+                            button type="submit" name="authorise" value="yes" { (t(l, "Authorise (signed)")) }
+                            button type="submit" name="authorise" value="no" { (t(l, "Refuse")) }
+                        }
+                    }
+                    None => { p { (t(l, "Not answered yet.")) } }
+                }
+                @if !v["findings"].is_null() {
+                    p { (t(l, "Findings")) ": " (text_of(&v["findings"], "text")) }
+                }
+            }
+        }
+        h2 { (t(l, "Letters")) }
+        @for a in &letters {
+            h3 { (text_of(a, "agreement")) }
+            @let kept = a["letters"].as_array().cloned().unwrap_or_default();
+            @if kept.is_empty() { p { (t(l, "None yet.")) } }
+            ul {
+                @for k in &kept {
+                    li { time { (text_of(&k["letter"], "sent")) } " " strong { (text_of(&k["letter"], "from")) }
+                        " · " code { (text_of(&k["letter"], "kind")) } ": " (text_of(&k["letter"], "text"))
+                        @if k["answered_by"].as_array().is_some_and(|x| !x.is_empty()) { " (" (t(l, "answered")) ")" } }
+                }
+            }
+        }
+        h2 { (t(l, "Assurances")) }
+        @match &assurances {
+            Ok(a) => {
+                ul { @for x in a {
+                    li { strong { (x.by) } " → " (x.to) " · " (x.recipient)
+                        " · " (level_text(&node, x.by, x.level.as_str()))
+                        " · " (x.given) " – " (x.until) }
+                } }
+            }
+            Err(e) => { p.refusal { (e.message) } }
+        }
+        h2 { (t(l, "Contractor facilities")) }
+        @match &facilities {
+            Ok(f) => {
+                ul { @for x in f["facilities"].as_array().into_iter().flatten() {
+                    li { strong { (text_of(x, "name")) } " (" code { (text_of(x, "id")) } ") · "
+                        (level_text(&node, me, text_of(x, "clearance"))) " · " (text_of(x, "responsible"))
+                        " · " (t(l, "last inspected")) " "
+                        (x["inspections"].as_array().and_then(|i| i.last()).and_then(Value::as_str).unwrap_or("—")) }
+                } }
+            }
+            Err(e) => { p.refusal { (e.message) } }
+        }
+        h2 { (t(l, "Standing consents")) }
+        @if standing.is_empty() { p { (t(l, "None yet.")) } }
+        ul {
+            @for c in &standing {
+                li { strong { (c.originator) } " → " (c.holder) " · " (t(l, "topic")) " "
+                    code { (c.topic.as_ref().map(ToString::to_string).unwrap_or_default()) }
+                    " · " (c.given) " – " (c.until)
+                    @if c.revoked.is_some() { " · " strong { (t(l, "revoked")) } } }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&node, l, t(l, "Treaty"), Some(&who), None, body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct VisitAnswerForm {
+    csrf: String,
+    authorise: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The host's authority authorises a visit as asked (V1), or refuses it with the reason; an
+/// authorisation's page shows the visitor's token once.
+pub(super) async fn answer_visit(
+    State(node): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<VisitAnswerForm>,
+) -> Response {
+    if let Some(refused) = who.forged(&form.csrf) {
+        return refused;
+    }
+    let l = who.lang;
+    if form.authorise != "yes" {
+        return match service::visits::deny(&node, &who.user, &id, form.reason).await {
+            Ok(_) => Redirect::to("/console/treaty").into_response(),
+            Err(e) => refused(&node, &who, &e),
+        };
+    }
+    let allowing = service::visits::Allowing::default();
+    match service::visits::authorise(&node, &who.user, &id, allowing).await {
+        Ok(v) => {
+            let body = html! {
+                p.allowed { (t(l, "Authorised")) ": " (text_of(&v["visitor"], "user")) }
+                p { (t(l, "The visitor's token, shown once")) ": " code { (text_of(&v["visitor"], "token")) } }
+                p { a href="/console/treaty" { (t(l, "Treaty")) } }
+            };
+            html_response(
+                StatusCode::OK,
+                page(&node, l, t(l, "Visits"), Some(&who), None, body),
+            )
+        }
         Err(e) => refused(&node, &who, &e),
     }
 }

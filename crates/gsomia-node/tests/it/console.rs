@@ -1179,3 +1179,140 @@ async fn an_incident_gets_its_follow_up_in_the_console_and_officers_see_receipts
         "followed up once"
     );
 }
+
+/// V1 in the console: Korea's authority sees Japan's visit request on the treaty page and
+/// authorises it with a signed form, which shows the visitor's token once; the page then shows
+/// the authorisation, letters and assurances; an analyst is refused the page, and a form
+/// without the session's CSRF token does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_answers_a_visit_request_on_the_treaty_page() {
+    use super::federation::{halt, http, pair, until, user};
+    let (_root, kor, k, jpn, j, _) = pair("console-visit").await;
+    let park = user(&kor, "park", json!(["authority"]), "I");
+    let abe = user(&jpn, "abe", json!(["authority"]), "TOKUTEI_HIMITSU");
+    let assurance = json!({ "to": "KOR", "agreement": "kor-jpn-gsomia", "level": "GOKUHI",
+                            "recipient": "Sato Hanako", "purpose": "liaison", "until": "2019-12-31" });
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/api/v1/assurances",
+        Some(&abe),
+        Some(assurance.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let sure = b["assurance"]["id"].as_str().unwrap().to_owned();
+    until("the assurance at KOR", || {
+        kor.world().assurances().iter().any(|a| a.id == sure)
+    })
+    .await;
+    let visit = json!({ "agreement": "kor-jpn-gsomia", "host": "KOR", "visitor": "Sato Hanako",
+                        "assurance": sure, "facility": "MND Seoul", "from": "2019-07-25",
+                        "until": "2019-07-31", "level": "II", "topics": ["dprk-missile"],
+                        "purpose": "liaison on missile warning" });
+    let (s, b) = http(
+        &j.addr,
+        "POST",
+        "/api/v1/visits",
+        Some(&abe),
+        Some(visit.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let request = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the request at KOR", || {
+        kor.store()
+            .letters("kor-jpn-gsomia")
+            .unwrap()
+            .iter()
+            .any(|l| l.id == request)
+    })
+    .await;
+    let (officer, csrf) = sign_in(&kor, "park", &park).await;
+    let page = send(&kor, "GET", "/console/treaty", &officer, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let action = format!("/console/visits/{request}/answer");
+    assert!(
+        page.body.contains("Sato Hanako") && page.body.contains(&action),
+        "{}",
+        page.body
+    );
+    let forged = send(
+        &kor,
+        "POST",
+        &action,
+        &officer,
+        Some("csrf=nope&authorise=yes"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(kor.store().letters("kor-jpn-gsomia").unwrap().len(), 1);
+    let a = send(
+        &kor,
+        "POST",
+        &action,
+        &officer,
+        Some(&format!("csrf={csrf}&authorise=yes")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        a.body.contains("gsomia_"),
+        "the token is shown once: {}",
+        a.body
+    );
+    let page = send(&kor, "GET", "/console/treaty", &officer, None).await;
+    assert!(
+        page.body.contains("Authorised") && !page.body.contains(&action),
+        "{}",
+        page.body
+    );
+    let lee = user(&kor, "lee", json!(["analyst"]), "II");
+    let (analyst, _) = sign_in(&kor, "lee", &lee).await;
+    let page = send(&kor, "GET", "/console/treaty", &analyst, None).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    halt(k).await;
+    halt(j).await;
+}
+
+/// A9 in the console: the agreement page lists an amendment with who signed it and, until
+/// every party has, that it awaits a signature.
+#[tokio::test]
+async fn the_agreement_page_lists_amendments_with_their_signatures() {
+    let f = kor_node("console-amend", "2019-07-25");
+    let body = json!({ "id": "kor-jpn-2019-1", "equivalence": [
+        { "common": "SECRET", "levels": { "JPN": ["TOKUTEI_HIMITSU", "GOKUHI"], "KOR": ["II"] } },
+        { "common": "CONFIDENTIAL", "levels": { "JPN": ["HI"], "KOR": ["III"] } }
+    ] });
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/agreements/kor-jpn-gsomia/amendments",
+        Some("jung"),
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (jung, _) = sign_in(&f.node, "jung", &f.tokens["jung"]).await;
+    let page = send(
+        &f.node,
+        "GET",
+        "/console/agreements/kor-jpn-gsomia",
+        &jung,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let amendments = page
+        .body
+        .split("<h2>Amendments</h2>")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        amendments.contains("kor-jpn-2019-1")
+            && amendments.contains("KOR (2019-07-25)")
+            && amendments.contains("awaiting signature"),
+        "{}",
+        page.body
+    );
+}

@@ -2368,11 +2368,7 @@ async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findi
     .await;
     let findings = format!("/api/v1/visits/{authorisation}/findings");
     let (s, b) = post(&ka, &park, &findings, json!({ "text": "x" })).await;
-    assert_eq!(
-        (s, b["error"]["rule"].as_str()),
-        (422, Some("V2")),
-        "{b}"
-    );
+    assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("V2")), "{b}");
     let (s, b) = post(
         &ja,
         &abe,
