@@ -15,6 +15,7 @@ use gsomia_node::client::Client;
 use gsomia_store::Store as _;
 
 mod console;
+mod fuzz;
 mod instructions;
 mod latency;
 mod pgclient;
@@ -35,6 +36,14 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["fuzz", ..] => fuzz::run(
+            flag("--minutes", "30").parse()?,
+            &flag("--targets", "")
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        ),
         ["bench", "publish", ..] => publish(
             flag("--seconds", "20").parse()?,
             flag("--clients", "16,32,64")
@@ -102,6 +111,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench latency [--hub] [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
+                 \x20      cargo xtask fuzz [--minutes 30] [--targets scheme,inbox,…]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
             std::process::exit(2);

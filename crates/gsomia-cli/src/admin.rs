@@ -346,6 +346,7 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                     Kind::Contractor => UserKind::Contractor,
                 },
                 facility: a.facility,
+                visit: None,
             };
             let token = node
                 .add_user_until(user, a.expires)

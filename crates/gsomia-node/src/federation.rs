@@ -49,7 +49,7 @@ pub const BATCH: usize = 200;
 pub const WINDOW: usize = 4;
 
 /// The operating system's generator, for HPKE.
-pub(crate) struct OsRng;
+pub struct OsRng;
 
 impl RngCore for OsRng {
     fn next_u32(&mut self) -> u32 {
