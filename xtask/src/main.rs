@@ -36,6 +36,11 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["simulate", ..] => simulate(
+            flag("--seed", "1").parse()?,
+            flag("--seeds", "1").parse()?,
+            flag("--steps", "10000").parse()?,
+        ),
         ["fuzz", ..] => fuzz::run(
             flag("--minutes", "30").parse()?,
             &flag("--targets", "")
@@ -111,6 +116,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench latency [--hub] [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
+                 \x20      cargo xtask simulate [--seed 1] [--seeds 1] [--steps 10000]\n\
                  \x20      cargo xtask fuzz [--minutes 30] [--targets scheme,inbox,…]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
@@ -1249,5 +1255,37 @@ fn federation(items: u64) -> Result<()> {
         c.wait()?;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `cargo xtask simulate`: seeds `seed..seed+seeds` of the deterministic simulation
+/// (`gsomia-sim`), `steps` steps each; a broken invariant names its seed and step, and the same
+/// command with that seed replays it exactly.
+fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
+    println!(
+        "| seed | steps | published | released | refused | delivered | faults | restarts | replays and forgeries | received | steps/s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in seed..seed + seeds {
+        let started = Instant::now();
+        let r = gsomia_sim::run(s, steps).map_err(|e| {
+            anyhow::anyhow!(
+                "seed {s}: {e} (replay: cargo xtask simulate --seed {s} --steps {steps})"
+            )
+        })?;
+        let rate = r.steps as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "| {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} |",
+            r.steps,
+            r.published,
+            r.released,
+            r.refused,
+            r.delivered,
+            r.faults,
+            r.restarts,
+            r.replays,
+            r.received
+        );
+    }
     Ok(())
 }

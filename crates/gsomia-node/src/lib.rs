@@ -20,7 +20,7 @@ pub mod tls;
 pub mod transparency;
 
 pub use data::{Config, InitOptions, init};
-pub use node::{Clock, Node};
+pub use node::{Clock, Network, Node};
 
 /// How long a client has to finish its TLS handshake, and to send a request's headers.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -50,6 +50,20 @@ pub fn system_clock() -> Clock {
     Arc::new(OffsetDateTime::now_utc)
 }
 
+/// What a deterministic simulation (`gsomia-sim`) puts in place of HTTP between nodes: what
+/// this node would post to a partner goes to it, which decides whether it arrives, how often,
+/// and whether the answer comes back. Never set by `gsomia serve`.
+pub trait Network: Send + Sync {
+    /// Posts `body` to `path` at `to` on behalf of `from`: the status and the answer.
+    fn post(
+        &self,
+        from: PartyCode,
+        to: PartyCode,
+        path: &str,
+        body: Vec<u8>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(u16, Vec<u8>), String>> + Send + '_>>;
+}
+
 /// A node.
 pub struct Node {
     /// Its configuration.
@@ -93,6 +107,8 @@ pub struct Node {
     tls: Option<crate::tls::Identity>,
     /// The signing and encryption keys rotations replaced, oldest first (K1).
     previous: Vec<NodeKeys>,
+    /// A simulation's network, in place of HTTP ([`Network`]).
+    network: RwLock<Option<Arc<dyn Network>>>,
     /// One pooled client per partner, for the key pinned when it was made.
     clients: std::sync::Mutex<std::collections::HashMap<PartyCode, crate::client::Client>>,
     /// What `/metrics` shows.
@@ -176,6 +192,7 @@ impl Node {
             tls,
             previous,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+            network: RwLock::new(None),
             draining: std::sync::atomic::AtomicBool::new(false),
             sessions: crate::console::Sessions::default(),
             index: crate::search::Index::default(),
@@ -282,6 +299,14 @@ impl Node {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), String> {
+        let network = self
+            .network
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(n) = network {
+            return n.post(self.party(), peer.code, path, body).await;
+        }
         let endpoint = peer
             .endpoint
             .as_deref()
@@ -304,6 +329,12 @@ impl Node {
         };
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
         client.send("POST", &url, headers, body).await
+    }
+
+    /// Sends what this node posts to partners through `network` instead of HTTP (a
+    /// simulation's).
+    pub fn set_network(&self, network: Arc<dyn Network>) {
+        *self.network.write().unwrap_or_else(|p| p.into_inner()) = Some(network);
     }
 
     /// This node's party.

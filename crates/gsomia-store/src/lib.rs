@@ -336,6 +336,10 @@ pub struct PeerDelivery {
     pub delivered: u64,
     /// When the last acknowledgement came (RFC 3339).
     pub last_delivered: Option<String>,
+    /// The outbox sequence number of the last message acknowledged (0: none).
+    pub acknowledged_through: u64,
+    /// The outbox sequence number of the last message queued for the partner (0: none).
+    pub queued_through: u64,
 }
 
 /// A partner's request for this party's consent, and the answer once given.

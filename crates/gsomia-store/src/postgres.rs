@@ -1527,7 +1527,8 @@ impl Store for PostgresStore {
         self.rows(
             "SELECT peer, COUNT(*) FILTER (WHERE delivered IS NULL),
                     MIN(CASE WHEN delivered IS NULL THEN created END),
-                    COUNT(*) FILTER (WHERE delivered IS NOT NULL), MAX(delivered)
+                    COUNT(*) FILTER (WHERE delivered IS NOT NULL), MAX(delivered),
+                    COALESCE(MAX(seq) FILTER (WHERE delivered IS NOT NULL), 0), MAX(seq)
              FROM outbox GROUP BY peer ORDER BY peer",
             &[],
         )?
@@ -1539,6 +1540,8 @@ impl Store for PostgresStore {
                 oldest_queued: r.get(2),
                 delivered: r.get::<_, i64>(3) as u64,
                 last_delivered: r.get(4),
+                acknowledged_through: r.get::<_, i64>(5) as u64,
+                queued_through: r.get::<_, i64>(6) as u64,
             })
         })
         .collect()

@@ -2,6 +2,8 @@
 //! made from the project's examples and tests, and what libFuzzer kept, crashes included once
 //! fixed) runs through its target again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // Tests fail loudly.
+
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -43,7 +45,7 @@ fn every_target_has_its_libfuzzer_binary() {
         let source = dir.join("fuzz_targets").join(format!("{name}.rs"));
         let text = std::fs::read_to_string(&source)
             .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-        assert!(text.contains(&format!("gsomia_fuzz::TARGETS")), "{name}");
+        assert!(text.contains("gsomia_fuzz::TARGETS"), "{name}");
         assert!(
             manifest.contains(&format!("name = \"{name}\"")),
             "{name} in fuzz/Cargo.toml"

@@ -300,7 +300,8 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT peer, SUM(delivered IS NULL), MIN(CASE WHEN delivered IS NULL THEN created END),
-                            SUM(delivered IS NOT NULL), MAX(delivered)
+                            SUM(delivered IS NOT NULL), MAX(delivered),
+                            COALESCE(MAX(CASE WHEN delivered IS NOT NULL THEN seq END), 0), MAX(seq)
                      FROM outbox GROUP BY peer ORDER BY peer",
                 )
                 .map_err(db)?;
@@ -312,17 +313,22 @@ impl Store for SqliteStore {
                         r.get(2)?,
                         r.get::<_, i64>(3)? as u64,
                         r.get(4)?,
+                        r.get::<_, i64>(5)? as u64,
+                        r.get::<_, i64>(6)? as u64,
                     ))
                 })
                 .map_err(db)?;
             rows.map(|r| {
-                let (peer, queued, oldest_queued, delivered, last_delivered) = r.map_err(db)?;
+                let (peer, queued, oldest_queued, delivered, last_delivered, ack, last) =
+                    r.map_err(db)?;
                 Ok(PeerDelivery {
                     peer: crate::party_code(&peer)?,
                     queued,
                     oldest_queued,
                     delivered,
                     last_delivered,
+                    acknowledged_through: ack,
+                    queued_through: last,
                 })
             })
             .collect()

@@ -1,0 +1,29 @@
+//! A few seeds of the simulation, as CI runs them (`cargo xtask simulate` runs more and longer):
+//! every invariant holds, and the run exercised what it claims to (items crossed, faults were
+//! injected, nodes restarted).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[test]
+fn three_seeds_keep_every_invariant() {
+    for seed in [1, 2, 3] {
+        let report = gsomia_sim::run(seed, 400).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(report.steps, 400);
+        assert!(report.published > 50, "seed {seed}: {report:?}");
+        assert!(
+            report.received > 10,
+            "seed {seed}: items crossed: {report:?}"
+        );
+        assert!(
+            report.faults > 10 && report.restarts > 3,
+            "seed {seed}: {report:?}"
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_runs_the_same_way() {
+    let a = gsomia_sim::run(7, 150).unwrap();
+    let b = gsomia_sim::run(7, 150).unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
