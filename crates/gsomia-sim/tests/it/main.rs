@@ -6,6 +6,7 @@
 
 #[test]
 fn three_seeds_keep_every_invariant() {
+    let mut refused = 0;
     for seed in [1, 2, 3] {
         let report = gsomia_sim::run(seed, 400).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert_eq!(report.steps, 400);
@@ -18,7 +19,12 @@ fn three_seeds_keep_every_invariant() {
             report.faults > 10 && report.restarts > 3,
             "seed {seed}: {report:?}"
         );
+        refused += report.refused;
     }
+    assert!(
+        refused > 0,
+        "the KOR–JPN GSOMIA ended within a run and releases under it stopped"
+    );
 }
 
 #[test]
