@@ -129,3 +129,68 @@ fn against_gsomia(python: &std::path::Path, name: &str, database: Option<&str>) 
     assert!(out.starts_with("exit 0\n"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 16: schemathesis (pinned, in the same venv) generates requests from the node's own
+/// OpenAPI document and sends them, with an authority's token, to a real `gsomia serve`: no
+/// answer may be a 5xx, and every status, content type and body must be one the document
+/// describes. A fixed seed keeps the run the same in CI; a failure prints schemathesis's report
+/// with a `curl` line per case.
+#[test]
+fn schemathesis_finds_no_5xx_and_no_answer_the_openapi_document_does_not_describe() {
+    let python = python();
+    let dir = std::env::temp_dir().join(format!("gsomia-schemathesis-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("kor");
+    super::init_kor(&data, None);
+    let out = run(&[
+        "user",
+        "add",
+        "--data",
+        data.to_str().unwrap(),
+        "--id",
+        "kim",
+        "--roles",
+        "analyst,security_officer,authority,admin",
+        "--clearance",
+        "II",
+        "--duties",
+        "missile-warning",
+    ]);
+    let token = out.lines().nth(1).unwrap().to_owned();
+    let (mut child, addr) = super::crash::start(&data);
+    let st = python.with_file_name("st");
+    let out = Command::new(&st)
+        .args([
+            "run",
+            &format!("https://{addr}/api/v1/openapi.json"),
+            "--tls-verify",
+            data.join("tls.crt").to_str().unwrap(),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "25",
+            "--seed",
+            "16",
+            "--generation-database",
+            "none",
+            "--workers",
+            "2",
+            "--exclude-path",
+            "/api/v1/stream",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let report = show(&out);
+    assert!(
+        out.status.success(),
+        "schemathesis found answers the document does not describe:\n{report}"
+    );
+    assert!(report.contains("passed"), "{report}");
+}

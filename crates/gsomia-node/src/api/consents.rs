@@ -64,9 +64,10 @@ pub(super) struct Answer {
 pub(super) async fn answer(
     State(node): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Body(req): Body<Answer>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = super::number(&id, "consent request")?;
     Ok(Json(consents::answer(&node, &user, id, req.approve).await?))
 }
 

@@ -41,9 +41,10 @@ pub(super) struct ResultRequest {
 pub(super) async fn result(
     State(node): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Body(req): Body<ResultRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = super::number(&id, "incident report")?;
     let followed = incidents::result(&node, &user, id, &req.result, &req.measures).await?;
     Ok((StatusCode::CREATED, Json(followed)))
 }

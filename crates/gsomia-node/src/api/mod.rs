@@ -17,6 +17,13 @@ mod stream;
 mod taxii;
 mod visits;
 
+/// The record numbered `id` in a path: a path that is no number names no record (404, as
+/// JSON like every error here, not the router's plain text).
+fn number(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no {what} `{id}`: its id is a number")))
+}
+
 pub use crate::service::marking::EXTENSION;
 
 use std::sync::Arc;

@@ -44,7 +44,7 @@ where
         .collect()
 }
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "items", security(("bearer" = [])), params(StreamQuery), responses((status = 200, description = "`text/event-stream`: an `item` event for each item the caller may read as it arrives, its `id` the item's number (resume with `Last-Event-ID`), its data the item as `GET /api/v1/items/{id}` shows it, with the holder's marking", body = String), (status = 400, description = "A malformed topic, party code or `Last-Event-ID`", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/stream", tag = "items", security(("bearer" = [])), params(StreamQuery), responses((status = 200, description = "`text/event-stream`: an `item` event for each item the caller may read as it arrives, its `id` the item's number (resume with `Last-Event-ID`), its data the item as `GET /api/v1/items/{id}` shows it, with the holder's marking", body = String, content_type = "text/event-stream"), (status = 400, description = "A malformed topic, party code or `Last-Event-ID`", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Streams the items the caller may read as they arrive (T1): each decided as a read is, each
 /// read recorded before it is sent; resumed after `Last-Event-ID` without gap or duplicate.
 pub(super) async fn stream(
