@@ -1914,3 +1914,24 @@ async fn two_processes_on_one_database_share_one_log_and_one_delivers() {
 
     b.close();
 }
+
+/// Found by schemathesis (issue 16): a record number in a path that is no number was answered
+/// by the router's plain text; it is a JSON 404 like every other error.
+#[tokio::test]
+async fn a_path_id_that_is_no_number_is_a_json_404() {
+    let f = kor_node("path-number", "2019-07-25");
+    for (uri, body) in [
+        (
+            "/api/v1/incidents/true/result",
+            json!({ "result": "x", "measures": "y" }),
+        ),
+        (
+            "/api/v1/consents/requests/2.5e-51/answer",
+            json!({ "approve": true }),
+        ),
+    ] {
+        let (status, b) = call(&f, "POST", uri, Some("park"), Some(body.to_string())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {b}");
+        assert_eq!(b["error"]["code"], "not_found", "{uri}: {b}");
+    }
+}
