@@ -15,6 +15,7 @@ use gsomia_node::client::Client;
 use gsomia_store::Store as _;
 
 mod console;
+mod crashloop;
 mod fuzz;
 mod instructions;
 mod latency;
@@ -36,6 +37,11 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["crashloop", ..] => crashloop::run(
+            flag("--minutes", "10").parse()?,
+            flag("--seed", "1").parse()?,
+            flag("--clients", "8").parse()?,
+        ),
         ["simulate", ..] => simulate(
             flag("--seed", "1").parse()?,
             flag("--seeds", "1").parse()?,
@@ -116,6 +122,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench federation [--items 100000]\n\
                  \x20      cargo xtask bench latency [--hub] [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
+                 \x20      cargo xtask crashloop [--minutes 10] [--seed 1] [--clients 8]\n\
                  \x20      cargo xtask simulate [--seed 1] [--seeds 1] [--steps 10000]\n\
                  \x20      cargo xtask fuzz [--minutes 30] [--targets scheme,inbox,…]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
