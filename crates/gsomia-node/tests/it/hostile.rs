@@ -2308,19 +2308,7 @@ async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findi
     }
     let letters = |n: &Node| n.store().letters("kor-jpn-gsomia").unwrap();
     assert!(letters(&jpn).is_empty() && letters(&kor).is_empty());
-    let (s, b) = post(
-        &ja,
-        &abe,
-        "/api/v1/visits",
-        visit(&sure, "2019-07-25", true),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let request = b["letter"]["id"].as_str().unwrap().to_owned();
-    until("the request at KOR", || {
-        letters(&kor).iter().any(|l| l.id == request)
-    })
-    .await;
+    let request = ask_visit(&ja, &abe, visit(&sure, "2019-07-25", true), &kor).await;
     // Korea's authority allows no more than asked.
     let path = format!("/api/v1/visits/{request}/authorise");
     let (s, b) = post(&ka, &park, &path, json!({ "level": "I" })).await;
@@ -2383,19 +2371,7 @@ async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findi
     })
     .await;
     // A second visit, from tomorrow, is not an inspection: no findings; no reads today.
-    let (s, b) = post(
-        &ja,
-        &abe,
-        "/api/v1/visits",
-        visit(&sure, "2019-07-26", false),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let second = b["letter"]["id"].as_str().unwrap().to_owned();
-    until("the second request at KOR", || {
-        letters(&kor).iter().any(|l| l.id == second)
-    })
-    .await;
+    let second = ask_visit(&ja, &abe, visit(&sure, "2019-07-26", false), &kor).await;
     let (s, b) = post(
         &ka,
         &park,
@@ -2438,19 +2414,7 @@ async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findi
     .await;
     assert_eq!((s, b["error"]["rule"].as_str()), (422, Some("V2")), "{b}");
     // A third is refused, which ends it.
-    let (s, b) = post(
-        &ja,
-        &abe,
-        "/api/v1/visits",
-        visit(&sure, "2019-07-27", false),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let third = b["letter"]["id"].as_str().unwrap().to_owned();
-    until("the third request at KOR", || {
-        letters(&kor).iter().any(|l| l.id == third)
-    })
-    .await;
+    let third = ask_visit(&ja, &abe, visit(&sure, "2019-07-27", false), &kor).await;
     let (s, b) = post(
         &ka,
         &park,
@@ -2545,4 +2509,27 @@ async fn v1_v2_a_visit_asked_authorised_and_read_within_its_bounds_and_its_findi
 /// A security officer of `node`'s who is no authority.
 fn kim_at(node: &Node) -> String {
     user(node, "kato", json!(["security_officer"]), "GOKUHI")
+}
+
+/// Japan's authority asks at `addr` for `visit`; the request's id, once Korea holds it.
+async fn ask_visit(addr: &str, token: &str, visit: Value, kor: &Node) -> String {
+    let (s, b) = http(
+        addr,
+        "POST",
+        "/api/v1/visits",
+        Some(token),
+        Some(visit.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["letter"]["id"].as_str().unwrap().to_owned();
+    until("the visit request at KOR", || {
+        kor.store()
+            .letters("kor-jpn-gsomia")
+            .unwrap()
+            .iter()
+            .any(|l| l.id == id)
+    })
+    .await;
+    id
 }
