@@ -1275,7 +1275,14 @@ fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in seed..seed + seeds {
         let started = Instant::now();
-        let r = gsomia_sim::run(s, steps).map_err(|e| {
+        let r = gsomia_sim::run_with(s, steps, |r| {
+            eprintln!(
+                "seed {s}: {} steps, {:.0} steps/s",
+                r.steps,
+                r.steps as f64 / started.elapsed().as_secs_f64()
+            )
+        })
+        .map_err(|e| {
             anyhow::anyhow!(
                 "seed {s}: {e} (replay: cargo xtask simulate --seed {s} --steps {steps})"
             )

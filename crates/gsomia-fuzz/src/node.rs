@@ -5,12 +5,9 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use axum::body::Body;
-use axum::http::{Request, header};
 use gsomia_core::{AgreementFile, PartyCode, Scheme, User};
 use gsomia_node::{InitOptions, Node};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const KOR_SCHEME: &str = include_str!("../../../examples/model-case/schemes/KOR.json");
 const JPN_SCHEME: &str = include_str!("../../../examples/model-case/schemes/JPN.json");
@@ -98,28 +95,24 @@ fn fixture() -> &'static Fixture {
 impl Fixture {
     /// Sends a request to the node's router with the analyst's token: the status and body.
     fn send(&self, method: &str, uri: &str, body: Option<Vec<u8>>, kind: &str) -> (u16, Vec<u8>) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        let auth = format!("Bearer {}", self.token);
+        let mut headers = vec![("authorization", auth.as_str())];
         if uri.starts_with("/taxii2/") {
-            req = req.header(header::ACCEPT, "application/taxii+json;version=2.1");
+            headers.push(("accept", "application/taxii+json;version=2.1"));
         }
         if !kind.is_empty() {
-            req = req.header(header::CONTENT_TYPE, kind);
+            headers.push(("content-type", kind));
         }
-        let req = req.body(Body::from(body.unwrap_or_default())).unwrap();
-        self.rt.block_on(async {
-            let resp = gsomia_node::api::app(self.node.clone())
-                .oneshot(req)
-                .await
-                .unwrap();
-            let status = resp.status().as_u16();
-            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                .await
-                .unwrap();
-            (status, bytes.to_vec())
-        })
+        let body = body.unwrap_or_default();
+        self.rt
+            .block_on(gsomia_node::api::call(
+                self.node.clone(),
+                method,
+                uri,
+                &headers,
+                body,
+            ))
+            .unwrap()
     }
 }
 

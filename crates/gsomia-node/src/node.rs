@@ -50,6 +50,9 @@ pub fn system_clock() -> Clock {
     Arc::new(OffsetDateTime::now_utc)
 }
 
+/// What a partner answered: the status and the body, or why nothing came back.
+pub type Answer = Result<(u16, Vec<u8>), String>;
+
 /// What a deterministic simulation (`gsomia-sim`) puts in place of HTTP between nodes: what
 /// this node would post to a partner goes to it, which decides whether it arrives, how often,
 /// and whether the answer comes back. Never set by `gsomia serve`.
@@ -61,7 +64,7 @@ pub trait Network: Send + Sync {
         to: PartyCode,
         path: &str,
         body: Vec<u8>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(u16, Vec<u8>), String>> + Send + '_>>;
+    ) -> std::pin::Pin<Box<dyn Future<Output = Answer> + Send + '_>>;
 }
 
 /// A node.

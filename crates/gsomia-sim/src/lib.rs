@@ -34,13 +34,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{Request, header};
 use gsomia_core::{AgreementFile, PartyCode, Scheme, User};
 use gsomia_node::{InitOptions, Network, Node};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 
 const SCHEMES: [(&str, &str); 3] = [
     (
@@ -75,7 +72,7 @@ impl Rng {
     }
 
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -85,7 +82,7 @@ impl Rng {
 
     /// A number below `n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.draw() % n.max(1)
     }
 
     /// True with probability `percent`/100.
@@ -162,7 +159,7 @@ impl Network for Net {
         to: PartyCode,
         path: &str,
         body: Vec<u8>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(u16, Vec<u8>), String>> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn Future<Output = gsomia_node::node::Answer> + Send + '_>> {
         let inbox = path == "/federation/v1/inbox";
         Box::pin(async move {
             let _one = self.one.lock().await;
@@ -231,19 +228,13 @@ fn clock(now: &Arc<Mutex<OffsetDateTime>>) -> gsomia_node::Clock {
 }
 
 async fn call(node: &Arc<Node>, method: &str, uri: &str, token: &str, body: Value) -> (u16, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let resp = gsomia_node::api::app(node.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let body = body.to_string().into_bytes();
+    let (status, bytes) = gsomia_node::api::call(node.clone(), method, uri, &headers, body)
         .await
         .unwrap();
     (
@@ -254,13 +245,18 @@ async fn call(node: &Arc<Node>, method: &str, uri: &str, token: &str, body: Valu
 
 /// Runs `steps` steps from `seed`; the report, or the first invariant broken (with the step).
 pub fn run(seed: u64, steps: u64) -> Result<Report, String> {
+    run_with(seed, steps, |_| {})
+}
+
+/// [`run`], telling `progress` the report every 10,000 steps.
+pub fn run_with(seed: u64, steps: u64, progress: impl FnMut(&Report)) -> Result<Report, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let mut sim = Sim::new(seed).await;
-        let result = sim.go(steps).await;
+        let result = sim.go(steps, progress).await;
         for s in &sim.slots {
             s.node.close();
         }
@@ -368,7 +364,7 @@ impl Sim {
         }
     }
 
-    async fn go(&mut self, steps: u64) -> Result<(), String> {
+    async fn go(&mut self, steps: u64, mut progress: impl FnMut(&Report)) -> Result<(), String> {
         for step in 1..=steps {
             self.step(step)
                 .await
@@ -380,6 +376,9 @@ impl Sim {
                     .map_err(|e| format!("step {step}: {e}"))?;
             }
             self.report.steps = step;
+            if step % 10_000 == 0 {
+                progress(&self.report);
+            }
         }
         // Faults off, partitions healed: everything queued is delivered.
         {

@@ -43,6 +43,32 @@ use crate::node::Node;
 
 type AppState = Arc<Node>;
 
+/// One request to `node`'s router in process, without a socket: the status and the body. For
+/// the harnesses that drive a node as its clients and partners would (the fuzz targets, the
+/// simulation), so that HTTP stays in this crate.
+pub async fn call(
+    node: Arc<Node>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(axum::body::Body::from(body))
+        .map_err(|e| e.to_string())?;
+    let resp = app(node).oneshot(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((status, bytes.to_vec()))
+}
+
 /// The router, without a socket: tests call it directly.
 pub fn app(node: Arc<Node>) -> Router {
     let limit = node.config.max_body_bytes;
