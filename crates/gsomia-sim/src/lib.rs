@@ -16,7 +16,9 @@
 //! they do in production (their order does not change what a step commits).
 //!
 //! Invariants, after every step: each pair's acknowledged messages were applied by the
-//! receiver and the receiver applied none that was not sent (exactly once, in order); every
+//! receiver and the receiver applied none that was not sent (exactly once, in order: the
+//! sequence numbers as the run saw them queued, checked against the store's own every 1,000
+//! steps); every
 //! item acknowledged to its publisher is still held after a restart; a forged envelope is
 //! refused and changes nothing; an envelope replayed after it was applied changes nothing.
 //! Every 50 steps, over what was stored since the last check: no item is held by a party that
@@ -218,6 +220,9 @@ struct Sim {
     report: Report,
     noticed: bool,
     root: PathBuf,
+    /// Per ordered pair (`a * 3 + b`), the outbox sequence numbers `a` was seen to queue for
+    /// `b`.
+    queued: Vec<std::collections::BTreeSet<u64>>,
     /// Per node, the last item row checked and the item versions received so far.
     checked: Vec<(i64, std::collections::HashSet<(String, String)>)>,
 }
@@ -360,6 +365,7 @@ impl Sim {
             report: Report::default(),
             noticed: false,
             root,
+            queued: vec![std::collections::BTreeSet::new(); 9],
             checked: vec![(0, std::collections::HashSet::new()); 3],
         }
     }
@@ -369,7 +375,7 @@ impl Sim {
             self.step(step)
                 .await
                 .map_err(|e| format!("step {step}: {e}"))?;
-            self.check_marks()
+            self.check_marks(step % 1_000 == 0)
                 .map_err(|e| format!("step {step}: {e}"))?;
             if step % 50 == 0 {
                 self.check_holdings(step % 10_000 == 0)
@@ -395,6 +401,8 @@ impl Sim {
                         any |= gsomia_node::federation::deliver_once(&node, self.slots[b].party)
                             .await
                             .unwrap_or(false);
+                        // What the delivery made the receiver queue is seen before it is sent.
+                        self.check_marks(false)?;
                     }
                 }
             }
@@ -411,7 +419,7 @@ impl Sim {
                 ));
             }
         }
-        self.check_marks()?;
+        self.check_marks(true)?;
         self.check_holdings(true)?;
         self.report.faults = self.net.faults.lock().unwrap().count;
         Ok(())
@@ -645,16 +653,38 @@ impl Sim {
 
     /// Exactly once, in order: for each pair, what the sender knows was acknowledged the
     /// receiver applied, and the receiver applied nothing the sender did not queue.
-    fn check_marks(&self) -> Result<(), String> {
-        for a in &self.slots {
-            let deliveries = a.node.store().delivery().map_err(|e| e.to_string())?;
-            for b in &self.slots {
-                if a.party == b.party {
-                    continue;
+    fn check_marks(&mut self, against_store: bool) -> Result<(), String> {
+        let n = self.slots.len();
+        for (ai, a) in self.slots.iter().enumerate() {
+            let deliveries = if against_store {
+                a.node.store().delivery().map_err(|e| e.to_string())?
+            } else {
+                vec![]
+            };
+            for (bi, b) in self.slots.iter().enumerate().filter(|(bi, _)| *bi != ai) {
+                // Every message is seen pending before it can be delivered (an enqueue and its
+                // delivery never share a step), so the pending lists name every sequence number.
+                let pending = a
+                    .node
+                    .store()
+                    .outbox_pending(b.party, 1_000_000)
+                    .map_err(|e| e.to_string())?;
+                let seen = &mut self.queued[ai * n + bi];
+                seen.extend(pending.iter().map(|m| m.seq));
+                let queued = seen.last().copied().unwrap_or(0);
+                let acked = match pending.first() {
+                    Some(m) => seen.range(..m.seq).next_back().copied().unwrap_or(0),
+                    None => queued,
+                };
+                if let Some(d) = deliveries.iter().find(|d| d.peer == b.party)
+                    && (d.acknowledged_through, d.queued_through) != (acked, queued)
+                {
+                    return Err(format!(
+                        "{}→{}: the store says acknowledged through {}, queued through {}; the \
+                         run saw {acked} and {queued}",
+                        a.party, b.party, d.acknowledged_through, d.queued_through
+                    ));
                 }
-                let d = deliveries.iter().find(|d| d.peer == b.party);
-                let (acked, queued) =
-                    d.map_or((0, 0), |d| (d.acknowledged_through, d.queued_through));
                 let applied = b
                     .node
                     .store()
