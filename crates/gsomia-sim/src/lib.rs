@@ -448,7 +448,7 @@ impl Sim {
                 Ok(())
             }
             84..86 if !self.noticed => self.notice().await,
-            86..92 => self.replay(n).await,
+            86..92 => self.replay().await,
             92..95 => {
                 let pair = (self.slots[n].party, self.slots[other].party);
                 let mut f = self.net.faults.lock().unwrap();
@@ -564,7 +564,7 @@ impl Sim {
     }
 
     /// An envelope the network kept arrives again, long after: nothing changes twice.
-    async fn replay(&mut self, n: usize) -> Result<(), String> {
+    async fn replay(&mut self) -> Result<(), String> {
         let kept = {
             let mut f = self.net.faults.lock().unwrap();
             let i = self.rng.below(f.kept.len().max(1) as u64) as usize;
@@ -576,7 +576,6 @@ impl Sim {
         let Some(node) = self.net.node(to) else {
             return Ok(());
         };
-        let _ = n;
         let env: gsomia_crypto::envelope::Envelope = serde_json::from_slice(&body).unwrap();
         let from = env.header.from;
         let store = node.store();
