@@ -19,6 +19,7 @@ mod crashloop;
 mod fuzz;
 mod instructions;
 mod latency;
+mod load;
 mod pgclient;
 mod stores;
 mod taxii;
@@ -69,6 +70,11 @@ fn main() -> Result<()> {
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()?,
         ),
+        ["bench", "load", ..] => load::run(
+            flag("--minutes", "10").parse()?,
+            flag("--clients", "1000").parse()?,
+            flag("--think-ms", "1000").parse()?,
+        ),
         ["bench", "log", ..] => log(flag("--entries", "10000000").parse()?),
         ["bench", "store", ..] => store(flag("--items", "200000").parse()?),
         ["bench", "memory", ..] => memory(flag("--items", "1000000").parse()?),
@@ -111,6 +117,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64] [--batch 100] [--batch-clients 4,8]\n\
                  \x20      cargo xtask bench publish --without-merkle-log [--seconds 20] [--clients 32]\n\
+                 \x20      cargo xtask bench load [--minutes 10] [--clients 1000] [--think-ms 1000]\n\
                  \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
@@ -1270,17 +1277,20 @@ fn federation(items: u64) -> Result<()> {
 /// command with that seed replays it exactly.
 fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
     println!(
-        "| seed | steps | published | released | refused | delivered | faults | restarts | replays and forgeries | received | steps/s |"
+        "| seed | steps | published | released | refused | delivered | faults | restarts | replays and forgeries | checkpoints | received | steps/s |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in seed..seed + seeds {
         let started = Instant::now();
+        let mut last = started;
         let r = gsomia_sim::run_with(s, steps, |r| {
             eprintln!(
-                "seed {s}: {} steps, {:.0} steps/s",
+                "seed {s}: {} steps, {:.0} steps/s, the last 10,000 at {:.0}/s",
                 r.steps,
-                r.steps as f64 / started.elapsed().as_secs_f64()
-            )
+                r.steps as f64 / started.elapsed().as_secs_f64(),
+                10_000.0 / last.elapsed().as_secs_f64()
+            );
+            last = Instant::now();
         })
         .map_err(|e| {
             anyhow::anyhow!(
@@ -1289,7 +1299,7 @@ fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
         })?;
         let rate = r.steps as f64 / started.elapsed().as_secs_f64();
         println!(
-            "| {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} |",
+            "| {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} |",
             r.steps,
             r.published,
             r.released,
@@ -1298,6 +1308,7 @@ fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
             r.faults,
             r.restarts,
             r.replays,
+            r.checkpoints,
             r.received
         );
     }

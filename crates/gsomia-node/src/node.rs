@@ -57,12 +57,14 @@ pub type Answer = Result<(u16, Vec<u8>), String>;
 /// this node would post to a partner goes to it, which decides whether it arrives, how often,
 /// and whether the answer comes back. Never set by `gsomia serve`.
 pub trait Network: Send + Sync {
-    /// Posts `body` to `path` at `to` on behalf of `from`: the status and the answer.
+    /// Posts `body` with `headers` to `path` at `to` on behalf of `from`: the status and the
+    /// answer.
     fn post(
         &self,
         from: PartyCode,
         to: PartyCode,
         path: &str,
+        headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> std::pin::Pin<Box<dyn Future<Output = Answer> + Send + '_>>;
 }
@@ -308,7 +310,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(n) = network {
-            return n.post(self.party(), peer.code, path, body).await;
+            return n.post(self.party(), peer.code, path, headers, body).await;
         }
         let endpoint = peer
             .endpoint

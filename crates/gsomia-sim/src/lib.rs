@@ -2,33 +2,40 @@
 //! (SQLite in a temporary folder, its router and federation code in process), driven by a
 //! seeded scheduler one step at a time on one thread. The nodes talk through [`Net`], which a
 //! node uses in place of HTTP ([`gsomia_node::Network`]): it loses requests and replies,
-//! duplicates envelopes, keeps old ones to replay later, and cuts pairs apart. Steps publish
-//! and release items, deliver, crash and restart a node (close and open it again: what was
+//! duplicates requests, keeps old ones to replay later, and cuts pairs apart. Steps publish and
+//! release items, deliver, crash and restart a node (close and open it again: what was
 //! acknowledged is on disk, what was in flight is lost with the reply), jump the clock, give
 //! notice of termination (the KOR–JPN GSOMIA ends 90 days later, with envelopes in flight),
-//! replay old envelopes, and forge one as a hostile partner would.
+//! issue a checkpoint and have the partners witness it (C2SP `add-checkpoint`, through the same
+//! faulty network), replay old envelopes and checkpoints, and forge an envelope as a hostile
+//! partner would.
 //!
 //! Why our own harness and not `turmoil` or `madsim`: the node's clock is already injected,
 //! its only network call is [`gsomia_node::Node::post_to`] (one hook replaces it), and its
 //! store is a file that survives a close; a step is awaited to its end before the next is
-//! drawn, and the network holds one envelope at a time, so the seed alone decides every
+//! drawn, and the network holds one request at a time, so the seed alone decides every
 //! outcome without a simulated runtime. The cost: inside a step, the node's own threads run as
 //! they do in production (their order does not change what a step commits).
 //!
 //! Invariants, after every step: each pair's acknowledged messages were applied by the
 //! receiver and the receiver applied none that was not sent (exactly once, in order: the
 //! sequence numbers as the run saw them queued, checked against the store's own every 1,000
-//! steps); every
-//! item acknowledged to its publisher is still held after a restart; a forged envelope is
-//! refused and changes nothing; an envelope replayed after it was applied changes nothing.
-//! Every 50 steps, over what was stored since the last check: no item is held by a party that
-//! received it outside an agreement in force on that day; no item version was received twice.
-//! Every 10,000 steps and at the end: every node's audit log's hash chain verifies. At the end,
-//! with faults off, every outbox drains (nothing grows without bound).
+//! steps); after a restart, the last 64 publications the node acknowledged and 16 drawn from
+//! all of them are held; a forged envelope is refused and changes nothing; an envelope
+//! replayed after it was applied changes nothing. Every 50 steps, over what was stored since
+//! the last check: no item is held by a party that received it outside an agreement in force
+//! on that day; no item version was received twice; the latest checkpoint each node issued and
+//! the latest it witnessed of each partner are signed and have the root that log has at that
+//! size; no node holds evidence of a rewritten log. Every 10,000 steps and at the end: every
+//! node's audit log's hash chain verifies and every publication it ever acknowledged is held.
+//! At the end, with faults off, every outbox drains (nothing grows without bound).
 //!
-//! Not modelled: checkpoints and their witnessing (the log's own tests and the federation
-//! tests cover them); a crash inside a commit (SQLite's atomic commit is trusted; a crash
-//! between the receiver's commit and the sender's is the lost reply).
+//! A step costs the same late in a run as early: no per-step check reads more than what
+//! changed since the last (the full checks are every 10,000 steps).
+//!
+//! Not modelled: a crash inside a commit (SQLite's atomic commit is trusted; a crash between
+//! the receiver's commit and the sender's is the lost reply); a partner that signs two
+//! checkpoints that can not both be true (the federation tests do that, H6).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A simulation that breaks should say so.
 
@@ -37,6 +44,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use gsomia_core::{AgreementFile, PartyCode, Scheme, User};
+use gsomia_node::transparency::{self, SIGNATURE_HEADER, Witnessed};
 use gsomia_node::{InitOptions, Network, Node};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -114,6 +122,10 @@ pub struct Report {
     pub replays: u64,
     /// Items received across the nodes at the end.
     pub received: u64,
+    /// Checkpoint rounds: a checkpoint issued and sent to partners to witness.
+    pub checkpoints: u64,
+    /// Cosignatures the nodes hold for their checkpoints at the end.
+    pub cosigned: u64,
 }
 
 /// The faults the network injects, and what it keeps.
@@ -123,8 +135,8 @@ struct Faults {
     on: bool,
     /// Pairs cut apart (either way).
     cut: Vec<(PartyCode, PartyCode)>,
-    /// Envelopes kept to be replayed: the receiver, the body.
-    kept: Vec<(PartyCode, Vec<u8>)>,
+    /// Requests kept to be replayed: the receiver, the route, the body.
+    kept: Vec<(PartyCode, Route, Vec<u8>)>,
     count: u64,
 }
 
@@ -139,6 +151,31 @@ pub struct Net {
 impl Net {
     fn node(&self, party: PartyCode) -> Option<Arc<Node>> {
         self.nodes.lock().unwrap().get(&party).cloned()
+    }
+}
+
+/// The federation routes a node posts to.
+#[derive(Clone)]
+enum Route {
+    Inbox,
+    /// A checkpoint to witness, with the log's node's signature header.
+    AddCheckpoint(Option<String>),
+}
+
+impl Route {
+    /// `body` arrives at `node` as its HTTP route takes it: the status and the answer.
+    async fn arrive(&self, node: &Node, body: &[u8]) -> (u16, Vec<u8>) {
+        let Route::AddCheckpoint(signature) = self else {
+            return arrive(node, body).await;
+        };
+        let Ok(text) = std::str::from_utf8(body) else {
+            return (400, b"not UTF-8".to_vec());
+        };
+        match transparency::add_checkpoint(node, text, signature.as_deref()).await {
+            Ok(Witnessed::Cosigned(line)) => (200, line.into_bytes()),
+            Ok(Witnessed::Conflict(size)) => (409, size.to_string().into_bytes()),
+            Err(e) => (e.status.as_u16(), e.message.into_bytes()),
+        }
     }
 }
 
@@ -160,9 +197,19 @@ impl Network for Net {
         from: PartyCode,
         to: PartyCode,
         path: &str,
+        headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> std::pin::Pin<Box<dyn Future<Output = gsomia_node::node::Answer> + Send + '_>> {
-        let inbox = path == "/federation/v1/inbox";
+        let route = match path {
+            "/federation/v1/inbox" => Some(Route::Inbox),
+            "/federation/v1/add-checkpoint" => Some(Route::AddCheckpoint(
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(SIGNATURE_HEADER))
+                    .map(|(_, v)| (*v).to_owned()),
+            )),
+            _ => None,
+        };
         Box::pin(async move {
             let _one = self.one.lock().await;
             // Every draw before the first await: the seed alone orders them.
@@ -178,20 +225,21 @@ impl Network for Net {
                 );
                 f.count += u64::from(draws.0) + u64::from(draws.1) + u64::from(draws.2);
                 f.count += u64::from(draws.3);
-                if draws.2 {
-                    f.kept.push((to, body.clone()));
+                if let (true, Some(route)) = (draws.2, &route) {
+                    f.kept.push((to, route.clone(), body.clone()));
                     if f.kept.len() > 64 {
                         f.kept.remove(0);
                     }
                 }
                 draws
             };
-            let Some(node) = self.node(to).filter(|_| inbox && !cut && !lose) else {
+            let node = self.node(to).filter(|_| !cut && !lose);
+            let (Some(node), Some(route)) = (node, route) else {
                 return Err(format!("{to} is not reachable"));
             };
-            let mut answer = arrive(&node, &body).await;
+            let mut answer = route.arrive(&node, &body).await;
             if duplicate {
-                answer = arrive(&node, &body).await;
+                answer = route.arrive(&node, &body).await;
             }
             if lose_reply {
                 return Err(format!("{to}'s reply was lost"));
@@ -422,6 +470,13 @@ impl Sim {
         self.check_marks(true)?;
         self.check_holdings(true)?;
         self.report.faults = self.net.faults.lock().unwrap().count;
+        for s in &self.slots {
+            let store = s.node.store();
+            for (size, _) in store.checkpoints().map_err(|e| e.to_string())? {
+                self.report.cosigned +=
+                    store.cosignatures(size).map_err(|e| e.to_string())?.len() as u64;
+            }
+        }
         Ok(())
     }
 
@@ -461,7 +516,14 @@ impl Sim {
                 Ok(())
             }
             95..98 => self.forge(n, other).await,
-            _ => Ok(()),
+            _ => {
+                // A checkpoint, and its partners asked to witness it (through the network).
+                let node = self.slots[n].node.clone();
+                self.report.checkpoints += 1;
+                transparency::tick(&node)
+                    .await
+                    .map_err(|e| format!("{}'s checkpoint: {}", node.party(), e.message))
+            }
         }
     }
 
@@ -519,7 +581,10 @@ impl Sim {
         Ok(())
     }
 
-    /// Node `n` crashes and starts again: everything it acknowledged is there.
+    /// Node `n` crashes and starts again: the publications it acknowledged last (where a lost
+    /// write would show first) and a few drawn from all of them are there; every one is
+    /// checked every 10,000 steps ([`Sim::check_holdings`]), so a step's cost does not grow with
+    /// the run.
     fn restart(&mut self, n: usize) -> Result<(), String> {
         let s = &mut self.slots[n];
         s.node.close();
@@ -527,19 +592,15 @@ impl Sim {
         node.set_network(self.net.clone());
         self.net.nodes.lock().unwrap().insert(s.party, node.clone());
         s.node = node;
-        for id in &s.published {
-            let held = s
-                .node
-                .store()
-                .item(&id.parse().unwrap(), None)
-                .map_err(|e| e.to_string())?;
-            if held.is_none() {
-                return Err(format!(
-                    "{} lost `{id}`, acknowledged before it restarted",
-                    s.party
-                ));
-            }
-        }
+        let last = s.published.len().saturating_sub(64);
+        let drawn: Vec<usize> = (0..16)
+            .map(|_| self.rng.below(s.published.len() as u64) as usize)
+            .filter(|i| *i < s.published.len())
+            .collect();
+        let ids = s.published[last..]
+            .iter()
+            .chain(drawn.iter().map(|i| &s.published[*i]));
+        held(s, ids)?;
         self.report.restarts += 1;
         Ok(())
     }
@@ -563,28 +624,55 @@ impl Sim {
         Ok(())
     }
 
-    /// An envelope the network kept arrives again, long after: nothing changes twice.
+    /// A request the network kept arrives again, long after: an envelope changes nothing
+    /// twice; a checkpoint already witnessed (or older than the one held) is stale, not evidence
+    /// of a rewritten log (H6: the next check finds no evidence held).
     async fn replay(&mut self) -> Result<(), String> {
         let kept = {
             let mut f = self.net.faults.lock().unwrap();
             let i = self.rng.below(f.kept.len().max(1) as u64) as usize;
             (i < f.kept.len()).then(|| f.kept.swap_remove(i))
         };
-        let Some((to, body)) = kept else {
+        let Some((to, route, body)) = kept else {
             return Ok(());
         };
         let Some(node) = self.net.node(to) else {
             return Ok(());
         };
+        if let Route::AddCheckpoint(_) = route {
+            let (status, answer) = route.arrive(&node, &body).await;
+            if status >= 500 {
+                let answer = String::from_utf8_lossy(&answer);
+                return Err(format!(
+                    "{to} answered a replayed checkpoint {status}: {answer}"
+                ));
+            }
+            self.report.replays += 1;
+            return Ok(());
+        }
         let env: gsomia_crypto::envelope::Envelope = serde_json::from_slice(&body).unwrap();
         let from = env.header.from;
         let store = node.store();
+        // The items stored since the last holdings check: a count that costs the same late in
+        // a run (`counts` scans the table).
+        let cursor = self
+            .slots
+            .iter()
+            .zip(&self.checked)
+            .find(|(s, _)| s.party == to)
+            .map_or(0, |(_, (cursor, _))| *cursor);
+        let recent = || -> Result<usize, String> {
+            Ok(store
+                .items_after(cursor, usize::MAX)
+                .map_err(|e| e.to_string())?
+                .len())
+        };
         let mark = store.inbox_mark(from).map_err(|e| e.to_string())?;
-        let items = store.counts().map_err(|e| e.to_string())?.items;
+        let items = recent()?;
         let (_, last) = env.header.seq;
         let (status, _) = arrive(&node, &body).await;
         let mark_after = store.inbox_mark(from).map_err(|e| e.to_string())?;
-        let items_after = store.counts().map_err(|e| e.to_string())?.items;
+        let items_after = recent()?;
         if last <= mark && (mark_after != mark || items_after != items) {
             return Err(format!(
                 "an envelope {to} had applied (through {last}) applied again: answered {status}"
@@ -703,7 +791,8 @@ impl Sim {
 
     /// No item held from a partner that came outside an agreement in force on the day it came,
     /// none received twice (the items stored since the last check); with `logs`, every audit
-    /// log's hash chain verifies from its first entry.
+    /// log's hash chain verifies from its first entry and every publication the node
+    /// acknowledged is held.
     fn check_holdings(&mut self, logs: bool) -> Result<(), String> {
         for (s, (cursor, seen)) in self.slots.iter().zip(self.checked.iter_mut()) {
             let world = s.node.world();
@@ -733,9 +822,11 @@ impl Sim {
                 }
                 self.report.received += 1;
             }
+            witnessed(s, &self.slots)?;
             if !logs {
                 continue;
             }
+            held(s, &s.published)?;
             let entries = s
                 .node
                 .store()
@@ -747,6 +838,80 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// The logs `witness` witnessed are consistent with what their nodes hold: the latest
+/// checkpoint it holds of each partner's log is signed by that partner and has the root of
+/// that partner's log at its size; so has the latest checkpoint `witness` issued; and it holds
+/// no evidence of a rewritten log (no node here rewrites its log).
+fn witnessed(witness: &Slot, slots: &[Slot]) -> Result<(), String> {
+    let err = |e: gsomia_node::error::ApiError| e.message;
+    let store = witness.node.store();
+    if let Some(evidence) = store.evidence().map_err(|e| e.to_string())?.first() {
+        return Err(format!("{} holds evidence: {evidence:?}", witness.party));
+    }
+    // The root of `slot`'s log at `size`, which it must have reached.
+    let root_of = |slot: &Slot, size: u64| -> Result<gsomia_log::Hash, String> {
+        let logged = slot.node.store().log_size().map_err(|e| e.to_string())?;
+        if size > logged {
+            return Err(format!(
+                "a checkpoint of {}'s log has {size} entries; the log {logged}",
+                slot.party
+            ));
+        }
+        transparency::root_at(&slot.node, size).map_err(err)
+    };
+    if let Some((size, note)) = store.checkpoint_latest().map_err(|e| e.to_string())? {
+        let own = transparency::own_verifier(&witness.node);
+        let c = gsomia_log::SignedCheckpoint::open(&note, &own)
+            .map_err(|e| format!("{}'s own checkpoint: {e}", witness.party))?;
+        if c.size != size || root_of(witness, size)? != c.root {
+            return Err(format!(
+                "{}'s checkpoint of size {size} does not have its log's root",
+                witness.party
+            ));
+        }
+    }
+    for slot in slots.iter().filter(|s| s.party != witness.party) {
+        let Some((size, note)) = store
+            .witnessed_latest(slot.party)
+            .map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        let record = store
+            .parties()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|r| r.code == slot.party)
+            .ok_or("a witnessed log of an unknown party")?;
+        let c = transparency::open_stored(&note, &record)?;
+        if c.size != size || root_of(slot, size)? != c.root {
+            return Err(format!(
+                "{} witnessed {}'s log at size {size} with a root its log does not have",
+                witness.party, slot.party
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every publication of `ids` is held by `slot`'s node.
+fn held<'a>(slot: &Slot, ids: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
+    for id in ids {
+        let item = slot
+            .node
+            .store()
+            .item(&id.parse().unwrap(), None)
+            .map_err(|e| e.to_string())?;
+        if item.is_none() {
+            return Err(format!(
+                "{} lost `{id}`, acknowledged before it restarted",
+                slot.party
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn x25519(node: &Node) -> [u8; 32] {

@@ -19,6 +19,10 @@ fn three_seeds_keep_every_invariant() {
             report.faults > 10 && report.restarts > 3,
             "seed {seed}: {report:?}"
         );
+        assert!(
+            report.checkpoints > 2 && report.cosigned > 0,
+            "seed {seed}: checkpoints were witnessed through the faulty network: {report:?}"
+        );
         refused += report.refused;
     }
     assert!(
