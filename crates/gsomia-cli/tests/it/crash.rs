@@ -123,7 +123,7 @@ pub(super) fn start(data: &Path) -> (Serving, String) {
     panic!("gsomia serve did not start");
 }
 
-fn item(n: usize) -> String {
+pub(super) fn item(n: usize) -> String {
     let v: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join(M).join("items/kor-missile-report.json")).unwrap(),
     )

@@ -158,6 +158,19 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_openapi_document_does_not_describ
     ]);
     let token = out.lines().nth(1).unwrap().to_owned();
     let (mut child, addr) = super::crash::start(&data);
+    // Items held, so that the lists, the audit log and the log's entries and proofs answer with
+    // something for their documented shapes to be checked against.
+    for n in 0..3 {
+        let (status, body) = super::crash::http(
+            &addr,
+            "POST",
+            "/api/v1/items",
+            &token,
+            &super::crash::item(n),
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
     let st = python.with_file_name("st");
     let out = Command::new(&st)
         .args([

@@ -5,6 +5,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shapes;
 use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 
@@ -16,7 +17,7 @@ pub(super) struct AuditQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, description = "Hash-chained audit entries and the cursor `next` (P7)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, description = "Hash-chained audit entries and the cursor `next` (P7)", body = shapes::AuditPage), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(
     State(node): State<AppState>,
     Caller(user): Caller,

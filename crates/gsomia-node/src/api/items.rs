@@ -9,6 +9,7 @@ use gsomia_core::{Label, LevelId, PartyCode, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::shapes;
 use super::{AppState, Body, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::items::{self, ListFilter};
@@ -22,7 +23,7 @@ pub(super) struct PublishRequest {
     object: Value,
 }
 
-#[utoipa::path(post, path = "/api/v1/items", tag = "items", security(("bearer" = [])), request_body = PublishRequest, responses((status = 201, description = "Stored, bound and sealed; standing rules applied (R7)", body = Object), (status = 403, description = "Above the publisher's clearance (P1) or no publishing role", body = ErrorBody), (status = 409, description = "That version is already stored", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Wrong types, unknown level or party, not a STIX 2.1 object, another originator", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items", tag = "items", security(("bearer" = [])), request_body = PublishRequest, responses((status = 201, description = "Stored, bound and sealed; standing rules applied (R7)", body = shapes::Published), (status = 403, description = "Above the publisher's clearance (P1) or no publishing role", body = ErrorBody), (status = 409, description = "That version is already stored", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Wrong types, unknown level or party, not a STIX 2.1 object, another originator", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Publishes an item of this node's: the label's originator is this party, the level at most
 /// the publisher's clearance. Standing release rules that cover it release it in the same
 /// commit (R7).
@@ -42,7 +43,7 @@ pub(super) struct BatchRequest {
     items: Vec<PublishRequest>,
 }
 
-#[utoipa::path(post, path = "/api/v1/items/batch", tag = "items", security(("bearer" = [])), request_body = BatchRequest, responses((status = 200, description = "What became of each item, in order: created, or refused with the reason and rule; all in one commit", body = Object), (status = 403, description = "No publishing role", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "No items, or more than 1,000; wrong types", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items/batch", tag = "items", security(("bearer" = [])), request_body = BatchRequest, responses((status = 200, description = "What became of each item, in order: created, or refused with the reason and rule; all in one commit", body = shapes::BatchOutcome), (status = 403, description = "No publishing role", body = ErrorBody), (status = 413, description = "Body over max_body_bytes", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "No items, or more than 1,000; wrong types", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Publishes up to 1,000 items in one request and one commit: each decided as `POST
 /// /api/v1/items` decides it (and audited), a refused one not keeping the others out.
 pub(super) async fn publish_batch(
@@ -71,7 +72,7 @@ pub(super) struct DeriveRequest {
     purpose: Tag,
 }
 
-#[utoipa::path(post, path = "/api/v1/items/derive", tag = "items", security(("bearer" = [])), request_body = DeriveRequest, responses((status = 201, description = "The derived item and its label (P4)", body = Object), (status = 403, description = "A source the caller may not read", body = ErrorBody), (status = 404, description = "No such source", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items/derive", tag = "items", security(("bearer" = [])), request_body = DeriveRequest, responses((status = 201, description = "The derived item and its label (P4)", body = shapes::Derived), (status = 403, description = "A source the caller may not read", body = ErrorBody), (status = 404, description = "No such source", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Derives a new item (a copy, translation or extract) from items the caller may read (P4): it
 /// takes the highest level, every caveat and every originator of its sources.
 pub(super) async fn derive(
@@ -92,7 +93,7 @@ pub(super) struct ItemQuery {
     version: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id"), ItemQuery), responses((status = 200, description = "Content, label, local marking, custody", body = Object), (status = 403, description = "Refused, with the rule (M2, P1, P2)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id"), ItemQuery), responses((status = 200, description = "Content, label, local marking, custody", body = shapes::ItemView), (status = 403, description = "Refused, with the rule (M2, P1, P2)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// One item, if the caller may read it (P1, P2); audited either way.
 pub(super) async fn get(
     State(node): State<AppState>,
@@ -125,7 +126,7 @@ pub(super) struct ListQuery {
     until: Option<gsomia_core::Date>,
 }
 
-#[utoipa::path(get, path = "/api/v1/items", tag = "items", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "What the caller may read, and the cursor `next`", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items", tag = "items", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "What the caller may read, and the cursor `next`", body = shapes::ItemPage), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// What the caller may read, in the order it was added; `next` is the cursor for the next page.
 /// Items the caller may not read are left out, not refused (default deny).
 pub(super) async fn list(
@@ -169,7 +170,7 @@ pub(super) async fn search(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/items/{id}/related", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), responses((status = 200, description = "Items the caller may read that hold one of this item's observable values", body = Object), (status = 404, description = "No such item, or not readable", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items/{id}/related", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), responses((status = 200, description = "Items the caller may read that hold one of this item's observable values", body = Object), (status = 404, description = "No such item, or not readable", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built", body = ErrorBody)))]
 /// The correlations of an item: the same observable value in other items, from any originator.
 pub(super) async fn related(
     State(node): State<AppState>,
@@ -188,7 +189,7 @@ pub(super) struct ReleaseRequest {
     to: PartyCode,
 }
 
-#[utoipa::path(post, path = "/api/v1/items/{id}/release", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = ReleaseRequest, responses((status = 202, description = "Allowed and queued in the outbox, with the agreement and the recipient's marking", body = Object), (status = 403, description = "Refused, with the rule (R1-R7)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown party", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items/{id}/release", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = ReleaseRequest, responses((status = 202, description = "Allowed and queued in the outbox, with the agreement and the recipient's marking", body = shapes::Released), (status = 403, description = "Refused, with the rule (R1-R7)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown party", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Releases an item to a party: an authority or security officer (R7), a binding that verifies
 /// (R6), R1–R5 today; then the durable outbox.
 pub(super) async fn release(

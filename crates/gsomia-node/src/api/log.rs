@@ -16,6 +16,7 @@ use gsomia_store::LogHashes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::shapes;
 use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 use crate::node::Node;
@@ -84,7 +85,7 @@ fn range(e: gsomia_log::LogError) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/log/proof/inclusion", tag = "log", security(("bearer" = [])), params(InclusionQuery), responses((status = 200, description = "RFC 9162 inclusion proof, hashes in base64", body = Object), (status = 422, description = "Index or size outside the log", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/log/proof/inclusion", tag = "log", security(("bearer" = [])), params(InclusionQuery), responses((status = 200, description = "RFC 9162 inclusion proof, hashes in base64", body = shapes::InclusionProof), (status = 422, description = "Index or size outside the log", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn inclusion(
     State(node): State<AppState>,
     Caller(_): Caller,
@@ -106,7 +107,7 @@ pub(super) struct ConsistencyQuery {
     new: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/log/proof/consistency", tag = "log", security(("bearer" = [])), params(ConsistencyQuery), responses((status = 200, description = "RFC 9162 consistency proof, hashes in base64", body = Object), (status = 422, description = "Sizes out of order or outside the log", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/log/proof/consistency", tag = "log", security(("bearer" = [])), params(ConsistencyQuery), responses((status = 200, description = "RFC 9162 consistency proof, hashes in base64", body = shapes::ConsistencyProof), (status = 422, description = "Sizes out of order or outside the log", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn consistency(
     State(node): State<AppState>,
     Caller(_): Caller,
@@ -128,7 +129,7 @@ pub(super) struct EntriesQuery {
     end: u64,
 }
 
-#[utoipa::path(get, path = "/api/v1/log/entries", tag = "log", security(("bearer" = [])), params(EntriesQuery), responses((status = 200, description = "Entries `start` ≤ seq < `end`, each with its body exactly as hashed into the tree", body = Object), (status = 422, description = "Range out of order or too long", body = ErrorBody), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/log/entries", tag = "log", security(("bearer" = [])), params(EntriesQuery), responses((status = 200, description = "Entries `start` ≤ seq < `end`, each with its body exactly as hashed into the tree", body = shapes::LogEntries), (status = 422, description = "Range out of order or too long", body = ErrorBody), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn entries(
     State(node): State<AppState>,
     Caller(user): Caller,
@@ -150,7 +151,7 @@ pub(super) async fn entries(
     Ok(Json(json!({ "entries": list })))
 }
 
-#[utoipa::path(get, path = "/api/v1/log/witnessed", tag = "log", security(("bearer" = [])), responses((status = 200, description = "The latest checkpoint of each partner's log that this node checked and cosigned", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/log/witnessed", tag = "log", security(("bearer" = [])), responses((status = 200, description = "The latest checkpoint of each partner's log that this node checked and cosigned", body = shapes::WitnessedLogs), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn witnessed(
     State(node): State<AppState>,
     Caller(user): Caller,

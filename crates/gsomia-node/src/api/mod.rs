@@ -13,6 +13,7 @@ mod log;
 mod openapi;
 mod reclassification;
 mod registers;
+mod shapes;
 mod stream;
 mod taxii;
 mod visits;
