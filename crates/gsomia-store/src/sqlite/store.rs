@@ -80,6 +80,11 @@ impl Store for SqliteStore {
     /// Stops accepting writes, waits for the writer to commit what it has, and checkpoints the
     /// WAL into the database file.
     fn close(&self) {
+        // The checkpoint thread first: the writer's last act is a full checkpoint.
+        let checkpointer = self.checkpointer.lock().map(|mut c| c.take());
+        if let Ok(Some(c)) = checkpointer {
+            c.stop();
+        }
         self.writer.close();
     }
 
