@@ -171,13 +171,7 @@ pub fn run(minutes: f64, seed: u64, clients: u64) -> Result<()> {
         .into_iter()
         .map(|i| i.id.to_string())
         .collect();
-    let unique: std::collections::HashSet<&String> = jpn_held.iter().collect();
-    ensure!(unique.len() == jpn_held.len(), "JPN holds an item twice");
-    let missing: Vec<_> = released.iter().filter(|id| !unique.contains(id)).collect();
-    ensure!(
-        missing.is_empty(),
-        "acknowledged releases never reached JPN: {missing:?}"
-    );
+    held_once(&jpn_held, &released)?;
     // In order: JPN's items come in the order KOR queued their releases.
     let kor_order = queue_order(&dir.join("KOR/gsomia.db"))?;
     let place: std::collections::HashMap<&String, usize> = kor_order
@@ -194,16 +188,7 @@ pub fn run(minutes: f64, seed: u64, clients: u64) -> Result<()> {
         "JPN received items out of KOR's order"
     );
     drop(jpn_store);
-    for party in ["KOR", "JPN"] {
-        let data = dir.join(party);
-        let out = gsomia_run(
-            &bin,
-            &["audit", "verify", "--data", data.to_str().context("path")?],
-        )?;
-        if !out.contains("entries verified") {
-            bail!("{party}'s log: {out}");
-        }
-    }
+    verify_logs(&bin, &dir)?;
     println!(
         "| minutes | seed | clients | SIGKILLs KOR / JPN | publications acknowledged | releases acknowledged | requests refused while down | held at JPN | lost | twice | out of order | logs |"
     );
@@ -219,6 +204,39 @@ pub fn run(minutes: f64, seed: u64, clients: u64) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// JPN holds each item of `held` once, and every acknowledged release of `released`.
+pub(crate) fn held_once(held: &[String], released: &[String]) -> Result<()> {
+    let unique: std::collections::HashSet<&String> = held.iter().collect();
+    ensure!(unique.len() == held.len(), "JPN holds an item twice");
+    let missing: Vec<_> = released.iter().filter(|id| !unique.contains(id)).collect();
+    ensure!(
+        missing.is_empty(),
+        "{} acknowledged releases never reached JPN: {missing:?}",
+        missing.len()
+    );
+    Ok(())
+}
+
+/// `gsomia audit verify` of KOR's and JPN's logs in `dir`: the first line of each report.
+pub(crate) fn verify_logs(bin: &Path, dir: &Path) -> Result<Vec<String>> {
+    let mut reports = vec![];
+    for party in ["KOR", "JPN"] {
+        let data = dir.join(party);
+        let out = gsomia_run(
+            bin,
+            &["audit", "verify", "--data", data.to_str().context("path")?],
+        )?;
+        if !out.contains("entries verified") {
+            bail!("{party}'s log: {out}");
+        }
+        reports.push(format!(
+            "{party}: {}",
+            out.lines().next().unwrap_or_default()
+        ));
+    }
+    Ok(reports)
 }
 
 /// The ids of the items KOR released to JPN, in the order it queued them: its allowed

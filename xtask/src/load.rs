@@ -10,15 +10,15 @@
 //! the load stopped and KOR's outbox to JPN drained, that JPN holds every acknowledged release
 //! exactly once and that both audit logs verify (`gsomia audit verify`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use gsomia_store::Store as _;
 
-use super::{Base, add_kim, gsomia, item, pair, percentile, run as gsomia_run, serve};
+use super::{Base, add_kim, gsomia, item, pair, percentile, serve};
 
 /// The routes the clients use, in the order the table lists them.
 const ROUTES: [&str; 4] = [
@@ -185,14 +185,9 @@ async fn client(
     }
 }
 
-/// Resident memory of a process now, from /proc, in MiB.
+/// Resident memory of a process now, in MiB.
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    super::memory_mib(pid, "VmRSS:")
 }
 
 /// Runs the load; prints the tables; fails on any error or check missed.
@@ -354,23 +349,9 @@ pub fn run(minutes: f64, clients: u64, think_ms: u64) -> Result<()> {
         .map(|i| i.id.to_string())
         .collect();
     drop(jpn_store);
-    let unique: HashSet<&String> = held.iter().collect();
-    ensure!(unique.len() == held.len(), "JPN holds an item twice");
-    let missing = released.iter().filter(|id| !unique.contains(id)).count();
-    ensure!(
-        missing == 0,
-        "{missing} acknowledged releases never reached JPN"
-    );
-    for party in ["KOR", "JPN"] {
-        let data = dir.join(party);
-        let out = gsomia_run(
-            &bin,
-            &["audit", "verify", "--data", data.to_str().context("path")?],
-        )?;
-        if !out.contains("entries verified") {
-            bail!("{party}'s log: {out}");
-        }
-        println!("{party}: {}", out.lines().next().unwrap_or_default());
+    super::crashloop::held_once(&held, &released)?;
+    for report in super::crashloop::verify_logs(&bin, &dir)? {
+        println!("{report}");
     }
     println!(
         "0 errors; {} releases acknowledged, all held at JPN once ({drain:.1} s to drain after the load); both logs verify",

@@ -321,12 +321,17 @@ pub(crate) fn serve(bin: &Path, data: &Path) -> Result<(Child, String)> {
     bail!("gsomia serve did not start")
 }
 
-/// Peak resident memory of a process, from /proc.
+/// Peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
+    memory_mib(pid, "VmHWM:")
+}
+
+/// A memory `field` of a process (`VmRSS:`, `VmHWM:`) from /proc, in MiB.
+pub(crate) fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
