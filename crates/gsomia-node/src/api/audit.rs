@@ -29,7 +29,7 @@ pub(super) async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/status", tag = "node", security(("bearer" = [])), responses((status = 200, description = "Per partner: queued messages and the oldest, deliveries and the last, the last delivery failure, checkpoints exchanged", body = Object), (status = 403, description = "Not an officer or administrator (P7)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/status", tag = "node", security(("bearer" = [])), responses((status = 200, description = "Per partner: queued messages and the oldest, deliveries and the last, the last delivery failure, checkpoints exchanged", body = shapes::Status), (status = 403, description = "Not an officer or administrator (P7)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// How the node stands with each partner (officers and administrators).
 pub(super) async fn status(
     State(node): State<AppState>,

@@ -178,3 +178,39 @@ pub(super) struct ConsistencyProof {
     /// Base64 SHA-256 hashes.
     hashes: Vec<String>,
 }
+
+/// When something failed, and what.
+#[derive(ToSchema)]
+pub(super) struct Failure {
+    at: String,
+    message: String,
+}
+
+/// The state of the exchange with one partner.
+#[derive(ToSchema)]
+pub(super) struct PartnerStatus {
+    party: String,
+    endpoint: Option<String>,
+    /// Messages in the outbox not yet acknowledged.
+    queued: u64,
+    oldest_queued: Option<String>,
+    /// Messages acknowledged.
+    delivered: u64,
+    last_delivered: Option<String>,
+    /// The last delivery failure, if the last attempt failed.
+    last_error: Option<Failure>,
+    /// The size of the latest of this node's checkpoints the partner cosigned (0 if none).
+    cosigned_our_checkpoint_of_size: u64,
+    last_witness_error: Option<Failure>,
+    /// The size of the latest of the partner's checkpoints this node witnessed.
+    witnessed_their_checkpoint_of_size: Option<u64>,
+}
+
+/// This node's exchange with its partners.
+#[derive(ToSchema)]
+pub(super) struct Status {
+    party: String,
+    /// Entries in the audit log.
+    log_size: u64,
+    partners: Vec<PartnerStatus>,
+}
