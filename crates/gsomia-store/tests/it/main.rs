@@ -460,3 +460,28 @@ fn a_lease_has_one_holder_until_it_expires() {
         store.close();
     }
 }
+
+/// The WAL is copied into the database file while the store is open, by the checkpoint thread,
+/// not by the writer's commits (whose own threshold, 256 MiB, is far above what this writes):
+/// the file grows within a bounded wait, before any close.
+#[test]
+fn the_wal_is_checkpointed_beside_the_writer_while_the_store_is_open() {
+    let path = temp_db("checkpointer");
+    let store = gsomia_store::SqliteStore::open(&path).unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    // Whatever opening checkpointed settles first.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = size();
+    for n in 0..200 {
+        store.write(publish(n)).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() <= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        size() > before,
+        "the database file stayed at {before} bytes: nothing was checkpointed while open"
+    );
+    store.close();
+}
