@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{root, run};
+use serde_json::{Value, json};
+
+use super::{M, root, run, stdout_of};
 
 /// The suite's venv python, made once for the tests that run at the same time.
 fn python() -> PathBuf {
@@ -142,6 +144,7 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_openapi_document_does_not_describ
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("kor");
     super::init_kor(&data, None);
+    partners(&dir, &data);
     let out = run(&[
         "user",
         "add",
@@ -158,19 +161,7 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_openapi_document_does_not_describ
     ]);
     let token = out.lines().nth(1).unwrap().to_owned();
     let (mut child, addr) = super::crash::start(&data);
-    // Items held, so that the lists, the audit log and the log's entries and proofs answer with
-    // something for their documented shapes to be checked against.
-    for n in 0..3 {
-        let (status, body) = super::crash::http(
-            &addr,
-            "POST",
-            "/api/v1/items",
-            &token,
-            &super::crash::item(n),
-        )
-        .unwrap();
-        assert_eq!(status, 201, "{body}");
-    }
+    seed(&addr, &token);
     let st = python.with_file_name("st");
     let out = Command::new(&st)
         .args([
@@ -206,4 +197,137 @@ fn schemathesis_finds_no_5xx_and_no_answer_the_openapi_document_does_not_describ
         "schemathesis found answers the document does not describe:\n{report}"
     );
     assert!(report.contains("passed"), "{report}");
+}
+
+/// The partners of the node in `data` (KOR), known from their descriptors as `gsomia party
+/// import` takes them (nodes made in `dir` for that, never started), with the KOR–JPN and
+/// USA–KOR agreements: what release rules, letters, assurances, visits and standing consents
+/// need. No partner runs, so what they would send (items, consent requests, checkpoints to
+/// witness) is not there.
+fn partners(dir: &std::path::Path, data: &std::path::Path) {
+    let kor = data.to_str().unwrap();
+    for party in ["JPN", "USA"] {
+        let other = dir.join(party);
+        let scheme = format!("{M}/schemes/{party}.json");
+        let out = run(&[
+            "init",
+            "--data",
+            other.to_str().unwrap(),
+            "--party",
+            party,
+            "--scheme",
+            &scheme,
+        ]);
+        assert!(out.starts_with("exit 0"), "{out}");
+        let descriptor = stdout_of(&["party", "export", "--data", other.to_str().unwrap()]);
+        let file = dir.join(format!("{party}.json"));
+        std::fs::write(&file, descriptor).unwrap();
+        let out = run(&["party", "import", "--data", kor, file.to_str().unwrap()]);
+        assert_eq!(out, "exit 0\n");
+    }
+    for agreement in ["kor-jpn-gsomia", "usa-kor-gsomia"] {
+        let file = format!("{M}/agreements/{agreement}.json");
+        assert_eq!(
+            run(&["agreement", "import", "--data", kor, &file]),
+            "exit 0\n"
+        );
+    }
+}
+
+/// What the node at `addr` holds before schemathesis runs, made over the API with `token`'s
+/// user, so that the lists and the routes whose parameters the document gives an example of
+/// (`kor-jpn-gsomia`, `indicator--8e2e2d2b-…`, `people`, `missile`) answer with something for
+/// their documented shapes to be checked against: a standing release rule, which releases the
+/// items published after it; items (reports, and two indicators sharing an observable value, so
+/// each has a related item); a pending agreement; letters; an assurance and a visit asked under
+/// it; a facility, inspected; standing consents, one revoked; an incident and its result.
+fn seed(addr: &str, token: &str) {
+    let post = |path: &str, body: Value| -> Value {
+        let (status, answer) =
+            super::crash::http(addr, "POST", path, token, &body.to_string()).unwrap();
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        serde_json::from_str(&answer).unwrap()
+    };
+    let rule = json!({ "to": "JPN", "topics": ["dprk-missile"], "max_level": "II" });
+    post("/api/v1/release-rules", rule);
+    for n in 0..3 {
+        post(
+            "/api/v1/items",
+            serde_json::from_str(&super::crash::item(n)).unwrap(),
+        );
+    }
+    let report: Value = serde_json::from_str(&super::crash::item(0)).unwrap();
+    let indicators = [
+        (
+            "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "Missile test site command server",
+        ),
+        (
+            "26ffb872-1dd9-446e-b6f5-d58527e5b5d2",
+            "Missile telemetry relay",
+        ),
+    ];
+    for (uuid, name) in indicators {
+        let object = json!({
+            "type": "indicator", "spec_version": "2.1", "id": format!("indicator--{uuid}"),
+            "created": "2019-07-25T00:30:00.000Z", "modified": "2019-07-25T00:30:00.000Z",
+            "name": name, "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix", "valid_from": "2019-07-25T00:30:00Z",
+        });
+        let published = post(
+            "/api/v1/items",
+            json!({ "label": report["label"], "object": object }),
+        );
+        assert_eq!(published["released"][0]["to"], "JPN", "{published}");
+    }
+    let file = root().join(M).join("agreements/kor-jpn-gsomia.json");
+    let mut proposal: Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    proposal["id"] = "kor-jpn-successor".into();
+    proposal["events"] = json!([]);
+    post("/api/v1/agreements", proposal);
+    let letters = "/api/v1/agreements/kor-jpn-gsomia/letters";
+    let notice =
+        json!({ "kind": "law_notice", "text": "A new secrecy law", "effective": "2099-01-01" });
+    post(letters, notice);
+    post(
+        letters,
+        json!({ "kind": "dispute", "text": "Marking of derived items" }),
+    );
+    let assurance = json!({
+        "to": "JPN", "agreement": "kor-jpn-gsomia", "recipient": "Park Ji-won", "level": "II",
+        "purpose": "liaison", "until": "2099-12-31",
+    });
+    let given = post("/api/v1/assurances", assurance);
+    let visit = json!({
+        "agreement": "kor-jpn-gsomia", "host": "JPN", "visitor": "Park Ji-won",
+        "assurance": given["assurance"]["id"], "facility": "MOD Ichigaya",
+        "from": "2099-01-10", "until": "2099-01-12", "level": "GOKUHI",
+        "topics": ["dprk-missile"], "purpose": "A liaison visit",
+    });
+    post("/api/v1/visits", visit);
+    let facility = json!({
+        "id": "hanwha-1", "name": "Hanwha plant 1", "clearance": "II", "responsible": "Lee Min-ho",
+    });
+    post("/api/v1/facilities", facility);
+    post("/api/v1/facilities/hanwha-1/inspections", json!({}));
+    for (holder, to) in [("JPN", "USA"), ("USA", "JPN")] {
+        let standing = json!({
+            "holder": holder, "to": to, "topic": "dprk-missile", "purpose": "missile-warning",
+            "until": "2099-12-31",
+        });
+        let given = post("/api/v1/consents/standing", standing);
+        if holder == "USA" {
+            let id = given["consent"]["id"].as_str().unwrap();
+            post(&format!("/api/v1/consents/{id}/revoke"), json!({}));
+        }
+    }
+    let incident = json!({
+        "item": "indicator--26ffb872-1dd9-446e-b6f5-d58527e5b5d2", "kind": "possible_compromise",
+        "description": "A printout left on a desk",
+    });
+    let reported = post("/api/v1/incidents", incident);
+    let id = &reported["incident"]["id"];
+    let result = json!({ "result": "Nobody read it", "measures": "Clear-desk training" });
+    post(&format!("/api/v1/incidents/{id}/result"), result);
 }

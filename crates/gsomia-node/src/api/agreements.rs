@@ -8,16 +8,17 @@ use gsomia_core::{Date, EventKind, LetterKind, LevelId, PartyCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::shapes;
 use super::{AppState, Body, Caller, Params, internal};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::{agreements, assurances, correspondence, facilities};
 
-#[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/node", tag = "node", responses((status = 200, description = "This node's descriptor: code, name, scheme, public keys, endpoint", body = shapes::Party)))]
 pub(super) async fn descriptor(State(node): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(node.descriptor().map_err(internal)?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/parties", tag = "node", security(("bearer" = [])), responses((status = 200, description = "The parties this node knows", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/parties", tag = "node", security(("bearer" = [])), responses((status = 200, description = "The parties this node knows", body = shapes::Parties), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn parties(
     State(node): State<AppState>,
     _: Caller,
@@ -25,7 +26,7 @@ pub(super) async fn parties(
     Ok(Json(json!({ "parties": node.store().parties()? })))
 }
 
-#[utoipa::path(get, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])), responses((status = 200, description = "Agreements with their state today", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])), responses((status = 200, description = "Agreements with their state today", body = shapes::Agreements), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(State(node): State<AppState>, _: Caller) -> Result<Json<Value>, ApiError> {
     let world = node.world();
     let today = node.today();
@@ -45,7 +46,7 @@ pub(super) struct AtQuery {
     at: Option<Date>,
 }
 
-#[utoipa::path(get, path = "/api/v1/agreements/{id}", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id"), AtQuery), responses((status = 200, description = "The agreement and its state on `at` (A8)", body = Object), (status = 404, description = "No such agreement", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agreements/{id}", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id", example = "kor-jpn-gsomia"), AtQuery), responses((status = 200, description = "The agreement and its state on `at` (A8)", body = shapes::AgreementState), (status = 404, description = "No such agreement", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn get(
     State(node): State<AppState>,
     _: Caller,
@@ -73,7 +74,7 @@ pub(super) struct EventRequest {
     note: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/agreements/{id}/events", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id")), request_body = EventRequest, responses((status = 201, description = "Recorded and queued for the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody), (status = 409, description = "Contradicts the history (A7)", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/agreements/{id}/events", tag = "agreements", security(("bearer" = [])), params(("id" = String, Path, description = "Agreement id")), request_body = EventRequest, responses((status = 201, description = "Recorded and queued for the other parties", body = shapes::EventRecorded), (status = 403, description = "Not an authority", body = ErrorBody), (status = 409, description = "Contradicts the history (A7)", body = ErrorBody), (status = 422, description = "Wrong shape", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// This party's event on an agreement, by its authority; refused per A7. The event is queued
 /// for every other party.
 pub(super) async fn event(
@@ -90,7 +91,7 @@ pub(super) async fn event(
 /// A1) and sent to every other party, whose authority signs it through `…/events`.
 #[utoipa::path(post, path = "/api/v1/agreements", tag = "agreements", security(("bearer" = [])),
     request_body(content = Object, description = "An agreement file (as in examples/model-case/agreements/); its events, if any, are this party's signature"),
-    responses((status = 201, description = "Stored and sent to the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "Stored and sent to the other parties", body = shapes::AgreementState), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 409, description = "An agreement with that id exists", body = ErrorBody), (status = 422, description = "Invalid, not naming this party, unknown parties, or events by others", body = ErrorBody)))]
 pub(super) async fn propose(
     State(node): State<AppState>,
@@ -125,7 +126,7 @@ pub(super) struct LetterRequest {
 /// and sent to every other party of the agreement, which keeps it.
 #[utoipa::path(post, path = "/api/v1/agreements/{id}/letters", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "Agreement id")), request_body = LetterRequest,
-    responses((status = 201, description = "The signed letter, queued for the partners", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed letter, queued for the partners", body = shapes::LetterSent), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No agreement of this party's", body = ErrorBody), (status = 422, description = "No text, an answer to nothing, or to a letter answered already", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn write_letter(
@@ -153,8 +154,8 @@ pub(super) async fn write_letter(
 
 /// The letters kept under the agreement (N1, D1), each with the letters that answer it.
 #[utoipa::path(get, path = "/api/v1/agreements/{id}/letters", tag = "agreements", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Agreement id")),
-    responses((status = 200, description = "Letters in the order they were kept", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    params(("id" = String, Path, description = "Agreement id", example = "kor-jpn-gsomia")),
+    responses((status = 200, description = "Letters in the order they were kept", body = shapes::Letters), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn letters(
     State(node): State<AppState>,
@@ -190,7 +191,7 @@ pub(super) struct AssuranceRequest {
 /// agreement says. Signed, kept and sent; where the agreement asks, the partner releases
 /// nothing to this party without one.
 #[utoipa::path(post, path = "/api/v1/assurances", tag = "agreements", security(("bearer" = [])), request_body = AssuranceRequest,
-    responses((status = 201, description = "The signed assurance, queued for the partner", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed assurance, queued for the partner", body = shapes::AssuranceGiven), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No agreement between this party and the partner", body = ErrorBody), (status = 422, description = "Days out of order, an unknown level, no purpose", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn give_assurance(
@@ -212,7 +213,7 @@ pub(super) async fn give_assurance(
 
 /// The assurances this node holds, given and received, each verified (S1).
 #[utoipa::path(get, path = "/api/v1/assurances", tag = "agreements", security(("bearer" = [])),
-    responses((status = 200, description = "Assurances held", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 200, description = "Assurances held", body = shapes::Assurances), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn assurances_held(
     State(node): State<AppState>,
@@ -240,7 +241,7 @@ pub(super) struct AmendmentRequest {
 /// today and sent to the other parties; it takes effect on the last party's signature.
 #[utoipa::path(post, path = "/api/v1/agreements/{id}/amendments", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "Agreement id")), request_body = AmendmentRequest,
-    responses((status = 201, description = "The amendment with this party's signature, queued for the other parties", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The amendment with this party's signature, queued for the other parties", body = shapes::Amended), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No agreement of this party's", body = ErrorBody), (status = 409, description = "An amendment with that id exists", body = ErrorBody),
               (status = 422, description = "Nothing changed, an invalid table, or a level a scheme does not have", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
@@ -263,7 +264,7 @@ pub(super) async fn amend(
 /// signature it takes effect, that day.
 #[utoipa::path(post, path = "/api/v1/agreements/{id}/amendments/{amendment}/sign", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "Agreement id"), ("amendment" = String, Path, description = "Amendment id")),
-    responses((status = 200, description = "The amendment with this party's signature and the day it takes effect, if every party has signed", body = Object),
+    responses((status = 200, description = "The amendment with this party's signature and the day it takes effect, if every party has signed", body = shapes::Amended),
               (status = 403, description = "Not an authority", body = ErrorBody), (status = 404, description = "No such agreement or amendment", body = ErrorBody),
               (status = 409, description = "Signed by this party already", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn sign_amendment(
@@ -292,7 +293,7 @@ pub(super) struct FacilityRequest {
 
 /// Registers a contractor facility (C1), or changes its name, clearance or responsible person.
 #[utoipa::path(post, path = "/api/v1/facilities", tag = "agreements", security(("bearer" = [])), request_body = FacilityRequest,
-    responses((status = 201, description = "The facility as kept", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 201, description = "The facility as kept", body = shapes::FacilityKept), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 422, description = "An unknown level, no responsible person", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn register_facility(
     State(node): State<AppState>,
@@ -323,7 +324,7 @@ pub(super) struct InspectionRequest {
 /// Records an inspection of a contractor facility (C1).
 #[utoipa::path(post, path = "/api/v1/facilities/{id}/inspections", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "Facility id")), request_body = InspectionRequest,
-    responses((status = 200, description = "The facility with the inspection", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 200, description = "The facility with the inspection", body = shapes::FacilityKept), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 404, description = "No such facility", body = ErrorBody), (status = 422, description = "A day to come, or before the last inspection", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn inspect_facility(
@@ -337,7 +338,7 @@ pub(super) async fn inspect_facility(
 
 /// The node's contractor facilities (C1).
 #[utoipa::path(get, path = "/api/v1/facilities", tag = "agreements", security(("bearer" = [])),
-    responses((status = 200, description = "Facilities", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 200, description = "Facilities", body = shapes::Facilities), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn facilities_held(
     State(node): State<AppState>,

@@ -8,6 +8,7 @@ use gsomia_core::{Date, PartyCode, Tag};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shapes;
 use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::consents;
@@ -27,7 +28,7 @@ pub(super) struct ConsentAsk {
 
 /// Asks the originator of an item this node holds for consent to release it to a third party.
 #[utoipa::path(post, path = "/api/v1/consents/requests", tag = "consents", security(("bearer" = [])), request_body = ConsentAsk,
-    responses((status = 202, description = "Queued for the originator", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 202, description = "Queued for the originator", body = shapes::ConsentAsked), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "The item is this node's own, or an unknown party", body = ErrorBody)))]
 pub(super) async fn ask(
     State(node): State<AppState>,
@@ -40,7 +41,7 @@ pub(super) async fn ask(
 
 /// Consent requests from partners about this party's items, with their answers.
 #[utoipa::path(get, path = "/api/v1/consents/requests", tag = "consents", security(("bearer" = [])),
-    responses((status = 200, description = "Requests and answers", body = Object), (status = 403, description = "Not an authority", body = ErrorBody)))]
+    responses((status = 200, description = "Requests and answers", body = shapes::ConsentRequests), (status = 403, description = "Not an authority", body = ErrorBody)))]
 pub(super) async fn requests(
     State(node): State<AppState>,
     Caller(user): Caller,
@@ -59,7 +60,7 @@ pub(super) struct Answer {
 /// or a refusal; either goes back to the holder.
 #[utoipa::path(post, path = "/api/v1/consents/requests/{id}/answer", tag = "consents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The request")), request_body = Answer,
-    responses((status = 200, description = "The signed consent or the refusal, queued for the holder", body = Object),
+    responses((status = 200, description = "The signed consent or the refusal, queued for the holder", body = shapes::ConsentAnswer),
               (status = 403, description = "Not an authority", body = ErrorBody), (status = 404, description = "No open request", body = ErrorBody)))]
 pub(super) async fn answer(
     State(node): State<AppState>,
@@ -74,7 +75,7 @@ pub(super) async fn answer(
 /// The consents this node holds, each verified by its originator's signature, for authorities
 /// and security officers.
 #[utoipa::path(get, path = "/api/v1/consents", tag = "consents", security(("bearer" = [])),
-    responses((status = 200, description = "Consents held", body = Object)))]
+    responses((status = 200, description = "Consents held", body = shapes::Consents)))]
 pub(super) async fn list(
     State(node): State<AppState>,
     Caller(user): Caller,
@@ -106,7 +107,7 @@ pub(super) struct StandingRequest {
 /// item of this party's with a topic and purpose to a recipient, until a day. Signed by this
 /// node's key, kept and sent to the holder.
 #[utoipa::path(post, path = "/api/v1/consents/standing", tag = "consents", security(("bearer" = [])), request_body = StandingRequest,
-    responses((status = 201, description = "The signed standing consent, queued for the holder", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed standing consent, queued for the holder", body = shapes::ConsentGiven), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 422, description = "An unknown party, days out of order, or the holder or recipient is this party", body = ErrorBody)))]
 pub(super) async fn give_standing(
     State(node): State<AppState>,
@@ -137,7 +138,7 @@ pub(super) struct RevokeRequest {
 /// and sent to the holder, and for a standing consent to the recipient too.
 #[utoipa::path(post, path = "/api/v1/consents/{id}/revoke", tag = "consents", security(("bearer" = [])),
     params(("id" = String, Path, description = "The consent")), request_body = RevokeRequest,
-    responses((status = 200, description = "The revoked consent, queued for the holder and recipient", body = Object),
+    responses((status = 200, description = "The revoked consent, queued for the holder and recipient", body = shapes::ConsentGiven),
               (status = 403, description = "Not an authority", body = ErrorBody), (status = 404, description = "No consent of this party's with that id", body = ErrorBody),
               (status = 409, description = "Revoked already", body = ErrorBody), (status = 422, description = "A day past, or before the consent's first day", body = ErrorBody)))]
 pub(super) async fn revoke(

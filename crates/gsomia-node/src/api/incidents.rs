@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shapes;
 use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::incidents;
@@ -18,7 +19,7 @@ pub(super) struct ReportRequest {
     description: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = ReportRequest, responses((status = 201, description = "Recorded and queued for the originator and the custody chain (P6)", body = Object), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown kind", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = ReportRequest, responses((status = 201, description = "Recorded and queued for the originator and the custody chain (P6)", body = shapes::IncidentReported), (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown kind", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Reports an incident.
 pub(super) async fn report(
     State(node): State<AppState>,
@@ -36,7 +37,7 @@ pub(super) struct ResultRequest {
     measures: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/result", tag = "incidents", security(("bearer" = [])), params(("id" = i64, Path, description = "The first report")), request_body = ResultRequest, responses((status = 201, description = "The follow-up, linked to the first report (P6)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such report", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/result", tag = "incidents", security(("bearer" = [])), params(("id" = i64, Path, description = "The first report")), request_body = ResultRequest, responses((status = 201, description = "The follow-up, linked to the first report (P6)", body = shapes::IncidentReported), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such report", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Reports the investigation's result and the corrective measures, linked to the first report.
 pub(super) async fn result(
     State(node): State<AppState>,
@@ -49,7 +50,7 @@ pub(super) async fn result(
     Ok((StatusCode::CREATED, Json(followed)))
 }
 
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), responses((status = 200, description = "Every report", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), responses((status = 200, description = "Every report", body = shapes::Incidents), (status = 403, description = "Not an officer", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Every report, for authorities and security officers.
 pub(super) async fn list(
     State(node): State<AppState>,

@@ -93,7 +93,7 @@ pub(super) struct ItemQuery {
     version: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id"), ItemQuery), responses((status = 200, description = "Content, label, local marking, custody", body = shapes::ItemView), (status = 403, description = "Refused, with the rule (M2, P1, P2)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id", example = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"), ItemQuery), responses((status = 200, description = "Content, label, local marking, custody", body = shapes::ItemView), (status = 403, description = "Refused, with the rule (M2, P1, P2)", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// One item, if the caller may read it (P1, P2); audited either way.
 pub(super) async fn get(
     State(node): State<AppState>,
@@ -153,12 +153,13 @@ pub(super) async fn list(
 pub(super) struct SearchQuery {
     /// Words, each optionally `name:`, `description:`, `pattern:`, `value:` or `type:`; every
     /// one must match.
+    #[param(example = "missile")]
     q: String,
     /// At most this many (1 to 200; 50 when absent).
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/search", tag = "items", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "What the caller may read that matches, newest first, each with the fields that matched and its related items; `more` if there is more", body = Object), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built (the node just started)", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/search", tag = "items", security(("bearer" = [])), params(SearchQuery), responses((status = 200, description = "What the caller may read that matches, newest first, each with the fields that matched and its related items; `more` if there is more", body = shapes::SearchResults), (status = 400, description = "Malformed query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built (the node just started)", body = ErrorBody)))]
 /// Full-text and STIX-field search over what the caller may read (never anything else).
 pub(super) async fn search(
     State(node): State<AppState>,
@@ -170,7 +171,7 @@ pub(super) async fn search(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/items/{id}/related", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), responses((status = 200, description = "Items the caller may read that hold one of this item's observable values", body = Object), (status = 404, description = "No such item, or not readable", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items/{id}/related", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id", example = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")), responses((status = 200, description = "Items the caller may read that hold one of this item's observable values", body = shapes::RelatedItems), (status = 404, description = "No such item, or not readable", body = ErrorBody), (status = 410, description = "Destroyed (P5)", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody), (status = 503, description = "The index is being built", body = ErrorBody)))]
 /// The correlations of an item: the same observable value in other items, from any originator.
 pub(super) async fn related(
     State(node): State<AppState>,
@@ -210,7 +211,7 @@ pub(super) struct DestroyRequest {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/items/{id}/destroy", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed destruction certificate (P5)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items/{id}/destroy", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed destruction certificate (P5)", body = shapes::Destroyed), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Destroys an item version (P5): its key and content are deleted (crypto-shredding), a signed
 /// destruction certificate is kept in the audit log and, where the agreement it came under says
 /// so, sent to the originator.
@@ -227,7 +228,7 @@ pub(super) async fn destroy(
 
 /// Returns an item version this node holds to its originator (P8): the copy here ends as by
 /// destruction, and the signed certificate of return goes to the originator.
-#[utoipa::path(post, path = "/api/v1/items/{id}/return", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed certificate of return (P8), queued for the originator", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed or returned", body = ErrorBody), (status = 422, description = "An item of this node's own", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/items/{id}/return", tag = "items", security(("bearer" = [])), params(("id" = String, Path, description = "STIX id")), request_body = DestroyRequest, responses((status = 200, description = "The signed certificate of return (P8), queued for the originator", body = shapes::Returned), (status = 403, description = "Not an officer", body = ErrorBody), (status = 404, description = "No such item", body = ErrorBody), (status = 410, description = "Already destroyed or returned", body = ErrorBody), (status = 422, description = "An item of this node's own", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn return_item(
     State(node): State<AppState>,
     Caller(user): Caller,
@@ -251,7 +252,7 @@ pub(super) struct RuleRequest {
     max_level: LevelId,
 }
 
-#[utoipa::path(post, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), request_body = RuleRequest, responses((status = 201, description = "The standing release rule (R7)", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 422, description = "Unknown party or level", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), request_body = RuleRequest, responses((status = 201, description = "The standing release rule (R7)", body = shapes::ReleaseRule), (status = 403, description = "Not an officer", body = ErrorBody), (status = 422, description = "Unknown party or level", body = ErrorBody), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// Adds a standing release rule (R7), by an authority or security officer.
 pub(super) async fn add_rule(
     State(node): State<AppState>,
@@ -262,7 +263,7 @@ pub(super) async fn add_rule(
     Ok((StatusCode::CREATED, Json(json!(rule))))
 }
 
-#[utoipa::path(get, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), responses((status = 200, description = "The standing release rules", body = Object), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/release-rules", tag = "items", security(("bearer" = [])), responses((status = 200, description = "The standing release rules", body = shapes::ReleaseRules), (status = 400, description = "Malformed JSON or query", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 /// The standing release rules, for authorities and security officers (R7).
 pub(super) async fn rules(
     State(node): State<AppState>,

@@ -166,7 +166,7 @@ pub(super) async fn witnessed(
     Ok(Json(json!({ "witnessed": list })))
 }
 
-#[utoipa::path(get, path = "/api/v1/log/evidence", tag = "log", security(("bearer" = [])), responses((status = 200, description = "Evidence of partners' rewritten logs: both signed checkpoints and the proof that failed", body = Object), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/log/evidence", tag = "log", security(("bearer" = [])), responses((status = 200, description = "Evidence of partners' rewritten logs: both signed checkpoints and the proof that failed", body = shapes::EvidenceList), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn evidence(
     State(node): State<AppState>,
     Caller(user): Caller,
@@ -183,7 +183,7 @@ pub(super) struct CustodyQuery {
     holder: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/items/{id}/custody", tag = "log", security(("bearer" = [])), params(("id" = String, Path, description = "The item's STIX id"), CustodyQuery), responses((status = 200, description = "The holder's audit entries about this node's item, each with an inclusion proof checked against a checkpoint of the holder's log this node witnessed", body = Object), (status = 409, description = "No checkpoint of the holder's log witnessed yet", body = ErrorBody), (status = 502, description = "The holder refused, or its answer did not verify", body = ErrorBody), (status = 404, description = "Unknown holder", body = ErrorBody), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/items/{id}/custody", tag = "log", security(("bearer" = [])), params(("id" = String, Path, description = "The item's STIX id"), CustodyQuery), responses((status = 200, description = "The holder's audit entries about this node's item, each with an inclusion proof checked against a checkpoint of the holder's log this node witnessed", body = shapes::CustodyRecord), (status = 409, description = "No checkpoint of the holder's log witnessed yet", body = ErrorBody), (status = 502, description = "The holder refused, or its answer did not verify", body = ErrorBody), (status = 404, description = "Unknown holder", body = ErrorBody), (status = 403, description = "Not an officer", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn custody(
     State(node): State<AppState>,
     Caller(user): Caller,

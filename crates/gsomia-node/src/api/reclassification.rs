@@ -7,6 +7,7 @@ use gsomia_core::LevelId;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shapes;
 use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
 
@@ -21,7 +22,7 @@ pub(super) struct ReclassifyRequest {
 /// The originator reclassifies one of its items.
 #[utoipa::path(post, path = "/api/v1/items/{id}/reclassify", tag = "items", security(("bearer" = [])),
     params(("id" = String, Path, description = "STIX id")), request_body = ReclassifyRequest,
-    responses((status = 200, description = "Applied here and queued for every holder", body = Object),
+    responses((status = 200, description = "Applied here and queued for every holder", body = shapes::Reclassified),
               (status = 403, description = "Not the originator, or not an authority (M4)", body = ErrorBody),
               (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Unknown level", body = ErrorBody)))]
 pub(super) async fn reclassify(

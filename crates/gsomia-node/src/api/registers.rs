@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use gsomia_core::Date;
 use serde::Deserialize;
 
+use super::shapes;
 use super::{AppState, Caller, Params};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::registers::{self, Register};
@@ -25,8 +26,9 @@ pub(super) struct RegisterQuery {
 /// The register of cleared and authorised people, or the inventory of items held from each
 /// partner (G1), on a day, signed by this node's key.
 #[utoipa::path(get, path = "/api/v1/registers/{which}", tag = "registers", security(("bearer" = [])),
-    params(("which" = String, Path, description = "`people` or `holdings`"), RegisterQuery),
-    responses((status = 200, description = "The signed register: columns and rows (JSON), or CSV with its signature in `x-gsomia-signature`", body = Object),
+    params(("which" = String, Path, description = "`people` or `holdings`", example = "people"), RegisterQuery),
+    responses((status = 200, description = "The signed register: columns and rows (JSON), or CSV with its signature in `x-gsomia-signature`",
+               content((shapes::Register = "application/json"), (String = "text/csv"))),
               (status = 400, description = "A malformed day or an unknown format", body = ErrorBody), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 404, description = "No such register", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn get(

@@ -8,6 +8,7 @@ use gsomia_core::{Date, LevelId, PartyCode, Tag, Visit};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shapes;
 use super::{AppState, Body, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::visits;
@@ -48,7 +49,7 @@ pub(super) struct VisitRequest {
 /// This party's authority asks to visit a partner (V1): a signed letter to the host only,
 /// naming the assurance (S1) this party gave the host for the visitor.
 #[utoipa::path(post, path = "/api/v1/visits", tag = "agreements", security(("bearer" = [])), request_body = VisitRequest,
-    responses((status = 201, description = "The signed request, queued for the host", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed request, queued for the host", body = shapes::LetterSent), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No agreement of this party's", body = ErrorBody), (status = 422, description = "Days out of order, a level not of the host's scheme, or no assurance covering the visit (S1)", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn ask(
@@ -103,7 +104,7 @@ pub(super) struct AuthoriseRequest {
 /// answer shows once (`visitor.token`).
 #[utoipa::path(post, path = "/api/v1/visits/{id}/authorise", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "The visit request's letter id")), request_body = AuthoriseRequest,
-    responses((status = 201, description = "The signed authorisation, queued for the visitor's party, and the visitor's account", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed authorisation, queued for the visitor's party, and the visitor's account", body = shapes::VisitAuthorised), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No visit request with that id", body = ErrorBody), (status = 422, description = "More than asked, answered already, or no assurance held covering the visit (S1)", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn authorise(
@@ -132,7 +133,7 @@ pub(super) struct TextRequest {
 /// The host's authority refuses a visit asked for (V1), saying why: a signed letter back.
 #[utoipa::path(post, path = "/api/v1/visits/{id}/refuse", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "The visit request's letter id")), request_body = TextRequest,
-    responses((status = 201, description = "The signed refusal, queued for the visitor's party", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed refusal, queued for the visitor's party", body = shapes::LetterSent), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No visit request with that id", body = ErrorBody), (status = 422, description = "No reason, or answered already", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn refuse(
@@ -149,7 +150,7 @@ pub(super) async fn refuse(
 /// the host, kept by both.
 #[utoipa::path(post, path = "/api/v1/visits/{id}/findings", tag = "agreements", security(("bearer" = [])),
     params(("id" = String, Path, description = "The host's authorisation's letter id")), request_body = TextRequest,
-    responses((status = 201, description = "The signed report, queued for the host", body = Object), (status = 403, description = "Not an authority", body = ErrorBody),
+    responses((status = 201, description = "The signed report, queued for the host", body = shapes::LetterSent), (status = 403, description = "Not an authority", body = ErrorBody),
               (status = 404, description = "No visit authorisation with that id", body = ErrorBody), (status = 422, description = "Not an inspection, not this party's visit, or reported already", body = ErrorBody),
               (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn findings(
@@ -164,7 +165,7 @@ pub(super) async fn findings(
 
 /// The visits this node keeps letters of (V1, V2): each request with its answer and findings.
 #[utoipa::path(get, path = "/api/v1/visits", tag = "agreements", security(("bearer" = [])),
-    responses((status = 200, description = "Visits, in the order they were asked for", body = Object), (status = 403, description = "Not an officer", body = ErrorBody),
+    responses((status = 200, description = "Visits, in the order they were asked for", body = shapes::Visits), (status = 403, description = "Not an officer", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody)))]
 pub(super) async fn list(
     State(node): State<AppState>,
