@@ -1,4 +1,5 @@
-//! `cargo xtask bench load [--minutes 10] [--clients 1000] [--think-ms 1000]`: one KOR node
+//! `cargo xtask bench load [--minutes 10] [--steady-minutes 0] [--clients 1000] [--think-ms
+//! 1000]`: one KOR node
 //! (serving HTTPS, the SQLite default) under `clients` concurrent clients for `minutes`, each on
 //! its own keep-alive connection, each pausing a random 0 to 2 × `think-ms` between requests:
 //! four in ten publish an item, three in ten read one already published, two in ten walk the
@@ -6,7 +7,10 @@
 //! second node on the same machine, which receives the stream). Every answer other than the
 //! expected one is an error; the run fails on any. It prints, per route, the requests, errors,
 //! rate and p50/p99/max latency; each minute, the items KOR holds and both nodes' resident
-//! memory (KOR's search index is in memory, so its memory follows what it holds); then, with
+//! memory (KOR's search index is in memory, so its memory follows what it holds). Then, for
+//! `steady-minutes`, the same clients with what KOR holds kept constant: the publishers read
+//! instead and the releasers stop once all is released, so that memory under load is seen
+//! apart from memory for what is held. Then, with
 //! the load stopped and KOR's outbox to JPN drained, that JPN holds every acknowledged release
 //! exactly once and that both audit logs verify (`gsomia audit verify`).
 
@@ -39,6 +43,8 @@ struct Shared {
     latencies: [Mutex<Vec<Duration>>; 4],
     errors: [AtomicU64; 4],
     first_errors: Mutex<Vec<String>>,
+    /// The steady phase: nothing more is published.
+    steady: AtomicBool,
     /// A publish body whose number is `000000000000`.
     template: String,
 }
@@ -102,7 +108,8 @@ fn expect(status: u16, want: u16, body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// One client of `role` (0–3 publish, 4–6 read, 7–8 walk TAXII, 9 release) until `stop`.
+/// One client of `role` (0–3 publish, 4–6 read, 7–8 walk TAXII, 9 release) until `stop`; in
+/// the steady phase the publishers read.
 async fn client(
     role: u64,
     asker: Asker,
@@ -119,8 +126,9 @@ async fn client(
             break;
         }
         let started = Instant::now();
+        let steady = shared.steady.load(Ordering::Relaxed);
         let (route, outcome) = match role {
-            0..=3 => {
+            0..=3 if !steady => {
                 let n = shared.next.fetch_add(1, Ordering::Relaxed);
                 let outcome = match asker.send("POST", "/api/v1/items", shared.body(n)).await {
                     Ok((status, body)) => expect(status, 201, &body),
@@ -132,7 +140,7 @@ async fn client(
                 }
                 (0, outcome)
             }
-            4..=6 => {
+            0..=6 => {
                 let n = {
                     let published = shared.published.lock().unwrap();
                     published[rng.below(published.len() as u64) as usize]
@@ -191,7 +199,7 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 /// Runs the load; prints the tables; fails on any error or check missed.
-pub fn run(minutes: f64, clients: u64, think_ms: u64) -> Result<()> {
+pub fn run(minutes: f64, steady_minutes: f64, clients: u64, think_ms: u64) -> Result<()> {
     let bin = gsomia()?;
     let dir = std::env::temp_dir().join(format!("gsomia-bench-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -261,13 +269,26 @@ pub fn run(minutes: f64, clients: u64, think_ms: u64) -> Result<()> {
             i + 1,
         )));
     }
-    println!("load: {clients} clients, {think_ms} ms mean pause, {minutes} minutes");
+    println!(
+        "load: {clients} clients, {think_ms} ms mean pause, {minutes} minutes, then \
+         {steady_minutes} with the items held constant"
+    );
     let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(minutes * 60.0);
+    let steady_from = started + Duration::from_secs_f64(minutes * 60.0);
+    let deadline = steady_from + Duration::from_secs_f64(steady_minutes * 60.0);
     let held = || shared.published.lock().unwrap().len();
     let mut memory = vec![(0.0, held(), rss_mib(kor.id()), rss_mib(jpn.id()))];
     while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(60).min(deadline - Instant::now()));
+        let now = Instant::now();
+        let next = if now < steady_from {
+            steady_from
+        } else {
+            deadline
+        };
+        std::thread::sleep(Duration::from_secs(60).min(next - now));
+        if Instant::now() >= steady_from && !shared.steady.swap(true, Ordering::Relaxed) {
+            eprintln!("  steady: nothing more is published");
+        }
         let at = started.elapsed().as_secs_f64() / 60.0;
         let sample = (at, held(), rss_mib(kor.id()), rss_mib(jpn.id()));
         let done: usize = shared
@@ -314,7 +335,12 @@ pub fn run(minutes: f64, clients: u64, think_ms: u64) -> Result<()> {
     println!("| minute | items held at KOR | KOR resident MiB | JPN resident MiB |");
     println!("|---:|---:|---:|---:|");
     for (at, items, k, j) in &memory {
-        println!("| {at:.1} | {items} | {k:.0} | {j:.0} |");
+        let steady = if *at > minutes + 0.01 {
+            " (steady)"
+        } else {
+            ""
+        };
+        println!("| {at:.1}{steady} | {items} | {k:.0} | {j:.0} |");
     }
     let errors: u64 = shared
         .errors

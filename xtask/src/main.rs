@@ -44,6 +44,9 @@ fn main() -> Result<()> {
             flag("--clients", "8").parse()?,
         ),
         ["simulate", ..] => simulate(
+            flag("--world", "model-case")
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!(e))?,
             flag("--seed", "1").parse()?,
             flag("--seeds", "1").parse()?,
             flag("--steps", "10000").parse()?,
@@ -72,6 +75,7 @@ fn main() -> Result<()> {
         ),
         ["bench", "load", ..] => load::run(
             flag("--minutes", "10").parse()?,
+            flag("--steady-minutes", "0").parse()?,
             flag("--clients", "1000").parse()?,
             flag("--think-ms", "1000").parse()?,
         ),
@@ -117,7 +121,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask bench publish [--seconds 20] [--clients 16,32,64] [--batch 100] [--batch-clients 4,8]\n\
                  \x20      cargo xtask bench publish --without-merkle-log [--seconds 20] [--clients 32]\n\
-                 \x20      cargo xtask bench load [--minutes 10] [--clients 1000] [--think-ms 1000]\n\
+                 \x20      cargo xtask bench load [--minutes 10] [--steady-minutes 0] [--clients 1000] [--think-ms 1000]\n\
                  \x20      cargo xtask bench log [--entries 10000000]\n\
                  \x20      cargo xtask bench store [--items 200000]\n\
                  \x20      cargo xtask bench memory [--items 1000000]\n\
@@ -130,7 +134,7 @@ fn main() -> Result<()> {
                  \x20      cargo xtask bench latency [--hub] [--seconds 20] [--rates 1,1000]\n\
                  \x20      cargo xtask bench tls [--seconds 10] [--clients 32]\n\
                  \x20      cargo xtask crashloop [--minutes 10] [--seed 1] [--clients 8]\n\
-                 \x20      cargo xtask simulate [--seed 1] [--seeds 1] [--steps 10000]\n\
+                 \x20      cargo xtask simulate [--world model-case|five] [--seed 1] [--seeds 1] [--steps 10000]\n\
                  \x20      cargo xtask fuzz [--minutes 30] [--targets scheme,inbox,…]\n\
                  \x20      cargo xtask bench taxii [--sizes 1000,10000,100000,1000000] [--peers gsomia,medallion,opentaxii] [--deadline-secs 600]"
             );
@@ -1280,15 +1284,15 @@ fn federation(items: u64) -> Result<()> {
 /// `cargo xtask simulate`: seeds `seed..seed+seeds` of the deterministic simulation
 /// (`gsomia-sim`), `steps` steps each; a broken invariant names its seed and step, and the same
 /// command with that seed replays it exactly.
-fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
+fn simulate(world: gsomia_sim::World, seed: u64, seeds: u64, steps: u64) -> Result<()> {
     println!(
-        "| seed | steps | published | released | refused | delivered | faults | restarts | replays and forgeries | checkpoints | received | steps/s |"
+        "| seed | steps | published | released | refused | reclassified | delivered | faults | restarts | replays and forgeries | rewritten by a member | checkpoints | received | steps/s |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in seed..seed + seeds {
         let started = Instant::now();
         let mut last = started;
-        let r = gsomia_sim::run_with(s, steps, |r| {
+        let r = gsomia_sim::run_with(world, s, steps, |r| {
             eprintln!(
                 "seed {s}: {} steps, {:.0} steps/s, the last 10,000 at {:.0}/s",
                 r.steps,
@@ -1299,20 +1303,23 @@ fn simulate(seed: u64, seeds: u64, steps: u64) -> Result<()> {
         })
         .map_err(|e| {
             anyhow::anyhow!(
-                "seed {s}: {e} (replay: cargo xtask simulate --seed {s} --steps {steps})"
+                "seed {s}: {e} (replay: cargo xtask simulate --world {} --seed {s} --steps {steps})",
+                world.name()
             )
         })?;
         let rate = r.steps as f64 / started.elapsed().as_secs_f64();
         println!(
-            "| {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} |",
+            "| {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} |",
             r.steps,
             r.published,
             r.released,
             r.refused,
+            r.reclassified,
             r.delivered,
             r.faults,
             r.restarts,
             r.replays,
+            r.tampered,
             r.checkpoints,
             r.received
         );

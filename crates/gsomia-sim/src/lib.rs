@@ -1,14 +1,19 @@
-//! Deterministic simulation of the model case's three nodes (KOR, JPN, USA), each a real node
-//! (SQLite in a temporary folder, its router and federation code in process), driven by a
-//! seeded scheduler one step at a time on one thread. The nodes talk through [`Net`], which a
-//! node uses in place of HTTP ([`gsomia_node::Network`]): it loses requests and replies,
-//! duplicates requests, keeps old ones to replay later, and cuts pairs apart. Steps publish and
-//! release items, deliver, crash and restart a node (close and open it again: what was
+//! Deterministic simulation of several nodes, each a real node (SQLite in a temporary folder,
+//! its router and federation code in process), driven by a seeded scheduler one step at a time
+//! on one thread. Two worlds ([`World`]): the model case's three nodes (KOR, JPN, USA), and
+//! five (with AUS and GBR) under nine agreements, one of whose members (GBR) is hostile. The
+//! nodes talk through [`Net`], which a node uses in place of HTTP ([`gsomia_node::Network`]):
+//! it loses requests and replies, duplicates requests, keeps old ones to replay later, and cuts
+//! pairs apart. Steps publish and release items, reclassify them (M4: the notices cross the
+//! same network), deliver, crash and restart a node (close and open it again: what was
 //! acknowledged is on disk, what was in flight is lost with the reply), jump the clock, give
 //! notice of termination (the KOR–JPN GSOMIA ends 90 days later, with envelopes in flight),
 //! issue a checkpoint and have the partners witness it (C2SP `add-checkpoint`, through the same
-//! faulty network), replay old envelopes and checkpoints, and forge an envelope as a hostile
-//! partner would.
+//! faulty network), replay old envelopes and checkpoints, and forge an envelope in a partner's
+//! name. In the larger world the hostile member also rewrites half the envelopes it sends,
+//! signed with its real key and numbered as its outbox numbers them: an item's content changed
+//! under its originator's binding, a marking below the signed label, the receiver's own items
+//! claimed, reclassified or passed back, its own old reclassification notices sent again.
 //!
 //! Why our own harness and not `turmoil` or `madsim`: the node's clock is already injected,
 //! its only network call is [`gsomia_node::Node::post_to`] (one hook replaces it), and its
@@ -22,20 +27,28 @@
 //! sequence numbers as the run saw them queued, checked against the store's own every 1,000
 //! steps); after a restart, the last 64 publications the node acknowledged and 16 drawn from
 //! all of them are held; a forged envelope is refused and changes nothing; an envelope
-//! replayed after it was applied changes nothing. Every 50 steps, over what was stored since
-//! the last check: no item is held by a party that received it outside an agreement in force
-//! on that day; no item version was received twice; the latest checkpoint each node issued and
-//! the latest it witnessed of each partner are signed and have the root that log has at that
-//! size; no node holds evidence of a rewritten log. Every 10,000 steps and at the end: every
-//! node's audit log's hash chain verifies and every publication it ever acknowledged is held.
-//! At the end, with faults off, every outbox drains (nothing grows without bound).
+//! replayed after it was applied changes nothing; after a rewritten envelope, the receiver's
+//! own items it named are as the receiver published them, and a notice sent again did not take
+//! a label back. Every 50 steps, over what was stored since the last check and the items
+//! reclassified last: every item held is as its originator made it (the binding is the
+//! originator's signature of the label and object, checked by signing again apart from the
+//! node's own check; the label is one the originator signed; the marking is at the holder's
+//! level of the same rank; a holder's revision never goes back); no item is held by a party
+//! that received it outside an agreement in force on that day; no item version was received
+//! twice; the latest checkpoint each node issued and the latest it witnessed of each partner
+//! are signed and have the root that log has at that size; no node holds evidence of a
+//! rewritten log. Every 10,000 steps and at the end: every node's audit log's hash chain
+//! verifies and every publication it ever acknowledged is held. At the end, with faults off,
+//! every outbox drains (nothing grows without bound).
 //!
 //! A step costs the same late in a run as early: no per-step check reads more than what
 //! changed since the last (the full checks are every 10,000 steps).
 //!
 //! Not modelled: a crash inside a commit (SQLite's atomic commit is trusted; a crash between
 //! the receiver's commit and the sender's is the lost reply); a partner that signs two
-//! checkpoints that can not both be true (the federation tests do that, H6).
+//! checkpoints that can not both be true (the federation tests do that, H6); onward release
+//! through a hub (R4 consents), so a hub lowering a partner's item (H3) is left to the node's
+//! tests (`h3_a_hub_can_not_lower_the_level_the_originator_signed`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A simulation that breaks should say so.
 
@@ -49,7 +62,7 @@ use gsomia_node::{InitOptions, Network, Node};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-const SCHEMES: [(&str, &str); 3] = [
+const SCHEMES: [(&str, &str); 5] = [
     (
         "KOR",
         include_str!("../../../examples/model-case/schemes/KOR.json"),
@@ -62,14 +75,133 @@ const SCHEMES: [(&str, &str); 3] = [
         "USA",
         include_str!("../../../examples/model-case/schemes/USA.json"),
     ),
+    (
+        "AUS",
+        r#"{ "party": "AUS", "name": "Commonwealth of Australia", "levels": [
+            { "id": "PROTECTED", "name": "PROTECTED", "rank": 1 },
+            { "id": "SECRET", "name": "SECRET", "rank": 2 },
+            { "id": "TOP_SECRET", "name": "TOP SECRET", "rank": 3 } ] }"#,
+    ),
+    (
+        "GBR",
+        r#"{ "party": "GBR", "name": "United Kingdom", "levels": [
+            { "id": "CONFIDENTIAL", "name": "CONFIDENTIAL", "rank": 1 },
+            { "id": "SECRET", "name": "SECRET", "rank": 2 },
+            { "id": "TOP_SECRET", "name": "TOP SECRET", "rank": 3 } ] }"#,
+    ),
 ];
 const AGREEMENTS: [&str; 3] = [
     include_str!("../../../examples/model-case/agreements/kor-jpn-gsomia.json"),
     include_str!("../../../examples/model-case/agreements/usa-jpn-gsomia.json"),
     include_str!("../../../examples/model-case/agreements/usa-kor-gsomia.json"),
 ];
-/// Each party's level for what it publishes: one every agreement of its has an equivalent for.
-const LEVELS: [&str; 3] = ["II", "GOKUHI", "SECRET"];
+/// The larger world's agreements beyond the model case's: every pair of the five but GBR–KOR,
+/// so that releases between those two are refused (R1) all along.
+const MORE_AGREEMENTS: [(&str, &str); 6] = [
+    ("AUS", "USA"),
+    ("GBR", "USA"),
+    ("AUS", "GBR"),
+    ("AUS", "JPN"),
+    ("GBR", "JPN"),
+    ("AUS", "KOR"),
+];
+/// Each party's level for what it publishes: its level of the common SECRET (rank 2), which
+/// every agreement of its has an equivalent for. Every item a party receives is marked at its
+/// own rank-2 level (M2), which the run checks (H3).
+const LEVELS: [&str; 5] = ["II", "GOKUHI", "SECRET", "SECRET", "SECRET"];
+
+/// Which world a run simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// The model case: KOR, JPN and USA and their three GSOMIAs. Every node is honest; a
+    /// stranger forges envelopes in a partner's name.
+    ModelCase,
+    /// Five parties (the model case, AUS and GBR) under nine agreements (every pair but
+    /// GBR–KOR; the six beyond the model case are made up for the run). GBR is a member in good
+    /// standing that is hostile (SPEC H1–H4): it rewrites the envelopes it sends, signed with
+    /// its real key, to change an item under its originator's binding, lower a marking, claim
+    /// or reclassify the receiver's own items, and pass the receiver's own items back to it.
+    Five,
+}
+
+impl std::str::FromStr for World {
+    type Err = String;
+    fn from_str(s: &str) -> Result<World, String> {
+        match s {
+            "model-case" => Ok(World::ModelCase),
+            "five" => Ok(World::Five),
+            _ => Err(format!("unknown world `{s}`: model-case or five")),
+        }
+    }
+}
+
+impl World {
+    /// Its name, as `cargo xtask simulate --world` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::ModelCase => "model-case",
+            World::Five => "five",
+        }
+    }
+
+    /// The parties' schemes, in slot order (KOR first: its authority gives the notice).
+    fn schemes(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            World::ModelCase => &SCHEMES[..3],
+            World::Five => &SCHEMES,
+        }
+    }
+
+    /// The hostile member, if any.
+    fn hostile(self) -> Option<PartyCode> {
+        match self {
+            World::ModelCase => None,
+            World::Five => Some("GBR".parse().unwrap()),
+        }
+    }
+
+    /// The agreements, as signed.
+    fn agreements(self, schemes: &[Scheme]) -> Vec<Value> {
+        let mut all: Vec<Value> = AGREEMENTS
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+        if self == World::Five {
+            all.extend(MORE_AGREEMENTS.iter().map(|(a, b)| made_up(schemes, a, b)));
+        }
+        all
+    }
+}
+
+/// An agreement between `a` and `b` in force since 2012, equating their levels rank for rank.
+fn made_up(schemes: &[Scheme], a: &str, b: &str) -> Value {
+    let ids = |party: &str, rank: u16| -> Vec<String> {
+        schemes
+            .iter()
+            .find(|s| s.party().as_str() == party)
+            .unwrap()
+            .levels()
+            .iter()
+            .filter(|l| l.rank == rank)
+            .map(|l| l.id.to_string())
+            .collect()
+    };
+    let rows: Vec<Value> = [(3, "TOP SECRET"), (2, "SECRET"), (1, "CONFIDENTIAL")]
+        .iter()
+        .map(|(rank, common)| json!({ "common": common, "levels": { a: ids(a, *rank), b: ids(b, *rank) } }))
+        .collect();
+    json!({
+        "id": format!("{}-{}-sim", a.to_lowercase(), b.to_lowercase()),
+        "title": format!("Security agreement between {a} and {b} (made up for the simulation)"),
+        "parties": [a, b],
+        "equivalence": rows,
+        "terms": { "initial_years": null, "notice_days": 90, "report_destruction": false },
+        "events": [
+            { "type": "signed", "by": a, "on": "2012-05-17" },
+            { "type": "signed", "by": b, "on": "2012-05-17" },
+        ],
+    })
+}
 
 /// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
 #[derive(Debug, Clone)]
@@ -126,6 +258,10 @@ pub struct Report {
     pub checkpoints: u64,
     /// Cosignatures the nodes hold for their checkpoints at the end.
     pub cosigned: u64,
+    /// Messages the hostile member rewrote in envelopes it sent ([`World::Five`]).
+    pub tampered: u64,
+    /// Items their originator reclassified (M4).
+    pub reclassified: u64,
 }
 
 /// The faults the network injects, and what it keeps.
@@ -138,11 +274,47 @@ struct Faults {
     /// Requests kept to be replayed: the receiver, the route, the body.
     kept: Vec<(PartyCode, Route, Vec<u8>)>,
     count: u64,
+    /// Each party's latest publications (the hostile member's targets).
+    own: HashMap<PartyCode, Vec<String>>,
+    /// What the hostile member did, at which receiver, for the run to check; the latest 64
+    /// are checked again every 50 steps (a replayed envelope may carry them later).
+    tampered: Vec<(PartyCode, Tamper)>,
+    /// Those not yet checked after their step.
+    fresh: usize,
+    tampers: u64,
+    /// The reclassification notices the hostile member sent, and to whom: sent again later,
+    /// when they may be stale.
+    notices: Vec<(PartyCode, Value)>,
+}
+
+/// How the hostile member rewrote a message it sent; each must change nothing the receiver
+/// holds but what an honest message would.
+#[derive(Debug, Clone)]
+enum Tamper {
+    /// An item's object changed under its originator's binding (M1, H2).
+    Content,
+    /// Its own item carrying a marking at its lowest level, below its signed label, as a hub
+    /// would mark a copy (refused: an originator holds its item under its label, M1; a hub
+    /// lowering a partner's item, H3, needs onward release, which no run does).
+    Lower,
+    /// The receiver's own item id claimed as the hostile member's item, version `version`,
+    /// bound with its own key (H1).
+    Claim { id: String, version: String },
+    /// The receiver's own item reclassified at its lowest level under the hostile member's
+    /// signature (H1, H2).
+    Reclassify { id: String },
+    /// The receiver's own item, as the hostile member holds it, passed back to it (H1, H4).
+    Back { id: String },
+    /// A reclassification notice it sent the receiver earlier, sent again, when the receiver
+    /// held `id` at `revision`: an old label is never applied again (M4).
+    Stale { id: String, revision: u32 },
 }
 
 /// The simulated network between the nodes.
 pub struct Net {
     nodes: Mutex<HashMap<PartyCode, Arc<Node>>>,
+    /// The member that rewrites what it sends.
+    hostile: Option<PartyCode>,
     faults: Mutex<Faults>,
     /// One envelope on the network at a time: the seed decides the order of everything.
     one: tokio::sync::Mutex<()>,
@@ -212,9 +384,21 @@ impl Network for Net {
         };
         Box::pin(async move {
             let _one = self.one.lock().await;
+            let (sender, receiver) = (self.node(from), self.node(to));
+            let mut body = body;
             // Every draw before the first await: the seed alone orders them.
             let (lose, duplicate, _, lose_reply, cut) = {
                 let mut f = self.faults.lock().unwrap();
+                if let (true, Some(Route::Inbox), Some(sender), Some(receiver)) =
+                    (self.hostile == Some(from), &route, &sender, &receiver)
+                    && f.on
+                    && let Some((rewritten, tamper)) = tamper(&mut f, sender, receiver, &body)
+                {
+                    body = rewritten;
+                    f.tampered.push((to, tamper));
+                    f.fresh += 1;
+                    f.tampers += 1;
+                }
                 let on = f.on;
                 let draws = (
                     on && f.rng.chance(10),
@@ -249,6 +433,141 @@ impl Network for Net {
     }
 }
 
+/// The hostile member `from` opens the envelope it is sending `to` (the run holds every key),
+/// rewrites one of its messages, and seals and signs it again with its own real key, header and
+/// numbers unchanged: what it sends instead and what it did, or `None` where the drawn rewrite
+/// has nothing to work on.
+fn tamper(f: &mut Faults, from: &Node, to: &Node, body: &[u8]) -> Option<(Vec<u8>, Tamper)> {
+    use gsomia_crypto::envelope::{Envelope, open, seal};
+    let env: Envelope = serde_json::from_slice(body).ok()?;
+    let plain = open(
+        &env,
+        &from.keys().signing.verifying_key(),
+        to.party(),
+        &to.keys().encryption.to_bytes(),
+    )
+    .ok()?
+    .into_inner();
+    let mut payload: Value = serde_json::from_slice(&plain).ok()?;
+    let messages = payload["messages"].as_array_mut()?;
+    for m in messages.iter().filter(|m| m["kind"] == "reclassification") {
+        f.notices.push((to.party(), m.clone()));
+        if f.notices.len() > 64 {
+            f.notices.remove(0);
+        }
+    }
+    if !f.rng.chance(50) {
+        return None;
+    }
+    let i = f.rng.below(messages.len() as u64) as usize;
+    let m = &mut messages[i];
+    let own: Vec<String> = f.own.get(&to.party()).cloned().unwrap_or_default();
+    let target = (!own.is_empty()).then(|| own[f.rng.below(own.len() as u64) as usize].clone());
+    let lowest = |node: &Node| {
+        let scheme = node.world();
+        let scheme = scheme.scheme(node.party()).unwrap();
+        scheme
+            .levels()
+            .iter()
+            .min_by_key(|l| l.rank)
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let is_item = m["kind"] == "item";
+    let sent: Vec<Value> = f
+        .notices
+        .iter()
+        .filter(|(p, _)| *p == to.party())
+        .map(|(_, m)| m.clone())
+        .collect();
+    let tamper = match f.rng.below(7) {
+        0 if is_item => {
+            m["item"]["object"]["name"] = format!("rewritten by {}", from.party()).into();
+            Tamper::Content
+        }
+        1 if is_item => {
+            let party = from.party();
+            m["item"]["marking"] =
+                json!({ "party": party, "level": lowest(from), "originator": party });
+            Tamper::Lower
+        }
+        2 if is_item => {
+            let id = target?;
+            let label: gsomia_core::Label =
+                serde_json::from_value(m["item"]["label"].clone()).ok()?;
+            let object = &mut m["item"]["object"];
+            object["id"] = id.clone().into();
+            object["object_refs"] = json!([id]);
+            let version = object["modified"].as_str()?.to_owned();
+            let binding = gsomia_crypto::sign_binding(&from.keys().signing, &label, object).ok()?;
+            m["item"]["binding"] = binding.to_base64().into();
+            Tamper::Claim { id, version }
+        }
+        3 => {
+            let id = target?;
+            let stored = to.store().item(&id.parse().ok()?, None).ok()??;
+            let item = gsomia_node::service::items::unseal(to, &stored).ok()??;
+            let mut label = stored.label.clone();
+            label.level = lowest(to).parse().ok()?;
+            label.revision += 1;
+            let binding =
+                gsomia_crypto::sign_binding(&from.keys().signing, &label, item.object()).ok()?;
+            *m = json!({ "seq": m["seq"], "kind": "reclassification",
+                         "payload": { "id": id, "label": label, "binding": binding.to_base64() } });
+            Tamper::Reclassify { id }
+        }
+        4 => {
+            let id = target?;
+            let stored = from.store().item(&id.parse().ok()?, None).ok()??;
+            let object = gsomia_node::service::items::unseal_object(from, &stored).ok()??;
+            *m = json!({ "seq": m["seq"], "kind": "item", "item": {
+                "label": stored.label, "object": object, "binding": stored.binding,
+                "marking": stored.marking, "custody": stored.custody } });
+            Tamper::Back { id }
+        }
+        5 | 6 if !sent.is_empty() => {
+            // One older than the label held, where there is one: a replay.
+            let held = |notice: &Value| {
+                let id = notice["payload"]["id"].as_str()?.parse().ok()?;
+                Some(to.store().item(&id, None).ok()??.label)
+            };
+            let stale: Vec<&Value> = sent
+                .iter()
+                .filter(|n| {
+                    held(n).is_some_and(|l| n["payload"]["label"]["revision"] != l.revision)
+                })
+                .collect();
+            let pool = if stale.is_empty() {
+                sent.iter().collect()
+            } else {
+                stale
+            };
+            let mut old = pool[f.rng.below(pool.len() as u64) as usize].clone();
+            let id = old["payload"]["id"].as_str()?.to_owned();
+            let held = held(&old)?;
+            old["seq"] = m["seq"].clone();
+            *m = old;
+            Tamper::Stale {
+                id,
+                revision: held.revision,
+            }
+        }
+        _ => return None,
+    };
+    let payload = serde_json::to_vec(&payload).ok()?;
+    let public = x25519(to);
+    let env = seal(
+        &from.keys().signing,
+        &public,
+        env.header,
+        &payload,
+        &mut gsomia_node::federation::OsRng,
+    )
+    .ok()?;
+    Some((serde_json::to_vec(&env).unwrap(), tamper))
+}
+
 /// A node of the run and what it was told.
 struct Slot {
     party: PartyCode,
@@ -268,11 +587,17 @@ struct Sim {
     report: Report,
     noticed: bool,
     root: PathBuf,
-    /// Per ordered pair (`a * 3 + b`), the outbox sequence numbers `a` was seen to queue for
+    /// Per ordered pair (`a * n + b`, `n` nodes), the outbox sequence numbers `a` was seen to queue for
     /// `b`.
     queued: Vec<std::collections::BTreeSet<u64>>,
     /// Per node, the last item row checked and the item versions received so far.
     checked: Vec<(i64, std::collections::HashSet<(String, String)>)>,
+    /// Per item published, the level its originator signed at each revision.
+    labels: HashMap<String, Vec<String>>,
+    /// The items reclassified last (64), and the revision each node held of them when last
+    /// checked: a holder's revision never goes back.
+    reclassified: Vec<String>,
+    revisions: HashMap<(PartyCode, String), u32>,
 }
 
 fn clock(now: &Arc<Mutex<OffsetDateTime>>) -> gsomia_node::Clock {
@@ -296,19 +621,25 @@ async fn call(node: &Arc<Node>, method: &str, uri: &str, token: &str, body: Valu
     )
 }
 
-/// Runs `steps` steps from `seed`; the report, or the first invariant broken (with the step).
-pub fn run(seed: u64, steps: u64) -> Result<Report, String> {
-    run_with(seed, steps, |_| {})
+/// Runs `steps` steps of `world` from `seed`; the report, or the first invariant broken (with
+/// the step).
+pub fn run(world: World, seed: u64, steps: u64) -> Result<Report, String> {
+    run_with(world, seed, steps, |_| {})
 }
 
 /// [`run`], telling `progress` the report every 10,000 steps.
-pub fn run_with(seed: u64, steps: u64, progress: impl FnMut(&Report)) -> Result<Report, String> {
+pub fn run_with(
+    world: World,
+    seed: u64,
+    steps: u64,
+    progress: impl FnMut(&Report),
+) -> Result<Report, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let mut sim = Sim::new(seed).await;
+        let mut sim = Sim::new(world, seed).await;
         let result = sim.go(steps, progress).await;
         for s in &sim.slots {
             s.node.close();
@@ -319,7 +650,7 @@ pub fn run_with(seed: u64, steps: u64, progress: impl FnMut(&Report)) -> Result<
 }
 
 impl Sim {
-    async fn new(seed: u64) -> Sim {
+    async fn new(world: World, seed: u64) -> Sim {
         let root = std::env::temp_dir().join(format!(
             "gsomia-sim-{}-{seed}-{}",
             std::process::id(),
@@ -328,17 +659,28 @@ impl Sim {
         let now = Arc::new(Mutex::new(time::macros::datetime!(2019-07-25 00:00 UTC)));
         let net = Arc::new(Net {
             nodes: Mutex::new(HashMap::new()),
+            hostile: world.hostile(),
             faults: Mutex::new(Faults {
                 rng: Rng::new(seed ^ 0x5EED),
                 on: true,
                 cut: vec![],
                 kept: vec![],
                 count: 0,
+                own: HashMap::new(),
+                tampered: vec![],
+                fresh: 0,
+                notices: vec![],
+                tampers: 0,
             }),
             one: tokio::sync::Mutex::new(()),
         });
         let mut slots = vec![];
-        for (party, scheme) in SCHEMES {
+        let schemes: Vec<Scheme> = world
+            .schemes()
+            .iter()
+            .map(|(_, text)| Scheme::from_json(text).unwrap())
+            .collect();
+        for (party, scheme) in world.schemes().iter().copied() {
             let dir = root.join(party);
             let opts = InitOptions {
                 party: party.parse().unwrap(),
@@ -387,8 +729,7 @@ impl Sim {
                 }
             }
         }
-        for text in AGREEMENTS {
-            let mut file: Value = serde_json::from_str(text).unwrap();
+        for mut file in world.agreements(&schemes) {
             // As signed: what happens after is the run's to decide.
             file["events"]
                 .as_array_mut()
@@ -405,6 +746,7 @@ impl Sim {
             s.node.set_network(net.clone());
             net.nodes.lock().unwrap().insert(s.party, s.node.clone());
         }
+        let n = slots.len();
         Sim {
             rng: Rng::new(seed),
             now,
@@ -413,8 +755,11 @@ impl Sim {
             report: Report::default(),
             noticed: false,
             root,
-            queued: vec![std::collections::BTreeSet::new(); 9],
-            checked: vec![(0, std::collections::HashSet::new()); 3],
+            queued: vec![std::collections::BTreeSet::new(); n * n],
+            checked: vec![(0, std::collections::HashSet::new()); n],
+            labels: HashMap::new(),
+            reclassified: vec![],
+            revisions: HashMap::new(),
         }
     }
 
@@ -424,6 +769,8 @@ impl Sim {
                 .await
                 .map_err(|e| format!("step {step}: {e}"))?;
             self.check_marks(step % 1_000 == 0)
+                .map_err(|e| format!("step {step}: {e}"))?;
+            self.check_tampered(step % 50 == 0)
                 .map_err(|e| format!("step {step}: {e}"))?;
             if step % 50 == 0 {
                 self.check_holdings(step % 10_000 == 0)
@@ -469,7 +816,12 @@ impl Sim {
         }
         self.check_marks(true)?;
         self.check_holdings(true)?;
-        self.report.faults = self.net.faults.lock().unwrap().count;
+        self.check_tampered(true)?;
+        {
+            let f = self.net.faults.lock().unwrap();
+            self.report.faults = f.count;
+            self.report.tampered = f.tampers;
+        }
         for s in &self.slots {
             let store = s.node.store();
             for (size, _) in store.checkpoints().map_err(|e| e.to_string())? {
@@ -485,8 +837,9 @@ impl Sim {
         let other =
             (n + 1 + self.rng.below(self.slots.len() as u64 - 1) as usize) % self.slots.len();
         match self.rng.below(100) {
-            0..30 => self.publish(n, other, step).await,
-            30..70 => {
+            0..27 => self.publish(n, other, step).await,
+            27..31 => self.reclassify(n).await,
+            31..70 => {
                 let (node, peer) = (self.slots[n].node.clone(), self.slots[other].party);
                 if gsomia_node::federation::deliver_once(&node, peer)
                     .await
@@ -559,6 +912,15 @@ impl Sim {
             return Err(format!("{party} did not publish `{id}`: {status} {body}"));
         }
         self.slots[n].published.push(id.clone());
+        self.labels.insert(id.clone(), vec![level.to_owned()]);
+        {
+            let mut f = self.net.faults.lock().unwrap();
+            let own = f.own.entry(party).or_default();
+            own.push(id.clone());
+            if own.len() > 32 {
+                own.remove(0);
+            }
+        }
         self.report.published += 1;
         let peer = self.slots[to].party;
         let (status, body) = call(
@@ -577,6 +939,57 @@ impl Sim {
                     "{party}'s release of `{id}` to {peer}: {status} {body}"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Node `n`'s authority reclassifies one of its items (M4), from its level of the common
+    /// SECRET to its lowest or back; the node queues the notice for every holder, and it
+    /// crosses the faulty network as the rest does.
+    async fn reclassify(&mut self, n: usize) -> Result<(), String> {
+        let s = &self.slots[n];
+        if s.published.is_empty() {
+            return Ok(());
+        }
+        // One of its last few, so that some are reclassified again and again.
+        let last = &s.published[s.published.len().saturating_sub(8)..];
+        let id = last[self.rng.below(last.len() as u64) as usize].clone();
+        let world = s.node.world();
+        let scheme = world.scheme(s.party).unwrap();
+        let lowest = scheme
+            .levels()
+            .iter()
+            .min_by_key(|l| l.rank)
+            .unwrap()
+            .id
+            .to_string();
+        let history = self.labels.get_mut(&id).unwrap();
+        let level = match history.last().map(String::as_str) == Some(LEVELS[n]) {
+            true => lowest,
+            false => LEVELS[n].to_owned(),
+        };
+        let uri = format!("/api/v1/items/{id}/reclassify");
+        let (status, body) = call(
+            &s.node,
+            "POST",
+            &uri,
+            &s.authority,
+            json!({ "level": level }),
+        )
+        .await;
+        if status != 200 {
+            return Err(format!(
+                "{} did not reclassify `{id}`: {status} {body}",
+                s.party
+            ));
+        }
+        history.push(level);
+        self.report.reclassified += 1;
+        self.reclassified.retain(|r| *r != id);
+        self.reclassified.push(id);
+        if self.reclassified.len() > 64 {
+            let gone = self.reclassified.remove(0);
+            self.revisions.retain(|(_, i), _| *i != gone);
         }
         Ok(())
     }
@@ -789,6 +1202,59 @@ impl Sim {
         Ok(())
     }
 
+    /// What the hostile member did changed nothing it should not have: the receiver's own
+    /// items it named are as the receiver published them ([`intact`]), and the version it
+    /// claimed, if the receiver holds one, is the receiver's own. What it rewrote of its own
+    /// items is checked with every row stored ([`Sim::check_holdings`]). The rewrites of the
+    /// last step; with `again`, the latest 64 as well (a replayed envelope may carry one late).
+    fn check_tampered(&mut self, again: bool) -> Result<(), String> {
+        let list = {
+            let mut f = self.net.faults.lock().unwrap();
+            let from = if again { 0 } else { f.tampered.len() - f.fresh };
+            let list = f.tampered[from..].to_vec();
+            f.fresh = 0;
+            let excess = f.tampered.len().saturating_sub(64);
+            f.tampered.drain(..excess);
+            list
+        };
+        for (to, tamper) in list {
+            let (id, claimed, own) = match &tamper {
+                Tamper::Content | Tamper::Lower => continue,
+                Tamper::Claim { id, version } => (id, Some(version.as_str()), true),
+                Tamper::Reclassify { id } | Tamper::Back { id } => (id, None, true),
+                Tamper::Stale { id, .. } => (id, None, false),
+            };
+            let slot = self.slots.iter().find(|s| s.party == to).unwrap();
+            let store = slot.node.store();
+            let parsed = id.parse().unwrap();
+            for version in [None, claimed] {
+                let Some(stored) = store.item(&parsed, version).map_err(|e| e.to_string())? else {
+                    if version.is_none() {
+                        return Err(format!("{to} no longer holds its `{id}` after {tamper:?}"));
+                    }
+                    continue;
+                };
+                if let Tamper::Stale { revision, .. } = &tamper
+                    && stored.label.revision < *revision
+                {
+                    return Err(format!(
+                        "{to} went back from revision {revision} of `{id}` to {} after {tamper:?}",
+                        stored.label.revision
+                    ));
+                }
+                if own && stored.label.originator != to {
+                    return Err(format!(
+                        "{to}'s `{id}` is held as {}'s after {tamper:?}",
+                        stored.label.originator
+                    ));
+                }
+                intact(slot, &self.slots, &self.labels, &stored)
+                    .map_err(|e| format!("after {tamper:?}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// No item held from a partner that came outside an agreement in force on the day it came,
     /// none received twice (the items stored since the last check); with `logs`, every audit
     /// log's hash chain verifies from its first entry and every publication the node
@@ -802,6 +1268,25 @@ impl Sim {
                 .items_after(*cursor, usize::MAX)
                 .map_err(|e| e.to_string())?;
             *cursor = items.last().map_or(*cursor, |i| i.seq);
+            for item in &items {
+                intact(s, &self.slots, &self.labels, item)?;
+            }
+            // Rows a notice changed are not new: the items reclassified last, wherever held.
+            for id in &self.reclassified {
+                let held = s.node.store().item(&id.parse().unwrap(), None);
+                let Some(item) = held.map_err(|e| e.to_string())? else {
+                    continue;
+                };
+                intact(s, &self.slots, &self.labels, &item)?;
+                let last = self.revisions.entry((s.party, id.clone())).or_default();
+                if item.label.revision < *last {
+                    return Err(format!(
+                        "{} went back from revision {last} of `{id}` to {}",
+                        s.party, item.label.revision
+                    ));
+                }
+                *last = item.label.revision;
+            }
             for item in items.iter().filter(|i| i.label.originator != s.party) {
                 if !seen.insert((item.id.to_string(), item.modified.clone())) {
                     return Err(format!("{} holds `{}` twice", s.party, item.id));
@@ -892,6 +1377,66 @@ fn witnessed(witness: &Slot, slots: &[Slot]) -> Result<(), String> {
                 witness.party, slot.party
             ));
         }
+    }
+    Ok(())
+}
+
+/// `stored`, held by `slot`, is as its originator made it: its binding is the originator's
+/// signature of its label and object; its label is one the originator signed (the level of its
+/// revision; the latest at the originator, which applies its own at once); the holder's own
+/// item has no marking and no custody, another's came over a hop and is marked at the holder's
+/// level of the same rank (every agreement here equates ranks 1 and 2: M2, H3).
+fn intact(
+    slot: &Slot,
+    slots: &[Slot],
+    labels: &HashMap<String, Vec<String>>,
+    stored: &gsomia_store::StoredItem,
+) -> Result<(), String> {
+    let (id, holder) = (&stored.id, slot.party);
+    let Some(origin) = slots.iter().find(|s| s.party == stored.label.originator) else {
+        return Err(format!("{holder} holds `{id}` of an unknown originator"));
+    };
+    let world = slot.node.world();
+    let rank = |party: PartyCode, level: &str| {
+        world
+            .scheme(party)
+            .and_then(|s| s.level(level))
+            .map(|l| l.rank)
+    };
+    let label = &stored.label;
+    let own = origin.party == holder;
+    let history = labels.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+    let revision = label.revision as usize;
+    let signed = history.get(revision).map(String::as_str);
+    if signed != Some(label.level.as_str()) || (own && revision + 1 != history.len()) {
+        return Err(format!(
+            "{holder} holds `{id}` under a label {} never signed: {label:?}; it signed {history:?}",
+            origin.party
+        ));
+    }
+    let ranked = rank(origin.party, label.level.as_str());
+    let marked = match &stored.marking {
+        None => own && stored.custody.is_empty(),
+        Some(m) => !own && !stored.custody.is_empty() && rank(holder, m.level.as_str()) == ranked,
+    };
+    if !marked {
+        return Err(format!(
+            "{holder} holds `{id}` of {} marked {:?} with custody {:?}",
+            origin.party, stored.marking, stored.custody
+        ));
+    }
+    let item = gsomia_node::service::items::unseal(&slot.node, stored)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{holder}'s `{id}` was destroyed; no run destroys"))?;
+    // Ed25519 is deterministic: the originator signing what is held again makes the binding
+    // held, or what is held is not what it signed. (Checked apart from the node's own check.)
+    let again = gsomia_crypto::sign_binding(&origin.node.keys().signing, label, item.object())
+        .map_err(|e| e.to_string())?;
+    if again.to_base64() != stored.binding {
+        return Err(format!(
+            "{holder} holds `{id}` under a binding {} did not make for it",
+            origin.party
+        ));
     }
     Ok(())
 }
