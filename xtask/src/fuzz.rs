@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-const TARGETS: [&str; 15] = [
+const TARGETS: [&str; 16] = [
     "scheme",
     "agreement",
     "item",
@@ -28,6 +28,7 @@ const TARGETS: [&str; 15] = [
     "checkpoint",
     "proof",
     "message",
+    "reply",
     "taxii_query",
     "taxii_post",
     "inbox",

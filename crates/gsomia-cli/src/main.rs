@@ -125,6 +125,12 @@ enum KeysCommand {
     },
 }
 
+/// The allocator: the node allocates and frees small buffers at a high rate (JSON, canonical
+/// JSON, envelopes, SQLite rows); glibc's malloc took a fifth of the busy time of a federation
+/// catch-up (BENCHMARKS.md, issue 14).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -7,7 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::Value;
 
-fn message(kind: &str, statement: &Value) -> Vec<u8> {
+/// The bytes a statement of `kind` is signed over: the context line, then the statement's
+/// canonical JSON. (Also the leaf of a batch of statements signed once, under a Merkle root.)
+pub fn message(kind: &str, statement: &Value) -> Vec<u8> {
     let mut msg = format!("gsomia-{kind}-v1\n").into_bytes();
     crate::canonical::write(&mut msg, statement);
     msg

@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("checkpoint", checkpoint),
     ("proof", proof),
     ("message", message),
+    ("reply", reply),
     ("taxii_query", node::taxii_query),
     ("taxii_post", node::taxii_post),
     ("inbox", node::inbox),
@@ -309,4 +310,38 @@ pub fn message(data: &[u8]) {
             assert_eq!(again.message.kind(), n.message.kind());
         }
     }
+}
+
+/// A partner's signed reply to an envelope, as the sender reads it (M3): checking it and its
+/// receipts never panics; it reads back from what it writes; and its receipts, signed here as
+/// one batch, each verify alone and not under another key, and the reply made of them verifies.
+pub fn reply(data: &[u8]) {
+    use gsomia_node::protocol::{SignedReply, receipt_verifies, sign_receipts};
+    let Ok(signed) = serde_json::from_slice::<SignedReply>(data) else {
+        return;
+    };
+    let key = gsomia_crypto::SigningKey::from_bytes(&[3; 32]);
+    let other = gsomia_crypto::SigningKey::from_bytes(&[4; 32]).verifying_key();
+    let _ = signed.verifies(&key.verifying_key());
+    round_trip(&signed);
+    let receipts: Vec<_> = signed
+        .reply
+        .receipts
+        .iter()
+        .map(|r| r.receipt.clone())
+        .collect();
+    let batch = sign_receipts(&key, receipts);
+    for r in &batch {
+        assert!(
+            receipt_verifies(r, &key.verifying_key()),
+            "{r:?} does not verify"
+        );
+        assert!(
+            !receipt_verifies(r, &other),
+            "{r:?} verifies under another key"
+        );
+    }
+    let mut reply = signed.reply;
+    reply.receipts = batch;
+    assert!(SignedReply::sign(&key, reply).verifies(&key.verifying_key()));
 }

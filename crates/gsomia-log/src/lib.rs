@@ -21,4 +21,4 @@ pub mod tree;
 pub use note::{Cosigner, LogError, LogKey, LogVerifier, SignedCheckpoint, WitnessVerifier};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use tlog_tiles::{EMPTY_HASH, Hash, HashReader};
-pub use tree::{Frontier, ReaderError, leaf_hash};
+pub use tree::{Frontier, MemTree, ReaderError, leaf_hash};

@@ -114,6 +114,56 @@ impl Frontier {
     }
 }
 
+/// A small tree held whole in memory: every stored hash, for proofs over a batch built at once
+/// (a reply's receipts), where the audit log's trees live in a store.
+#[derive(Debug, Clone, Default)]
+pub struct MemTree {
+    frontier: Frontier,
+    /// By stored hash index, which [`Frontier::append`] hands out consecutively from 0.
+    hashes: Vec<Hash>,
+}
+
+impl HashReader for MemTree {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| self.hashes.get(i).copied())
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+impl MemTree {
+    /// The tree of these leaf hashes, in order.
+    pub fn of(leaves: impl IntoIterator<Item = Hash>) -> MemTree {
+        let mut tree = MemTree::default();
+        for leaf in leaves {
+            let stored = tree.frontier.append(leaf);
+            tree.hashes.extend(stored.into_iter().map(|(_, h)| h));
+        }
+        tree
+    }
+
+    /// How many leaves it has.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Its root (RFC 9162's MTH).
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// The inclusion proof of leaf `index`.
+    pub fn prove(&self, index: u64) -> Result<crate::InclusionProof, crate::LogError> {
+        crate::InclusionProof::make(index, self.size(), self)
+    }
+}
+
 /// The size of the tree whose stored hashes number `count`, if `count` is such a number.
 pub fn size_for_stored_count(count: u64) -> Option<u64> {
     // `stored_hash_count` grows by at least one per leaf, so the size is at most `count`.

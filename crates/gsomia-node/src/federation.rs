@@ -48,6 +48,11 @@ pub const BATCH: usize = 200;
 /// commits the one before, and this node commits receipts while the next are under way.
 pub const WINDOW: usize = 4;
 
+/// The most envelopes one round of delivery sends: as each is answered the next is built and
+/// sent, so the window stays full until the round ends; the next round reads the world, the
+/// peer's record and the signing key afresh.
+pub const ROUND: usize = 16;
+
 /// The operating system's generator, for HPKE.
 pub struct OsRng;
 
@@ -181,17 +186,18 @@ fn message_of(node: &Node, peer: PartyCode, m: &OutboxMessage) -> Result<Value, 
     serde_json::to_value(numbered).map_err(|e| e.to_string())
 }
 
-/// Delivers a round of `peer`'s pending messages: up to [`WINDOW`] envelopes in flight at
-/// once, each but the first naming the last message of the one before (`Payload::after`), so
-/// that the peer applies them in order. Replies are checked and committed in order; the first
+/// Delivers a round of `peer`'s pending messages: up to [`ROUND`] envelopes, [`WINDOW`] of them
+/// in flight at once, each but the first naming the last message of the one before
+/// (`Payload::after`), so that the peer applies them in order. Replies are checked and
+/// committed in order, and each answered envelope makes room for the next; the first reply
 /// that fails ends the round (what came after is sent again). `Ok(true)` if something was
 /// delivered.
 pub async fn deliver_once(node: &Arc<Node>, peer: PartyCode) -> Result<bool, String> {
-    let messages = node
+    let first = node
         .store()
-        .outbox_pending(peer, BATCH * WINDOW)
+        .outbox_after(peer, 0, BATCH)
         .map_err(|e| e.to_string())?;
-    if messages.is_empty() {
+    if first.is_empty() {
         return Ok(false);
     }
     // The consents sent with an item are the world's: as of now, whichever process took them.
@@ -214,31 +220,50 @@ pub async fn deliver_once(node: &Arc<Node>, peer: PartyCode) -> Result<bool, Str
         .map_err(|e| e.to_string())?;
     // Up to a queued rotation notice, under the key the partner holds (K1).
     let (signer, until) = crate::rotation::signer_for(node, peer)?;
-    let messages: Vec<_> = match until {
-        Some(last) => messages.into_iter().take_while(|m| m.seq <= last).collect(),
-        None => messages,
+    let upto = |messages: Vec<OutboxMessage>| -> Vec<OutboxMessage> {
+        match until {
+            Some(last) => messages.into_iter().take_while(|m| m.seq <= last).collect(),
+            None => messages,
+        }
     };
     // Each envelope is posted as soon as it is built: the peer works on the first while the
     // next are built and sent.
-    let mut in_flight = vec![];
-    let mut after = None;
-    for chunk in messages.chunks(BATCH) {
-        let env = build(node, peer, chunk, after, &signer.signing)?;
-        after = chunk.last().map(|m| m.seq);
-        let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
-        let (sender, record) = (node.clone(), peer_record.clone());
-        let post = tokio::spawn(async move {
-            sender
-                .post_to(&record, "/federation/v1/inbox", JSON, body)
-                .await
-        });
-        in_flight.push((chunk, env.header, post, std::time::Instant::now()));
-    }
-    for (chunk, header, post, started) in in_flight {
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut next = Some(upto(first));
+    let (mut after, mut sent, mut delivered) = (None, 0, false);
+    loop {
+        while in_flight.len() < WINDOW && sent < ROUND {
+            let chunk = match next.take() {
+                Some(chunk) => chunk,
+                None => upto(
+                    node.store()
+                        .outbox_after(peer, after.unwrap_or(0), BATCH)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let env = build(node, peer, &chunk, after, &signer.signing)?;
+            after = chunk.last().map(|m| m.seq);
+            let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+            let (sender, record) = (node.clone(), peer_record.clone());
+            let post = tokio::spawn(async move {
+                sender
+                    .post_to(&record, "/federation/v1/inbox", JSON, body)
+                    .await
+            });
+            in_flight.push_back((chunk, env.header, post, std::time::Instant::now()));
+            sent += 1;
+        }
+        let Some((chunk, header, post, started)) = in_flight.pop_front() else {
+            break;
+        };
         let answer = post
             .await
             .map_err(|e| format!("the delivery to {peer} stopped: {e}"))??;
-        settle(node, peer, &key, chunk, &header, answer).await?;
+        settle(node, peer, &key, &chunk, &header, answer).await?;
+        delivered = true;
         node.metrics()
             .delivery_seconds
             .get_or_create(&crate::metrics::PartnerLabels {
@@ -246,7 +271,7 @@ pub async fn deliver_once(node: &Arc<Node>, peer: PartyCode) -> Result<bool, Str
             })
             .observe(started.elapsed().as_secs_f64());
     }
-    Ok(true)
+    Ok(delivered)
 }
 
 /// Checks `peer`'s answer to the envelope `header` that carried `messages`, and commits what

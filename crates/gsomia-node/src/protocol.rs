@@ -205,24 +205,120 @@ impl SignedReply {
         SignedReply { reply, signature }
     }
 
-    /// Whether the receiver's key signed it, and every receipt in it.
+    /// Whether the receiver's key signed it, and every receipt in it: each batch signature
+    /// once, each receipt's place in its batch one by one.
     pub fn verifies(&self, key: &gsomia_crypto::VerifyingKey) -> bool {
-        gsomia_crypto::statement::verify(key, "reply", &json_of(&self.reply), &self.signature)
-            && crate::node::par_map(&self.reply.receipts, |r| receipt_verifies(r, key))
-                .into_iter()
-                .all(|sound| sound)
+        if !gsomia_crypto::statement::verify(key, "reply", &json_of(&self.reply), &self.signature) {
+            return false;
+        }
+        let mut signed: Vec<(&str, &str, u64)> = vec![];
+        self.reply.receipts.iter().all(|r| match &r.batch {
+            None => receipt_verifies(r, key),
+            Some(b) => {
+                let once = (r.signature.as_str(), b.root.as_str(), b.size);
+                in_batch(r, b)
+                    && (signed.contains(&once) || {
+                        let sound = batch_signed(key, b, &r.signature);
+                        signed.push(once);
+                        sound
+                    })
+            }
+        })
     }
 }
 
-/// Signs `receipt` as the receiver.
-pub fn sign_receipt(key: &gsomia_crypto::SigningKey, receipt: Receipt) -> SignedReceipt {
-    let signature = gsomia_crypto::statement::sign(key, "receipt", &json_of(&receipt));
-    SignedReceipt { receipt, signature }
+/// Signs a reply's receipts as the receiver (M3), with one signature for them all: over the
+/// root of the Merkle tree whose leaves are the receipts' statement bytes, each receipt given
+/// its inclusion proof, so that each verifies alone ([`receipt_verifies`]) as if signed alone.
+pub fn sign_receipts(
+    key: &gsomia_crypto::SigningKey,
+    receipts: Vec<Receipt>,
+) -> Vec<SignedReceipt> {
+    if receipts.is_empty() {
+        return vec![];
+    }
+    let leaves = crate::node::par_map(&receipts, receipt_leaf);
+    let tree = gsomia_log::MemTree::of(leaves);
+    let root = gsomia_log::proof::encode_hash(&tree.root());
+    let size = tree.size();
+    let signature = gsomia_crypto::statement::sign(key, "receipts", &batch_statement(&root, size));
+    (0u64..)
+        .zip(receipts)
+        .map(|(index, receipt)| SignedReceipt {
+            receipt,
+            signature: signature.clone(),
+            batch: Some(ReceiptBatch {
+                root: root.clone(),
+                size,
+                index,
+                // INVARIANT: `index` is below the tree's size, whose hashes are all held.
+                path: tree
+                    .prove(index)
+                    .map(|p| {
+                        p.hashes
+                            .iter()
+                            .map(gsomia_log::proof::encode_hash)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+        })
+        .collect()
 }
 
-/// Whether the receiver's key signed `r`.
+/// Whether the receiver's key signed `r`, alone or in a batch.
 pub fn receipt_verifies(r: &SignedReceipt, key: &gsomia_crypto::VerifyingKey) -> bool {
-    gsomia_crypto::statement::verify(key, "receipt", &json_of(&r.receipt), &r.signature)
+    match &r.batch {
+        None => {
+            gsomia_crypto::statement::verify(key, "receipt", &json_of(&r.receipt), &r.signature)
+        }
+        Some(b) => in_batch(r, b) && batch_signed(key, b, &r.signature),
+    }
+}
+
+pub use gsomia_core::receipt::ReceiptBatch;
+
+/// A receipt's leaf: RFC 9162's leaf hash of the bytes a lone receipt's signature covers.
+fn receipt_leaf(receipt: &Receipt) -> gsomia_log::Hash {
+    gsomia_log::leaf_hash(&gsomia_crypto::statement::message(
+        "receipt",
+        &json_of(receipt),
+    ))
+}
+
+/// What a batch's signature is over.
+fn batch_statement(root: &str, size: u64) -> Value {
+    serde_json::json!({ "root": root, "size": size })
+}
+
+/// Whether `b`'s proof puts `r` in the tree whose root it names.
+fn in_batch(r: &SignedReceipt, b: &ReceiptBatch) -> bool {
+    let (Some(root), Some(hashes)) = (
+        gsomia_log::proof::decode_hash(&b.root),
+        b.path
+            .iter()
+            .map(|h| gsomia_log::proof::decode_hash(h))
+            .collect::<Option<Vec<_>>>(),
+    ) else {
+        return false;
+    };
+    gsomia_log::InclusionProof {
+        index: b.index,
+        size: b.size,
+        hashes,
+    }
+    .verify(&root, &receipt_leaf(&r.receipt))
+    .is_ok()
+}
+
+/// Whether `key` signed the batch whose root and size `b` names.
+fn batch_signed(key: &gsomia_crypto::VerifyingKey, b: &ReceiptBatch, signature: &str) -> bool {
+    gsomia_crypto::statement::verify(
+        key,
+        "receipts",
+        &batch_statement(&b.root, b.size),
+        signature,
+    )
 }
 
 /// The JSON a statement is signed over.

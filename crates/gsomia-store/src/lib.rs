@@ -424,6 +424,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         peer: PartyCode,
         limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.outbox_after(peer, 0, limit)
+    }
+    /// Undelivered messages for a peer after sequence number `after`, in order (what comes
+    /// after the envelopes already in flight).
+    fn outbox_after(
+        &self,
+        peer: PartyCode,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
     /// The first undelivered message of `kind` for a peer, wherever it is in the queue.
     fn outbox_first(

@@ -1469,16 +1469,18 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn outbox_pending(
+    fn outbox_after(
         &self,
         peer: PartyCode,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let peer = peer.as_str();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.rows(
             "SELECT seq, kind, payload FROM outbox WHERE peer = $1 AND delivered IS NULL
-             ORDER BY seq LIMIT $2",
-            &[&peer, &sql_limit(limit)],
+             AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&peer, &after, &sql_limit(limit)],
         )?
         .iter()
         .map(|r| {

@@ -78,4 +78,9 @@ fn the_model_case_seeds_get_past_the_parsers() {
         .filter(|m| serde_json::from_value::<gsomia_node::protocol::Numbered>(m.clone()).is_ok())
         .count();
     assert!(read >= 5, "{read} of the seed messages read");
+    for seed in ["seed-single", "seed-batch", "seed-refusals"] {
+        let reply: gsomia_node::protocol::SignedReply =
+            serde_json::from_str(&text("reply", seed)).unwrap();
+        assert!(!reply.verifies(&gsomia_crypto::SigningKey::from_bytes(&[3; 32]).verifying_key()));
+    }
 }

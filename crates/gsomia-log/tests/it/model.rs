@@ -2,7 +2,8 @@
 //! definition of the tree hash, computed from scratch every time.
 
 use gsomia_log::{
-    ConsistencyProof, Frontier, Hash, HashReader, InclusionProof, LogError, ReaderError, leaf_hash,
+    ConsistencyProof, Frontier, Hash, HashReader, InclusionProof, LogError, MemTree, ReaderError,
+    leaf_hash,
 };
 use proptest::prelude::*;
 use sha2_model::mth;
@@ -64,6 +65,30 @@ mod sha2_model {
 
 fn entries(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("entry {i}").into_bytes()).collect()
+}
+
+#[test]
+fn a_tree_held_in_memory_has_the_model_root_and_proves_each_leaf_only() {
+    for n in 1..=70usize {
+        let all = entries(n);
+        let tree = MemTree::of(all.iter().map(|e| leaf_hash(e)));
+        assert_eq!(tree.size(), n as u64);
+        assert_eq!(tree.root(), mth(&all), "root of size {n}");
+        for (i, e) in all.iter().enumerate() {
+            let proof = tree.prove(i as u64).unwrap();
+            proof.verify(&mth(&all), &leaf_hash(e)).unwrap();
+            // Not another leaf at this place, nor this leaf at another.
+            assert!(proof.verify(&mth(&all), &leaf_hash(b"other")).is_err());
+            if n > 1 {
+                let moved = InclusionProof {
+                    index: (proof.index + 1) % n as u64,
+                    ..proof.clone()
+                };
+                assert!(moved.verify(&mth(&all), &leaf_hash(e)).is_err(), "{n} {i}");
+            }
+        }
+        assert!(tree.prove(n as u64).is_err());
+    }
 }
 
 #[test]

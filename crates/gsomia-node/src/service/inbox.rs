@@ -353,11 +353,8 @@ pub async fn apply(
     let Inbox {
         mut writes, audit, ..
     } = cx;
-    // M3: a receipt for each item, signed on all cores.
-    let key = &node.keys().signing;
-    let receipts = crate::node::par_map(&receipts, |r: &Receipt| {
-        crate::protocol::sign_receipt(key, r.clone())
-    });
+    // M3: a receipt for each item, all signed with one signature.
+    let receipts = crate::protocol::sign_receipts(&node.keys().signing, receipts);
     let reply = SignedReply::sign(
         &node.keys().signing,
         Reply {

@@ -210,19 +210,21 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
         ),
         ("KOR", "JPN", "kor-jpn-gsomia")
     );
-    // M3: a receipt signed by JPN, naming the item, version and marking.
+    // M3: a receipt signed by JPN, naming the item, version and marking; signed with the
+    // envelope's other receipts under one Merkle root, it verifies alone.
     let receipt = &kor.store().receipts(&item_id(REPORT_ID)).unwrap()[0];
-    assert!(gsomia_crypto::statement::verify(
-        &jpn.keys().signing.verifying_key(),
-        "receipt",
-        &serde_json::to_value(&receipt.receipt).unwrap(),
-        &receipt.signature
-    ));
-    assert!(gsomia_node::protocol::receipt_verifies(
-        receipt,
-        &jpn.keys().signing.verifying_key()
-    ));
+    let jpn_key = jpn.keys().signing.verifying_key();
+    assert!(gsomia_node::protocol::receipt_verifies(receipt, &jpn_key));
+    assert!(receipt.batch.is_some());
     assert_eq!(receipt.receipt.marking.level.as_str(), "GOKUHI");
+    // Not with another marking, nor under KOR's key.
+    let mut lowered = receipt.clone();
+    lowered.receipt.marking.level = "HI".parse().unwrap();
+    assert!(!gsomia_node::protocol::receipt_verifies(&lowered, &jpn_key));
+    assert!(!gsomia_node::protocol::receipt_verifies(
+        receipt,
+        &kor.keys().signing.verifying_key()
+    ));
     // A cleared Japanese official reads it; the content crossed intact.
     let (s, b) = http(
         &j.addr,
@@ -472,6 +474,76 @@ impl gsomia_crypto::envelope::CryptoRng for OsRngForTest {}
 
 /// A peer that comes back is heard from (here: it delivers to this node), and delivery to it
 /// resumes at once instead of after the rest of a backoff grown while it was down.
+/// M3 against a hostile receiver: its reply is its own to sign, but each receipt in it is kept
+/// by the originator as proof of custody and must verify alone later. A reply whose receipts
+/// were signed once as a batch verifies; one where a receipt's proof, root or batch signature
+/// does not hold is refused, though the receiver signed the reply around it.
+#[test]
+fn m3_receipts_signed_as_one_batch_each_verify_alone_and_a_reply_with_one_that_does_not_is_refused()
+{
+    use gsomia_node::protocol::{Receipt, Reply, SignedReply, receipt_verifies, sign_receipts};
+    let jpn = gsomia_crypto::SigningKey::from_bytes(&[3; 32]);
+    let other = gsomia_crypto::SigningKey::from_bytes(&[4; 32]);
+    let receipt = |n: usize| -> Receipt {
+        serde_json::from_value(json!({
+            "item": format!("indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd{n:02}"),
+            "version": "2016-11-23T00:00:00.000Z",
+            "party": "JPN",
+            "marking": { "party": "JPN", "level": "HI", "originator": "KOR" },
+            "agreement": "kor-jpn-gsomia",
+            "received": "2016-11-24T00:00:00Z",
+        }))
+        .unwrap()
+    };
+    let signed = sign_receipts(&jpn, (0..5).map(receipt).collect());
+    assert_eq!(signed.len(), 5);
+    for r in &signed {
+        assert!(receipt_verifies(r, &jpn.verifying_key()));
+        assert!(!receipt_verifies(r, &other.verifying_key()));
+        assert_eq!(
+            r.signature, signed[0].signature,
+            "one signature for the batch"
+        );
+    }
+    let reply = |receipts: Vec<gsomia_core::SignedReceipt>| {
+        SignedReply::sign(
+            &jpn,
+            Reply {
+                envelope: "e1".into(),
+                from: "JPN".parse().unwrap(),
+                through: 5,
+                receipts,
+                refusals: vec![],
+            },
+        )
+    };
+    assert!(reply(signed.clone()).verifies(&jpn.verifying_key()));
+    // Each way a receipt can fail to stand alone, in a reply the receiver signed.
+    let mut moved = signed.clone();
+    moved[1].batch.as_mut().unwrap().index = 2;
+    let mut swapped = signed.clone();
+    swapped[3].receipt = receipt(9);
+    let mut rooted = signed.clone();
+    rooted[0].batch.as_mut().unwrap().root = signed[0].batch.as_ref().unwrap().path[0].clone();
+    let mut resigned = signed.clone();
+    resigned[4] = sign_receipts(&other, vec![receipt(4)]).remove(0);
+    let mut bare = signed.clone();
+    bare[2].batch = None;
+    for (what, receipts) in [
+        ("moved", moved),
+        ("swapped", swapped),
+        ("another root", rooted),
+        ("another key", resigned),
+        ("no batch", bare),
+    ] {
+        assert!(
+            !reply(receipts).verifies(&jpn.verifying_key()),
+            "a receipt {what} passed"
+        );
+    }
+    assert!(sign_receipts(&jpn, vec![]).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_heard_from_again_gets_its_backlog_without_waiting_out_the_backoff() {
     let (root, _kor, k, jpn, j, kim) = pair("heard").await;
@@ -605,20 +677,34 @@ async fn a_peer_that_was_down_catches_up_in_order_exactly_once() {
         .filter(|e| e.parse().unwrap().action == "item.receive")
         .count();
     assert_eq!(receives, total);
-    // With a signed receipt for each at KOR.
+    // With a signed receipt for each at KOR, which verifies alone (five envelopes, five
+    // batches: the fifth sent when the first was answered).
     until("every receipt at KOR", || {
         kor.store().counts().unwrap().items == total as u64
     })
     .await;
-    let receipts = (0..total).filter(|n| {
-        !kor.store()
-            .receipts(&item_id(&format!(
-                "report--00000000-0000-4000-8000-{n:012}"
-            )))
-            .unwrap()
-            .is_empty()
-    });
-    assert_eq!(receipts.count(), total);
+    let jpn_key = jpn.keys().signing.verifying_key();
+    let receipts: Vec<_> = (0..total)
+        .flat_map(|n| {
+            kor.store()
+                .receipts(&item_id(&format!(
+                    "report--00000000-0000-4000-8000-{n:012}"
+                )))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(receipts.len(), total);
+    assert!(
+        receipts
+            .iter()
+            .all(|r| gsomia_node::protocol::receipt_verifies(r, &jpn_key))
+    );
+    let mut roots: Vec<_> = receipts
+        .iter()
+        .map(|r| r.batch.as_ref().unwrap().root.clone())
+        .collect();
+    roots.dedup();
+    assert_eq!(roots.len(), total / gsomia_node::federation::BATCH);
     halt(k).await;
     halt(j).await;
 }

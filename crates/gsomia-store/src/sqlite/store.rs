@@ -266,21 +266,23 @@ impl Store for SqliteStore {
         })
     }
 
-    fn outbox_pending(
+    fn outbox_after(
         &self,
         peer: PartyCode,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let peer = peer.as_str();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT seq, kind, payload FROM outbox WHERE peer = ?1 AND delivered IS NULL
-                     ORDER BY seq LIMIT ?2",
+                     AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![peer, limit as i64], |r| {
+                .query_map(params![peer, after, limit as i64], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
