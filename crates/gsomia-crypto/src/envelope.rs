@@ -23,8 +23,9 @@ use crate::Verified;
 const INFO: &[u8] = b"gsomia-envelope-v1";
 
 /// The version of the federation protocol this build speaks; a receiver refuses any other
-/// before it opens the envelope.
-pub const PROTOCOL: u16 = 2;
+/// before it opens the envelope. 2: envelopes in flight, each naming the one before; 3: a
+/// reply's receipts signed once, each with its place in the batch.
+pub const PROTOCOL: u16 = 3;
 
 /// Who sends what to whom: covered by the signature and bound to the ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
