@@ -184,7 +184,7 @@ pub struct SignedReply {
     pub signature: String,
 }
 
-pub use gsomia_core::receipt::{Receipt, SignedReceipt};
+pub use gsomia_core::receipt::{Receipt, ReceiptBatch, SignedReceipt};
 
 /// A message the receiver refused, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,8 +275,6 @@ pub fn receipt_verifies(r: &SignedReceipt, key: &gsomia_crypto::VerifyingKey) ->
         Some(b) => in_batch(r, b) && batch_signed(key, b, &r.signature),
     }
 }
-
-pub use gsomia_core::receipt::ReceiptBatch;
 
 /// A receipt's leaf: RFC 9162's leaf hash of the bytes a lone receipt's signature covers.
 fn receipt_leaf(receipt: &Receipt) -> gsomia_log::Hash {

@@ -472,8 +472,6 @@ impl gsomia_crypto::envelope::RngCore for OsRngForTest {
 
 impl gsomia_crypto::envelope::CryptoRng for OsRngForTest {}
 
-/// A peer that comes back is heard from (here: it delivers to this node), and delivery to it
-/// resumes at once instead of after the rest of a backoff grown while it was down.
 /// M3 against a hostile receiver: its reply is its own to sign, but each receipt in it is kept
 /// by the originator as proof of custody and must verify alone later. A reply whose receipts
 /// were signed once as a batch verifies; one where a receipt's proof, root or batch signature
@@ -544,6 +542,8 @@ fn m3_receipts_signed_as_one_batch_each_verify_alone_and_a_reply_with_one_that_d
     assert!(sign_receipts(&jpn, vec![]).is_empty());
 }
 
+/// A peer that comes back is heard from (here: it delivers to this node), and delivery to it
+/// resumes at once instead of after the rest of a backoff grown while it was down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_heard_from_again_gets_its_backlog_without_waiting_out_the_backoff() {
     let (root, _kor, k, jpn, j, kim) = pair("heard").await;
