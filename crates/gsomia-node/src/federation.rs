@@ -478,8 +478,14 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         if let Some(reply) = node.store().reply(from, &env.header.id)? {
             return Ok(reply);
         }
+        // Sent again while it is being committed: its stored reply once it is.
+        if let Some(before) = turn.before.take_if(|b| b.envelope == env.header.id) {
+            settled(node, from, before).await?;
+            continue;
+        }
         let Some(after) = checked.after() else { break };
-        if node.store().inbox_mark(from)? >= after {
+        let applied = turn.before.as_ref().map_or(0, |b| b.uncommitted.through());
+        if node.store().inbox_mark(from)?.max(applied) >= after {
             break;
         }
         if waited.elapsed() > FOLLOWER_WAIT {
@@ -498,9 +504,80 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
         tokio::time::sleep(Duration::from_millis(2)).await;
         turn = gate.lock().await;
     }
-    let reply = crate::service::inbox::apply(node, from, &env.header.id, checked).await;
+    // An envelope of items is applied while the one before is committed, against what that
+    // one stores; anything else waits for the commit (see `inbox::Uncommitted`).
+    if let Some(before) =
+        (turn.before).take_if(|b| !(b.uncommitted.can_precede() && checked.only_items()))
+    {
+        settled(node, from, before).await?;
+    }
+    let before = turn.before.as_ref().map(|b| &b.uncommitted);
+    let applied = crate::service::inbox::apply(node, from, &env.header.id, checked, before).await?;
+    // Committed in order: this batch goes to the writer only once the one before is stored.
+    if let Some(before) = turn.before.take() {
+        settled(node, from, before).await?;
+    }
+    let submitted = node.submit(applied.batch);
+    let (done, committed) = tokio::sync::watch::channel(None);
+    turn.before = Some(Committing {
+        envelope: env.header.id.clone(),
+        uncommitted: applied.uncommitted,
+        done: committed,
+    });
     drop(turn);
-    reply
+    let result = submitted.committed().await;
+    drop(applied.agreements);
+    done.send_replace(Some(result.is_ok()));
+    result.map(|_| applied.reply)
+}
+
+/// A partner's turn at this node's inbox: the envelope before, while it is being committed.
+#[derive(Default)]
+pub struct Turn {
+    before: Option<Committing>,
+}
+
+/// An envelope applied and handed to the writer, not yet known committed.
+struct Committing {
+    envelope: String,
+    uncommitted: crate::service::inbox::Uncommitted,
+    /// `Some(true)` once committed, `Some(false)` if the commit failed; closed with `None` if
+    /// its request ended before it heard (the store then tells).
+    done: tokio::sync::watch::Receiver<Option<bool>>,
+}
+
+/// Waits until the envelope before is committed. If it was not, neither is the one waiting:
+/// the partner sends both again (its outbox keeps them until receipted).
+async fn settled(node: &Node, from: PartyCode, before: Committing) -> Result<(), ApiError> {
+    let mut done = before.done;
+    let outcome = done.wait_for(Option::is_some).await.map(|o| *o);
+    let stored = match outcome {
+        Ok(outcome) => outcome == Some(true),
+        Err(_) => {
+            let waited = std::time::Instant::now();
+            loop {
+                if node.store().inbox_mark(from)? >= before.uncommitted.through() {
+                    break true;
+                }
+                if waited.elapsed() > FOLLOWER_WAIT {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    match stored {
+        true => Ok(()),
+        false => Err(ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: "not_stored",
+            message: format!(
+                "envelope `{}`, applied before this one, was not stored: send both again",
+                before.envelope
+            ),
+            rule: None,
+        }),
+    }
 }
 
 /// How long an envelope waits for the one it follows before it is answered 409: under load

@@ -93,8 +93,9 @@ pub struct Node {
     pub agreements_gate: tokio::sync::Mutex<()>,
     /// One lock per partner: its envelopes are applied one at a time (exactly once, in order),
     /// and partners never wait for each other.
-    inbox_gates:
-        std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Mutex<()>>>>,
+    inbox_gates: std::sync::Mutex<
+        std::collections::HashMap<PartyCode, Arc<tokio::sync::Mutex<crate::federation::Turn>>>,
+    >,
     /// One signal per partner, given when it is heard from (an envelope or a checkpoint that
     /// verifies): a delivery waiting out its backoff for that partner goes at once.
     heard: std::sync::Mutex<std::collections::HashMap<PartyCode, Arc<tokio::sync::Notify>>>,
@@ -422,7 +423,10 @@ impl Node {
     }
 
     /// The lock that orders `partner`'s envelopes.
-    pub fn inbox_gate(&self, partner: PartyCode) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn inbox_gate(
+        &self,
+        partner: PartyCode,
+    ) -> Arc<tokio::sync::Mutex<crate::federation::Turn>> {
         let mut gates = lock(&self.inbox_gates);
         gates.entry(partner).or_default().clone()
     }
@@ -498,6 +502,12 @@ impl Node {
     /// Commits a batch without blocking the runtime; wakes the delivery task if it queued a
     /// message for a partner.
     pub async fn write(&self, batch: Batch) -> Result<Committed, ApiError> {
+        self.submit(batch).committed().await
+    }
+
+    /// Hands a batch to the store's writer now; [`Submitted::committed`] waits for its commit.
+    /// Batches are committed in the order they are submitted.
+    pub fn submit(&self, batch: Batch) -> Submitted<'_> {
         let queues = batch
             .writes
             .iter()
@@ -509,25 +519,15 @@ impl Node {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store
             .submit(batch, Box::new(move |r| drop(tx.send(r))));
-        let result = match rx.await {
-            Ok(r) => r.map_err(ApiError::from),
-            Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
-        };
-        if result.is_ok() {
-            if changes_world && let Err(e) = self.refresh_world() {
-                // Committed all the same; the next request reads the world again.
-                tracing::warn!("the world was not read again after a change: {e}");
-            }
-            self.metrics.committed(&decisions);
-            crate::service::search::after_commit(self, indexed);
-            if queues {
-                self.outbox.notify_one();
-            }
-            if adds_items {
-                self.items_added.notify_waiters();
-            }
+        Submitted {
+            node: self,
+            rx,
+            queues,
+            changes_world,
+            adds_items,
+            decisions,
+            indexed,
         }
-        result
     }
 
     /// The world version this process last read its world at ([`Node::refresh_world`]).
@@ -1121,5 +1121,45 @@ pub fn entry(
         decision,
         rule,
         detail,
+    }
+}
+
+/// A batch the store's writer has ([`Node::submit`]), with what to do once it is committed.
+pub struct Submitted<'a> {
+    node: &'a Node,
+    rx: tokio::sync::oneshot::Receiver<Result<Committed, gsomia_store::StoreError>>,
+    queues: bool,
+    changes_world: bool,
+    adds_items: bool,
+    decisions: Vec<crate::metrics::DecisionLabels>,
+    indexed: crate::service::search::Pending,
+}
+
+impl Submitted<'_> {
+    /// Waits for the commit; then reads the world again if the batch changed it, counts its
+    /// decisions, indexes its items for search and wakes whoever waits on what it stored.
+    pub async fn committed(self) -> Result<Committed, ApiError> {
+        let node = self.node;
+        let result = match self.rx.await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(_) => Err(ApiError::from(gsomia_store::StoreError::Closed)),
+        };
+        if result.is_ok() {
+            if self.changes_world
+                && let Err(e) = node.refresh_world()
+            {
+                // Committed all the same; the next request reads the world again.
+                tracing::warn!("the world was not read again after a change: {e}");
+            }
+            node.metrics.committed(&self.decisions);
+            crate::service::search::after_commit(node, self.indexed);
+            if self.queues {
+                node.outbox.notify_one();
+            }
+            if self.adds_items {
+                node.items_added.notify_waiters();
+            }
+        }
+        result
     }
 }

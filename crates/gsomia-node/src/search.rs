@@ -257,11 +257,16 @@ fn words(text: &str, out: &mut impl FnMut(&str)) {
     let mut word = String::new();
     let mut run: Vec<char> = Vec::new();
     let flush_word = |word: &mut String, out: &mut dyn FnMut(&str)| {
-        if !word.is_empty() {
+        if word.len() <= MAX_WORD {
+            // No more bytes than MAX_WORD: no more characters either.
+            if !word.is_empty() {
+                out(word);
+            }
+        } else {
             let cut: String = word.chars().take(MAX_WORD).collect();
             out(&cut);
-            word.clear();
         }
+        word.clear();
     };
     let flush_run = |run: &mut Vec<char>, out: &mut dyn FnMut(&str)| {
         match run.len() {
@@ -279,6 +284,9 @@ fn words(text: &str, out: &mut impl FnMut(&str)) {
         if dense(c) {
             flush_word(&mut word, out);
             run.push(c);
+        } else if c.is_ascii_alphanumeric() {
+            flush_run(&mut run, out);
+            word.push(c.to_ascii_lowercase());
         } else if c.is_alphanumeric() {
             flush_run(&mut run, out);
             word.extend(c.to_lowercase());
@@ -376,7 +384,10 @@ pub fn terms_of(object: &Value) -> HashMap<String, u8> {
             for text in texts {
                 let text = &text[..floor_boundary(text, budget)];
                 budget -= text.len();
-                words(text, &mut |w| *terms.entry(w.to_owned()).or_default() |= f);
+                words(text, &mut |w| match terms.get_mut(w) {
+                    Some(fields) => *fields |= f,
+                    None => drop(terms.insert(w.to_owned(), f)),
+                });
             }
         }
     }

@@ -494,20 +494,30 @@ impl Filters {
 struct Visible {
     added: i64,
     item: StoredItem,
-    /// The object's JSON text.
+    /// The object's JSON text, once [`unsealed`]; empty before.
     object: Vec<u8>,
+}
+
+/// Decrypts the objects of `seen` into place, spread over the cores ([`served`]). Done while
+/// the read's audit entry is committed; the answer waits for both (P7).
+fn unsealed(node: &Node, seen: &mut [Visible]) -> Result<(), TaxiiError> {
+    let objects = crate::node::par_map(seen, |v| served(node, &v.item));
+    for (v, object) in seen.iter_mut().zip(objects) {
+        v.object = object?;
+    }
+    Ok(())
 }
 
 /// The object of `s` as served: the JSON text it was sealed as, passed on without parsing it
 /// again (see [`unseal_text`]). A received item is served as its originator published it,
 /// naming this holder's marking as well: only the object's top level is parsed for that, its
-/// values are kept as text. `None` if the item was destroyed.
-fn served(node: &Node, s: &StoredItem) -> Result<Option<Vec<u8>>, TaxiiError> {
+/// values are kept as text. A destroyed item is not selected ([`select`]).
+fn served(node: &Node, s: &StoredItem) -> Result<Vec<u8>, TaxiiError> {
     let Some(text) = unseal_text(node, s)? else {
-        return Ok(None);
+        return Err(internal(format!("`{}` has no content to serve", s.id)).into());
     };
     if s.label.originator == node.party() {
-        return Ok(Some(text));
+        return Ok(text);
     }
     let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(&text).map_err(internal)?;
     let mut refs: Vec<&str> = match top.get("object_marking_refs") {
@@ -520,9 +530,7 @@ fn served(node: &Node, s: &StoredItem) -> Result<Option<Vec<u8>>, TaxiiError> {
     }
     let refs = serde_json::value::to_raw_value(&refs).map_err(internal)?;
     top.insert("object_marking_refs".into(), &refs);
-    serde_json::to_vec(&top)
-        .map(Some)
-        .map_err(|e| internal(e).into())
+    serde_json::to_vec(&top).map_err(|e| internal(e).into())
 }
 
 /// The versions of the ids asked for that are in the collection, as listed.
@@ -602,9 +610,10 @@ fn select(
             let Decision::Allow(_) = decision else {
                 continue;
             };
-            let Some(object) = served(node, s)? else {
+            // Destroyed (P5): its key is gone, nothing to serve.
+            if s.wrapped_key.is_none() || s.content.is_none() {
                 continue;
-            };
+            }
             if out.len() == f.limit {
                 next = Some(before);
                 break 'scan;
@@ -612,7 +621,7 @@ fn select(
             out.push(Visible {
                 added: l.added,
                 item: l.item,
-                object,
+                object: vec![],
             });
         }
     }
@@ -663,18 +672,18 @@ fn page<'a, T: AsRef<[u8]>>(
     body
 }
 
-/// Records what a request returned (P7), through the service.
-async fn audit_read(
-    node: &Node,
+/// Records what a request returns (P7), through the service: handed to the writer, to be
+/// awaited before the answer.
+fn audit_read<'a>(
+    node: &'a Node,
     user: &User,
     action: &str,
     c: &Collection,
     seen: &[Visible],
-) -> Result<(), TaxiiError> {
+) -> crate::node::Submitted<'a> {
     let returned: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
     let detail = json!({ "collection": c.tag });
-    crate::service::items::record_reads(node, user, action, &c.id, detail, &returned).await?;
-    Ok(())
+    crate::service::items::submit_reads(node, user, action, &c.id, detail, &returned)
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -694,8 +703,10 @@ async fn get_objects(
 ) -> Result<Response, TaxiiError> {
     let c = collection(&node, &user, &cid)?;
     let f = Filters::parse(&params(q)?, false)?;
-    let (seen, more) = select(&node, &user, &c, &f)?;
-    audit_read(&node, &user, "taxii.objects", &c, &seen).await?;
+    let (mut seen, more) = select(&node, &user, &c, &f)?;
+    let recorded = audit_read(&node, &user, "taxii.objects", &c, &seen);
+    unsealed(&node, &mut seen)?;
+    recorded.committed().await?;
     Ok(answer("objects", &seen, more, |v| v.object.as_slice()))
 }
 
@@ -719,7 +730,9 @@ async fn get_manifest(
     let c = collection(&node, &user, &cid)?;
     let f = Filters::parse(&params(q)?, false)?;
     let (seen, more) = select(&node, &user, &c, &f)?;
-    audit_read(&node, &user, "taxii.manifest", &c, &seen).await?;
+    audit_read(&node, &user, "taxii.manifest", &c, &seen)
+        .committed()
+        .await?;
     Ok(answer("objects", &seen, more, |v| {
         json!({ "id": v.item.id, "date_added": taxii_time(v.added),
                 "version": v.item.modified, "media_type": STIX_MEDIA })
@@ -769,11 +782,13 @@ async fn get_object(
     {
         return Ok(taxii_json(&json!({ "more": false, "objects": [marking] })));
     }
-    let (seen, next) =
+    let (mut seen, next) =
         object_versions(&node, &user, &c, &oid, params(q)?, false, "item.read").await?;
     // A read by id is an item read, recorded as the API records one (P7).
     let read: Vec<&StoredItem> = seen.iter().map(|v| &v.item).collect();
-    crate::service::items::record_item_reads(&node, &user, &read, "taxii").await?;
+    let recorded = crate::service::items::submit_item_reads(&node, &user, &read, "taxii");
+    unsealed(&node, &mut seen)?;
+    recorded.committed().await?;
     Ok(answer("objects", &seen, next, |v| v.object.as_slice()))
 }
 

@@ -130,6 +130,45 @@ struct Inbox<'a> {
     agreements: HashMap<String, Agreement>,
     writes: Vec<Write>,
     audit: Vec<AuditDraft>,
+    /// What the partner's envelope before this one stores, when it is not committed yet.
+    before: Option<&'a Uncommitted>,
+}
+
+/// What an applied envelope leaves for the next envelope of the same partner to see while its
+/// batch is not yet committed: the last message it applied and the items it stores (H1 and
+/// "received once" look here before the store). Only an envelope of items is applied against
+/// it, and only when it changes nothing of the world (agreements, consents, parties); the
+/// rest waits for the commit.
+pub struct Uncommitted {
+    through: u64,
+    items: HashMap<String, (gsomia_core::Label, Vec<String>)>,
+    world: bool,
+}
+
+impl Uncommitted {
+    /// The last message of the partner it applied.
+    pub fn through(&self) -> u64 {
+        self.through
+    }
+
+    /// Whether an envelope of items can be applied before this one is committed.
+    pub fn can_precede(&self) -> bool {
+        !self.world
+    }
+}
+
+/// An envelope applied: the batch to commit, the signed reply to answer once it is committed,
+/// and what the next envelope sees of it before then.
+pub struct Applied<'a> {
+    /// The writes and audit entries, the stored reply among them.
+    pub batch: Batch,
+    /// The gate of agreement changes, held until the batch is committed and the world read
+    /// again when the envelope changes agreements (A7).
+    pub agreements: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// The signed reply, answered once the batch is committed.
+    pub reply: Value,
+    /// What the partner's next envelope sees of this one until then.
+    pub uncommitted: Uncommitted,
 }
 
 impl Inbox<'_> {
@@ -166,6 +205,10 @@ impl Inbox<'_> {
     /// The newest version of item `id`, counting what this envelope stored so far (an item and
     /// its reclassification may travel in one envelope).
     fn stored_item(&self, id: &str) -> Result<Option<StoredItem>, ApiError> {
+        debug_assert!(
+            self.before.is_none(),
+            "only items are applied before a commit"
+        );
         let pending = self.writes.iter().rev().find_map(|w| match w {
             Write::PutItem(s) if s.id == id => Some((**s).clone()),
             _ => None,
@@ -183,12 +226,25 @@ impl Inbox<'_> {
             .writes
             .iter()
             .any(|w| matches!(w, Write::PutItem(s) if s.id == id && s.modified == version));
-        Ok(pending || crate::service::items::stored(self.node, id, Some(version))?.is_some())
+        let before = (self.before.and_then(|b| b.items.get(id)))
+            .is_some_and(|(_, versions)| versions.iter().any(|v| v == version));
+        Ok(pending
+            || before
+            || crate::service::items::stored(self.node, id, Some(version))?.is_some())
     }
 
-    /// The label of the newest version of item `id` (see [`Inbox::stored_item`]).
+    /// The label of the newest version of item `id`, counting what this envelope and the
+    /// uncommitted one before it store.
     fn item_label(&self, id: &str) -> Result<Option<gsomia_core::Label>, ApiError> {
-        Ok(self.stored_item(id)?.map(|s| s.label))
+        let pending = self.writes.iter().rev().find_map(|w| match w {
+            Write::PutItem(s) if s.id == id => Some(s.label.clone()),
+            _ => None,
+        });
+        let before = || (self.before.and_then(|b| b.items.get(id))).map(|(label, _)| label.clone());
+        match pending.or_else(before) {
+            Some(label) => Ok(Some(label)),
+            None => Ok(crate::service::items::stored(self.node, id, None)?.map(|s| s.label)),
+        }
     }
 
     /// The consent held under `id`, counting what this envelope stored or revoked.
@@ -234,6 +290,12 @@ impl Checked {
     pub fn after(&self) -> Option<u64> {
         self.payload.after
     }
+
+    /// Whether every message is an item: such an envelope may be applied while the one before
+    /// it is committed.
+    pub fn only_items(&self) -> bool {
+        (self.payload.messages.iter()).all(|m| m["kind"].as_str() == Some("item"))
+    }
 }
 
 /// Parses an opened envelope from partner `from` and prepares its messages.
@@ -259,14 +321,17 @@ fn check_payload(node: &Node, from: PartyCode, payload: Payload) -> Result<Check
     })
 }
 
-/// Applies a checked envelope from partner `from` and returns the signed reply. Envelopes from
-/// one partner are applied one at a time (the caller holds its inbox lock).
-pub async fn apply(
-    node: &Node,
+/// Applies a checked envelope from partner `from`: what to commit and the signed reply.
+/// Envelopes from one partner are applied one at a time (the caller holds its inbox lock);
+/// `before` is what the one before stores when it is not committed yet (only for an envelope
+/// of items, see [`Uncommitted`]).
+pub async fn apply<'a>(
+    node: &'a Node,
     from: PartyCode,
     envelope_id: &str,
     checked: Checked,
-) -> Result<Value, ApiError> {
+    before: Option<&Uncommitted>,
+) -> Result<Applied<'a>, ApiError> {
     let payload = &checked.payload;
     // Whoever changes agreements holds the gate from reading them to reloading the world (A7).
     let touches_agreements = payload.messages.iter().any(|m| {
@@ -275,7 +340,7 @@ pub async fn apply(
             Some("agreement_event" | "agreement_proposal" | "amendment")
         )
     });
-    let _agreements = match touches_agreements {
+    let agreements = match touches_agreements {
         true => Some(node.agreements_gate.lock().await),
         false => None,
     };
@@ -293,6 +358,9 @@ pub async fn apply(
     // may only propose one (A1).
     let named = crate::node::partner(&world, node.party(), from);
     let mut through = node.store().inbox_mark(from)?;
+    if let Some(b) = before {
+        through = through.max(b.through);
+    }
     let mut cx = Inbox {
         node,
         from,
@@ -301,6 +369,7 @@ pub async fn apply(
         agreements: HashMap::new(),
         writes: vec![],
         audit: vec![],
+        before,
     };
     let mut receipts = vec![];
     let mut refusals = vec![];
@@ -366,14 +435,32 @@ pub async fn apply(
         },
     );
     let reply = serde_json::to_value(&reply).map_err(crate::service::internal)?;
+    let mut items: HashMap<String, (gsomia_core::Label, Vec<String>)> = HashMap::new();
+    for w in &writes {
+        if let Write::PutItem(s) = w {
+            let (label, versions) =
+                (items.entry(s.id.to_string())).or_insert_with(|| (s.label.clone(), vec![]));
+            *label = s.label.clone();
+            versions.push(s.modified.clone());
+        }
+    }
+    let world = writes.iter().any(Write::changes_world);
     writes.push(Write::Received {
         peer: from,
         through,
         envelope: envelope_id.to_owned(),
         reply: reply.clone(),
     });
-    node.write(Batch { writes, audit }).await?;
-    Ok(reply)
+    Ok(Applied {
+        batch: Batch { writes, audit },
+        agreements,
+        reply,
+        uncommitted: Uncommitted {
+            through,
+            items,
+            world,
+        },
+    })
 }
 
 /// Applies one message. `Err` only when this node fails (its store): the envelope is then

@@ -1160,9 +1160,25 @@ pub async fn record_reads(
     user: &User,
     action: &str,
     subject: &str,
-    mut detail: Value,
+    detail: Value,
     returned: &[&StoredItem],
 ) -> Result<(), ApiError> {
+    submit_reads(node, user, action, subject, detail, returned)
+        .committed()
+        .await?;
+    Ok(())
+}
+
+/// [`record_reads`], handed to the writer: the caller prepares its answer while the entry is
+/// committed, and answers only once [`crate::node::Submitted::committed`] says it is (P7).
+pub fn submit_reads<'a>(
+    node: &'a Node,
+    user: &User,
+    action: &str,
+    subject: &str,
+    mut detail: Value,
+    returned: &[&StoredItem],
+) -> crate::node::Submitted<'a> {
     detail["returned"] = returned.iter().map(|s| json!([s.id, s.modified])).collect();
     let mut audit = vec![entry(
         node,
@@ -1187,12 +1203,10 @@ pub async fn record_reads(
             json!({ "version": s.modified, "via": action }),
         ));
     }
-    node.write(Batch {
+    node.submit(Batch {
         writes: vec![],
         audit,
     })
-    .await?;
-    Ok(())
 }
 
 /// Records reads of item versions by id (P7): one `item.read` entry each, as [`read`] makes,
@@ -1203,6 +1217,17 @@ pub async fn record_item_reads(
     read: &[&StoredItem],
     via: &str,
 ) -> Result<(), ApiError> {
+    submit_item_reads(node, user, read, via).committed().await?;
+    Ok(())
+}
+
+/// [`record_item_reads`], handed to the writer (see [`submit_reads`]).
+pub fn submit_item_reads<'a>(
+    node: &'a Node,
+    user: &User,
+    read: &[&StoredItem],
+    via: &str,
+) -> crate::node::Submitted<'a> {
     let audit = read
         .iter()
         .map(|s| {
@@ -1218,12 +1243,10 @@ pub async fn record_item_reads(
             )
         })
         .collect();
-    node.write(Batch {
+    node.submit(Batch {
         writes: vec![],
         audit,
     })
-    .await?;
-    Ok(())
 }
 
 /// Records that `user` asked for item `id` and saw nothing: refused under the rule of the first

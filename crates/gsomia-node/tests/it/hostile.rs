@@ -50,8 +50,20 @@ impl Hostile {
 
     /// An envelope to `victim` carrying `messages`, numbered after what the victim applied.
     fn envelope(&mut self, victim: &Node, messages: Vec<Value>) -> Envelope {
+        let first = victim.store().inbox_mark(self.from.party()).unwrap() + 1;
+        self.numbered(victim, messages, first, None)
+    }
+
+    /// An envelope to `victim` carrying `messages` numbered from `first`, following message
+    /// `after` when given (as a sender with several envelopes in flight numbers them).
+    fn numbered(
+        &mut self,
+        victim: &Node,
+        messages: Vec<Value>,
+        first: u64,
+        after: Option<u64>,
+    ) -> Envelope {
         let from = self.from.party();
-        let first = victim.store().inbox_mark(from).unwrap() + 1;
         let messages: Vec<Value> = messages
             .into_iter()
             .enumerate()
@@ -70,7 +82,11 @@ impl Hostile {
             seq: (first, last),
             sent: "2019-07-25T00:00:00Z".into(),
         };
-        let payload = json!({ "messages": messages }).to_string();
+        let mut payload = json!({ "messages": messages });
+        if let Some(after) = after {
+            payload["after"] = after.into();
+        }
+        let payload = payload.to_string();
         gsomia_crypto::envelope::seal(
             &self.signing,
             &encryption_key(victim),
@@ -169,6 +185,172 @@ fn audit_actions(node: &Node) -> Vec<(String, String, Option<String>)> {
             (d.action, d.decision.as_str().to_owned(), rule)
         })
         .collect()
+}
+
+/// Holds the write lock of `node`'s store from another connection, as another process would,
+/// until dropped: the node's writer waits at its next commit (SQLite gives up after its 5 s
+/// busy timeout; PostgreSQL waits).
+struct WritesHeld {
+    release: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WritesHeld {
+    fn on(node: &Node, dir: &Path) -> WritesHeld {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = std::sync::mpsc::channel::<()>();
+        let url = node.config.database_url.clone();
+        let file = dir.join("gsomia.db");
+        let thread = std::thread::spawn(move || match url {
+            Some(url) => {
+                let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let mut tx = db.transaction().unwrap();
+                tx.batch_execute("LOCK TABLE inbox, audit IN EXCLUSIVE MODE")
+                    .unwrap();
+                held.send(()).unwrap();
+                let _ = released.recv();
+                tx.rollback().unwrap();
+            }
+            None => {
+                let db = rusqlite::Connection::open(file).unwrap();
+                db.execute_batch("BEGIN IMMEDIATE").unwrap();
+                held.send(()).unwrap();
+                let _ = released.recv();
+                db.execute_batch("ROLLBACK").unwrap();
+            }
+        });
+        holding.recv().unwrap();
+        WritesHeld {
+            release,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for WritesHeld {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn count_actions(node: &Node, action: &str, decision: &str) -> usize {
+    let actions = audit_actions(node);
+    (actions.iter())
+        .filter(|(a, d, _)| a == action && d == decision)
+        .count()
+}
+
+/// The partner's next envelope is applied while the one before it is committed (the store's
+/// writer held here by another connection): it must see what that one stores. Its shadow of an
+/// item the one before stored is refused (H1), and a version the one before stored is received
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h1_an_envelope_applied_before_the_one_before_is_committed_sees_it() {
+    let (root, kor, k, jpn, j, kim) = pair("hostile-pipelined").await;
+    let mut hostile = Hostile::new(&jpn);
+    let id = "report--0e8f4a52-7c1d-4b3e-9f60-1a2b3c4d5e6f";
+    let own = own_item(&jpn, id, "2019-07-25T00:00:00.000Z", "HI", "JPN's text");
+    // KOR's object under the id JPN's item has, bound with KOR's real key: what a partner
+    // could only slip past H1 if the envelope before were not seen.
+    let mut shadow = own_item(&kor, id, "2019-07-26T00:00:00.000Z", "II", "KOR's text");
+    shadow["marking"] = json!({ "originator": "KOR", "party": "JPN", "level": "GOKUHI" });
+    let first = 1 + kor.store().inbox_mark(jpn.party()).unwrap();
+    let item = |v: &Value| json!({ "kind": "item", "item": v });
+    let a = hostile.numbered(&kor, vec![item(&own)], first, None);
+    let b = hostile.numbered(
+        &kor,
+        vec![item(&own), item(&shadow)],
+        first + 1,
+        Some(first),
+    );
+    let held = WritesHeld::on(&kor, &root.join("KOR"));
+    let addr = k.addr.clone();
+    let sent_a = tokio::spawn(async move { post(&addr, &a).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = k.addr.clone();
+    let sent_b = tokio::spawn(async move { post(&addr, &b).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Neither is answered before its commit (P7 for the receipts).
+    assert!(!sent_a.is_finished() && !sent_b.is_finished());
+    drop(held);
+    let (s, ra) = sent_a.await.unwrap();
+    assert_eq!((s, refused(&ra).len()), (200, 0), "{ra}");
+    let (s, rb) = sent_b.await.unwrap();
+    assert_eq!((s, refused(&rb)), (200, vec!["H1".to_owned()]), "{rb}");
+    let receipts = |r: &Value| r["reply"]["receipts"].as_array().unwrap().len();
+    assert_eq!((receipts(&ra), receipts(&rb)), (1, 1), "{rb}");
+    assert_eq!(rb["reply"]["through"], json!(first + 2), "{rb}");
+    // JPN's item is held once, as JPN's; the shadow is not.
+    let held = kor.store().versions(&item_id(id)).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].label.originator, jpn.party());
+    assert_eq!(count_actions(&kor, "item.receive", "allow"), 1);
+    assert_eq!(count_actions(&kor, "item.receive", "deny"), 1);
+    let (s, b) = http(
+        &k.addr,
+        "GET",
+        &format!("/api/v1/items/{id}"),
+        Some(&kim),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["object"]["name"], "JPN's text", "{b}");
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
+}
+
+/// When the envelope before fails to commit (the store's write lock held past SQLite's busy
+/// timeout), the one applied behind it is not stored either, so that no message is skipped:
+/// the partner sends both again and both are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_behind_one_that_failed_to_commit_is_not_stored_either() {
+    if super::sqlite_only("an_envelope_behind_one_that_failed_to_commit") {
+        return;
+    }
+    let (root, kor, k, jpn, j, _kim) = pair("hostile-pipelined-fail").await;
+    let mut hostile = Hostile::new(&jpn);
+    let ids = [
+        "report--1e8f4a52-7c1d-4b3e-9f60-1a2b3c4d5e6f",
+        "report--2e8f4a52-7c1d-4b3e-9f60-1a2b3c4d5e6f",
+    ];
+    let item = |id: &str| {
+        let v = own_item(&jpn, id, "2019-07-25T00:00:00.000Z", "HI", "JPN's text");
+        json!({ "kind": "item", "item": v })
+    };
+    let first = 1 + kor.store().inbox_mark(jpn.party()).unwrap();
+    let a = hostile.numbered(&kor, vec![item(ids[0])], first, None);
+    let b = hostile.numbered(&kor, vec![item(ids[1])], first + 1, Some(first));
+    let before = counts(&kor);
+    let held = WritesHeld::on(&kor, &root.join("KOR"));
+    let addr = k.addr.clone();
+    let (a2, b2) = (a.clone(), b.clone());
+    let sent_a = tokio::spawn(async move { post(&addr, &a2).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = k.addr.clone();
+    let sent_b = tokio::spawn(async move { post(&addr, &b2).await });
+    // SQLite's writer gives up after 5 s.
+    let (s, ra) = sent_a.await.unwrap();
+    assert!(s >= 500, "{s} {ra}");
+    let (s, rb) = sent_b.await.unwrap();
+    assert_eq!((s, rb["error"]["code"].as_str()), (503, Some("not_stored")));
+    drop(held);
+    assert_eq!(counts(&kor), before);
+    assert_eq!(kor.store().inbox_mark(jpn.party()).unwrap(), first - 1);
+    // Sent again, in order: both applied.
+    for env in [&a, &b] {
+        let (s, r) = post(&k.addr, env).await;
+        assert_eq!((s, refused(&r).len()), (200, 0), "{r}");
+    }
+    for id in ids {
+        assert_eq!(kor.store().versions(&item_id(id)).unwrap().len(), 1);
+    }
+    assert_eq!(kor.store().inbox_mark(jpn.party()).unwrap(), first + 1);
+    halt(j).await;
+    restarts_and_verifies(&root.join("KOR"), k, kor).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
