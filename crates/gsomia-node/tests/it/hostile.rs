@@ -211,12 +211,34 @@ impl WritesHeld {
                 let _ = released.recv();
                 tx.rollback().unwrap();
             }
+            // Another process, as `gsomia user add` beside `gsomia serve` would be: Python's
+            // sqlite3 (the machine's Python; SQL stays out of this crate's dependencies).
             None => {
-                let db = rusqlite::Connection::open(file).unwrap();
-                db.execute_batch("BEGIN IMMEDIATE").unwrap();
+                use std::io::{BufRead, Write};
+                let script = "import sqlite3, sys\n\
+                    db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                    db.execute('BEGIN IMMEDIATE')\n\
+                    print('held', flush=True)\n\
+                    sys.stdin.readline()\n\
+                    db.execute('ROLLBACK')\n";
+                let mut child = std::process::Command::new("python3")
+                    .args(["-c", script])
+                    .arg(&file)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut line)
+                    .unwrap();
+                assert_eq!(line.trim(), "held");
                 held.send(()).unwrap();
                 let _ = released.recv();
-                db.execute_batch("ROLLBACK").unwrap();
+                let mut stdin = child.stdin.take().unwrap();
+                stdin.write_all(b"\n").unwrap();
+                drop(stdin);
+                assert!(child.wait().unwrap().success());
             }
         });
         holding.recv().unwrap();
