@@ -158,7 +158,25 @@ pub(crate) fn gsomia() -> Result<PathBuf> {
 
 /// Builds the release binary with `extra` cargo arguments, copied to `target/release/{name}`.
 fn build(extra: &[&str], name: &str) -> Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    // What `cargo run` set for this process is not passed on: ring's build script reruns when
+    // CARGO_MANIFEST_DIR changes, and would be rebuilt here and again by the next `cargo xtask`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cargo.env_remove(&*key);
+        }
+    }
+    let status = cargo
         .args(["build", "--release", "-q", "-p", "gsomia-cli"])
         .args(extra)
         .current_dir(workspace())

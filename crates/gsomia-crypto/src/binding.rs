@@ -102,7 +102,13 @@ struct Bound<'a> {
 
 /// The exact bytes a binding signs.
 pub fn message(label: &Label, object: &Value) -> Result<Vec<u8>, BindingError> {
-    let object_sha256 = hex(&Sha256::digest(canonical::to_vec(object)));
+    message_of_canonical(label, &canonical::to_vec(object))
+}
+
+/// [`message`] of an object given as its canonical form (`canonical::to_vec(object)`), for a
+/// caller that needs that form anyway (to seal it).
+pub fn message_of_canonical(label: &Label, object: &[u8]) -> Result<Vec<u8>, BindingError> {
+    let object_sha256 = hex(&Sha256::digest(object));
     let bound = serde_json::to_value(Bound {
         label,
         object_sha256,
@@ -123,6 +129,16 @@ pub fn sign_binding(
     Ok(Binding(key.sign(&message(label, object)?)))
 }
 
+/// [`sign_binding`] of an object given as its canonical form (`canonical::to_vec(object)`):
+/// the node signs and seals the same bytes, made once.
+pub fn sign_binding_canonical(
+    key: &SigningKey,
+    label: &Label,
+    object: &[u8],
+) -> Result<Binding, BindingError> {
+    Ok(Binding(key.sign(&message_of_canonical(label, object)?)))
+}
+
 /// Checks the binding an item carries against its originator's public key.
 pub fn verify_binding<I: Borrow<Item>>(
     key: &VerifyingKey,
@@ -137,15 +153,25 @@ pub fn verify_binding_any<I: Borrow<Item>>(
     keys: &[VerifyingKey],
     item: I,
 ) -> Result<Verified<I>, BindingError> {
+    verify_binding_canonical(keys, item).map(|(verified, _)| verified)
+}
+
+/// [`verify_binding_any`], answering also the object's canonical form it hashed
+/// (`canonical::to_vec(object)`): a receiving node seals those same bytes.
+pub fn verify_binding_canonical<I: Borrow<Item>>(
+    keys: &[VerifyingKey],
+    item: I,
+) -> Result<(Verified<I>, Vec<u8>), BindingError> {
     let it = item.borrow();
     let text = it.file().binding.as_deref().ok_or(BindingError::Missing)?;
     let binding = Binding::from_base64(text)?;
-    let msg = message(it.label(), it.object())?;
+    let object = canonical::to_vec(it.object());
+    let msg = message_of_canonical(it.label(), &object)?;
     match keys
         .iter()
         .any(|k| k.verify_strict(&msg, &binding.0).is_ok())
     {
-        true => Ok(Verified(item)),
+        true => Ok((Verified(item), object)),
         false => Err(BindingError::Mismatch),
     }
 }

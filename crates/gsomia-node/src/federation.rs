@@ -517,7 +517,7 @@ pub async fn receive(node: &Node, env: Envelope) -> Result<Value, ApiError> {
     if let Some(before) = turn.before.take() {
         settled(node, from, before).await?;
     }
-    let submitted = node.submit(applied.batch);
+    let submitted = node.submit_indexed(applied.batch, applied.documents);
     let (done, committed) = tokio::sync::watch::channel(None);
     turn.before = Some(Committing {
         envelope: env.header.id.clone(),

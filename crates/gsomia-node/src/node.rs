@@ -505,9 +505,29 @@ impl Node {
         self.submit(batch).committed().await
     }
 
+    /// [`Node::write`] with search documents made from the objects in clear
+    /// ([`Node::submit_indexed`]).
+    pub async fn write_indexed(
+        &self,
+        batch: Batch,
+        documents: Vec<crate::search::Prepared>,
+    ) -> Result<Committed, ApiError> {
+        self.submit_indexed(batch, documents).committed().await
+    }
+
     /// Hands a batch to the store's writer now; [`Submitted::committed`] waits for its commit.
     /// Batches are committed in the order they are submitted.
     pub fn submit(&self, batch: Batch) -> Submitted<'_> {
+        self.submit_indexed(batch, vec![])
+    }
+
+    /// [`Node::submit`] with the search documents of items the caller has in clear
+    /// ([`crate::service::search::document`]): those are not decrypted again to be indexed.
+    pub fn submit_indexed(
+        &self,
+        batch: Batch,
+        documents: Vec<crate::search::Prepared>,
+    ) -> Submitted<'_> {
         let queues = batch
             .writes
             .iter()
@@ -515,7 +535,7 @@ impl Node {
         let changes_world = batch.writes.iter().any(Write::changes_world);
         let adds_items = batch.writes.iter().any(|w| matches!(w, Write::PutItem(_)));
         let decisions = crate::metrics::Metrics::decisions_of(&batch.audit);
-        let indexed = crate::service::search::before_commit(self, &batch.writes);
+        let indexed = crate::service::search::before_commit(self, &batch.writes, documents);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store
             .submit(batch, Box::new(move |r| drop(tx.send(r))));
@@ -1028,11 +1048,20 @@ pub fn verify_binding_by<I: std::borrow::Borrow<gsomia_core::Item>>(
     record: &PartyRecord,
     item: I,
 ) -> Result<gsomia_crypto::Verified<I>, String> {
-    let keys = verifying_keys(record);
+    verify_binding_with(record.code, &verifying_keys(record), item).map(|(verified, _)| verified)
+}
+
+/// [`verify_binding_by`] with the originator's keys read already (once for an envelope of many
+/// items), answering also the object's canonical form, which the receiver seals.
+pub fn verify_binding_with<I: std::borrow::Borrow<gsomia_core::Item>>(
+    originator: PartyCode,
+    keys: &[gsomia_crypto::VerifyingKey],
+    item: I,
+) -> Result<(gsomia_crypto::Verified<I>, Vec<u8>), String> {
     if keys.is_empty() {
-        return Err(format!("{}'s keys are malformed", record.code));
+        return Err(format!("{originator}'s keys are malformed"));
     }
-    gsomia_crypto::verify_binding_any(&keys, item).map_err(|e| e.to_string())
+    gsomia_crypto::binding::verify_binding_canonical(keys, item).map_err(|e| e.to_string())
 }
 
 /// `f` applied to each of `items`, in order, spread over the machine's cores (scoped threads,
@@ -1040,7 +1069,11 @@ pub fn verify_binding_by<I: std::borrow::Borrow<gsomia_core::Item>>(
 /// but the item. Few items are done on the calling thread.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     const ALONE: usize = 8;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Asked once: on Linux the answer reads the cgroup's CPU quota from files each time
+    // (open, stat, read, close: 3 % of a publication's CPU when asked per batch).
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     if cores < 2 || items.len() <= ALONE {
         return items.iter().map(&f).collect();
     }

@@ -448,6 +448,13 @@ pub fn prepare(
     }
 }
 
+impl Prepared {
+    /// Whether this is the document of version `version` of item `id`.
+    pub fn is_of(&self, id: &str, version: &str) -> bool {
+        self.id == id && self.version == version
+    }
+}
+
 impl State {
     fn class(&mut self, class: Class) -> u32 {
         let key = class_key(&class);

@@ -127,6 +127,32 @@ fn the_signed_message_is_the_context_then_canonical_json() {
 }
 
 #[test]
+fn the_canonical_forms_sign_and_verify_the_same_binding() {
+    // The node signs and seals one canonical form, and a receiver seals the form it verified:
+    // the binding is the one made from the object itself.
+    let key = kor_key();
+    let item = Item::from_json(REPORT).unwrap();
+    let canonical = gsomia_crypto::canonical::to_vec(item.object());
+    let from_object = sign_binding(&key, item.label(), item.object()).unwrap();
+    let from_canonical =
+        gsomia_crypto::binding::sign_binding_canonical(&key, item.label(), &canonical).unwrap();
+    assert_eq!(from_canonical, from_object);
+    let mut v: serde_json::Value = serde_json::from_str(REPORT).unwrap();
+    v["binding"] = from_canonical.to_base64().into();
+    let bound = Item::from_json(&v.to_string()).unwrap();
+    let keys = [key.verifying_key()];
+    let (_, verified) = gsomia_crypto::binding::verify_binding_canonical(&keys, &bound).unwrap();
+    assert_eq!(verified, canonical);
+    // Another object under the same binding does not verify, and answers no form.
+    v["object"]["name"] = "changed".into();
+    let changed = Item::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        gsomia_crypto::binding::verify_binding_canonical(&keys, &changed).map(|_| ()),
+        Err(BindingError::Mismatch)
+    );
+}
+
+#[test]
 fn rfc8785_canonicalisation_of_numbers_and_strings() {
     // Examples from RFC 8785 §3.2.2 and Appendix B.
     let v: serde_json::Value = serde_json::from_str(r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/", "literals": [null, true, false]}"#).unwrap();

@@ -54,8 +54,12 @@ enum Prepared {
 /// refused only after H1, in order).
 struct PreparedItem {
     item: Arc<Item>,
-    binding: Result<Verified<Arc<Item>>, String>,
+    /// The verified item and its object's canonical form (sealed as it is), or why not.
+    binding: Result<(Verified<Arc<Item>>, Vec<u8>), String>,
 }
+
+/// Each party's verifying keys (K1: current and replaced), decoded once for an envelope.
+type Keys = [(PartyCode, Vec<gsomia_crypto::VerifyingKey>)];
 
 /// An item refused on its own (M1): about what, and why.
 struct Refusal {
@@ -64,12 +68,7 @@ struct Refusal {
 }
 
 /// A message with its sequence number, prepared; `None` for one without `seq`.
-fn prepare(
-    world: &World,
-    parties: &[PartyRecord],
-    from: PartyCode,
-    raw: &Value,
-) -> Option<(u64, Prepared)> {
+fn prepare(world: &World, keys: &Keys, from: PartyCode, raw: &Value) -> Option<(u64, Prepared)> {
     let seq = raw["seq"].as_u64()?;
     let prepared = match Numbered::deserialize(raw) {
         Err(e) => Prepared::Malformed(format!(
@@ -79,7 +78,7 @@ fn prepare(
             message: Message::Item { item, consents },
             ..
         }) => Prepared::Item {
-            item: prepare_item(world, parties, from, &item),
+            item: prepare_item(world, keys, from, &item),
             consents,
         },
         Ok(Numbered { message, .. }) => Prepared::Other(message),
@@ -90,7 +89,7 @@ fn prepare(
 /// M1 and R6 for one item, alone.
 fn prepare_item(
     world: &World,
-    parties: &[PartyRecord],
+    keys: &Keys,
     from: PartyCode,
     msg: &Value,
 ) -> Result<PreparedItem, Refusal> {
@@ -113,9 +112,9 @@ fn prepare_item(
     }
     let originator = item.label().originator;
     let item = Arc::new(item);
-    let binding = match parties.iter().find(|p| p.code == originator) {
+    let binding = match keys.iter().find(|(code, _)| *code == originator) {
         None => Err(format!("the key of originator {originator} is unknown")),
-        Some(record) => crate::node::verify_binding_by(record, item.clone()),
+        Some((_, keys)) => crate::node::verify_binding_with(originator, keys, item.clone()),
     };
     Ok(PreparedItem { item, binding })
 }
@@ -130,6 +129,8 @@ struct Inbox<'a> {
     agreements: HashMap<String, Agreement>,
     writes: Vec<Write>,
     audit: Vec<AuditDraft>,
+    /// The items it stores, in clear, to be indexed without decrypting them again.
+    clear: Vec<Arc<Item>>,
     /// What the partner's envelope before this one stores, when it is not committed yet.
     before: Option<&'a Uncommitted>,
 }
@@ -162,6 +163,8 @@ impl Uncommitted {
 pub struct Applied<'a> {
     /// The writes and audit entries, the stored reply among them.
     pub batch: Batch,
+    /// The search documents of the items it stores ([`crate::node::Node::submit_indexed`]).
+    pub documents: Vec<crate::search::Prepared>,
     /// The gate of agreement changes, held until the batch is committed and the world read
     /// again when the envelope changes agreements (A7).
     pub agreements: Option<tokio::sync::MutexGuard<'a, ()>>,
@@ -310,9 +313,10 @@ fn check_payload(node: &Node, from: PartyCode, payload: Payload) -> Result<Check
     let version = node.world_seen();
     let parties = node.store().parties()?;
     let world = node.world();
-    let prepared = crate::node::par_map(&payload.messages, |raw| {
-        prepare(&world, &parties, from, raw)
-    });
+    let keys: Vec<_> = (parties.iter())
+        .map(|p| (p.code, crate::node::verifying_keys(p)))
+        .collect();
+    let prepared = crate::node::par_map(&payload.messages, |raw| prepare(&world, &keys, from, raw));
     Ok(Checked {
         payload,
         prepared,
@@ -369,6 +373,7 @@ pub async fn apply<'a>(
         agreements: HashMap::new(),
         writes: vec![],
         audit: vec![],
+        clear: vec![],
         before,
     };
     let mut receipts = vec![];
@@ -420,8 +425,12 @@ pub async fn apply<'a>(
         }
     }
     let Inbox {
-        mut writes, audit, ..
+        mut writes,
+        audit,
+        clear,
+        ..
     } = cx;
+    let documents = documents(&writes, &clear);
     // M3: a receipt for each item, all signed with one signature.
     let receipts = crate::protocol::sign_receipts(&node.keys().signing, receipts);
     let reply = SignedReply::sign(
@@ -453,6 +462,7 @@ pub async fn apply<'a>(
     });
     Ok(Applied {
         batch: Batch { writes, audit },
+        documents,
         agreements,
         reply,
         uncommitted: Uncommitted {
@@ -460,6 +470,23 @@ pub async fn apply<'a>(
             items,
             world,
         },
+    })
+}
+
+/// The search documents of the items `writes` stores, made from them in `clear` (spread over
+/// the cores), so that they are not decrypted again to be indexed.
+fn documents(writes: &[Write], clear: &[Arc<Item>]) -> Vec<crate::search::Prepared> {
+    let stored: Vec<(&StoredItem, &Item)> = (writes.iter())
+        .filter_map(|w| match w {
+            Write::PutItem(s) => clear
+                .iter()
+                .find(|i| i.id() == s.id.as_str() && i.version() == s.modified)
+                .map(|i| (&**s, &**i)),
+            _ => None,
+        })
+        .collect();
+    crate::node::par_map(&stored, |(s, item)| {
+        crate::service::search::document(s, item.object())
     })
 }
 
@@ -769,7 +796,7 @@ fn receive_item(
         return Ok(cx.refuse(action, &id, Rule::H1, m));
     }
     // R6: the originator's binding.
-    let verified = match binding {
+    let (verified, content) = match binding {
         Ok(v) => v,
         Err(e) => return Ok(cx.refuse(action, &id, Rule::R6, e)),
     };
@@ -864,8 +891,9 @@ fn receive_item(
         let stored = StoredItem {
             marking: Some(marking.clone()),
             custody,
-            ..seal_received(node, verified, &version)?
+            ..seal_received(node, verified, &version, &content)?
         };
+        cx.clear.push(Arc::clone(&item));
         cx.writes.push(crate::service::marking::write(&stored));
         let mut rules = (vec![], vec![]);
         if let Some(held) = &held {

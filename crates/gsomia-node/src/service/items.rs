@@ -27,28 +27,42 @@ fn invalid(e: gsomia_core::Invalid) -> ApiError {
 /// Signs the binding of a new item of this node's and seals its content.
 /// Returns the item as stored and the item with its binding.
 fn sign_and_seal(node: &Node, item: &Item) -> Result<(StoredItem, Item), ApiError> {
-    let binding = gsomia_crypto::sign_binding(&node.keys().signing, item.label(), item.object())
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    // The binding signs the hash of the bytes that are sealed: made once.
+    let content = gsomia_crypto::canonical::to_vec(item.object());
+    let binding = gsomia_crypto::binding::sign_binding_canonical(
+        &node.keys().signing,
+        item.label(),
+        &content,
+    )
+    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let mut file = item.file().clone();
     file.binding = Some(binding.to_base64());
     let bound = Item::new(file).map_err(internal)?;
-    Ok((seal_item(node, &bound, item.version())?, bound))
+    Ok((seal_item(node, &bound, item.version(), &content)?, bound))
 }
 
 /// A partner's item as stored: only one whose originator's binding was verified here can be
-/// (H2, R6); see [`seal_item`].
+/// (H2, R6); see [`seal_item`]. `content` is the object's canonical form that the verification
+/// hashed ([`crate::node::verify_binding_with`]).
 pub fn seal_received<I: std::borrow::Borrow<Item>>(
     node: &Node,
     item: gsomia_crypto::Verified<I>,
     version: &str,
+    content: &[u8],
 ) -> Result<StoredItem, ApiError> {
-    seal_item(node, item.into_inner().borrow(), version)
+    seal_item(node, item.into_inner().borrow(), version, content)
 }
 
 /// An item as stored: its content sealed under a fresh key (P5), its label, marking, custody
-/// and the originator's binding as the item carries them. Used for this node's own items,
-/// which it has just bound itself, and through [`seal_received`] for partners' items.
-fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiError> {
+/// and the originator's binding as the item carries them; `content` is its object's canonical
+/// form, which the binding hashed. Used for this node's own items, which it has just bound
+/// itself, and through [`seal_received`] for partners' items.
+fn seal_item(
+    node: &Node,
+    item: &Item,
+    version: &str,
+    content: &[u8],
+) -> Result<StoredItem, ApiError> {
     let nonces = random32().map_err(internal)?;
     let mut random = SealRandom {
         item_key: random32().map_err(internal)?,
@@ -57,12 +71,11 @@ fn seal_item(node: &Node, item: &Item, version: &str) -> Result<StoredItem, ApiE
     };
     random.content_nonce.copy_from_slice(&nonces[..12]);
     random.wrap_nonce.copy_from_slice(&nonces[12..24]);
-    let content = gsomia_crypto::canonical::to_vec(item.object());
     let sealed = seal(
         &node.keys().master,
         &random,
         &aad(item.id(), version),
-        &content,
+        content,
     );
     Ok(StoredItem {
         seq: 0,
@@ -267,6 +280,8 @@ pub struct PublishPlan {
     pub binding: String,
     /// The standing release rules that released it (R7).
     pub released: Vec<Value>,
+    /// Its search document, made from the object in clear ([`Node::write_indexed`]).
+    pub document: crate::search::Prepared,
 }
 
 /// Decides the publication of an item of this node's (the label's originator is this party;
@@ -352,6 +367,7 @@ pub fn plan_publish(
         released,
         audit,
         writes: vec![],
+        document: super::search::document(&stored, bound.object()),
     };
     // The node's marking is kept for serving by id when the object names it (published through
     // the JSON API); an object posted through TAXII names the marking it came with.
@@ -360,7 +376,7 @@ pub fn plan_publish(
         .as_array()
         .is_some_and(|refs| refs.iter().any(|r| *r == ours.as_str()));
     if named {
-        writes.insert(0, super::marking::write(&stored));
+        writes.insert(0, super::marking::write_as(&stored, &ours));
     }
     writes.insert(0, Write::PutItem(Box::new(stored)));
     Ok(PublishPlan { writes, ..plan })
@@ -382,12 +398,11 @@ pub async fn publish(
         Err((e, Some(draft))) => return Err(audited(node, e, *draft).await),
         Err((e, None)) => return Err(e),
     };
-    let committed = node
-        .write(Batch {
-            writes: plan.writes,
-            audit: plan.audit,
-        })
-        .await?;
+    let batch = Batch {
+        writes: plan.writes,
+        audit: plan.audit,
+    };
+    let committed = node.write_indexed(batch, vec![plan.document]).await?;
     Ok(json!({
         "id": plan.id, "version": plan.version, "seq": committed.items.first(),
         "binding": plan.binding, "released": plan.released,
@@ -1052,6 +1067,7 @@ pub async fn publish_many(
         });
     }
     let mut outcomes: Vec<(String, Outcome)> = vec![];
+    let mut documents = vec![];
     let mut in_envelope = std::collections::HashSet::new();
     for (label, object) in objects {
         let id = object["id"].as_str().unwrap_or_default().to_owned();
@@ -1069,6 +1085,7 @@ pub async fn publish_many(
                 outcomes.push((id, Ok(())));
                 writes.extend(plan.writes);
                 audit.extend(plan.audit);
+                documents.push(plan.document);
             }
             Err((e, draft)) => {
                 let message = match e.rule {
@@ -1084,7 +1101,7 @@ pub async fn publish_many(
         writes: writes.clone(),
         audit: audit.clone(),
     };
-    if node.write(batch).await.is_ok() {
+    if node.write_indexed(batch, documents).await.is_ok() {
         return Ok((kept, outcomes.into_iter().map(|(_, o)| o).collect()));
     }
     // One by one: the markings, the refusals' entries, then each item with what follows it.

@@ -50,6 +50,11 @@ pub fn add_ref(object: &mut Value, id: &str) {
 /// this node serves names it, so that every object carries its classification, on every
 /// interface. It is stored when the item or its label is stored, never when it is read.
 pub fn marking(s: &StoredItem) -> Value {
+    marking_as(s, &marking_id(s))
+}
+
+/// [`marking`] under its id `id` (= [`marking_id`] of `s`), for a caller that has it.
+fn marking_as(s: &StoredItem, id: &str) -> Value {
     let mut ext = serde_json::to_value(&s.label).unwrap_or(Value::Null);
     let name = match &s.marking {
         Some(m) => {
@@ -71,7 +76,7 @@ pub fn marking(s: &StoredItem) -> Value {
     }
     json!({
         "type": "marking-definition", "spec_version": "2.1",
-        "id": marking_id(s), "created": s.added, "name": name,
+        "id": id, "created": s.added, "name": name,
         "extensions": { EXTENSION: ext },
     })
 }
@@ -102,7 +107,13 @@ pub fn name_own(node: &crate::node::Node, object: &mut Value) {
 
 /// The write that keeps [`marking`] for `s`, so that it can be served by id.
 pub fn write(s: &StoredItem) -> Write {
-    keep_posted(&marking_id(s), &marking(s))
+    write_as(s, &marking_id(s))
+}
+
+/// [`write`] of [`marking`] under its id `id` (= [`marking_id`] of `s`), for a caller that has
+/// it: the id is a hash, made once.
+pub fn write_as(s: &StoredItem, id: &str) -> Write {
+    keep_posted(id, &marking_as(s, id))
 }
 
 /// A marking-definition a client posted (TAXII), kept under its id, if one is.

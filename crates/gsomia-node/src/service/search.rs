@@ -21,14 +21,21 @@ pub const MAX_LIMIT: usize = 200;
 /// A stored version made ready for the index, if its content is still held.
 fn prepared(node: &Node, s: &StoredItem) -> Option<Prepared> {
     let object = unseal_object(node, s).ok()??;
-    Some(prepare(
+    Some(document(s, &object))
+}
+
+/// The index's document of a version about to be stored, made from its object in clear by
+/// the code that sealed it ([`crate::node::Node::submit_indexed`]), so that it is not
+/// decrypted again to be indexed.
+pub fn document(s: &StoredItem, object: &Value) -> Prepared {
+    prepare(
         &s.id,
         &s.modified,
         &s.label,
         s.marking.as_ref(),
         &s.stix_type,
-        &object,
-    ))
+        object,
+    )
 }
 
 /// What a batch will change in the index, prepared before it is committed (the costly part,
@@ -43,15 +50,14 @@ pub struct Pending {
     refresh: Vec<String>,
 }
 
-/// [`Pending`] for a batch's writes.
-pub fn before_commit(node: &Node, writes: &[Write]) -> Pending {
+/// [`Pending`] for a batch's writes; `known` are documents the caller made from the objects in
+/// clear ([`document`]), used in place of decrypting those versions.
+pub fn before_commit(node: &Node, writes: &[Write], known: Vec<Prepared>) -> Pending {
     let mut p = Pending {
         put: vec![],
         relabel: vec![],
         refresh: vec![],
     };
-    // Each item's document is made on its own (unsealed, its terms found): spread over the
-    // cores for a batch of many.
     let puts: Vec<&StoredItem> = writes
         .iter()
         .filter_map(|w| match w {
@@ -59,10 +65,23 @@ pub fn before_commit(node: &Node, writes: &[Write]) -> Pending {
             _ => None,
         })
         .collect();
-    p.put = crate::node::par_map(&puts, |s| prepared(node, s))
-        .into_iter()
-        .flatten()
+    // The documents of the others are made on their own (unsealed, their terms found): spread
+    // over the cores for a batch of many.
+    let mut known = std::collections::VecDeque::from(known);
+    let missing: Vec<&StoredItem> = puts
+        .iter()
+        .filter(|s| !known.iter().any(|d| d.is_of(&s.id, &s.modified)))
+        .copied()
         .collect();
+    let mut unsealed = crate::node::par_map(&missing, |s| prepared(node, s)).into_iter();
+    // In the batch's order: a later version of an item replaces an earlier one in the index.
+    for s in puts {
+        let doc = match known.iter().position(|d| d.is_of(&s.id, &s.modified)) {
+            Some(at) => known.remove(at),
+            None => unsealed.next().flatten(),
+        };
+        p.put.extend(doc);
+    }
     for w in writes {
         match w {
             Write::Reclassify {

@@ -239,6 +239,21 @@ async fn m1_m2_m3_an_item_crosses_is_re_marked_and_acknowledged_and_bad_envelope
         b["object"]["name"],
         "Two short-range ballistic missiles launched near Wonsan"
     );
+    // And finds it by search, under Japan's marking: the index's document is made from the
+    // object the binding verified, in clear, when it is stored (with a document made from no
+    // object, this search found nothing: tried).
+    let mut found = Value::Null;
+    for _ in 0..500 {
+        let (s, b) = http(&j.addr, "GET", "/api/v1/search?q=wonsan", Some(&sato), None).await;
+        if s == 200 && b["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            found = b;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(found["items"][0]["id"], REPORT_ID, "{found}");
+    assert_eq!(found["items"][0]["marking"]["level"], "GOKUHI", "{found}");
+    assert_eq!(found["items"][0]["matched"], json!(["name"]), "{found}");
 
     // Forged: an envelope claiming to be from KOR, signed with USA's key.
     let before = counts(&jpn);
