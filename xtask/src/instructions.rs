@@ -17,6 +17,9 @@
 //! - `taxii-page`: `GET /taxii2/api/collections/{id}/objects/?limit=100` at KOR, the first page
 //!   of the analyst's collection of 1,000 objects (the read decided on each, decrypted,
 //!   audited).
+//! - `taxii-get`: `GET /taxii2/api/collections/{id}/objects/{object-id}/` at KOR, one object of
+//!   that collection by id (the caller's token looked up, the read decided, decrypted,
+//!   audited).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,11 +37,12 @@ const TAXII: &str = "application/taxii+json;version=2.1";
 const BATCH: u64 = 100;
 
 /// The paths measured: name, how many times, what one is.
-const CASES: [(&str, u64, &str); 4] = [
+const CASES: [(&str, u64, &str); 5] = [
     ("sign", 200, "Ed25519 signature over 1 KiB (reference)"),
     ("publish", 200, "item published"),
     ("receive", 5, "envelope of 100 items received"),
     ("taxii-page", 20, "TAXII page of 100 objects"),
+    ("taxii-get", 200, "TAXII object got by id"),
 ];
 
 /// Everything counted runs inside this function (callgrind's `--toggle-collect`).
@@ -236,6 +240,19 @@ fn envelopes(kor: &Node, jpn: &Node, n: u64) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The id of the analyst's TAXII collection of Korea's missile warning.
+async fn collection(app: &axum::Router, token: &str) -> Result<String> {
+    let (s, c) = call(app, get("/taxii2/api/collections/", token)).await?;
+    c["collections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["title"] == "KOR: missile-warning")
+        .and_then(|c| c["id"].as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("a readable collection: {s} {c}"))
+}
+
 /// One path, `n` times, inside [`measured`] (run under callgrind by [`bench`]); what it sets
 /// up first is not counted.
 fn run_case(case: &str, dir: &Path, token: &str, n: u64) -> Result<()> {
@@ -301,17 +318,37 @@ fn run_case(case: &str, dir: &Path, token: &str, n: u64) -> Result<()> {
             }
             jpn.close();
         }
+        "taxii-get" => {
+            const FIRST: u64 = 4_000_000;
+            runtime.block_on(publish(&app, token, FIRST, n))?;
+            let id = runtime.block_on(collection(&app, token))?;
+            let uris: Vec<String> = (FIRST..FIRST + n)
+                .map(|i| {
+                    let object = format!("report--00000000-0000-4000-8000-{i:012}");
+                    format!("/taxii2/api/collections/{id}/objects/{object}/")
+                })
+                .collect();
+            let answers = measured(|| {
+                runtime.block_on(async {
+                    let mut answers = vec![];
+                    for uri in &uris {
+                        answers.push(respond(&app, get(uri, token)).await?);
+                    }
+                    anyhow::Ok(answers)
+                })
+            })?;
+            for (s, b) in answers {
+                let b = parsed(&b);
+                let objects = b["objects"].as_array().map_or(0, Vec::len);
+                // The object and the marking-definition it names.
+                if s != StatusCode::OK || objects == 0 {
+                    bail!("taxii get: {s}, {objects} objects");
+                }
+            }
+        }
         "taxii-page" => {
             runtime.block_on(publish(&app, token, 3_000_000, 1000))?;
-            let (s, c) = runtime.block_on(call(&app, get("/taxii2/api/collections/", token)))?;
-            let id = c["collections"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["title"] == "KOR: missile-warning")
-                .and_then(|c| c["id"].as_str())
-                .with_context(|| format!("a readable collection: {s} {c}"))?
-                .to_owned();
+            let id = runtime.block_on(collection(&app, token))?;
             let uri = format!("/taxii2/api/collections/{id}/objects/?limit={BATCH}");
             let pages = measured(|| {
                 runtime.block_on(async {
