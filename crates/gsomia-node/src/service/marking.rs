@@ -48,13 +48,9 @@ pub fn add_ref(object: &mut Value, id: &str) {
 /// This node's marking of a stored item as a STIX marking-definition: the originator's label in
 /// the gsomia extension, plus `holder` (this party's level) on a partner's item. Every object
 /// this node serves names it, so that every object carries its classification, on every
-/// interface. It is stored when the item or its label is stored, never when it is read.
-pub fn marking(s: &StoredItem) -> Value {
-    marking_as(s, &marking_id(s))
-}
-
-/// [`marking`] under its id `id` (= [`marking_id`] of `s`), for a caller that has it.
-fn marking_as(s: &StoredItem, id: &str) -> Value {
+/// interface. It is stored when the item or its label is stored, never when it is read. `id` is
+/// its [`marking_id`], which the caller has made.
+fn marking(s: &StoredItem, id: &str) -> Value {
     let mut ext = serde_json::to_value(&s.label).unwrap_or(Value::Null);
     let name = match &s.marking {
         Some(m) => {
@@ -113,7 +109,7 @@ pub fn write(s: &StoredItem) -> Write {
 /// [`write`] of [`marking`] under its id `id` (= [`marking_id`] of `s`), for a caller that has
 /// it: the id is a hash, made once.
 pub fn write_as(s: &StoredItem, id: &str) -> Write {
-    keep_posted(id, &marking_as(s, id))
+    keep_posted(id, &marking(s, id))
 }
 
 /// A marking-definition a client posted (TAXII), kept under its id, if one is.
